@@ -1,0 +1,51 @@
+# The two commands that open the README. Both work on a fresh machine: they create the virtualenv,
+# install everything from pyproject.toml in one resolution, and start the stack themselves.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: demo test install lint typecheck unit integration stack-up stack-down clean
+
+demo: install
+	$(PY) -m ragstream.demo
+
+test: install lint typecheck
+	@set -e; \
+	if $(VENV)/bin/ragstream stack status >/dev/null 2>&1; then started=0; else started=1; fi; \
+	$(VENV)/bin/ragstream stack up; \
+	status=0; RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$started = 1 ]; then $(VENV)/bin/ragstream stack down; fi; \
+	exit $$status
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -m "unit or contract" $(PYTEST_ARGS)
+
+integration: install stack-up
+	RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+
+stack-up: install
+	$(VENV)/bin/ragstream stack up
+
+stack-down: install
+	$(VENV)/bin/ragstream stack down
+
+clean:
+	-$(VENV)/bin/ragstream stack down
+	rm -rf .stack .mypy_cache .ruff_cache .pytest_cache

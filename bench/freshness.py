@@ -1,0 +1,99 @@
+"""`bench freshness`: command produced -> visible in query results, at a steady write load.
+
+Each document carries a unique word. Its search carries the write's consistency token, which the
+query API holds until the indexes have applied that position, so visibility is observed the moment
+it happens without polling; the hit is then checked to be there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from bench.corpus import ACTOR, TENANT, documents
+from bench.memory import PeakMemory
+from bench.pipeline import BenchPipeline, fresh_pipeline
+from bench.stats import latency_summary
+from commands.models import UpsertDocument
+from commands.sdk import CommandProducer
+
+
+def run(rate: float, duration_s: float, warmup_s: float = 5.0) -> dict[str, Any]:
+    holder: dict[str, BenchPipeline] = {}
+    with PeakMemory(lambda: holder["p"].process_names() if "p" in holder else {}) as memory:
+        with fresh_pipeline("freshness") as pipeline:
+            holder["p"] = pipeline
+            pipeline.warm_up()
+            samples, sent, misses = asyncio.run(_load(pipeline, rate, duration_s, warmup_s))
+            chunks = pipeline.ready()["chunks"]
+        peaks = memory.peaks_mb()
+    summary = latency_summary(samples, duration_s, unit="s")
+    return {
+        "bench": "freshness",
+        "p50_s": summary["p50_s"],
+        "p95_s": summary["p95_s"],
+        "p99_s": summary["p99_s"],
+        "load_per_s": rate,
+        "samples": len(samples),
+        "documents_sent": sent,
+        "not_visible": misses,
+        "chunks_per_document": round(chunks / max(1, sent), 2),
+        "duration_s": duration_s,
+        "peak_rss_mb": peaks,
+    }
+
+
+def _document(base: UpsertDocument, number: int) -> tuple[UpsertDocument, str]:
+    word = f"fresh{uuid.uuid4().hex[:12]}"
+    # One paragraph of real prose plus the unique word: about one chunk, a typical small page edit.
+    content = base.content[:700] + f"\n\nMarker {word}."
+    doc = UpsertDocument(
+        tenant=TENANT, document_id=f"fresh/{number}", actor=ACTOR, title=base.title, content=content
+    )
+    return doc, word
+
+
+async def _load(
+    pipeline: BenchPipeline, rate: float, duration_s: float, warmup_s: float
+) -> tuple[list[float], int, int]:
+    corpus = documents(79)
+    samples: list[float] = []
+    misses = 0
+    interval = 1.0 / rate
+    tasks: list[asyncio.Task[None]] = []
+    settings = pipeline.pipeline.settings
+
+    async with CommandProducer(settings) as producer, httpx.AsyncClient(timeout=60) as client:
+
+        async def observe(started: float, token: str, word: str, measured: bool) -> None:
+            nonlocal misses
+            body = {"query": word, "limit": 1, "mode": "bm25", "consistency_token": token}
+            while True:
+                response = await client.post(f"{pipeline.pipeline.query_url}/v1/search", json=body)
+                if response.status_code == 200:
+                    break
+                if response.status_code != 504:
+                    raise RuntimeError(f"search failed: {response.status_code} {response.text}")
+            visible = time.perf_counter()
+            if not response.json()["hits"]:
+                misses += 1
+            elif measured:
+                samples.append(visible - started)
+
+        began = time.perf_counter()
+        number = 0
+        # Open-loop: writes go out on schedule whatever the pipeline does, as real writers would.
+        while (now := time.perf_counter()) < began + warmup_s + duration_s:
+            doc, word = _document(corpus[number % len(corpus)], number)
+            started = time.perf_counter()
+            written = await producer.send(doc)
+            measured = now >= began + warmup_s
+            tasks.append(asyncio.create_task(observe(started, written.position.token, word, measured)))
+            number += 1
+            await asyncio.sleep(max(0.0, began + number * interval - time.perf_counter()))
+        await asyncio.gather(*tasks)
+    return samples, number, misses

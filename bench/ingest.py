@@ -1,0 +1,74 @@
+"""`bench ingest`: end-to-end chunks/s through the whole pipeline against the raw model on the same
+chunk texts, model and batch size, in one run on one machine."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.corpus import chunk_texts, documents
+from bench.memory import PeakMemory
+from bench.pipeline import BenchPipeline, fresh_pipeline
+from ragstream.settings import get_settings
+from streams.embedding import load_embedder
+
+
+def run(docs: int, workers: int = 1) -> dict[str, Any]:
+    settings = get_settings()
+    commands = documents(docs)
+    texts = chunk_texts(commands, settings.chunking)
+    holder: dict[str, BenchPipeline] = {}
+    with PeakMemory(lambda: holder["p"].process_names() if "p" in holder else {}) as memory:
+        with fresh_pipeline("ingest", workers=workers) as pipeline:
+            holder["p"] = pipeline
+            pipeline.warm_up()
+            before = pipeline.ready()
+            metrics_before = pipeline.worker_metrics()
+            pipeline_s = pipeline.ingest(commands)
+            after = pipeline.ready()
+            metrics = _delta(pipeline.worker_metrics(), metrics_before)
+        chunks = after["chunks"] - before["chunks"]
+        # The pipeline is gone: the model now has both cores to itself, as the worker had.
+        embed_s, model_load_s = _embed_only(texts)
+        peaks = memory.peaks_mb()
+    pipeline_rate = chunks / pipeline_s
+    embed_rate = len(texts) / embed_s
+    model_s = metrics.get("ragstream_embedding_seconds_sum", 0.0)
+    calls = metrics.get("ragstream_embedding_seconds_count", 0.0)
+    return {
+        "bench": "ingest",
+        "docs": docs,
+        "chunks": chunks,
+        "workers": workers,
+        "pipeline_s": round(pipeline_s, 2),
+        "pipeline_chunks_per_s": round(pipeline_rate, 2),
+        "embed_only_s": round(embed_s, 2),
+        "embed_only_chunks_per_s": round(embed_rate, 2),
+        "ratio": round(pipeline_rate / embed_rate, 3),
+        "batch_size": settings.embedding.batch_size,
+        "model": settings.embedding.model,
+        "model_load_s": round(model_load_s, 2),
+        # Where the workers' time went: model calls against the wall time of the run.
+        "worker_model_s": round(model_s, 2),
+        "worker_model_share": round(model_s / pipeline_s, 3) if pipeline_s else None,
+        "worker_model_calls": int(calls),
+        "worker_passages_per_call": round(
+            metrics.get("ragstream_embedding_batch_size_sum", 0.0) / calls, 1
+        ) if calls else None,
+        "peak_rss_mb": peaks,
+    }  # fmt: skip
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
+def _embed_only(texts: list[str]) -> tuple[float, float]:
+    settings = get_settings()
+    started = time.perf_counter()
+    embedder = load_embedder(settings.embedding)
+    embedder.embed_passages(texts[:8])  # first call pays for lazy initialisation
+    loaded = time.perf_counter() - started
+    started = time.perf_counter()
+    embedder.embed_passages(texts)
+    return time.perf_counter() - started, loaded

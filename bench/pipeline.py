@@ -1,0 +1,92 @@
+"""A fresh, isolated pipeline on the local stack for one benchmark run, and what it exposes."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.corpus import ACTOR, TENANT
+from commands.models import UpsertDocument
+from queries.eval.driver import send_commands_sync, token_of, wait_for_token
+from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.local.processes import free_port
+from ragstream.settings import PROJECT_ROOT
+
+STATE_ROOT = PROJECT_ROOT / ".stack" / "bench"
+WAIT_TIMEOUT_S = 3600.0
+
+
+@contextmanager
+def fresh_pipeline(name: str, *, workers: int = 1, keep: bool = False) -> Iterator[BenchPipeline]:
+    """Stream worker(s) and query API on new topics, consumer group, schema and data folders."""
+    tag = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    state_dir = STATE_ROOT / tag
+    running = BenchPipeline(LocalPipeline(isolated_env(tag, state_dir), state_dir / "logs"))
+    try:
+        running.start(workers)
+        yield running
+    except Exception:
+        for process in running.pipeline.processes.values():
+            print(f"--- {process.name} log ---\n{process.log_tail(30)}")
+        raise
+    finally:
+        running.pipeline.stop()
+        if not keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+class BenchPipeline:
+    def __init__(self, pipeline: LocalPipeline) -> None:
+        self.pipeline = pipeline
+        self.worker_ports: list[int] = []
+
+    def start(self, workers: int) -> None:
+        self.pipeline.create_topics()
+        for i in range(workers):
+            port = free_port()
+            self.pipeline.start_worker(f"worker-{i + 1}", web_port=port)
+            self.worker_ports.append(port)
+        self.pipeline.start_query_api()
+
+    def process_names(self) -> Mapping[int, str]:
+        return {p.pid: name for name, p in self.pipeline.processes.items()}
+
+    def ingest(self, commands: list[UpsertDocument]) -> float:
+        """Writes the commands and waits until all are searchable; returns the seconds it took."""
+        started = time.perf_counter()
+        positions = send_commands_sync(self.pipeline.settings, commands)
+        wait_for_token(self.pipeline, token_of(positions), timeout_s=WAIT_TIMEOUT_S)
+        return time.perf_counter() - started
+
+    def warm_up(self) -> None:
+        """One small document end to end: loads the model and opens every connection before timing."""
+        doc = UpsertDocument(
+            tenant=TENANT,
+            document_id=f"warmup/{uuid.uuid4().hex}",
+            actor=ACTOR,
+            title="warm-up",
+            content="Warm-up document. It makes every stage load its model and connections first.",
+        )
+        self.ingest([doc])
+
+    def ready(self) -> dict[str, int]:
+        data = httpx.get(f"{self.pipeline.query_url}/ready", timeout=10).json()
+        return {"documents": int(data["documents"]), "chunks": int(data["chunks"])}
+
+    def worker_metrics(self) -> dict[str, float]:
+        """Summed samples of the workers' Prometheus metrics (name with labels -> value)."""
+        totals: dict[str, float] = {}
+        for port in self.worker_ports:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                    key = f"{sample.name}{{{labels}}}" if labels else sample.name
+                    totals[key] = totals.get(key, 0.0) + float(sample.value)
+        return totals

@@ -1,0 +1,95 @@
+"""Reading a topic from given offsets to its current end, decoded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from queries.indexing.projector import LogRecord
+from ragstream.codec import AvroSingleObjectCodec, CodecError
+from ragstream.settings import KafkaSettings
+
+
+async def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        tps = await _partitions(consumer, topic)
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    for _ in range(60):
+        metadata = await consumer._client.fetch_all_metadata()
+        partitions = metadata.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"topic {topic} does not exist")
+
+
+async def read_batches(
+    kafka: KafkaSettings,
+    topic: str,
+    codec: AvroSingleObjectCodec,
+    *,
+    start: dict[int, int] | None = None,
+    max_records: int = 500,
+) -> AsyncIterator[list[LogRecord]]:
+    """Decoded batches from `start` (default: the beginning) up to the end offsets seen when called,
+    fetched as the query node's index feed fetches them."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=kafka.max_message_bytes,
+        fetch_max_bytes=4 * kafka.max_message_bytes,
+    )
+    await consumer.start()
+    try:
+        tps = await _partitions(consumer, topic)
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, (start or {}).get(tp.partition, 0))
+        remaining = {tp for tp in tps if (start or {}).get(tp.partition, 0) < ends[tp]}
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=max_records)
+            batch: list[LogRecord] = []
+            for tp, messages in fetched.items():
+                for message in messages:
+                    if message.offset >= ends[tp]:
+                        continue
+                    try:
+                        decoded = codec.decode(message.value or b"")
+                    except CodecError:
+                        continue
+                    batch.append(
+                        LogRecord(decoded.name, decoded.record, tp.topic, tp.partition, message.offset)
+                    )
+            # Positions, not the last message's offset: offsets may have gaps (transaction markers).
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if batch:
+                yield batch
+    finally:
+        await consumer.stop()
+
+
+async def embeddings_computed(
+    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec, start: dict[int, int]
+) -> tuple[int, int]:
+    """(embeddings computed, DocumentEmbedded records) on the embeddings topic since `start`."""
+    computed = records = 0
+    async for batch in read_batches(kafka, topic, codec, start=start):
+        for rec in batch:
+            if rec.name == "DocumentEmbedded":
+                records += 1
+                computed += int(rec.record["embeddings_computed"])
+    return computed, records

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Path, status
+
+from commands.api.deps import ActorDep, ProducerDep, SettingsDep, TenantDep
+from commands.api.schemas import (
+    AccessChangeIn,
+    CommandAccepted,
+    CommandsAccepted,
+    DocumentBatchIn,
+    DocumentIn,
+)
+from commands.models import DeleteDocument, DocumentCommand, UpdateDocumentAccess, UpsertDocument
+from commands.sdk import WrittenCommand
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+DocumentPath = Annotated[str, Path(min_length=1, max_length=512)]
+
+
+def _accepted(written: list[WrittenCommand]) -> CommandsAccepted:
+    return CommandsAccepted(
+        commands=[
+            CommandAccepted(
+                command_id=w.command_id,
+                document_id=w.document_id,
+                position=w.position,
+                consistency_token=w.position.token,
+            )
+            for w in written
+        ]
+    )
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CommandsAccepted)
+async def upsert_documents(
+    body: Annotated[DocumentIn | DocumentBatchIn, Body()],
+    producer: ProducerDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
+    actor: ActorDep,
+) -> CommandsAccepted:
+    documents = body.documents if isinstance(body, DocumentBatchIn) else [body]
+    if len(documents) > settings.api.max_batch_documents:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"a batch holds at most {settings.api.max_batch_documents} documents, got {len(documents)}",
+        )
+    commands: list[DocumentCommand] = [
+        UpsertDocument(tenant=tenant, actor=actor, source={"via": "command-api"}, **doc.model_dump())
+        for doc in documents
+    ]
+    return _accepted(await producer.send_many(commands))
+
+
+@router.delete("/{document_id:path}", status_code=status.HTTP_202_ACCEPTED, response_model=CommandsAccepted)
+async def delete_document(
+    document_id: DocumentPath,
+    producer: ProducerDep,
+    tenant: TenantDep,
+    actor: ActorDep,
+    document_version: int | None = None,
+) -> CommandsAccepted:
+    command = DeleteDocument(
+        tenant=tenant,
+        document_id=document_id,
+        actor=actor,
+        document_version=document_version,
+        source={"via": "command-api"},
+    )
+    return _accepted([await producer.send(command)])
+
+
+@router.patch("/{document_id:path}", status_code=status.HTTP_202_ACCEPTED, response_model=CommandsAccepted)
+async def update_document_access(
+    document_id: DocumentPath,
+    body: AccessChangeIn,
+    producer: ProducerDep,
+    tenant: TenantDep,
+    actor: ActorDep,
+) -> CommandsAccepted:
+    if body.metadata is None and body.acl is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give metadata, acl or both")
+    command = UpdateDocumentAccess(
+        tenant=tenant,
+        document_id=document_id,
+        actor=actor,
+        source={"via": "command-api"},
+        **body.model_dump(),
+    )
+    return _accepted([await producer.send(command)])

@@ -1,0 +1,108 @@
+"""Validated document commands, shared by the REST API, the SDK and the ingest CLI.
+
+Nothing that fails these models reaches Kafka.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Tenant = Annotated[str, StringConstraints(pattern=TENANT_PATTERN)]
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
+AclEntry = Annotated[str, StringConstraints(pattern=r"^(user|group):[^\s]{1,256}$")]
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MetadataValue = Annotated[str, StringConstraints(max_length=1024)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=64)]
+Acl = Annotated[list[AclEntry], Field(max_length=256)]
+
+MAX_CONTENT_CHARS = 2 * 1024 * 1024
+
+
+class ContentType(StrEnum):
+    TEXT = "text/plain"
+    MARKDOWN = "text/markdown"
+    HTML = "text/html"
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant: Tenant = "default"
+    document_id: DocumentId
+    actor: Annotated[str, StringConstraints(min_length=1, max_length=256)] = "anonymous"
+    document_version: Annotated[int, Field(ge=1)] | None = None
+    source: dict[
+        Annotated[str, StringConstraints(max_length=64)], Annotated[str, StringConstraints(max_length=1024)]
+    ] = Field(default_factory=dict, max_length=32)
+    command_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    event_time: datetime = Field(default_factory=lambda: datetime.now(UTC), validate_default=True)
+
+    # Avro record name of the command; subclasses set it.
+    avro_name: str = ""
+
+    @field_validator("event_time")
+    @classmethod
+    def _millis(cls, value: datetime) -> datetime:
+        # The contract stores milliseconds; truncating here makes a round trip exact.
+        if value.tzinfo is None:
+            raise ValueError("event_time needs a timezone")
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+    def to_avro(self) -> dict[str, Any]:
+        record = self.model_dump(exclude={"avro_name"})
+        record["schema_version"] = 1
+        return record
+
+
+class UpsertDocument(_Command):
+    avro_name: str = "UpsertDocument"
+    title: Annotated[str, StringConstraints(max_length=1024)] = ""
+    content: Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHARS)]
+    content_type: ContentType = ContentType.TEXT
+    metadata: Metadata = Field(default_factory=dict)
+    acl: Acl = Field(default_factory=list)
+
+    @field_validator("content")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("content must not be empty")
+        return value
+
+    def to_avro(self) -> dict[str, Any]:
+        record = super().to_avro()
+        record["content_type"] = self.content_type.value
+        return record
+
+
+class DeleteDocument(_Command):
+    avro_name: str = "DeleteDocument"
+
+
+class UpdateDocumentAccess(_Command):
+    avro_name: str = "UpdateDocumentAccess"
+    metadata: Metadata | None = None
+    acl: Acl | None = None
+
+
+DocumentCommand = UpsertDocument | DeleteDocument | UpdateDocumentAccess
+
+
+class WritePosition(BaseModel):
+    """Where Kafka stored a command: the consistency token for read-your-writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def token(self) -> str:
+        return f"{self.partition}:{self.offset}"

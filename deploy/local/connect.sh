@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Kafka Connect in distributed mode (state in Kafka topics, so connectors survive restarts) with the
+# Debezium PostgreSQL connector, from Maven Central artifacts, run with the machine's Java (17+).
+# Usage: connect.sh install|start|stop|status
+# Expect one ERROR in the log at startup: Debezium's CloudEventsConverter does not load against this
+# worker's JsonConverter. Nothing here uses it; the JSON converter itself is unaffected.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+CONNECT_PORT="${RAGSTREAM_STACK__CONNECT_PORT:-18083}"
+CONNECT_HEAP="${RAGSTREAM_STACK__CONNECT_HEAP:-512m}"
+# Names the worker group and its three internal topics: two Connect clusters on one Kafka need two names.
+CONNECT_GROUP="${RAGSTREAM_STACK__CONNECT_GROUP:-ragstream-connect}"
+DEBEZIUM_VERSION="${RAGSTREAM_STACK__DEBEZIUM_VERSION:-3.6.1.Final}"
+
+WORKER_LIBS="$CACHE_DIR/connect-worker-libs"
+PLUGIN_PATH="$CACHE_DIR/connect-plugins"
+DEBEZIUM_DIR="$PLUGIN_PATH/debezium-connector-postgres-$DEBEZIUM_VERSION"
+HOME_DIR="$STACK_DIR/connect"
+PID_FILE="$HOME_DIR/connect.pid"
+LOG_FILE="$HOME_DIR/connect.log"
+CONF="$HOME_DIR/connect-distributed.properties"
+REST_URL="http://127.0.0.1:$CONNECT_PORT"
+
+install() {
+  # connect-runtime, connect-json and Jetty are already part of the Kafka libs.
+  [[ -f "$KAFKA_LIBS/.complete" ]] || bash "$ROOT/deploy/local/kafka.sh" install
+  if [[ -f "$DEBEZIUM_DIR/.complete" && -f "$WORKER_LIBS/.complete" ]]; then return 0; fi
+  command -v mvn >/dev/null || die "Maven (mvn) is required to fetch Debezium from Maven Central"
+  if [[ ! -f "$WORKER_LIBS/.complete" ]]; then
+    mvn -q -B -f "$ROOT/deploy/local/connect/worker/pom.xml" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$WORKER_LIBS" >&2
+    touch "$WORKER_LIBS/.complete"
+  fi
+  if [[ -f "$DEBEZIUM_DIR/.complete" ]]; then return 0; fi
+  log "resolving Debezium PostgreSQL connector $DEBEZIUM_VERSION from Maven Central into $DEBEZIUM_DIR"
+  # A fresh folder: a half-copied plugin from an interrupted run must not mix with a new one.
+  rm -rf "$DEBEZIUM_DIR"
+  mvn -q -B -f "$ROOT/deploy/local/connect/pom.xml" -Ddebezium.version="$DEBEZIUM_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$DEBEZIUM_DIR" >&2
+  touch "$DEBEZIUM_DIR/.complete"
+}
+
+check_java() {
+  command -v java >/dev/null || die "Java 17 or newer is required (java not found)"
+  local version major
+  version="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
+  major="${version%%.*}"
+  [[ "$major" =~ ^[0-9]+$ && "$major" -ge 17 ]] || die "Kafka Connect $KAFKA_VERSION and Debezium need Java 17+, found '$version'"
+}
+
+write_config() {
+  mkdir -p "$HOME_DIR"
+  cat >"$CONF" <<CONF
+bootstrap.servers=127.0.0.1:$KAFKA_PORT
+group.id=$CONNECT_GROUP
+config.storage.topic=$CONNECT_GROUP-configs
+offset.storage.topic=$CONNECT_GROUP-offsets
+status.storage.topic=$CONNECT_GROUP-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.storage.partitions=5
+status.storage.partitions=1
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+listeners=http://127.0.0.1:$CONNECT_PORT
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port=$CONNECT_PORT
+plugin.path=$PLUGIN_PATH
+# Every plugin here ships ServiceLoader manifests: no slow reflective scan of all jars at startup.
+plugin.discovery=service_load
+# Debezium confirms the replication slot's position when offsets are flushed: flushing often keeps
+# the WAL that PostgreSQL must retain small, and replays after a crash short.
+offset.flush.interval.ms=2000
+# One worker: no need to wait for others to join before assigning connectors.
+scheduled.rebalance.max.delay.ms=0
+CONF
+  cat >"$HOME_DIR/log4j2.properties" <<LOG
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=FILE
+appender.file.type=File
+appender.file.name=FILE
+appender.file.fileName=$LOG_FILE
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+logger.kafka.name=org.apache.kafka
+logger.kafka.level=WARN
+logger.runtime.name=org.apache.kafka.connect.runtime
+logger.runtime.level=INFO
+logger.reflections.name=org.reflections
+logger.reflections.level=ERROR
+logger.debezium.name=io.debezium
+logger.debezium.level=INFO
+LOG
+}
+
+rest_up() { curl -fsS -o /dev/null --max-time 2 "$REST_URL/" 2>/dev/null; }
+
+start() {
+  install
+  check_java
+  mkdir -p "$HOME_DIR"
+  if pid_alive "$PID_FILE"; then
+    rest_up || wait_rest || die "Connect (pid $(cat "$PID_FILE")) runs but $REST_URL does not answer; see $LOG_FILE"
+    log "connect already running (pid $(cat "$PID_FILE")) at $REST_URL"; return 0
+  fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$CONNECT_PORT") 2>/dev/null; then
+    die "port $CONNECT_PORT is taken by a process this script did not start; set RAGSTREAM_STACK__CONNECT_PORT"
+  fi
+  wait_port "$KAFKA_PORT" 5 || die "Kafka is not listening on $KAFKA_PORT; start it first: deploy/local/kafka.sh start"
+  write_config
+  # setsid: the worker must outlive the shell (and test session) that started it.
+  setsid java -Xms128m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$HOME_DIR/log4j2.properties" -cp "$WORKER_LIBS/*:$KAFKA_LIBS/*" \
+    org.apache.kafka.connect.cli.ConnectDistributed "$CONF" >>"$HOME_DIR/connect.out" 2>&1 </dev/null &
+  echo $! >"$PID_FILE"
+  wait_rest || die "Connect did not answer at $REST_URL; see $LOG_FILE and $HOME_DIR/connect.out"
+  log "connect REST API at $REST_URL (plugins: $PLUGIN_PATH, logs: $LOG_FILE)"
+}
+
+# The REST API answers only after the worker joined its group and read the config topic.
+wait_rest() {
+  local i
+  for ((i = 0; i < 180 * 2; i++)); do
+    rest_up && return 0
+    pid_alive "$PID_FILE" || return 1
+    sleep 0.5
+  done
+  return 1
+}
+
+stop() {
+  if pid_alive "$PID_FILE"; then
+    local pid; pid="$(cat "$PID_FILE")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+    log "connect stopped"
+  fi
+  rm -f "$PID_FILE"
+}
+
+status() {
+  if pid_alive "$PID_FILE"; then
+    local state="starting"; rest_up && state="ready"
+    echo "connect running pid=$(cat "$PID_FILE") rest=$REST_URL state=$state log=$LOG_FILE"
+  else echo "connect stopped"; return 3; fi
+}
+
+case "${1:-}" in
+  install) install ;; start) start ;; stop) stop ;; status) status ;;
+  *) die "usage: $0 install|start|stop|status" ;;
+esac

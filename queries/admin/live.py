@@ -1,0 +1,56 @@
+"""Opening the live generation at start-up, with the embedding model it was built with."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from queries.indexing.generation import (
+    Generation,
+    Manifest,
+    current_generation,
+    read_manifest,
+    set_current_generation,
+    write_manifest,
+)
+from ragstream.settings import EmbeddingSettings, Settings
+from streams.embedding import Embedder, load_embedder
+
+INITIAL_GENERATION = "g1"
+log = logging.getLogger("ragstream.queries.admin")
+
+
+async def open_live_generation(settings: Settings, configured: Embedder) -> tuple[Generation, Embedder]:
+    """The CURRENT generation (created on first start) and the model to embed queries with.
+
+    A generation swapped in by a rebuild with another model holds vectors of that model, so after a
+    restart queries must be embedded with it, whatever the node's configured model is.
+    """
+    root = settings.index.data_dir
+    name = current_generation(root)
+    if name is None:
+        name = INITIAL_GENERATION
+        set_current_generation(root, name)
+    manifest = read_manifest(root, name)
+    model = configured
+    if manifest is not None and manifest.embedding_model != configured.name:
+        log.info("generation %s was built with %s; embedding queries with it", name, manifest.embedding_model)
+        wanted = EmbeddingSettings(
+            model=manifest.embedding_model,
+            model_path=Path(manifest.embedding_model_path) if manifest.embedding_model_path else None,
+            batch_size=settings.embedding.batch_size,
+            device=settings.embedding.device,
+        )
+        model = await asyncio.to_thread(load_embedder, wanted)
+    if manifest is None:
+        manifest = Manifest.new(name, "initial", "all", model.name, None, model.dimension)
+        manifest.complete = True
+        write_manifest(root, manifest)
+    generation = await asyncio.to_thread(Generation.open, root, name, model.dimension)
+    return generation, model
+
+
+def query_log_retention_days(settings: Settings) -> int:
+    # RAGSTREAM_RETRIEVAL__QUERY_LOG_RETENTION_DAYS, once RetrievalSettings declares it.
+    return int(getattr(settings.retrieval, "query_log_retention_days", 30))

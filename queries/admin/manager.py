@@ -1,0 +1,190 @@
+"""The query node's index administration: replays, blue/green rebuilds and the generations on disk.
+
+Lives in the query process because the embedded indexes have a single writer: the process that
+serves queries. One replay or rebuild runs at a time; a replay writes into the live generation, so
+it must not race a swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from queries.admin.jobs import (
+    READ_MODEL_CHOICES,
+    AdminConflict,
+    AdminInvalid,
+    AdminNotFound,
+    Job,
+    JobRegistry,
+)
+from queries.admin.rebuild import RebuildPlan, catch_up_paused, rebuild, rebuild_embedder
+from queries.admin.replay import replay
+from queries.indexing.feed import IndexFeed
+from queries.indexing.generation import (
+    Generation,
+    GenerationError,
+    Manifest,
+    current_generation,
+    disk_bytes,
+    drop_generation,
+    list_generations,
+    read_manifest,
+    set_current_generation,
+    write_manifest,
+)
+from queries.service import QueryService
+from ragstream.codec import AvroSingleObjectCodec
+from ragstream.settings import Settings
+from streams.embedding import Embedder
+
+# A retired generation stays open this long after a swap: searches that picked it up just before
+# the swap finish on it instead of failing on a closed index.
+RETIRE_GRACE_S = 10.0
+
+
+class IndexManager:
+    def __init__(
+        self, settings: Settings, service: QueryService, topic: str, codec: AvroSingleObjectCodec
+    ) -> None:
+        self._settings = settings
+        self.root = settings.index.data_dir
+        self.service = service
+        self._topic = topic
+        self._codec = codec
+        self.jobs = JobRegistry()
+        self._swap_lock = asyncio.Lock()
+        self._retired: dict[str, Generation] = {}
+        self._closers: set[asyncio.Task[None]] = set()
+
+    @property
+    def feed(self) -> IndexFeed:
+        return self.service.feed
+
+    def _exclusive(self) -> None:
+        busy = self.jobs.running("rebuild") or self.jobs.running("replay")
+        if busy is not None:
+            raise AdminConflict(
+                f"{busy.kind} {busy.id} is running; wait for it or poll /v1/admin/jobs/{busy.id}"
+            )
+
+    def start_replay(self, read_model: str, from_offset: int | None, from_time: datetime | None) -> Job:
+        self._exclusive()
+        generation = self.feed.generation
+        job = Job("replay", read_model, generation=generation.name)
+        return self.jobs.start(
+            job,
+            lambda j: replay(
+                j, kafka=self._settings.kafka, topic=self._topic, codec=self._codec,
+                projector=generation.projector, read_models=READ_MODEL_CHOICES[read_model],
+                target=self.feed.next_offsets(), from_offset=from_offset, from_time=from_time,
+            ),
+        )  # fmt: skip
+
+    async def start_rebuild(self, read_model: str, model: str | None, model_path: str | None) -> Job:
+        self._exclusive()
+        live = read_manifest(self.root, self.feed.generation.name)
+        embedder, path = await rebuild_embedder(
+            self._settings.embedding, self.service.embedder, live, read_model, model, model_path
+        )
+        self._exclusive()  # loading a model yields the loop; another request may have started a job
+        plan = RebuildPlan(
+            self.root, self._settings.kafka, self._topic, self._codec, lambda: self.feed, embedder, path
+        )
+        return self.jobs.start(Job("rebuild", read_model), lambda j: rebuild(j, plan, self._swap))
+
+    async def _swap(self, feed: IndexFeed, manifest: Manifest, embedder: Embedder) -> None:
+        async with self._swap_lock:
+            live = self.feed
+            await live.pause()
+            try:
+                await catch_up_paused(feed, live)
+                await feed.pause()
+                manifest.complete = True
+                write_manifest(self.root, manifest)
+            except BaseException:
+                live.resume()
+                raise
+            # No await from here to resume: a cancellation (shutdown) cannot split the swap, and no
+            # query sees the new indexes with the old query embedder.
+            old_generation, old_consumer = live.adopt(feed)
+            self.service.embedder = embedder
+            set_current_generation(self.root, manifest.name)
+            self._retire(old_generation)
+            live.resume()
+        await live.notify()
+        if old_consumer is not None:
+            await old_consumer.stop()
+
+    def _retire(self, generation: Generation) -> None:
+        self._retired[generation.name] = generation
+
+        async def close_later() -> None:
+            await asyncio.sleep(RETIRE_GRACE_S)
+            self._close_retired(generation.name)
+
+        task = asyncio.create_task(close_later())
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    def _close_retired(self, name: str) -> None:
+        generation = self._retired.pop(name, None)
+        if generation is not None:
+            generation.close()
+
+    def generations(self) -> list[dict[str, Any]]:
+        current, live = current_generation(self.root), self.feed.generation
+        building = {j.generation for j in self.jobs.all() if j.kind == "rebuild" and j.running}
+        out = []
+        for name in list_generations(self.root):
+            manifest = read_manifest(self.root, name)
+            info: dict[str, Any] = {"name": name, "current": name == current, "live": name == live.name}
+            info["state"] = (
+                "live" if name == live.name else "building" if name in building
+                else "incomplete" if manifest is not None and not manifest.complete and manifest.origin == "rebuild"
+                else "retired"
+            )  # fmt: skip
+            info["manifest"] = asdict(manifest) if manifest else None
+            info["disk_bytes"] = disk_bytes(self.root / "generations" / name)
+            if name == live.name:
+                p = live.projector
+                info["counts"] = {
+                    "documents": p.state.count_documents(),
+                    "lexical": p.keyword.count(),
+                    "vector": p.vector.count(),
+                }
+            out.append(info)
+        return out
+
+    async def drop(self, name: str) -> None:
+        if name not in list_generations(self.root):
+            raise AdminNotFound(f"no generation {name!r}")
+        if name == self.feed.generation.name or name == current_generation(self.root):
+            raise AdminConflict(f"{name} is the live generation")
+        if any(j.generation == name for j in self.jobs.all() if j.kind == "rebuild" and j.running):
+            raise AdminConflict(f"{name} is being built")
+        await asyncio.to_thread(self._close_retired, name)
+        try:
+            await asyncio.to_thread(drop_generation, self.root, name)
+        except GenerationError as exc:
+            raise AdminInvalid(str(exc)) from exc
+
+    async def drop_old(self) -> list[str]:
+        dropped = []
+        for info in self.generations():
+            if info["state"] in ("retired", "incomplete") and not info["current"]:
+                await self.drop(info["name"])
+                dropped.append(info["name"])
+        return dropped
+
+    async def close(self) -> None:
+        await self.jobs.close()
+        for task in list(self._closers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for name in list(self._retired):
+            self._close_retired(name)

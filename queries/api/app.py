@@ -1,0 +1,126 @@
+"""The query API: hybrid search and grounded answers from the read models only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from queries.admin.live import open_live_generation, query_log_retention_days
+from queries.admin.logged import LoggedQueryService
+from queries.admin.manager import IndexManager
+from queries.admin.querylog import QueryLog
+from queries.admin.routes import router as admin_router
+from queries.answers.base import Generator
+from queries.answers.exceptions import GeneratorUnavailable
+from queries.answers.extractive import ExtractiveGenerator
+from queries.answers.openai_compatible import OpenAICompatibleGenerator
+from queries.api.routes import router
+from queries.exceptions import InvalidConsistencyToken, NotCaughtUp
+from queries.indexing.feed import IndexFeed
+from queries.indexing.reembed import Reembedder
+from queries.retrieval.exceptions import RetrievalError
+from queries.service import QueryService
+from ragstream.codec import load_codec
+from ragstream.settings import GeneratorSettings, Settings, get_settings
+from ragstream.topics import catalogue
+from streams.embedding import Embedder, load_embedder
+from streams.registry import RegistryStore
+
+
+def make_generator(settings: GeneratorSettings) -> Generator:
+    if settings.kind == "openai":
+        return OpenAICompatibleGenerator(
+            settings.base_url, settings.model, settings.api_key, timeout_s=settings.timeout_s
+        )
+    return ExtractiveGenerator()
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model: Embedder = (
+            embedder if embedder is not None else await asyncio.to_thread(load_embedder, settings.embedding)
+        )
+        registry = await RegistryStore.connect(settings.postgres)
+        generation, model = await open_live_generation(settings, model)
+
+        async def record_versions(applied: list[tuple[str, str, int, bool]]) -> None:
+            await registry.record_read_model_versions("lexical", applied)
+            await registry.record_read_model_versions("vector", applied)
+
+        topic = catalogue(settings.kafka.topic_prefix).embeddings.name
+        codec = load_codec(settings.codec.schemas_dir)
+        feed = IndexFeed(
+            settings.kafka, topic, codec, generation, on_applied=record_versions, transform=Reembedder(model)
+        )
+        await feed.start()
+        query_log = await QueryLog.open(settings.postgres, query_log_retention_days(settings))
+        service = LoggedQueryService(feed, model, make_generator(settings.generator), settings.retrieval)
+        service.query_log = query_log
+        admin = IndexManager(settings, service, topic, codec)
+        app.state.registry = registry
+        app.state.service = service
+        app.state.admin = admin
+        app.state.query_log = query_log
+        try:
+            yield
+        finally:
+            await admin.close()
+            await feed.stop()
+            # After a blue/green swap the feed holds the new generation; the old one is the admin's.
+            feed.generation.close()
+            await query_log.close()
+            await registry.close()
+
+    app = FastAPI(title="ragstream query API", version="1", lifespan=lifespan)
+    app.include_router(router)
+    app.include_router(admin_router)
+
+    @app.exception_handler(NotCaughtUp)
+    async def _behind(_: Request, exc: NotCaughtUp) -> JSONResponse:
+        behind = {str(p): {"applied": a, "needed": n} for p, (a, n) in exc.behind.items()}
+        return JSONResponse({"detail": str(exc), "behind": behind}, status.HTTP_504_GATEWAY_TIMEOUT)
+
+    @app.exception_handler(InvalidConsistencyToken)
+    async def _bad_token(_: Request, exc: InvalidConsistencyToken) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(RetrievalError)
+    async def _bad_retrieval(_: Request, exc: RetrievalError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(GeneratorUnavailable)
+    async def _generator_down(_: Request, exc: GeneratorUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready(request: Request) -> JSONResponse:
+        service: QueryService | None = getattr(request.app.state, "service", None)
+        registry: RegistryStore | None = getattr(request.app.state, "registry", None)
+        if service is None or registry is None or not await registry.ping():
+            return JSONResponse({"status": "not ready"}, 503)
+        return JSONResponse(
+            {
+                "status": "ready",
+                "generation": service.feed.generation.name,
+                "documents": service.feed.generation.projector.state.count_documents(),
+                "chunks": service.feed.generation.projector.keyword.count(),
+            }
+        )
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

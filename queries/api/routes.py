@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
+from fastapi.responses import StreamingResponse
+
+from queries.answers.citations import answer_from_text
+from queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep, TenantDep
+from queries.api.schemas import (
+    AnswerIn,
+    AnswerOut,
+    CitationOut,
+    DocumentOut,
+    HistoryEntryOut,
+    HistoryOut,
+    PassageOut,
+    ReadModelVersion,
+    RetrieverScores,
+    SearchHitOut,
+    SearchIn,
+    SearchOut,
+)
+from queries.service import SearchQuery
+
+router = APIRouter(prefix="/v1", tags=["queries"])
+DocumentPath = Annotated[str, Path(min_length=1, max_length=512)]
+
+
+@router.post("/search", response_model=SearchOut)
+async def search(
+    body: SearchIn, service: ServiceDep, tenant: TenantDep, principals: PrincipalsDep
+) -> SearchOut:
+    query = SearchQuery(
+        text=body.query, tenant=tenant, principals=principals, metadata=body.filters.metadata,
+        document_ids=body.filters.document_ids, limit=body.limit, offset=body.offset, mode=body.mode,
+        fusion=body.fusion, rrf_k=body.rrf_k, alpha=body.alpha, consistency_token=body.consistency_token,
+    )  # fmt: skip
+    result = await service.search(query)
+    hits = [
+        SearchHitOut(
+            rank=body.offset + i,
+            score=h.score,
+            document_id=h.chunk.document_id,
+            chunk_id=h.chunk.chunk_id,
+            version=h.chunk.version,
+            title=h.chunk.title,
+            text=h.chunk.text,
+            start=h.chunk.start,
+            end=h.chunk.end,
+            metadata=dict(h.chunk.metadata),
+            scores=RetrieverScores(
+                bm25=h.bm25_score, bm25_rank=h.bm25_rank, vector=h.vector_score, vector_rank=h.vector_rank
+            ),
+        )
+        for i, h in enumerate(result.hits, start=1)
+    ]
+    return SearchOut(hits=hits, timings_ms=result.timings_ms)
+
+
+@router.post("/answer", response_model=AnswerOut)
+async def answer(
+    body: AnswerIn, service: ServiceDep, tenant: TenantDep, principals: PrincipalsDep
+) -> AnswerOut | StreamingResponse:
+    query = SearchQuery(
+        text=body.question, tenant=tenant, principals=principals, metadata=body.filters.metadata,
+        document_ids=body.filters.document_ids, limit=body.passages, mode=body.mode,
+        consistency_token=body.consistency_token,
+    )  # fmt: skip
+    if body.stream:
+        deltas, passages = await service.stream_answer(query)
+        return StreamingResponse(_sse(deltas, passages), media_type="text/event-stream")
+    result, passages, search_result = await service.answer(query)
+    return AnswerOut(
+        answer=result.text,
+        grounded=result.grounded,
+        citations=[CitationOut(**asdict(c)) for c in result.citations],
+        passages=[PassageOut(**asdict(p)) for p in passages],
+        timings_ms=search_result.timings_ms,
+    )
+
+
+async def _sse(deltas: AsyncIterator[str], passages: list) -> AsyncIterator[bytes]:  # type: ignore[type-arg]
+    """Text deltas as they come, then one `citations` event resolved against the passages."""
+    parts = []
+    async for delta in deltas:
+        parts.append(delta)
+        yield f"event: delta\ndata: {json.dumps({'text': delta})}\n\n".encode()
+    final = answer_from_text("".join(parts), passages)
+    payload = {"grounded": final.grounded, "citations": [asdict(c) for c in final.citations]}
+    yield f"event: citations\ndata: {json.dumps(payload)}\n\n".encode()
+    yield b"event: done\ndata: {}\n\n"
+
+
+def _visible(acl: list[str], principals: list[str]) -> bool:
+    return not acl or bool(set(acl) & set(principals))
+
+
+@router.get("/documents/{document_id:path}/history", response_model=HistoryOut)
+async def document_history(
+    document_id: DocumentPath, registry: RegistryDep, tenant: TenantDep, principals: PrincipalsDep
+) -> HistoryOut:
+    record = await registry.get_document(tenant, document_id)
+    if record is None or not _visible(record.acl, principals):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"document {document_id!r} not found")
+    entries = await registry.history(tenant, document_id)
+    return HistoryOut(document_id=document_id, entries=[HistoryEntryOut(**asdict(e)) for e in entries])
+
+
+@router.get("/documents/{document_id:path}", response_model=DocumentOut)
+async def get_document(
+    document_id: DocumentPath, registry: RegistryDep, tenant: TenantDep, principals: PrincipalsDep
+) -> DocumentOut:
+    record = await registry.get_document(tenant, document_id)
+    if record is None or not _visible(record.acl, principals):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"document {document_id!r} not found")
+    data = asdict(record)
+    data["read_models"] = {name: ReadModelVersion(**v) for name, v in record.read_models.items()}
+    return DocumentOut(**data)

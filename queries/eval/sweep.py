@@ -1,0 +1,48 @@
+"""Fusion parameter sweep without re-querying: the BM25 and dense runs already hold each retriever's
+top-100 list with its scores, which is exactly what the query service fuses for a 100-deep hybrid
+page, so re-fusing them with the service's own `fuse` reproduces its hybrid ranking for any setting."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from queries.eval.metrics import Qrels, evaluate
+from queries.eval.retrieve import DEPTH, ModeRun
+from queries.retrieval.fusion import FusionMethod, fuse, paginate
+
+RRF_KS = (1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 200)
+ALPHAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class FusionSetting:
+    fusion: str
+    rrf_k: int = 60
+    alpha: float = 0.5
+
+    @property
+    def label(self) -> str:
+        return f"rrf k={self.rrf_k}" if self.fusion == FusionMethod.RRF else f"convex alpha={self.alpha:.2f}"
+
+
+def default_grid() -> list[FusionSetting]:
+    return [FusionSetting("rrf", rrf_k=k) for k in RRF_KS] + [
+        FusionSetting("convex", alpha=a) for a in ALPHAS
+    ]
+
+
+def fused_rankings(bm25: ModeRun, dense: ModeRun, setting: FusionSetting) -> dict[str, list[str]]:
+    rankings = {}
+    for query in bm25.hits.keys() | dense.hits.keys():
+        lexical = [h.as_hit() for h in bm25.hits.get(query, [])]
+        vector = [h.as_hit() for h in dense.hits.get(query, [])]
+        fused = fuse(setting.fusion, lexical, vector, rrf_k=setting.rrf_k, alpha=setting.alpha)
+        rankings[query] = [h.chunk.document_id for h in paginate(fused, 0, DEPTH)]
+    return rankings
+
+
+def sweep(
+    bm25: ModeRun, dense: ModeRun, qrels: Mapping[str, Qrels], grid: Sequence[FusionSetting]
+) -> list[tuple[FusionSetting, dict[str, float]]]:
+    return [(setting, evaluate(fused_rankings(bm25, dense, setting), qrels)) for setting in grid]

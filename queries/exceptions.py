@@ -1,0 +1,18 @@
+from ragstream.exceptions import RagstreamError
+
+
+class QueryError(RagstreamError):
+    """A query could not be served."""
+
+
+class NotCaughtUp(QueryError):
+    """The read models have not yet applied the write the caller asked to see."""
+
+    def __init__(self, behind: dict[int, tuple[int, int]]) -> None:
+        self.behind = behind
+        detail = ", ".join(f"partition {p}: at {a}, need {n}" for p, (a, n) in sorted(behind.items()))
+        super().__init__(f"read models are behind the consistency token ({detail})")
+
+
+class InvalidConsistencyToken(QueryError):
+    """The token is not of the form 'partition:offset[,partition:offset...]'."""

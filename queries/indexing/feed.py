@@ -1,0 +1,205 @@
+"""Feeds the embeddings topic into an index generation.
+
+The indexes are embedded (in-process, single writer), so each query node materialises its own copy
+from the log: every partition is assigned to it (no consumer group) and it resumes from the offsets
+stored with the index data. A rebuild runs a second feed into a new generation; `adopt` then hands
+that feed's generation and consumer to the live feed, which the query service keeps referencing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import Histogram
+
+from queries.indexing.consumer import decode_batches, open_log_consumer
+from queries.indexing.generation import Generation
+from queries.indexing.projector import BatchResult, LogRecord
+from ragstream.codec import AvroSingleObjectCodec
+from ragstream.settings import KafkaSettings
+
+log = logging.getLogger("ragstream.queries.feed")
+FRESHNESS = Histogram(
+    "ragstream_freshness_seconds",
+    "Command produced -> applied to the read model",
+    ["read_model"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+Transform = Callable[[list[LogRecord]], list[LogRecord]]
+
+
+class IndexFeed:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        codec: AvroSingleObjectCodec,
+        generation: Generation,
+        *,
+        on_applied: Callable[[list[tuple[str, str, int, bool]]], object] | None = None,
+        transform: Transform | None = None,
+        observe_freshness: bool = True,
+    ) -> None:
+        self._kafka = kafka
+        self.topic = topic
+        self._codec = codec
+        self.generation = generation
+        self._on_applied = on_applied
+        self._transform = transform
+        # A rebuild re-reads old events; their age says nothing about how fresh the live node is.
+        self._observe_freshness = observe_freshness
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pausing = False
+        self._progress = asyncio.Condition()
+        self.command_positions: dict[int, int] = dict(generation.projector.state.command_positions())
+        self.errors = 0
+        # HNSW builds block for tens of seconds per 100k points: only run them when the feed is idle.
+        self._unoptimized = 0
+        self._idle_since = time.monotonic()
+
+    async def start(self) -> None:
+        self._consumer, tps = await open_log_consumer(self._kafka, self.topic, "index-feed")
+        stored = self.next_offsets()
+        for tp in tps:
+            if tp.partition in stored:
+                self._consumer.seek(tp, stored[tp.partition])
+            else:
+                await self._consumer.seek_to_beginning(tp)
+        self.resume()
+
+    def next_offsets(self) -> dict[int, int]:
+        return self.generation.projector.state.next_offsets(self.topic)
+
+    async def log_range(self) -> tuple[dict[int, int], dict[int, int]]:
+        """First and next-to-be-written offset of every partition (for progress)."""
+        assert self._consumer is not None
+        tps = list(self._consumer.assignment())
+        first = await self._consumer.beginning_offsets(tps)
+        end = await self._consumer.end_offsets(tps)
+        return {tp.partition: int(o) for tp, o in first.items()}, {
+            tp.partition: int(o) for tp, o in end.items()
+        }
+
+    def resume(self) -> None:
+        self._pausing = False
+        self._task = asyncio.create_task(self._run(), name=f"index-feed-{self.generation.name}")
+
+    def failure(self) -> BaseException | None:
+        """The error that stopped the feed, if one did (a stalled feed must not look merely slow)."""
+        if self._task is None or not self._task.done() or self._task.cancelled():
+            return None
+        return self._task.exception()
+
+    async def pause(self) -> None:
+        """Stop between batches (never mid-batch), so the generation sits at a known position."""
+        if self._task is None:
+            return
+        self._pausing = True
+        try:
+            await self._task
+        except Exception:
+            # A feed that died (say, on a damaged index) can still be replaced by a rebuild.
+            log.exception("index feed of %s had stopped with an error", self.generation.name)
+        self._task = None
+
+    def adopt(self, other: IndexFeed) -> tuple[Generation, AIOKafkaConsumer | None]:
+        """Blue/green swap: take over the generation and consumer of another feed, both paused.
+
+        Synchronous, so nothing else on the event loop runs between the old and the new generation
+        (the caller swaps the query embedder in the same step when the model changes). The caller
+        resumes this feed and wakes waiters with `notify`; waiters for read-your-writes wait on this
+        feed's condition throughout, so none is stranded. Returns what was given up, to retire.
+        """
+        if self._task is not None or other._task is not None:
+            raise RuntimeError("pause both feeds before a swap")
+        retired = (self.generation, self._consumer)
+        self.generation, self._consumer, self._transform = other.generation, other._consumer, other._transform
+        other._consumer = None
+        for partition, offset in other.command_positions.items():
+            self.command_positions[partition] = max(self.command_positions.get(partition, -1), offset)
+        return retired
+
+    async def notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while not self._pausing:
+            batches = await self._consumer.getmany(timeout_ms=250, max_records=500)
+            records, errors = decode_batches(self._codec, batches)
+            self.errors += errors
+            if records:
+                await self._apply(records)
+
+    async def _apply(self, records: list[LogRecord]) -> None:
+        def work() -> BatchResult:
+            ready = self._transform(records) if self._transform is not None else records
+            return self.generation.projector.apply_batch(ready)
+
+        result = await asyncio.to_thread(work)
+        if self._observe_freshness:
+            for rec in records:
+                produced = rec.record.get("event_time")
+                if rec.name != "CommandRejected" and produced is not None:
+                    for read_model, flushed in result.flushed_at.items():
+                        FRESHNESS.labels(read_model).observe(max(0.0, flushed - produced.timestamp()))
+        for p, o in self.generation.projector.state.command_positions().items():
+            self.command_positions[p] = o
+        if self._on_applied is not None and result.applied:
+            maybe = self._on_applied(result.applied)
+            if asyncio.iscoroutine(maybe):
+                await maybe
+        await self.notify()
+
+    async def _maybe_optimize(self, min_points: int = 1000, idle_s: float = 5.0) -> None:
+        if self._unoptimized < min_points or time.monotonic() - self._idle_since < idle_s:
+            return
+        projector = self.generation.projector
+
+        def optimize() -> None:
+            with projector.write_lock:
+                projector.vector.optimize()  # type: ignore[attr-defined]
+
+        started = time.monotonic()
+        await asyncio.to_thread(optimize)
+        log.info(
+            "optimized the vector index (%d new points) in %.1fs",
+            self._unoptimized,
+            time.monotonic() - started,
+        )
+        self._unoptimized = 0
+
+    def is_caught_up_to(self, positions: dict[int, int]) -> bool:
+        return all(self.command_positions.get(p, -1) >= o for p, o in positions.items())
+
+    async def wait_for(self, positions: dict[int, int], timeout: float) -> bool:
+        """Read-your-writes: wait until every command position given has reached the indexes."""
+        async with self._progress:
+            try:
+                await asyncio.wait_for(
+                    self._progress.wait_for(lambda: self.is_caught_up_to(positions)), timeout
+                )
+            except TimeoutError:
+                return False
+        return True
+
+
+def has_reached(ahead: dict[int, int], behind: dict[int, int]) -> bool:
+    """Whether a feed at `ahead` has applied every offset a feed at `behind` has."""
+    return all(ahead.get(p, 0) >= o for p, o in behind.items())

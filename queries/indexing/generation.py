@@ -1,0 +1,138 @@
+"""An index generation: one keyword index, one vector index and their projection state, in one folder.
+
+Rebuilds write a new generation beside the live one and swap the CURRENT pointer atomically. Each
+folder carries a manifest saying how it was built (embedding model, origin), so a restarted query
+node embeds queries with the model its current generation was built with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from queries.indexing.projector import IndexProjector
+from queries.indexing.state import ProjectionState
+from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
+from streams.readmodels.tantivy_index import TantivyKeywordIndex
+
+MANIFEST = "generation.json"
+_NAME = re.compile(r"^g(\d+)$")
+
+
+class GenerationError(Exception):
+    """A generation operation that would break the live node (dropping CURRENT, a bad name)."""
+
+
+@dataclass
+class Manifest:
+    name: str
+    origin: str  # "initial" or "rebuild"
+    read_model: str  # what the rebuild was asked for: lexical, vector or all
+    embedding_model: str
+    embedding_model_path: str | None
+    dimension: int
+    created_at: str
+    # False until the generation has caught up with the log and been swapped in once.
+    complete: bool = False
+
+    @classmethod
+    def new(
+        cls, name: str, origin: str, read_model: str, model: str, model_path: str | None, dimension: int
+    ) -> Manifest:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        return cls(name, origin, read_model, model, model_path, dimension, now)
+
+
+@dataclass
+class Generation:
+    name: str
+    path: Path
+    projector: IndexProjector
+
+    @classmethod
+    def open(cls, root: Path, name: str, dimension: int) -> Generation:
+        path = generation_path(root, name)
+        path.mkdir(parents=True, exist_ok=True)
+        keyword = TantivyKeywordIndex(path / "lexical")
+        vector = QdrantEdgeVectorIndex(path / "vector", dimension)
+        state = ProjectionState(path / "state.sqlite")
+        return cls(name, path, IndexProjector(keyword, vector, state))
+
+    def close(self) -> None:
+        self.projector.keyword.close()
+        self.projector.vector.close()
+        self.projector.state.close()
+
+
+def generation_path(root: Path, name: str) -> Path:
+    if not _NAME.match(name):
+        raise GenerationError(f"bad generation name {name!r}; expected g<number>")
+    return root / "generations" / name
+
+
+def read_manifest(root: Path, name: str) -> Manifest | None:
+    try:
+        return Manifest(**json.loads((generation_path(root, name) / MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_manifest(root: Path, manifest: Manifest) -> None:
+    folder = generation_path(root, manifest.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def list_generations(root: Path) -> list[str]:
+    folder = root / "generations"
+    names = (
+        [p.name for p in folder.iterdir() if p.is_dir() and _NAME.match(p.name)] if folder.is_dir() else []
+    )
+    return sorted(names, key=lambda n: int(n[1:]))
+
+
+def next_generation_name(root: Path) -> str:
+    names = list_generations(root)
+    return f"g{int(names[-1][1:]) + 1}" if names else "g1"
+
+
+def disk_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def drop_generation(root: Path, name: str) -> None:
+    """Delete a generation folder; the caller makes sure no open index still lives in it."""
+    if name == current_generation(root):
+        raise GenerationError(f"{name} is the current generation; rebuild and swap before dropping it")
+    path = generation_path(root, name)
+    if not path.is_dir():
+        raise GenerationError(f"no generation {name}")
+    shutil.rmtree(path)
+
+
+def current_generation(root: Path) -> str | None:
+    pointer = root / "CURRENT"
+    return pointer.read_text().strip() if pointer.exists() else None
+
+
+def set_current_generation(root: Path, name: str) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / "CURRENT.tmp"
+    with tmp.open("w") as f:
+        f.write(name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, root / "CURRENT")  # atomic on POSIX: readers see the old or the new name
+    # The rename itself must survive a power cut, or a restart could reopen the old generation.
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

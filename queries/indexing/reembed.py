@@ -1,0 +1,42 @@
+"""Re-embedding inside the query node, for a generation built with another model than the log's.
+
+The embeddings topic carries each chunk's text next to its vector, so a rebuild with a new model
+needs no re-chunking: chunks embedded with another model get new vectors before projection. Live
+writes keep arriving with the stream workers' model until they are switched, so the generation's
+feed keeps this transform for its whole life; it costs nothing once the models match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queries.indexing.projector import LogRecord
+from streams.embedding.base import Embedder
+
+
+class Reembedder:
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def __call__(self, records: list[LogRecord]) -> list[LogRecord]:
+        stale = [i for i, r in enumerate(records) if self._needs_vectors(r)]
+        if not stale:
+            return records
+        texts = [c["text"] for i in stale for c in records[i].record["chunks"]]
+        vectors = iter(self.embedder.embed_passages(texts))
+        out = list(records)
+        for i in stale:
+            rec = records[i]
+            chunks = [dict(c, vector=next(vectors).tolist()) for c in rec.record["chunks"]]
+            record: dict[str, Any] = dict(
+                rec.record,
+                chunks=chunks,
+                model=self.embedder.name,
+                model_version=self.embedder.version,
+                dimension=self.embedder.dimension,
+            )
+            out[i] = LogRecord(rec.name, record, rec.topic, rec.partition, rec.offset)
+        return out
+
+    def _needs_vectors(self, rec: LogRecord) -> bool:
+        return rec.name == "DocumentEmbedded" and rec.record.get("model") != self.embedder.name

@@ -1,0 +1,181 @@
+"""Merging the keyword and the vector result lists into one ranking.
+
+Both functions take each list in the order its retriever returned it (best first); a chunk is identified by
+its `chunk_id`, so the same chunk found by both retrievers is merged rather than listed twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from queries.retrieval.exceptions import InvalidFusionArgument
+from streams.readmodels.base import Hit, IndexedChunk
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FusedHit:
+    chunk: IndexedChunk
+    score: float
+    bm25_score: float | None
+    bm25_rank: int | None
+    vector_score: float | None
+    vector_rank: int | None
+
+    @property
+    def chunk_id(self) -> str:
+        return self.chunk.chunk_id
+
+
+class FusionMethod(StrEnum):
+    RRF = "rrf"
+    CONVEX = "convex"
+
+
+@dataclass
+class _Entry:
+    chunk: IndexedChunk
+    bm25_score: float | None = None
+    bm25_rank: int | None = None
+    vector_score: float | None = None
+    vector_rank: int | None = None
+
+
+def _ranked(hits: Sequence[Hit]) -> list[tuple[int, Hit]]:
+    """1-based ranks; a repeated chunk keeps its first (best) position and later copies are ignored."""
+    seen: set[str] = set()
+    ranked: list[tuple[int, Hit]] = []
+    for hit in hits:
+        if hit.chunk.chunk_id not in seen:
+            seen.add(hit.chunk.chunk_id)
+            ranked.append((len(ranked) + 1, hit))
+    return ranked
+
+
+def _merge(bm25: Sequence[Hit], vector: Sequence[Hit]) -> dict[str, _Entry]:
+    entries: dict[str, _Entry] = {}
+    for rank, hit in _ranked(bm25):
+        entries[hit.chunk.chunk_id] = _Entry(hit.chunk, bm25_score=hit.score, bm25_rank=rank)
+    for rank, hit in _ranked(vector):
+        entry = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
+        entry.vector_score, entry.vector_rank = hit.score, rank
+    return entries
+
+
+def _no_tie_break(entry: _Entry) -> tuple[float, ...]:
+    return ()
+
+
+def _rank_tie_break(vector_first: bool) -> Callable[[_Entry], tuple[float, ...]]:
+    # Equal convex scores are common (a chunk seen by one retriever only, flat normalised scores); falling
+    # back to the dominant retriever's rank keeps its order intact before the final chunk_id tie-break.
+    def ranks(e: _Entry) -> tuple[float, ...]:
+        first, second = (e.vector_rank, e.bm25_rank) if vector_first else (e.bm25_rank, e.vector_rank)
+        return (math.inf if first is None else first, math.inf if second is None else second)
+
+    return ranks
+
+
+def _finish(
+    entries: dict[str, _Entry],
+    score: Callable[[_Entry], float],
+    tie_break: Callable[[_Entry], tuple[float, ...]],
+) -> list[FusedHit]:
+    scored = [(score(e), e) for e in entries.values()]
+    scored.sort(key=lambda item: (-item[0], tie_break(item[1]), item[1].chunk.chunk_id))
+    return [FusedHit(e.chunk, s, e.bm25_score, e.bm25_rank, e.vector_score, e.vector_rank) for s, e in scored]
+
+
+def reciprocal_rank_fusion(
+    bm25: Sequence[Hit],
+    vector: Sequence[Hit],
+    k: int = 60,
+    weights: tuple[float, float] = (1.0, 1.0),
+) -> list[FusedHit]:
+    """score = w_bm25 / (k + bm25_rank) + w_vector / (k + vector_rank); a missing rank contributes 0.
+
+    Equal fused scores are ordered by chunk_id only, as RRF has no notion of a dominant retriever.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidFusionArgument(f"rrf k must be a positive integer, got {k!r}")
+    if len(weights) != 2 or any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) == 0:
+        raise InvalidFusionArgument(
+            f"rrf weights must be two finite, non-negative numbers, not both zero; got {weights!r}"
+        )
+    w_bm25, w_vector = weights
+
+    def score(e: _Entry) -> float:
+        total = 0.0
+        if e.bm25_rank is not None:
+            total += w_bm25 / (k + e.bm25_rank)
+        if e.vector_rank is not None:
+            total += w_vector / (k + e.vector_rank)
+        return total
+
+    return _finish(_merge(bm25, vector), score, _no_tie_break)
+
+
+def _min_max(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    if high == low:
+        # Nothing to spread: a lone hit (or a flat list) is the best this retriever has, so it counts fully.
+        return dict.fromkeys(scores, 1.0)
+    return {cid: (s - low) / (high - low) for cid, s in scores.items()}
+
+
+def convex_combination(bm25: Sequence[Hit], vector: Sequence[Hit], alpha: float = 0.5) -> list[FusedHit]:
+    """score = alpha * norm(vector) + (1 - alpha) * norm(bm25), with per-query min-max normalisation.
+
+    BM25 and cosine scores live on unrelated scales, hence the normalisation; a chunk one retriever
+    missed gets 0 from it.
+    """
+    if not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
+        raise InvalidFusionArgument(f"convex alpha must be within [0, 1], got {alpha!r}")
+    for name, hits in (("bm25", bm25), ("vector", vector)):
+        if any(not math.isfinite(h.score) for h in hits):
+            raise InvalidFusionArgument(f"{name} hits contain a non-finite score")
+    entries = _merge(bm25, vector)
+    norm_bm25 = _min_max({c: e.bm25_score for c, e in entries.items() if e.bm25_score is not None})
+    norm_vector = _min_max({c: e.vector_score for c, e in entries.items() if e.vector_score is not None})
+
+    def score(e: _Entry) -> float:
+        cid = e.chunk.chunk_id
+        return alpha * norm_vector.get(cid, 0.0) + (1.0 - alpha) * norm_bm25.get(cid, 0.0)
+
+    return _finish(entries, score, _rank_tie_break(vector_first=alpha >= 0.5))
+
+
+def fuse(
+    method: FusionMethod | str,
+    bm25: Sequence[Hit],
+    vector: Sequence[Hit],
+    *,
+    rrf_k: int = 60,
+    alpha: float = 0.5,
+    rrf_weights: tuple[float, float] = (1.0, 1.0),
+) -> list[FusedHit]:
+    """Dispatch on `method`; accepts the enum or its string value (as read from settings or a request)."""
+    try:
+        chosen = FusionMethod(method)
+    except ValueError:
+        allowed = ", ".join(m.value for m in FusionMethod)
+        raise InvalidFusionArgument(f"unknown fusion method {method!r}; expected one of: {allowed}") from None
+    if chosen is FusionMethod.RRF:
+        return reciprocal_rank_fusion(bm25, vector, k=rrf_k, weights=rrf_weights)
+    return convex_combination(bm25, vector, alpha=alpha)
+
+
+def paginate(hits: Sequence[T], offset: int, limit: int) -> list[T]:
+    """The page of `limit` items starting at `offset`; past the end is an empty page, not an error."""
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidFusionArgument(f"offset must be a non-negative integer, got {offset!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidFusionArgument(f"limit must be a positive integer, got {limit!r}")
+    return list(hits[offset : offset + limit])

@@ -1,0 +1,25 @@
+"""The `ragstream` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from ragstream.cli import connectors, serve, stack, streams, topics
+from ragstream.cli.ask import ask, search
+from ragstream.cli.ingest import ingest
+
+app = typer.Typer(
+    help="ragstream: live retrieval-augmented generation from a Kafka change log.", no_args_is_help=True
+)
+app.add_typer(stack.app, name="stack")
+app.add_typer(topics.app, name="topics")
+app.add_typer(streams.app, name="streams")
+app.add_typer(serve.app, name="serve")
+app.add_typer(connectors.app, name="connectors")
+app.command()(ingest)
+app.command()(search)
+app.command()(ask)
+
+
+if __name__ == "__main__":
+    app()

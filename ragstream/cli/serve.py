@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from ragstream.settings import get_settings
+
+app = typer.Typer(help="Run the HTTP services.", no_args_is_help=True)
+
+
+@app.command()
+def commands(port: int = typer.Option(None, help="Port (default: settings api.command_port).")) -> None:
+    """The command API: document changes in, Avro commands to Kafka."""
+    from commands.api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api.command_host, port=port or settings.api.command_port,
+                log_level="warning")  # fmt: skip
+
+
+@app.command()
+def queries(port: int = typer.Option(None, help="Port (default: settings api.query_port).")) -> None:
+    """The query API: hybrid search and grounded answers from the read models."""
+    from queries.api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api.query_host, port=port or settings.api.query_port,
+                log_level="warning")  # fmt: skip

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from ragstream.settings import get_settings
+
+app = typer.Typer(help="Stream processors (faust-streaming workers).", no_args_is_help=True)
+
+
+@app.command()
+def run(loglevel: str = typer.Option("WARNING", help="Log level of the worker.")) -> None:
+    """Run a stream worker. Start more of them to share the partitions (one consumer group)."""
+    import faust
+
+    from streams.app import create_app
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    faust_app = create_app(get_settings())
+    faust.Worker(faust_app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()

@@ -1,0 +1,77 @@
+"""Kafka client factories with the settings every ragstream client shares."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from ragstream.settings import KafkaSettings
+from ragstream.topics import TopicSpec
+
+
+def make_producer(settings: KafkaSettings, *, client_suffix: str = "producer") -> AIOKafkaProducer:
+    # Idempotent producer: a retried send never duplicates or reorders a document's commands.
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-{client_suffix}",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_request_size=settings.max_message_bytes,
+        compression_type="lz4" if _has_lz4() else None,
+    )
+
+
+def make_consumer(
+    settings: KafkaSettings, *topics: str, group_id: str | None, from_beginning: bool = True
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-consumer",
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=settings.max_message_bytes,
+        fetch_max_bytes=4 * settings.max_message_bytes,
+    )
+
+
+def make_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.client_id}-admin"
+    )
+
+
+async def create_topics(settings: KafkaSettings, specs: list[TopicSpec]) -> list[str]:
+    """Create missing topics; returns the names that were created. Existing topics are left as they are."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            new = [
+                NewTopic(
+                    s.name, settings.partitions, settings.replication_factor, topic_configs=s.config(settings)
+                )
+                for s in missing
+            ]
+            # Another process winning the race is what we wanted anyway.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+def _has_lz4() -> bool:
+    try:
+        import lz4  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,97 @@
+"""The whole pipeline on one machine: stream workers, command API and query API as child processes,
+isolated by topic prefix, consumer group, database schema and data folders."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragstream.kafka import create_topics
+from ragstream.local.processes import ManagedProcess, free_port, spawn, wait_ready
+from ragstream.settings import Settings
+from ragstream.topics import catalogue
+
+
+def isolated_env(tag: str, base_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for processes that share the local stack but nothing else."""
+    safe = tag.replace("-", "_")
+    env = {
+        "RAGSTREAM_KAFKA__TOPIC_PREFIX": tag,
+        "RAGSTREAM_STREAMS__APP_ID": tag,
+        "RAGSTREAM_STREAMS__DATA_DIR": str(base_dir / "faust"),
+        "RAGSTREAM_STREAMS__WEB_PORT": str(free_port()),
+        "RAGSTREAM_POSTGRES__SCHEMA_NAME": safe,
+        "RAGSTREAM_INDEX__DATA_DIR": str(base_dir / "readmodels"),
+        "RAGSTREAM_API__COMMAND_PORT": str(free_port()),
+        "RAGSTREAM_API__QUERY_PORT": str(free_port()),
+    }
+    env.update(extra)
+    return env
+
+
+def settings_from_env(env: dict[str, str]) -> Settings:
+    import os
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env):
+        return Settings()
+
+
+@dataclass
+class LocalPipeline:
+    env: dict[str, str]
+    log_dir: Path
+    workers: int = 1
+    worker_loglevel: str = "WARNING"
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return settings_from_env(self.env)
+
+    @property
+    def command_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['RAGSTREAM_API__COMMAND_PORT']}"
+
+    @property
+    def query_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['RAGSTREAM_API__QUERY_PORT']}"
+
+    def create_topics(self) -> None:
+        settings = self.settings
+        asyncio.run(create_topics(settings.kafka, catalogue(settings.kafka.topic_prefix).all()))
+
+    def start_worker(self, name: str = "worker-1", web_port: int | None = None) -> ManagedProcess:
+        env = dict(self.env, RAGSTREAM_STREAMS__WEB_PORT=str(web_port or free_port()))
+        proc = spawn(name, ["streams", "run", "--loglevel", self.worker_loglevel], env, self.log_dir)
+        self.processes[name] = proc
+        wait_ready(proc, f"http://127.0.0.1:{env['RAGSTREAM_STREAMS__WEB_PORT']}/health")
+        return proc
+
+    def start_command_api(self) -> ManagedProcess:
+        proc = spawn("command-api", ["serve", "commands"], self.env, self.log_dir)
+        self.processes["command-api"] = proc
+        wait_ready(proc, f"{self.command_url}/ready")
+        return proc
+
+    def start_query_api(self) -> ManagedProcess:
+        proc = spawn("query-api", ["serve", "queries"], self.env, self.log_dir)
+        self.processes["query-api"] = proc
+        wait_ready(proc, f"{self.query_url}/ready")
+        return proc
+
+    def start(self, *, command_api: bool = True, query_api: bool = True) -> LocalPipeline:
+        self.create_topics()
+        for i in range(self.workers):
+            self.start_worker(f"worker-{i + 1}")
+        if command_api:
+            self.start_command_api()
+        if query_api:
+            self.start_query_api()
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.processes.values())):
+            proc.stop()
+        self.processes.clear()

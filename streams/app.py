@@ -1,0 +1,214 @@
+"""The faust-streaming application: commands -> document events -> chunks -> embeddings, plus the
+registry/audit projection into PostgreSQL.
+
+Every processor consumes one topic and produces the next, keyed by `tenant/document_id`, so one
+document's changes stay ordered end to end. Records that cannot be decoded or processed go to the
+dead-letter topic with the error and origin in headers; the partition keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from ragstream.codec import CodecError, load_codec
+from ragstream.settings import Settings
+from ragstream.topics import catalogue, document_key
+from streams.cdc import load_mappings, mapping_paths
+from streams.cdc.processor import register_cdc
+from streams.dlq import send_dead_letter
+from streams.embedding import Embedder, load_embedder
+from streams.registry import RegistryStore
+from streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
+from streams.versioning import COMMAND_NAMES, decide
+
+log = logging.getLogger("ragstream.streams")
+
+COMMANDS = Counter("ragstream_commands_total", "Commands processed by outcome", ["outcome"])
+PROCESSED = Counter("ragstream_processed_total", "Records processed per processor", ["processor"])
+
+
+class InvalidRecord(Exception):
+    """A record that decodes but breaks a contract rule (wrong key, wrong record type)."""
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust.App:
+    topics = catalogue(settings.kafka.topic_prefix)
+    codec = load_codec(settings.codec.schemas_dir)
+    chunking = ChunkingPolicy(settings.chunking)
+    settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.streams.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        store="memory://",
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        processing_guarantee=settings.streams.processing_guarantee,
+        datadir=str(settings.streams.data_dir / settings.streams.app_id),
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        web_port=settings.streams.web_port,
+        consumer_auto_offset_reset="earliest",
+        producer_max_request_size=settings.kafka.max_message_bytes,
+        consumer_max_fetch_size=settings.kafka.max_message_bytes,
+        stream_wait_empty=False,
+        broker_commit_every=100,
+        # A crashed worker's partitions move to the others within seconds, not minutes.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_rebalance_timeout=30.0,
+        broker_commit_interval=1.0,
+    )
+    commands_topic = _raw_topic(app, topics.commands.name)
+    events_topic = _raw_topic(app, topics.events.name)
+    chunks_topic = _raw_topic(app, topics.chunks.name)
+    embeddings_topic = _raw_topic(app, topics.embeddings.name)
+    dlq_topic = _raw_topic(app, topics.dlq.name)
+    document_state = app.Table("document_state", default=None, key_type=str)
+
+    # Loaded before the worker starts, so no agent blocks on it mid-rebalance.
+    model: Embedder = embedder if embedder is not None else load_embedder(settings.embedding)
+    resources: dict[str, Any] = {}
+    lock = asyncio.Lock()
+
+    async def store() -> RegistryStore:
+        async with lock:
+            if "store" not in resources:
+                resources["store"] = await RegistryStore.connect(settings.postgres)
+            return resources["store"]  # type: ignore[no-any-return]
+
+    async def stage() -> EmbeddingStage:
+        registry = await store()
+        async with lock:
+            if "stage" not in resources:
+                resources["stage"] = EmbeddingStage(model, registry)
+            return resources["stage"]  # type: ignore[no-any-return]
+
+    async def dead_letter(event: Any, processor: str, error: BaseException) -> None:
+        msg = event.message
+        log.warning(
+            "dead-lettering %s/%s/%s from %s: %s", msg.topic, msg.partition, msg.offset, processor, error
+        )
+        await send_dead_letter(
+            dlq_topic, key=msg.key, value=msg.value, processor=processor, error=error,
+            topic=msg.topic, partition=msg.partition, offset=msg.offset,
+        )  # fmt: skip
+
+    async def deliver(topic: Any, key: bytes, value: bytes) -> None:
+        # Wait for the broker's ack: the input offset is committed only after its output is durable,
+        # so a worker killed mid-batch leaves its input to be processed again, never lost.
+        pending = await topic.send(key=key, value=value)
+        await pending
+
+    def decode(event: Any, allowed: frozenset[str]) -> tuple[str, dict[str, Any]]:
+        decoded = codec.decode(event.value)
+        if decoded.name not in allowed:
+            raise InvalidRecord(f"{decoded.name} does not belong on {event.message.topic}")
+        return decoded.name, decoded.record
+
+    @app.agent(commands_topic)
+    async def validate_commands(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                name, cmd = decode(event, COMMAND_NAMES)
+                key = document_key(cmd["tenant"], cmd["document_id"])
+                if msg.key != key:
+                    raise InvalidRecord(
+                        f"record key {msg.key!r} must be {key!r} so the document stays ordered"
+                    )
+                state_key = key.decode()
+                decision = decide(
+                    name, cmd, document_state.get(state_key),
+                    position=f"{msg.topic}/{msg.partition}/{msg.offset}", now=datetime.now(UTC),
+                )  # fmt: skip
+                if decision.state is not None:
+                    document_state[state_key] = decision.state
+                await deliver(events_topic, key, codec.encode(decision.event_name, decision.event))
+                COMMANDS.labels("accepted" if decision.accepted else "rejected").inc()
+                PROCESSED.labels("validate_commands").inc()
+            except (CodecError, InvalidRecord, KeyError, ValueError, TypeError) as exc:
+                await dead_letter(event, "validate_commands", exc)
+
+    @app.agent(events_topic)
+    async def chunk_documents(stream: Any) -> None:
+        allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
+        async for event in stream.events():
+            try:
+                name, record = decode(event, allowed)
+                if name == "DocumentUpserted":
+                    chunked = chunk_upserted(
+                        record, chunking.for_document(record["tenant"], record["metadata"])
+                    )
+                    await deliver(chunks_topic, event.message.key, codec.encode("DocumentChunked", chunked))
+                elif name in PASS_THROUGH:
+                    await deliver(chunks_topic, event.message.key, event.value)
+                PROCESSED.labels("chunk_documents").inc()
+            except Exception as exc:  # one bad document must not stall its partition
+                await dead_letter(event, "chunk_documents", exc)
+
+    @app.agent(chunks_topic)
+    async def embed_chunks(stream: Any) -> None:
+        # Nothing is awaited before the stream is iterated: an agent that is not yet consuming when a
+        # rebalance lands can miss its partitions (seen with faust's take buffers).
+        allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
+        async for events in stream.take_events(
+            settings.embedding.batch_size, within=settings.embedding.batch_wait_s
+        ):
+            decoded: list[tuple[Any, str, dict[str, Any]]] = []
+            for event in events:
+                try:
+                    decoded.append((event, *decode(event, allowed)))
+                except Exception as exc:
+                    await dead_letter(event, "embed_chunks", exc)
+            to_embed = [record for _, name, record in decoded if name == "DocumentChunked"]
+            embedded = iter(await (await stage()).embed(to_embed) if to_embed else [])
+            # Output keeps input order, so per-document ordering survives batching.
+            for event, name, _ in decoded:
+                value = (
+                    codec.encode("DocumentEmbedded", next(embedded))
+                    if name == "DocumentChunked"
+                    else event.value
+                )
+                await embeddings_topic.send(key=event.message.key, value=value)
+            PROCESSED.labels("embed_chunks").inc(len(decoded))
+
+    @app.agent(events_topic)
+    async def record_registry(stream: Any) -> None:
+        allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
+        async for event in stream.events():
+            msg = event.message
+            try:
+                name, record = decode(event, allowed)
+            except CodecError as exc:
+                await dead_letter(event, "record_registry", exc)
+                continue
+            await (await store()).apply_event(
+                name,
+                record,
+                projection="registry",
+                topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+            )
+            PROCESSED.labels("record_registry").inc()
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    register_cdc(app, settings, load_mappings(mapping_paths(settings)))
+    return app

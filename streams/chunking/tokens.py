@@ -1,0 +1,88 @@
+"""Cheap token counting and the boundaries (sentences, words, tokens) the chunker may cut at.
+
+Chunking runs on every document change, so counting must cost far less than embedding: one regex
+stands in for the embedding model's wordpiece tokenizer. Measured against the all-MiniLM-L6-v2
+tokenizer it over-counts English prose by about 15% and is about even on code-heavy docs, where one
+chunk in twenty holds up to ~20% more real tokens than counted.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Ideographs, kana and hangul: wordpiece vocabularies hold these one character at a time.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# Every match is one token and every non-whitespace character belongs to exactly one match, so the
+# count of a slice cut at token starts is the sum of the counts of its parts. Long words count one
+# token per six characters and numbers one per two digits, roughly how wordpiece splits them.
+TOKEN_RE = re.compile(rf"[{_CJK}]|\d{{1,2}}|[^\W\d{_CJK}]{{1,6}}|[^\w\s]")
+# A sentence ends at terminal punctuation (plus closing quotes or brackets) followed by whitespace,
+# or at full-width CJK terminal punctuation, which is not followed by a space.
+_SENTENCE_END_RE = re.compile(
+    r"(?:[.!?\u2026]+[\"'\u201d\u2019\u00bb)\]]*(\s+)"
+    r"|[\u3002\uff01\uff1f]+[\u300d\u300f\u201d\u2019)\uff09]*(\s*))(?=\S)"
+)
+
+
+def count_tokens(text: str) -> int:
+    """Approximate wordpiece token count of `text` (about 1.6 per English word)."""
+    return len(TOKEN_RE.findall(text))
+
+
+def token_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Offsets of each token of text[start:end]."""
+    return [match.span() for match in TOKEN_RE.finditer(text, start, end)]
+
+
+def sentence_starts(text: str, start: int, end: int) -> list[int]:
+    """Offsets in text[start:end] where a sentence other than the first begins."""
+    starts: list[int] = []
+    for match in _SENTENCE_END_RE.finditer(text, start, end):
+        # "e.g. this" or "approx. ten" continue the sentence; a new sentence starts upper case.
+        if match.group(1) is not None and text[match.end()].islower():
+            continue
+        starts.append(match.end())
+    return starts
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split text[start:end], which has no edge whitespace, into sentences without edge whitespace."""
+    spans: list[tuple[int, int]] = []
+    current = start
+    for next_start in sentence_starts(text, start, end):
+        spans.append((current, len(text[current:next_start].rstrip()) + current))
+        current = next_start
+    spans.append((current, end))
+    return spans
+
+
+def line_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Non-blank lines of text[start:end] without edge whitespace: code is split by line, not sentence."""
+    spans: list[tuple[int, int]] = []
+    for match in re.finditer(r"[^\n]+", text[start:end]):
+        line = match.group()
+        stripped = line.strip()
+        if stripped:
+            left = start + match.start() + (len(line) - len(line.lstrip()))
+            spans.append((left, left + len(stripped)))
+    return spans
+
+
+def word_pieces(text: str, start: int, end: int, max_tokens: int) -> list[tuple[int, int, int]]:
+    """Split text[start:end] into (start, end, tokens) pieces of at most max_tokens, preferring to cut
+    between words and cutting inside a word only when one word alone is over budget."""
+    tokens = token_spans(text, start, end)
+    pieces: list[tuple[int, int, int]] = []
+    first = 0
+    while first < len(tokens):
+        stop = min(first + max_tokens, len(tokens))
+        if stop < len(tokens):
+            cut = stop
+            # Tokens of one word touch; a gap between two tokens is whitespace, i.e. a word boundary.
+            while cut > first and tokens[cut][0] == tokens[cut - 1][1]:
+                cut -= 1
+            if cut > first:
+                stop = cut
+        pieces.append((tokens[first][0], tokens[stop - 1][1], stop - first))
+        first = stop
+    return pieces

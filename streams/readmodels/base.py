@@ -1,0 +1,96 @@
+"""Typed interfaces of the search read models.
+
+Both indexes hold the chunks of the *current* version of each document. Version guards (a stale
+event never overwrites a newer one) live in the projection that feeds them, so an index only needs
+to replace, delete and search; every backend passes the same contract suite in
+`tests/contract/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+def chunk_id(document_id: str, version: int, chunk_number: int) -> str:
+    """Deterministic chunk id, so redelivery overwrites instead of duplicating."""
+    return f"{document_id}#v{version}#c{chunk_number}"
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    tenant: str
+    document_id: str
+    version: int
+    chunk_number: int
+    text: str
+    title: str = ""
+    # Character span of this chunk in the document's extracted text, for citations.
+    start: int = 0
+    end: int = 0
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    # Principals and groups ("user:alice", "group:eng") allowed to read; empty means the whole tenant.
+    acl: Sequence[str] = ()
+    vector: Sequence[float] | None = None
+
+    @property
+    def chunk_id(self) -> str:
+        return chunk_id(self.document_id, self.version, self.chunk_number)
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Applied inside each search, never after truncation."""
+
+    tenant: str
+    # None: no ACL restriction (trusted internal caller). Otherwise a chunk is visible when its ACL is
+    # empty or shares at least one entry with these principals.
+    principals: Sequence[str] | None = None
+    # Exact-match metadata constraints, all of which must hold.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    document_ids: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: IndexedChunk
+    score: float
+
+
+@runtime_checkable
+class SearchIndex(Protocol):
+    """What both the keyword and the vector read model can do besides searching."""
+
+    def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
+        """Atomically (as far as the backend allows) make `chunks` the only chunks of the document."""
+
+    def delete_document(self, tenant: str, document_id: str) -> None: ...
+
+    def update_access(
+        self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
+    ) -> None:
+        """Change metadata and ACL of every chunk of the document, keeping text and vectors."""
+
+    def chunk_ids(self, tenant: str, document_id: str) -> list[str]: ...
+
+    def count(self) -> int: ...
+
+    def flush(self) -> None:
+        """Make writes durable and visible to searches."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class KeywordIndex(SearchIndex, Protocol):
+    def search(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+        """BM25 search. User text is parsed leniently: syntax errors never raise."""
+
+
+@runtime_checkable
+class VectorIndex(SearchIndex, Protocol):
+    dimension: int
+
+    def search(self, vector: Sequence[float], flt: SearchFilter, limit: int) -> list[Hit]:
+        """Cosine-similarity search."""

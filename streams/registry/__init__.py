@@ -1,0 +1,3 @@
+from streams.registry.store import AuditEntry, DocumentRecord, RegistryStore
+
+__all__ = ["AuditEntry", "DocumentRecord", "RegistryStore"]

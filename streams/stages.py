@@ -1,0 +1,129 @@
+"""The work of the chunking and embedding processors, kept apart from faust so it can be tested alone."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client import Counter, Histogram
+
+from ragstream.settings import ChunkingProfile, ChunkingSettings
+from streams.chunking import ChunkingConfig, chunk_document
+from streams.embedding.base import Embedder
+from streams.registry import RegistryStore
+
+EMBEDDINGS = Counter("ragstream_embeddings_total", "Chunk embeddings by origin", ["origin"])
+EMBED_BATCH = Histogram(
+    "ragstream_embedding_batch_size", "Passages per model call", buckets=(1, 4, 8, 16, 32, 64, 128, 256)
+)
+EMBED_SECONDS = Histogram("ragstream_embedding_seconds", "Time per model call")
+
+# Rejections travel on too: they advance the position that read-your-writes waits for.
+PASS_THROUGH = frozenset({"DocumentDeleted", "DocumentAccessUpdated", "CommandRejected"})
+
+
+def chunker_id(config: ChunkingConfig) -> str:
+    return f"structure-v1:max={config.max_tokens},overlap={config.overlap_tokens},min={config.min_tokens}"
+
+
+def chunking_config(profile: ChunkingProfile) -> ChunkingConfig:
+    return ChunkingConfig(
+        max_tokens=profile.max_tokens, overlap_tokens=profile.overlap_tokens, min_tokens=profile.min_tokens
+    )
+
+
+class ChunkingPolicy:
+    """Picks the chunking settings for a document: its tenant's, else its source's, else the default."""
+
+    def __init__(self, settings: ChunkingSettings) -> None:
+        self._default = chunking_config(settings)
+        self._tenants = {k: chunking_config(v) for k, v in settings.per_tenant.items()}
+        self._sources = {k: chunking_config(v) for k, v in settings.per_source.items()}
+
+    def for_document(self, tenant: str, metadata: Mapping[str, str]) -> ChunkingConfig:
+        if tenant in self._tenants:
+            return self._tenants[tenant]
+        return self._sources.get(metadata.get("source", ""), self._default)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def chunk_upserted(event: Mapping[str, Any], config: ChunkingConfig) -> dict[str, Any]:
+    """DocumentUpserted -> DocumentChunked (spans index the extracted text, for citations)."""
+    _, spans = chunk_document(event["content"], event["content_type"], config)
+    carried = ("schema_version", "command_id", "tenant", "document_id", "actor", "event_time", "source",
+               "event_id", "version", "recorded_time", "command_position", "title", "metadata", "acl")  # fmt: skip
+    record = {k: event[k] for k in carried}
+    record["content_version"] = event["version"]
+    record["chunker"] = chunker_id(config)
+    record["chunks"] = [
+        {
+            "chunk_number": span.number,
+            "text": span.text,
+            "start": span.start,
+            "end": span.end,
+            "heading": span.heading,
+            "content_hash": text_hash(span.text),
+        }
+        for span in spans
+    ]
+    return record
+
+
+class EmbeddingStage:
+    """Embeds the chunks of many documents in few model calls; cached vectors are never recomputed."""
+
+    def __init__(self, embedder: Embedder, store: RegistryStore | None) -> None:
+        self._embedder = embedder
+        self._store = store
+        self._model_key = f"{embedder.name}@{embedder.version}"
+
+    async def embed(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        hashes = sorted({c["content_hash"] for r in records for c in r["chunks"]})
+        cached: dict[str, bytes] = (
+            await self._store.cached_vectors(self._model_key, hashes) if self._store else {}
+        )
+        missing = [h for h in hashes if h not in cached]
+        texts_by_hash = {c["content_hash"]: c["text"] for r in records for c in r["chunks"]}
+        computed: dict[str, bytes] = {}
+        if missing:
+            texts = [texts_by_hash[h] for h in missing]
+            EMBED_BATCH.observe(len(texts))
+            with EMBED_SECONDS.time():
+                # The model releases the GIL; a thread keeps the event loop (and heartbeats) alive.
+                vectors = await asyncio.to_thread(self._embedder.embed_passages, texts)
+            computed = {
+                h: np.asarray(v, dtype=np.float32).tobytes() for h, v in zip(missing, vectors, strict=True)
+            }
+            if self._store:
+                await self._store.cache_vectors(self._model_key, computed)
+        EMBEDDINGS.labels("computed").inc(len(computed))
+        EMBEDDINGS.labels("cache").inc(len(hashes) - len(computed))
+        vectors_by_hash = {**cached, **computed}
+        out = []
+        seen_computed: set[str] = set()
+        for record in records:
+            chunks = []
+            fresh = 0
+            for c in record["chunks"]:
+                h = c["content_hash"]
+                if h in computed and h not in seen_computed:
+                    seen_computed.add(h)
+                    fresh += 1
+                chunks.append(dict(c, vector=np.frombuffer(vectors_by_hash[h], dtype=np.float32).tolist()))
+            out.append(
+                dict(
+                    record,
+                    chunks=chunks,
+                    model=self._embedder.name,
+                    model_version=self._embedder.version,
+                    dimension=self._embedder.dimension,
+                    embeddings_computed=fresh,
+                )
+            )
+        return out

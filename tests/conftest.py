@@ -1,0 +1,56 @@
+"""Shared fixtures. Integration tests run against the real local stack (Kafka, PostgreSQL) that
+`make test` starts; each test module gets fresh topics, consumer group, schema and data folders."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragstream import stack
+from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env
+from ragstream.settings import Settings, get_settings
+
+
+def unique_tag(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Settings:
+    """The local stack, started if it is not running (idempotent)."""
+    settings = get_settings()
+    if os.environ.get("RAGSTREAM_TEST_SKIP_STACK_UP") != "1":
+        stack.up(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def pipeline_env(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tag = unique_tag()
+    return isolated_env(tag, tmp_path_factory.mktemp(tag))
+
+
+@pytest.fixture(scope="module")
+def isolated_settings(pipeline_env: dict[str, str]) -> Settings:
+    return settings_from_env(pipeline_env)
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPipeline]:
+    log_dir = Path(tmp_path_factory.mktemp("logs"))
+    running = LocalPipeline(pipeline_env, log_dir)
+    try:
+        running.start()
+        yield running
+    except Exception:
+        for proc in running.processes.values():
+            print(f"--- {proc.name} log ---\n{proc.log_tail(80)}")
+        raise
+    finally:
+        running.stop()

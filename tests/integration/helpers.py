@@ -1,0 +1,96 @@
+"""Small clients for integration tests: the real APIs and the real broker, no stand-ins."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ragstream.codec import Decoded, load_codec
+from ragstream.settings import Settings
+
+
+def post_documents(base: str, docs: list[dict[str, Any]], *, tenant: str = "default") -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"documents": docs} if len(docs) > 1 else docs[0]
+    response = httpx.post(f"{base}/v1/documents", json=body, headers={"X-Tenant": tenant}, timeout=30)
+    assert response.status_code == 202, response.text
+    commands: list[dict[str, Any]] = response.json()["commands"]
+    return commands
+
+
+def token_of(commands: list[dict[str, Any]]) -> str:
+    """Merge the positions of several writes into one consistency token."""
+    best: dict[int, int] = {}
+    for c in commands:
+        p, o = c["position"]["partition"], c["position"]["offset"]
+        best[p] = max(best.get(p, -1), o)
+    return ",".join(f"{p}:{o}" for p, o in sorted(best.items()))
+
+
+def search(
+    base: str,
+    query: str,
+    *,
+    tenant: str = "default",
+    principals: str = "",
+    token: str | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    body = {"query": query, "consistency_token": token, **options}
+    response = httpx.post(
+        f"{base}/v1/search", json=body, headers={"X-Tenant": tenant, "X-Principals": principals}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    hits: list[dict[str, Any]] = response.json()["hits"]
+    return hits
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, timeout: float = 5.0
+) -> list[tuple[int, int, bytes | None, Any]]:
+    """Every record of a topic (partition, offset, key, raw value), read from the beginning."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        metadata = await consumer._client.fetch_all_metadata()
+        partitions = metadata.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out: list[tuple[int, int, bytes | None, Any]] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in tps])
+
+        while await behind():
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, messages in batches.items():
+                out.extend((tp.partition, m.offset, m.key, m) for m in messages)
+            if asyncio.get_running_loop().time() > deadline:
+                break
+        return out
+    finally:
+        await consumer.stop()
+
+
+def decoded_records(settings: Settings, topic: str) -> list[tuple[int, int, bytes | None, Decoded]]:
+    codec = load_codec(settings.codec.schemas_dir)
+    raw = asyncio.run(read_topic(settings, topic))
+    return [(p, o, k, codec.decode(m.value)) for p, o, k, m in raw]

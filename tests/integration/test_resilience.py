@@ -1,0 +1,105 @@
+"""Two stream workers share the partitions; a worker killed mid-batch (SIGKILL) and replaced loses
+nothing and duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ragstream.local.pipeline import LocalPipeline
+from ragstream.topics import catalogue
+from tests.integration.helpers import decoded_records, post_documents, search, token_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]
+
+
+@pytest.fixture(scope="module")
+def two_workers(
+    pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPipeline]:
+    running = LocalPipeline(
+        pipeline_env, Path(tmp_path_factory.mktemp("logs")), workers=2, worker_loglevel="INFO"
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+        return len(response.groups[0][5])
+    finally:
+        await admin.close()
+
+
+def document(i: int) -> dict[str, Any]:
+    marker = f"uniq{i:03d}marker"
+    body = "\n\n".join(
+        f"{marker} {' '.join(WORDS[(i + k) % 16] for k in range(12))} paragraph {p}." * 6 for p in range(3)
+    )
+    return {"document_id": f"doc-{i:03d}", "content": body}
+
+
+def test_two_workers_share_the_partitions(two_workers: LocalPipeline) -> None:
+    settings = two_workers.settings
+    deadline = time.monotonic() + 60
+    while asyncio.run(group_members(settings.kafka.bootstrap_servers, settings.streams.app_id)) < 2:
+        assert time.monotonic() < deadline, "the second worker never joined the consumer group"
+        time.sleep(1)
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(two_workers: LocalPipeline) -> None:
+    settings = two_workers.settings
+    docs = [document(i) for i in range(24)]
+    written = post_documents(two_workers.command_url, docs)
+    embeddings = catalogue(settings.kafka.topic_prefix).embeddings.name
+
+    # Kill a worker once the pipeline is demonstrably mid-flight: some documents embedded, not all.
+    deadline = time.monotonic() + 120
+    while not any(d.name == "DocumentEmbedded" for *_, d in decoded_records(settings, embeddings)):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    two_workers.processes["worker-1"].kill()
+    two_workers.start_worker("worker-3")
+
+    token = token_of(written)
+    deadline = time.monotonic() + 240
+    while True:
+        response = httpx.post(
+            f"{two_workers.query_url}/v1/search", json={"query": "x", "consistency_token": token}, timeout=30
+        )
+        if response.status_code == 200:
+            break
+        assert response.status_code == 504 and time.monotonic() < deadline, response.text
+    latest: dict[str, dict[str, Any]] = {}
+    for *_, d in decoded_records(settings, embeddings):
+        if d.name == "DocumentEmbedded":
+            latest[d.record["document_id"]] = d.record
+    assert set(latest) == {d["document_id"] for d in docs}
+
+    for i, doc in enumerate(docs):
+        hits = search(two_workers.query_url, f"uniq{i:03d}marker", mode="bm25", limit=100,
+                      filters={"document_ids": [doc["document_id"]]})  # fmt: skip
+        expected = {
+            f"{doc['document_id']}#v1#c{c['chunk_number']}" for c in latest[doc["document_id"]]["chunks"]
+        }
+        assert sorted(h["chunk_id"] for h in hits) == sorted(expected)  # each chunk exactly once, version 1
+    ready = httpx.get(f"{two_workers.query_url}/ready").json()
+    assert ready["documents"] == len(docs)
+    assert ready["chunks"] == sum(len(r["chunks"]) for r in latest.values())
+    for doc in docs:
+        view = httpx.get(f"{two_workers.query_url}/v1/documents/{doc['document_id']}").json()
+        assert view["version"] == 1 and view["status"] == "active"

@@ -1,0 +1,87 @@
+"""Sentence splitting keeps exact offsets; term normalisation is consistent across word forms."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from queries.answers.sse import iter_sse_data
+from queries.answers.text import idf_weights, overlap, split_sentences, stem, terms
+
+pytestmark = pytest.mark.unit
+
+
+def test_sentences_keep_offsets_into_the_source() -> None:
+    text = "  First one. Second (e.g. this) one!  Third?\n\nFourth without stop\n- a list item\n- another"
+    sentences = split_sentences(text)
+    assert [s.text for s in sentences] == [
+        "First one.",
+        "Second (e.g. this) one!",
+        "Third?",
+        "Fourth without stop",
+        "- a list item",
+        "- another",
+    ]
+    for sentence in sentences:
+        assert text[sentence.start : sentence.end] == sentence.text
+
+
+def test_markdown_heading_is_its_own_sentence() -> None:
+    text = "# Retries\nThe consumer retries failed requests."
+    assert [s.text for s in split_sentences(text)] == ["# Retries", "The consumer retries failed requests."]
+
+
+def test_closing_quotes_stay_with_their_sentence() -> None:
+    assert [s.text for s in split_sentences('He said "stop." Then left.')] == [
+        'He said "stop."',
+        "Then left.",
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n"])
+def test_blank_text_has_no_sentences(text: str) -> None:
+    assert split_sentences(text) == []
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [
+        ("retry", "retries", "retried", "retrying"),
+        ("configure", "configured", "configuration"),
+        ("database", "databases"),
+        ("index", "indexes", "indexing", "indexed"),
+        ("policy", "policies"),
+    ],
+)
+def test_stemming_conflates_word_forms(forms: tuple[str, ...]) -> None:
+    assert len({stem(f) for f in forms}) == 1
+
+
+def test_terms_drop_stopwords_and_punctuation() -> None:
+    assert terms("What is the retry policy, please?") == ["retry", "policy"]
+
+
+def test_overlap_weights_rare_terms_higher() -> None:
+    weights = idf_weights([["kafka", "retry"], ["kafka"], ["kafka", "theme"]])
+    query = ["kafka", "retry"]
+    assert overlap(query, ["retry"], weights) > overlap(query, ["kafka"], weights)
+    assert overlap(query, ["kafka", "retry"], weights) == pytest.approx(1.0)
+    assert overlap([], ["kafka"], weights) == 0.0
+
+
+async def test_sse_decoding_handles_comments_multiline_and_missing_final_blank_line() -> None:
+    async def lines() -> AsyncIterator[str]:
+        for line in [
+            ": keep-alive",
+            "",
+            "event: message",
+            "data: one",
+            "data:two",
+            "",
+            "id: 7",
+            "data: last",
+        ]:
+            yield line
+
+    assert [d async for d in iter_sse_data(lines())] == ["one\ntwo", "last"]

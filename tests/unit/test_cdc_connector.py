@@ -1,0 +1,224 @@
+"""Connector config rendering, table readiness, the Connect client and command encoding for CDC."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from commands.models import DeleteDocument, UpsertDocument
+from ragstream.codec import load_codec
+from ragstream.settings import KafkaSettings, PostgresSettings, Settings
+from ragstream.topics import Cleanup
+from streams.cdc import ConnectError, InvalidMapping, mapping_paths
+from streams.cdc.connect import ConnectClient
+from streams.cdc.connector import cdc_topic, redacted, render_config
+from streams.cdc.mapping import CdcMapping, parse_mapping
+from streams.cdc.pg import TableReport, readiness
+from streams.cdc.processor import encode_commands
+
+pytestmark = pytest.mark.unit
+
+
+def settings(**postgres: Any) -> Settings:
+    return Settings(
+        kafka=KafkaSettings(topic_prefix="team1", partitions=3, replication_factor=1),
+        postgres=PostgresSettings(
+            **{
+                "host": "db.local",
+                "port": 5433,
+                "user": "rag",
+                "database": "docs",
+                "password": SecretStr("pw"),
+                **postgres,
+            }
+        ),
+    )
+
+
+def mapping(**extra: Any) -> CdcMapping:
+    data: dict[str, Any] = {
+        "name": "kb-articles",
+        "table": "public.articles",
+        "document": {
+            "id": "id",
+            "content": "body",
+            "tenant": "team",
+            "title": "title",
+            "metadata": {"a": "author"},
+        },
+    }
+    data.update(extra)
+    return parse_mapping(data)
+
+
+class TestRender:
+    def test_settings_fill_the_template(self) -> None:
+        config = render_config(mapping(), settings())
+        assert config["name"] == "kb-articles"
+        assert config["connector.class"] == "io.debezium.connector.postgresql.PostgresConnector"
+        assert (config["database.hostname"], config["database.port"]) == ("db.local", "5433")
+        assert (config["database.user"], config["database.password"], config["database.dbname"]) == (
+            "rag",
+            "pw",
+            "docs",
+        )
+        assert config["topic.prefix"] == "team1.cdc"
+        assert config["table.include.list"] == r"public\.articles"
+        assert config["slot.name"] == config["publication.name"] == "ragstream_kb_articles"
+        assert config["plugin.name"] == "pgoutput"
+        assert config["publication.autocreate.mode"] == "filtered"
+        assert config["snapshot.mode"] == "initial"
+        assert config["topic.creation.default.partitions"] == "3"
+        assert config["value.converter.schemas.enable"] == "false"
+        assert all("${" not in v for v in config.values())
+
+    def test_mapping_overrides_database_and_names(self) -> None:
+        m = mapping(
+            database={
+                "host": "other",
+                "port": 6000,
+                "database": "cms",
+                "user": "reader",
+                "password_env": "CMS_PW",
+            },
+            slot_name="my_slot",
+            publication="my_pub",
+        )
+        config = render_config(m, settings(), environ={"CMS_PW": "secret"})
+        assert (config["database.hostname"], config["database.port"], config["database.dbname"]) == (
+            "other",
+            "6000",
+            "cms",
+        )
+        assert (config["database.user"], config["database.password"]) == ("reader", "secret")
+        assert (config["slot.name"], config["publication.name"]) == ("my_slot", "my_pub")
+        assert redacted(config)["database.password"] == "********"
+
+    def test_missing_password_variable(self) -> None:
+        with pytest.raises(InvalidMapping, match="CMS_PW is not set"):
+            render_config(mapping(database={"password_env": "CMS_PW"}), settings(), environ={})
+
+    def test_unknown_placeholder_in_template(self, tmp_path: Path) -> None:
+        template = tmp_path / "t.json"
+        template.write_text(json.dumps({"x": "${nope}"}))
+        with pytest.raises(InvalidMapping, match="unknown placeholder"):
+            render_config(mapping(), settings(), template=template)
+
+    def test_topic_matches_debezium_naming(self) -> None:
+        topic = cdc_topic(mapping(), settings())
+        assert topic.name == "team1.cdc.public.articles"
+        assert topic.cleanup is Cleanup.COMPACT
+
+
+class TestReadiness:
+    report = TableReport("logical", True, "f", ("id", "team", "title", "body", "author"), ("id",))
+
+    def test_ready(self) -> None:
+        assert readiness(mapping(), self.report) == ([], [])
+
+    def test_missing_table_and_columns_and_wal_level(self) -> None:
+        errors, _ = readiness(mapping(), TableReport("replica", False))
+        assert any("wal_level" in e for e in errors) and any("does not exist" in e for e in errors)
+        report = TableReport("logical", True, "f", ("id", "body"), ("id",))
+        errors, _ = readiness(mapping(), report)
+        assert errors == ["public.articles has no column author, team, title"]
+
+    def test_default_replica_identity(self) -> None:
+        report = TableReport("logical", True, "d", self.report.columns, ("id",))
+        errors, warnings = readiness(mapping(), report)
+        # team is outside the primary key: deletes would carry its column default.
+        assert len(errors) == 1 and "team" in errors[0] and "REPLICA IDENTITY FULL" in errors[0]
+        assert len(warnings) == 1 and "TOAST" in warnings[0]
+        report = TableReport("logical", True, "d", self.report.columns, ("id", "team"))
+        errors, warnings = readiness(mapping(), report)
+        assert errors == [] and len(warnings) == 1
+
+
+class TestConnectClient:
+    def client(self, handler: Any) -> ConnectClient:
+        return ConnectClient("http://connect", attempts=3, backoff=0, transport=httpx.MockTransport(handler))
+
+    def test_put_retries_a_rebalance(self) -> None:
+        calls: list[str] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/validate"):
+                return httpx.Response(200, json={"error_count": 0, "configs": [{"value": None}]})
+            calls.append(request.url.path)
+            if len(calls) == 1:
+                return httpx.Response(409, json={"message": "rebalance in progress"})
+            return httpx.Response(201, json={"name": "a", "config": json.loads(request.content)})
+
+        assert self.client(handler).put_config("a", {"k": "v"})["config"] == {"k": "v"}
+        assert calls == ["/connectors/a/config", "/connectors/a/config"]
+
+    def test_invalid_config_reports_the_plugins_errors(self) -> None:
+        paths: list[str] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            paths.append(request.url.path)
+            error = 'database.hostname: FATAL: database "x" does not exist'
+            configs = [{"value": {"name": "database.hostname", "errors": [error.split(": ", 1)[1]]}}]
+            return httpx.Response(200, json={"error_count": 1, "configs": configs})
+
+        with pytest.raises(ConnectError, match=r'database\.hostname: FATAL: database "x" does not exist'):
+            self.client(handler).put_config("a", {"connector.class": "PostgresConnector"})
+        assert paths == ["/connector-plugins/PostgresConnector/config/validate"]
+
+    def test_client_errors_are_not_retried(self) -> None:
+        calls: list[str] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            calls.append(request.method)
+            return httpx.Response(
+                400, json={"error_code": 400, "message": "Connector configuration is invalid"}
+            )
+
+        with pytest.raises(ConnectError, match="configuration is invalid"):
+            self.client(handler).info()
+        assert calls == ["GET"]
+
+    def test_unreachable_and_missing(self) -> None:
+        def down(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused")
+
+        with pytest.raises(ConnectError, match="unreachable"):
+            self.client(down).info()
+        missing = self.client(lambda r: httpx.Response(404, json={"message": "not found"}))
+        assert missing.status("a") is None
+        assert missing.delete("a") is False
+
+
+class TestEncoding:
+    def test_commands_encode_like_the_sdk(self) -> None:
+        codec = load_codec(Settings().codec.schemas_dir)
+        upsert = UpsertDocument(tenant="acme", document_id="7", content="body", source={"via": "cdc"})
+        delete = DeleteDocument(tenant="acme", document_id="8")
+        encoded = encode_commands(codec, [upsert, delete])
+        assert [key for key, _, _ in encoded] == [b"acme/7", b"acme/8"]
+        decoded = codec.decode(encoded[0][1])
+        assert decoded.name == "UpsertDocument" and decoded.record["source"] == {"via": "cdc"}
+        assert encoded[1][2] == {"command_id": delete.command_id.encode(), "type": b"DeleteDocument"}
+
+
+class TestMappingPaths:
+    def test_from_settings_section_or_environment(self) -> None:
+        class Section:
+            mappings = ("a.yaml",)
+
+        class WithCdc:
+            cdc = Section()
+
+        assert mapping_paths(WithCdc()) == [Path("a.yaml")]
+        assert mapping_paths(None, {"RAGSTREAM_CDC__MAPPINGS": '["a.yaml", "dir"]'}) == [
+            Path("a.yaml"),
+            Path("dir"),
+        ]
+        assert mapping_paths(None, {}) == []
+        with pytest.raises(InvalidMapping, match="JSON list"):
+            mapping_paths(None, {"RAGSTREAM_CDC__MAPPINGS": "a.yaml"})

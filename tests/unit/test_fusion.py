@@ -1,0 +1,195 @@
+"""Hybrid result fusion: RRF and convex combination, computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from queries.retrieval.exceptions import InvalidFusionArgument, RetrievalError
+from queries.retrieval.fusion import (
+    FusedHit,
+    FusionMethod,
+    convex_combination,
+    fuse,
+    paginate,
+    reciprocal_rank_fusion,
+)
+from ragstream.exceptions import RagstreamError
+from streams.readmodels.base import Hit, IndexedChunk
+
+pytestmark = pytest.mark.unit
+
+
+def chunk(name: str) -> IndexedChunk:
+    return IndexedChunk(tenant="t", document_id=name, version=1, chunk_number=0, text=f"text of {name}")
+
+
+def hits(*pairs: tuple[str, float]) -> list[Hit]:
+    return [Hit(chunk(name), score) for name, score in pairs]
+
+
+def names(fused: list[FusedHit]) -> list[str]:
+    return [h.chunk.document_id for h in fused]
+
+
+# BM25 ranks A, B, C; the vector index ranks C, A, D.
+BM25 = hits(("A", 10.0), ("B", 6.0), ("C", 2.0))
+VECTOR = hits(("C", 0.9), ("A", 0.5), ("D", 0.1))
+
+
+class TestReciprocalRankFusion:
+    def test_known_order_and_scores(self) -> None:
+        fused = reciprocal_rank_fusion(BM25, VECTOR, k=60)
+        expected = {
+            "A": 1 / 61 + 1 / 62,  # 1st by bm25, 2nd by vector
+            "C": 1 / 63 + 1 / 61,  # 3rd by bm25, 1st by vector
+            "B": 1 / 62,  # bm25 only
+            "D": 1 / 63,  # vector only
+        }
+        assert names(fused) == ["A", "C", "B", "D"]
+        for hit in fused:
+            assert hit.score == pytest.approx(expected[hit.chunk.document_id])
+
+    def test_records_ranks_and_raw_scores_of_each_retriever(self) -> None:
+        by_name = {h.chunk.document_id: h for h in reciprocal_rank_fusion(BM25, VECTOR)}
+        assert (by_name["C"].bm25_rank, by_name["C"].bm25_score) == (3, 2.0)
+        assert (by_name["C"].vector_rank, by_name["C"].vector_score) == (1, 0.9)
+        assert (by_name["B"].vector_rank, by_name["B"].vector_score) == (None, None)
+        assert (by_name["D"].bm25_rank, by_name["D"].bm25_score) == (None, None)
+        assert by_name["D"].chunk_id == chunk("D").chunk_id
+
+    def test_hit_from_one_retriever_only_still_appears(self) -> None:
+        fused = reciprocal_rank_fusion(hits(("A", 1.0)), [])
+        assert names(fused) == ["A"]
+        assert fused[0].score == pytest.approx(1 / 61)
+        assert names(reciprocal_rank_fusion([], hits(("Z", 0.3)))) == ["Z"]
+
+    def test_small_k_rewards_top_ranks_more(self) -> None:
+        # With k=1: A = 1/2 + 1/3 = 0.833, C = 1/4 + 1/2 = 0.75; the order holds, the gap widens.
+        fused = reciprocal_rank_fusion(BM25, VECTOR, k=1)
+        assert fused[0].score == pytest.approx(1 / 2 + 1 / 3)
+        assert fused[1].score == pytest.approx(1 / 4 + 1 / 2)
+
+    def test_weights_can_favour_one_retriever(self) -> None:
+        assert names(reciprocal_rank_fusion(BM25, VECTOR, weights=(0.0, 1.0))) == ["C", "A", "D", "B"]
+        # Doubling the vector weight: C = 1/63 + 2/61 = 0.048660 overtakes A = 1/61 + 2/62 = 0.048651.
+        fused = reciprocal_rank_fusion(BM25, VECTOR, weights=(1.0, 2.0))
+        assert names(fused) == ["C", "A", "D", "B"]
+        assert fused[0].score == pytest.approx(1 / 63 + 2 / 61)
+        assert fused[1].score == pytest.approx(1 / 61 + 2 / 62)
+
+    def test_ties_are_broken_by_chunk_id(self) -> None:
+        # Both are 1st in exactly one list: equal scores, so chunk_id decides, whatever the input order.
+        assert names(reciprocal_rank_fusion(hits(("Y", 1.0)), hits(("X", 1.0)))) == ["X", "Y"]
+        assert names(reciprocal_rank_fusion(hits(("X", 1.0)), hits(("Y", 1.0)))) == ["X", "Y"]
+
+    def test_duplicate_within_one_list_keeps_best_rank(self) -> None:
+        fused = reciprocal_rank_fusion(hits(("A", 3.0), ("A", 2.0), ("B", 1.0)), [])
+        assert names(fused) == ["A", "B"]
+        assert [h.bm25_rank for h in fused] == [1, 2]
+
+    def test_empty_inputs(self) -> None:
+        assert reciprocal_rank_fusion([], []) == []
+
+    @pytest.mark.parametrize("k", [0, -1])
+    def test_rejects_non_positive_k(self, k: int) -> None:
+        with pytest.raises(InvalidFusionArgument, match="k must be a positive integer"):
+            reciprocal_rank_fusion(BM25, VECTOR, k=k)
+
+    @pytest.mark.parametrize("weights", [(0.0, 0.0), (-1.0, 1.0), (math.nan, 1.0)])
+    def test_rejects_bad_weights(self, weights: tuple[float, float]) -> None:
+        with pytest.raises(InvalidFusionArgument, match="weights"):
+            reciprocal_rank_fusion(BM25, VECTOR, weights=weights)
+
+
+class TestConvexCombination:
+    def test_normalises_each_retriever_per_query(self) -> None:
+        # bm25 10/6/2 -> 1/0.5/0 ; vector 0.9/0.5/0.1 -> 1/0.5/0 ; missing counts 0.
+        fused = convex_combination(BM25, VECTOR, alpha=0.5)
+        scores = {h.chunk.document_id: h.score for h in fused}
+        assert scores == pytest.approx({"A": 0.75, "C": 0.5, "B": 0.25, "D": 0.0})
+        assert names(fused) == ["A", "C", "B", "D"]
+
+    def test_alpha_one_is_pure_vector_order(self) -> None:
+        fused = convex_combination(BM25, VECTOR, alpha=1.0)
+        assert names(fused)[:3] == [h.chunk.document_id for h in VECTOR]
+        assert names(fused) == ["C", "A", "D", "B"]
+
+    def test_alpha_zero_is_pure_bm25_order(self) -> None:
+        fused = convex_combination(BM25, VECTOR, alpha=0.0)
+        assert names(fused)[:3] == [h.chunk.document_id for h in BM25]
+        assert names(fused) == ["A", "B", "C", "D"]
+
+    def test_single_hit_normalises_to_one(self) -> None:
+        fused = convex_combination(hits(("A", 3.7)), hits(("B", 0.2)), alpha=0.25)
+        scores = {h.chunk.document_id: h.score for h in fused}
+        assert scores == pytest.approx({"A": 0.75, "B": 0.25})
+
+    def test_flat_scores_normalise_to_one(self) -> None:
+        fused = convex_combination(hits(("A", 2.0), ("B", 2.0)), [], alpha=0.5)
+        assert [h.score for h in fused] == pytest.approx([0.5, 0.5])
+        assert names(fused) == ["A", "B"]
+
+    def test_keeps_raw_scores(self) -> None:
+        a = next(h for h in convex_combination(BM25, VECTOR) if h.chunk.document_id == "A")
+        assert (a.bm25_score, a.bm25_rank, a.vector_score, a.vector_rank) == (10.0, 1, 0.5, 2)
+
+    @pytest.mark.parametrize("alpha", [-0.1, 1.01, math.nan, math.inf])
+    def test_rejects_alpha_outside_unit_interval(self, alpha: float) -> None:
+        with pytest.raises(InvalidFusionArgument, match="alpha"):
+            convex_combination(BM25, VECTOR, alpha=alpha)
+
+    def test_rejects_non_finite_scores(self) -> None:
+        with pytest.raises(InvalidFusionArgument, match="non-finite"):
+            convex_combination(hits(("A", math.inf)), [])
+
+
+class TestFuse:
+    @pytest.mark.parametrize("method", [FusionMethod.RRF, "rrf"])
+    def test_dispatches_to_rrf(self, method: FusionMethod | str) -> None:
+        assert fuse(method, BM25, VECTOR, rrf_k=10) == reciprocal_rank_fusion(BM25, VECTOR, k=10)
+
+    @pytest.mark.parametrize("method", [FusionMethod.CONVEX, "convex"])
+    def test_dispatches_to_convex(self, method: FusionMethod | str) -> None:
+        assert fuse(method, BM25, VECTOR, alpha=0.2) == convex_combination(BM25, VECTOR, alpha=0.2)
+
+    def test_unknown_method_is_a_value_error(self) -> None:
+        with pytest.raises(InvalidFusionArgument, match="unknown fusion method 'max'") as info:
+            fuse("max", BM25, VECTOR)
+        assert isinstance(info.value, ValueError)
+        assert isinstance(info.value, RetrievalError)
+        assert isinstance(info.value, RagstreamError)
+
+    def test_arguments_are_validated_through_fuse(self) -> None:
+        with pytest.raises(InvalidFusionArgument):
+            fuse("convex", BM25, VECTOR, alpha=2.0)
+        with pytest.raises(InvalidFusionArgument):
+            fuse("rrf", BM25, VECTOR, rrf_k=0)
+
+
+class TestPaginate:
+    ITEMS = list(range(10))
+
+    @pytest.mark.parametrize(
+        ("offset", "limit", "expected"),
+        [
+            (0, 3, [0, 1, 2]),
+            (3, 3, [3, 4, 5]),
+            (9, 3, [9]),
+            (10, 3, []),
+            (50, 5, []),
+            (0, 100, list(range(10))),
+        ],
+    )
+    def test_pages(self, offset: int, limit: int, expected: list[int]) -> None:
+        assert paginate(self.ITEMS, offset, limit) == expected
+
+    def test_pages_fused_hits(self) -> None:
+        fused = reciprocal_rank_fusion(BM25, VECTOR)
+        assert names(paginate(fused, 1, 2)) == ["C", "B"]
+
+    @pytest.mark.parametrize(("offset", "limit"), [(-1, 5), (0, 0), (0, -3)])
+    def test_rejects_bad_bounds(self, offset: int, limit: int) -> None:
+        with pytest.raises(InvalidFusionArgument):
+            paginate(self.ITEMS, offset, limit)
