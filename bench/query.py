@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.memory import PeakMemory
 from bench.stats import latency_summary
@@ -23,7 +23,6 @@ from queries.indexing.feed import IndexFeed
 from queries.indexing.generation import Generation
 from queries.indexing.projector import LogRecord
 from queries.service import Mode, QueryService, SearchQuery
-from ragstream.codec import load_codec
 from ragstream.settings import get_settings
 from streams.embedding import Embedder, load_embedder
 from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
@@ -63,7 +62,7 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
         "sizes": results,
         "queries_per_kind": queries,
         "client": "sequential, in-process QueryService (no HTTP), hybrid mode, query embedding included",
-        "index": "synthetic: real-ish chunk text, random unit vectors (dim 384) loaded through IndexProjector",
+        "index": "synthetic: real-ish chunk text, random unit vectors (dim 384), loaded by IndexProjector",
         "search_limit": 10,
         "answer_passages": 5,
         "peak_rss_mb": peaks,
@@ -81,8 +80,9 @@ def _one_size(size: int, queries: int, embedder: Embedder) -> dict[str, Any]:
         started = time.perf_counter()
         changed = vector.optimize()  # builds the HNSW graph; searches before it scan segments
         optimize_s = time.perf_counter() - started
-        feed = IndexFeed(settings.kafka, "unused", load_codec(settings.codec.schemas_dir), generation)
-        service = QueryService(feed, embedder, ExtractiveGenerator(), settings.retrieval)
+        service = QueryService(
+            cast(IndexFeed, _LoadedFeed(generation)), embedder, ExtractiveGenerator(), settings.retrieval
+        )
         search, answer = asyncio.run(_measure(service, queries))
         out = {
             "chunks": generation.projector.keyword.count(),
@@ -97,6 +97,17 @@ def _one_size(size: int, queries: int, embedder: Embedder) -> dict[str, Any]:
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+class _LoadedFeed:
+    """What QueryService reads of its feed, for indexes loaded directly: no log to follow or wait for."""
+
+    def __init__(self, generation: Generation) -> None:
+        self.generation = generation
+        self.command_positions: dict[int, int] = {}
+
+    async def wait_for(self, positions: dict[int, int], timeout: float) -> bool:
+        return True
 
 
 def _load(generation: Generation, size: int) -> float:

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+from ragstream.http import TENANT_PATTERN
+
 Tenant = Annotated[str, StringConstraints(pattern=TENANT_PATTERN)]
 DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 AclEntry = Annotated[str, StringConstraints(pattern=r"^(user|group):[^\s]{1,256}$")]

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from commands.models import TENANT_PATTERN
 from commands.sdk import CommandProducer
 from ragstream.settings import Settings
 
@@ -19,15 +18,10 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_tenant(x_tenant: Annotated[str, Header(pattern=TENANT_PATTERN)] = "default") -> str:
-    return x_tenant
-
-
 def get_actor(x_actor: Annotated[str, Header(min_length=1, max_length=256)] = "api") -> str:
     return x_actor
 
 
 ProducerDep = Annotated[CommandProducer, Depends(get_producer)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-TenantDep = Annotated[str, Depends(get_tenant)]
 ActorDep = Annotated[str, Depends(get_actor)]

@@ -22,6 +22,19 @@ die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# Stops the process in a pid file: TERM, up to 30 s for a clean shutdown, then KILL.
+stop_pid_file() {
+  local pid_file="$1" name="$2"
+  if pid_alive "$pid_file"; then
+    local pid; pid="$(cat "$pid_file")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+    log "$name stopped"
+  fi
+  rm -f "$pid_file"
+}
+
 # Waits until a TCP port accepts connections, or fails after $2 seconds.
 wait_port() {
   local port="$1" timeout="$2" i

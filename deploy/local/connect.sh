@@ -131,16 +131,7 @@ wait_rest() {
   return 1
 }
 
-stop() {
-  if pid_alive "$PID_FILE"; then
-    local pid; pid="$(cat "$PID_FILE")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL "$pid" 2>/dev/null || true
-    log "connect stopped"
-  fi
-  rm -f "$PID_FILE"
-}
+stop() { stop_pid_file "$PID_FILE" connect; }
 
 status() {
   if pid_alive "$PID_FILE"; then

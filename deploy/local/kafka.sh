@@ -82,16 +82,7 @@ start() {
   log "kafka listening on 127.0.0.1:$KAFKA_PORT (logs: $LOG_FILE)"
 }
 
-stop() {
-  if pid_alive "$PID_FILE"; then
-    local pid; pid="$(cat "$PID_FILE")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL "$pid" 2>/dev/null || true
-    log "kafka stopped"
-  fi
-  rm -f "$PID_FILE"
-}
+stop() { stop_pid_file "$PID_FILE" kafka; }
 
 status() {
   if pid_alive "$PID_FILE"; then echo "kafka running pid=$(cat "$PID_FILE") listen=127.0.0.1:$KAFKA_PORT log=$LOG_FILE"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from queries.indexing.feed import Transform
 from queries.indexing.generation import (
     Generation,
     Manifest,
@@ -14,14 +15,22 @@ from queries.indexing.generation import (
     set_current_generation,
     write_manifest,
 )
+from queries.indexing.rechunk import Rechunker
+from queries.indexing.reembed import Reembedder
 from ragstream.settings import EmbeddingSettings, Settings
+from ragstream.topics import catalogue
+from streams.chunking import ChunkingConfig
 from streams.embedding import Embedder, load_embedder
+from streams.registry import RegistryStore
+from streams.stages import EmbeddingStage
 
 INITIAL_GENERATION = "g1"
 log = logging.getLogger("ragstream.queries.admin")
 
 
-async def open_live_generation(settings: Settings, configured: Embedder) -> tuple[Generation, Embedder]:
+async def open_live_generation(
+    settings: Settings, configured: Embedder
+) -> tuple[Generation, Embedder, Manifest]:
     """The CURRENT generation (created on first start) and the model to embed queries with.
 
     A generation swapped in by a rebuild with another model holds vectors of that model, so after a
@@ -48,7 +57,18 @@ async def open_live_generation(settings: Settings, configured: Embedder) -> tupl
         manifest.complete = True
         write_manifest(root, manifest)
     generation = await asyncio.to_thread(Generation.open, root, name, model.dimension)
-    return generation, model
+    return generation, model, manifest
+
+
+def feed_source(
+    settings: Settings, registry: RegistryStore | None, chunking: dict[str, int] | None, embedder: Embedder
+) -> tuple[str, Transform]:
+    """Topic and transform of a generation: the workers' embeddings, re-embedded if the model
+    differs, or the events topic chunked and embedded here when it has a chunk size of its own."""
+    topics = catalogue(settings.kafka.topic_prefix)
+    if chunking is not None:
+        return topics.events.name, Rechunker(ChunkingConfig(**chunking), EmbeddingStage(embedder, registry))
+    return topics.embeddings.name, Reembedder(embedder)
 
 
 def query_log_retention_days(settings: Settings) -> int:

@@ -21,7 +21,8 @@ from queries.admin.jobs import (
     Job,
     JobRegistry,
 )
-from queries.admin.rebuild import RebuildPlan, catch_up_paused, rebuild, rebuild_embedder
+from queries.admin.live import feed_source
+from queries.admin.rebuild import RebuildPlan, catch_up_paused, rebuild, rebuild_chunking, rebuild_embedder
 from queries.admin.replay import replay
 from queries.indexing.feed import IndexFeed
 from queries.indexing.generation import (
@@ -40,6 +41,7 @@ from queries.service import QueryService
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.settings import Settings
 from streams.embedding import Embedder
+from streams.registry import RegistryStore
 
 # A retired generation stays open this long after a swap: searches that picked it up just before
 # the swap finish on it instead of failing on a closed index.
@@ -48,12 +50,12 @@ RETIRE_GRACE_S = 10.0
 
 class IndexManager:
     def __init__(
-        self, settings: Settings, service: QueryService, topic: str, codec: AvroSingleObjectCodec
+        self, settings: Settings, service: QueryService, registry: RegistryStore, codec: AvroSingleObjectCodec
     ) -> None:
         self._settings = settings
         self.root = settings.index.data_dir
         self.service = service
-        self._topic = topic
+        self._registry = registry
         self._codec = codec
         self.jobs = JobRegistry()
         self._swap_lock = asyncio.Lock()
@@ -73,27 +75,32 @@ class IndexManager:
 
     def start_replay(self, read_model: str, from_offset: int | None, from_time: datetime | None) -> Job:
         self._exclusive()
-        generation = self.feed.generation
-        job = Job("replay", read_model, generation=generation.name)
+        feed = self.feed
+        job = Job("replay", read_model, generation=feed.generation.name)
         return self.jobs.start(
             job,
             lambda j: replay(
-                j, kafka=self._settings.kafka, topic=self._topic, codec=self._codec,
-                projector=generation.projector, read_models=READ_MODEL_CHOICES[read_model],
-                target=self.feed.next_offsets(), from_offset=from_offset, from_time=from_time,
+                j, kafka=self._settings.kafka, topic=feed.topic, codec=self._codec,
+                projector=feed.generation.projector, read_models=READ_MODEL_CHOICES[read_model],
+                target=feed.next_offsets(), from_offset=from_offset, from_time=from_time,
+                transform=feed.transform,
             ),
         )  # fmt: skip
 
-    async def start_rebuild(self, read_model: str, model: str | None, model_path: str | None) -> Job:
+    async def start_rebuild(
+        self, read_model: str, model: str | None, model_path: str | None, chunking: dict[str, int | None]
+    ) -> Job:
         self._exclusive()
+        chunker = rebuild_chunking(self._settings.chunking, read_model, chunking)
         live = read_manifest(self.root, self.feed.generation.name)
         embedder, path = await rebuild_embedder(
             self._settings.embedding, self.service.embedder, live, read_model, model, model_path
         )
         self._exclusive()  # loading a model yields the loop; another request may have started a job
         plan = RebuildPlan(
-            self.root, self._settings.kafka, self._topic, self._codec, lambda: self.feed, embedder, path
-        )
+            self.root, self._settings.kafka, self._codec, lambda: self.feed, embedder, path, chunker,
+            lambda chunks, model: feed_source(self._settings, self._registry, chunks, model),
+        )  # fmt: skip
         return self.jobs.start(Job("rebuild", read_model), lambda j: rebuild(j, plan, self._swap))
 
     async def _swap(self, feed: IndexFeed, manifest: Manifest, embedder: Embedder) -> None:

@@ -1,5 +1,8 @@
-"""Blue/green rebuild: a new generation built from the embeddings topic while queries are served
-from the current one, then swapped in.
+"""Blue/green rebuild: a new generation built from the log while queries are served from the
+current one, then swapped in.
+
+The log is the embeddings topic (stored chunks and vectors reused; re-embedded when another model is
+asked for), or the events topic when another chunk size is asked for (see `Rechunker`).
 
 The new generation has its own feed from the start of the log. Live writes keep reaching the
 current generation through the live feed and the new one through its own feed, so none is lost.
@@ -16,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from queries.admin.jobs import AdminInvalid, Job
-from queries.indexing.feed import IndexFeed, has_reached
+from queries.indexing.feed import IndexFeed, Transform
 from queries.indexing.generation import Generation, Manifest, next_generation_name, write_manifest
-from queries.indexing.reembed import Reembedder
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.exceptions import ConfigurationError
-from ragstream.settings import EmbeddingSettings, KafkaSettings
+from ragstream.settings import ChunkingSettings, EmbeddingSettings, KafkaSettings
+from streams.chunking import ChunkingConfig
 from streams.embedding import Embedder, load_embedder
 
 # How long the live feed may stay paused while the new one passes it; the new feed is within a
@@ -34,11 +37,13 @@ Swap = Callable[[IndexFeed, Manifest, Embedder], Awaitable[None]]
 class RebuildPlan:
     root: Path
     kafka: KafkaSettings
-    topic: str
     codec: AvroSingleObjectCodec
     live: Callable[[], IndexFeed]
     embedder: Embedder
     model_path: str | None
+    chunking: dict[str, int] | None
+    # The topic and transform a generation built with (chunking, embedder) is fed with.
+    source: Callable[[dict[str, int] | None, Embedder], tuple[str, Transform]]
 
 
 class RebuildFailed(Exception):
@@ -50,13 +55,16 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
     name = next_generation_name(root)
     job.generation = name
     model = plan.embedder
-    manifest = Manifest.new(name, "rebuild", job.read_model, model.name, plan.model_path, model.dimension)
-    write_manifest(root, manifest)
-    job.detail = {"embedding_model": model.name, "dimension": model.dimension}
-    generation = await asyncio.to_thread(Generation.open, root, name, model.dimension)
-    feed = IndexFeed(
-        plan.kafka, plan.topic, plan.codec, generation, transform=Reembedder(model), observe_freshness=False
+    manifest = Manifest.new(
+        name, "rebuild", job.read_model, model.name, plan.model_path, model.dimension, chunking=plan.chunking
     )
+    write_manifest(root, manifest)
+    topic, transform = plan.source(plan.chunking, model)
+    job.detail = {"embedding_model": model.name, "dimension": model.dimension, "topic": topic}
+    if plan.chunking is not None:
+        job.detail["chunking"] = plan.chunking
+    generation = await asyncio.to_thread(Generation.open, root, name, model.dimension)
+    feed = IndexFeed(plan.kafka, topic, plan.codec, generation, transform=transform, observe_freshness=False)
     swapped = False
     try:
         await feed.start()
@@ -68,7 +76,7 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
             applied = feed.next_offsets()
             job.total = sum(e - first.get(p, 0) for p, e in end.items())
             job.done = sum(min(applied.get(p, first.get(p, 0)), e) - first.get(p, 0) for p, e in end.items())
-            if has_reached(applied, plan.live().next_offsets()):
+            if feed.has_passed(plan.live()):
                 break
             await asyncio.sleep(0.3)
         job.phase = "swapping"
@@ -85,8 +93,7 @@ async def catch_up_paused(feed: IndexFeed, live: IndexFeed) -> None:
     """With the live feed paused, let the new feed pass the live feed's position."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SWAP_CATCH_UP_S
-    target = live.next_offsets()
-    while not has_reached(feed.next_offsets(), target):
+    while not feed.has_passed(live):
         _raise_if_failed(feed)
         if loop.time() > deadline:
             raise RebuildFailed(f"the new generation did not catch up within {SWAP_CATCH_UP_S:.0f} s")
@@ -129,3 +136,22 @@ async def rebuild_embedder(
             f"cannot load embedding model {model!r}: {exc} (give its folder as model_path)"
         ) from exc
     return embedder, model_path
+
+
+def rebuild_chunking(
+    configured: ChunkingSettings, read_model: str, wanted: dict[str, int | None]
+) -> dict[str, int] | None:
+    """The chunker of the new generation: None for the stream workers' (the embeddings topic),
+    otherwise the budget to re-chunk the events topic with."""
+    given = {k: v for k, v in wanted.items() if v is not None}
+    current = {k: getattr(configured, k) for k in ("max_tokens", "overlap_tokens", "min_tokens")}
+    merged = {**current, **given}
+    if not given or merged == current:
+        return None
+    try:
+        ChunkingConfig(**merged)
+    except ValueError as exc:
+        raise AdminInvalid(f"bad chunking {merged}: {exc}") from exc
+    if read_model != "all":
+        raise AdminInvalid("a new chunk size re-chunks both read models; rebuild with read_model all")
+    return merged

@@ -17,11 +17,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from queries.admin.jobs import Job
 from queries.indexing.consumer import decode_batches, open_log_consumer
-from queries.indexing.generation import Generation, current_generation, read_manifest
+from queries.indexing.feed import Transform
+from queries.indexing.generation import current_generation
 from queries.indexing.projector import IndexProjector
 from ragstream.codec import AvroSingleObjectCodec, load_codec
 from ragstream.settings import KafkaSettings, Settings
-from ragstream.topics import catalogue
 
 
 async def replay(
@@ -35,8 +35,12 @@ async def replay(
     target: dict[int, int],
     from_offset: int | None = None,
     from_time: datetime | None = None,
+    transform: Transform | None = None,
 ) -> None:
-    """Re-apply [start, target) of every partition; `target` is the applied position (next offsets)."""
+    """Re-apply [start, target) of every partition; `target` is the applied position (next offsets).
+
+    `transform` is the live feed's (re-embedding, re-chunking), so records are replayed in the form
+    the generation was built from."""
     consumer, tps = await open_log_consumer(kafka, topic, "replay")
     try:
         job.phase = "seeking"
@@ -58,6 +62,8 @@ async def replay(
             }
             job.done += sum(len(msgs) for msgs in batches.values())
             records, _ = decode_batches(codec, batches)
+            if records and transform is not None:
+                records = await transform(records)
             if records:
                 result = await asyncio.to_thread(projector.reapply_batch, records, read_models)
                 job.applied += len(result.applied)
@@ -106,26 +112,23 @@ async def replay_offline(
     """Replay into the current generation on disk, for when no query API runs.
 
     The indexes take single-writer locks, so this fails (IndexLockedError) while a query API holds
-    the generation: use the API's replay then.
+    the generation: use the API's replay then. Loads the generation's model, because a generation
+    built with another model or chunk size replays through the same transform as its feed.
     """
-    root = settings.index.data_dir
-    name = current_generation(root)
-    if name is None:
-        raise FileNotFoundError(f"no current generation under {root}")
-    manifest = read_manifest(root, name)
-    if manifest is not None:
-        dimension = manifest.dimension
-    else:
-        from streams.embedding import load_embedder
+    from queries.admin.live import feed_source, open_live_generation
+    from streams.embedding import load_embedder
 
-        dimension = (await asyncio.to_thread(load_embedder, settings.embedding)).dimension
-    generation = await asyncio.to_thread(Generation.open, root, name, dimension)
-    job.generation = name
+    if current_generation(settings.index.data_dir) is None:
+        raise FileNotFoundError(f"no current generation under {settings.index.data_dir}")
+    configured = await asyncio.to_thread(load_embedder, settings.embedding)
+    generation, model, manifest = await open_live_generation(settings, configured)
+    job.generation = generation.name
     try:
-        topic = catalogue(settings.kafka.topic_prefix).embeddings.name
+        # No registry connection offline: the embedding cache is skipped, nothing else changes.
+        topic, transform = feed_source(settings, None, manifest.chunking, model)
         await replay(
             job, kafka=settings.kafka, topic=topic, codec=load_codec(settings.codec.schemas_dir),
-            projector=generation.projector, read_models=read_models,
+            projector=generation.projector, read_models=read_models, transform=transform,
             target=generation.projector.state.next_offsets(topic), from_offset=from_offset, from_time=from_time,
         )  # fmt: skip
     finally:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from queries.admin.live import open_live_generation, query_log_retention_days
+from queries.admin.live import feed_source, open_live_generation, query_log_retention_days
 from queries.admin.logged import LoggedQueryService
 from queries.admin.manager import IndexManager
 from queries.admin.querylog import QueryLog
@@ -22,12 +22,10 @@ from queries.answers.openai_compatible import OpenAICompatibleGenerator
 from queries.api.routes import router
 from queries.exceptions import InvalidConsistencyToken, NotCaughtUp
 from queries.indexing.feed import IndexFeed
-from queries.indexing.reembed import Reembedder
 from queries.retrieval.exceptions import RetrievalError
 from queries.service import QueryService
 from ragstream.codec import load_codec
 from ragstream.settings import GeneratorSettings, Settings, get_settings
-from ragstream.topics import catalogue
 from streams.embedding import Embedder, load_embedder
 from streams.registry import RegistryStore
 
@@ -49,22 +47,22 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             embedder if embedder is not None else await asyncio.to_thread(load_embedder, settings.embedding)
         )
         registry = await RegistryStore.connect(settings.postgres)
-        generation, model = await open_live_generation(settings, model)
+        generation, model, manifest = await open_live_generation(settings, model)
 
         async def record_versions(applied: list[tuple[str, str, int, bool]]) -> None:
             await registry.record_read_model_versions("lexical", applied)
             await registry.record_read_model_versions("vector", applied)
 
-        topic = catalogue(settings.kafka.topic_prefix).embeddings.name
+        topic, transform = feed_source(settings, registry, manifest.chunking, model)
         codec = load_codec(settings.codec.schemas_dir)
         feed = IndexFeed(
-            settings.kafka, topic, codec, generation, on_applied=record_versions, transform=Reembedder(model)
+            settings.kafka, topic, codec, generation, on_applied=record_versions, transform=transform
         )
         await feed.start()
         query_log = await QueryLog.open(settings.postgres, query_log_retention_days(settings))
         service = LoggedQueryService(feed, model, make_generator(settings.generator), settings.retrieval)
         service.query_log = query_log
-        admin = IndexManager(settings, service, topic, codec)
+        admin = IndexManager(settings, service, registry, codec)
         app.state.registry = registry
         app.state.service = service
         app.state.admin = admin

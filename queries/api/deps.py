@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from commands.models import TENANT_PATTERN
 from queries.service import QueryService
 from streams.registry import RegistryStore
 
@@ -19,10 +18,6 @@ def get_registry(request: Request) -> RegistryStore:
     return registry
 
 
-def get_tenant(x_tenant: Annotated[str, Header(pattern=TENANT_PATTERN)] = "default") -> str:
-    return x_tenant
-
-
 def get_principals(x_principals: Annotated[str, Header(max_length=4096)] = "") -> list[str]:
     """Without principals a caller sees only documents whose ACL is empty (tenant-wide)."""
     return [p.strip() for p in x_principals.split(",") if p.strip()]
@@ -30,5 +25,4 @@ def get_principals(x_principals: Annotated[str, Header(max_length=4096)] = "") -
 
 ServiceDep = Annotated[QueryService, Depends(get_service)]
 RegistryDep = Annotated[RegistryStore, Depends(get_registry)]
-TenantDep = Annotated[str, Depends(get_tenant)]
 PrincipalsDep = Annotated[list[str], Depends(get_principals)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import StreamingResponse
 
 from queries.answers.citations import answer_from_text
-from queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep, TenantDep
+from queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep
 from queries.api.schemas import (
     AnswerIn,
     AnswerOut,
@@ -25,6 +25,7 @@ from queries.api.schemas import (
     SearchOut,
 )
 from queries.service import SearchQuery
+from ragstream.http import TenantDep
 
 router = APIRouter(prefix="/v1", tags=["queries"])
 DocumentPath = Annotated[str, Path(min_length=1, max_length=512)]

@@ -22,9 +22,9 @@ def print_report(report: EvalReport, console: Console) -> None:
         table.add_row(mode, *(f"{metrics[m]:.4f}" for m in METRICS), f"{report.latency_ms[mode]['p50']:.0f}")
     console.print(table)
     s = report.settings
-    chunking = s["chunking"]
+    c = s["chunking"]
     console.print(
-        f"chunking max={chunking['max_tokens']} overlap={chunking['overlap_tokens']} min={chunking['min_tokens']}"
+        f"chunking max={c['max_tokens']} overlap={c['overlap_tokens']} min={c['min_tokens']}"
         f" | hybrid fusion={s['fusion']} rrf_k={s['rrf_k']} alpha={s['alpha']} | model {s['model']}"
         f" | top {s['depth']} chunks per query | {s['documents']} documents, {s['chunks']} chunks"
         f" | pipeline {s['pipeline']}"

@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Histogram
 
 from queries.indexing.consumer import decode_batches, open_log_consumer
 from queries.indexing.generation import Generation
-from queries.indexing.projector import BatchResult, LogRecord
+from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.settings import KafkaSettings
 
@@ -29,7 +30,8 @@ FRESHNESS = Histogram(
     ["read_model"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
-Transform = Callable[[list[LogRecord]], list[LogRecord]]
+# Turns records as read into what the projector applies (re-embedding, re-chunking).
+Transform = Callable[[list[LogRecord]], Awaitable[list[LogRecord]]]
 
 
 class IndexFeed:
@@ -71,6 +73,10 @@ class IndexFeed:
             else:
                 await self._consumer.seek_to_beginning(tp)
         self.resume()
+
+    @property
+    def transform(self) -> Transform | None:
+        return self._transform
 
     def next_offsets(self) -> dict[int, int]:
         return self.generation.projector.state.next_offsets(self.topic)
@@ -119,6 +125,8 @@ class IndexFeed:
             raise RuntimeError("pause both feeds before a swap")
         retired = (self.generation, self._consumer)
         self.generation, self._consumer, self._transform = other.generation, other._consumer, other._transform
+        # The new generation may read another topic (a re-chunked one reads the events topic).
+        self.topic = other.topic
         other._consumer = None
         for partition, offset in other.command_positions.items():
             self.command_positions[partition] = max(self.command_positions.get(partition, -1), offset)
@@ -148,11 +156,8 @@ class IndexFeed:
                 await self._apply(records)
 
     async def _apply(self, records: list[LogRecord]) -> None:
-        def work() -> BatchResult:
-            ready = self._transform(records) if self._transform is not None else records
-            return self.generation.projector.apply_batch(ready)
-
-        result = await asyncio.to_thread(work)
+        ready = await self._transform(records) if self._transform is not None else records
+        result = await asyncio.to_thread(self.generation.projector.apply_batch, ready)
         if self._observe_freshness:
             for rec in records:
                 produced = rec.record.get("event_time")
@@ -199,7 +204,11 @@ class IndexFeed:
                 return False
         return True
 
-
-def has_reached(ahead: dict[int, int], behind: dict[int, int]) -> bool:
-    """Whether a feed at `ahead` has applied every offset a feed at `behind` has."""
-    return all(ahead.get(p, 0) >= o for p, o in behind.items())
+    def has_passed(self, other: IndexFeed) -> bool:
+        """Whether this feed has applied everything the other has: by offsets on the same topic, by
+        command positions across topics (both topics carry the position of the command behind each
+        record, in command order per partition)."""
+        if self.topic == other.topic:
+            mine = self.next_offsets()
+            return all(mine.get(p, 0) >= o for p, o in other.next_offsets().items())
+        return self.is_caught_up_to(dict(other.command_positions))

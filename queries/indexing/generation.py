@@ -39,13 +39,28 @@ class Manifest:
     created_at: str
     # False until the generation has caught up with the log and been swapped in once.
     complete: bool = False
+    # "embeddings": fed from the embeddings topic (the stream workers' chunks and vectors);
+    # "events": fed from the events topic, chunked and embedded by this node with `chunking`.
+    source: str = "embeddings"
+    chunking: dict[str, int] | None = None
 
     @classmethod
     def new(
-        cls, name: str, origin: str, read_model: str, model: str, model_path: str | None, dimension: int
+        cls,
+        name: str,
+        origin: str,
+        read_model: str,
+        model: str,
+        model_path: str | None,
+        dimension: int,
+        *,
+        chunking: dict[str, int] | None = None,
     ) -> Manifest:
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        return cls(name, origin, read_model, model, model_path, dimension, now)
+        source = "events" if chunking is not None else "embeddings"
+        return cls(
+            name, origin, read_model, model, model_path, dimension, now, source=source, chunking=chunking
+        )
 
 
 @dataclass

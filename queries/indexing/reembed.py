@@ -8,22 +8,35 @@ feed keeps this transform for its whole life; it costs nothing once the models m
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from queries.indexing.projector import LogRecord
 from streams.embedding.base import Embedder
 
+log = logging.getLogger("ragstream.queries.reembed")
+
 
 class Reembedder:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
+        self._warned = False
 
-    def __call__(self, records: list[LogRecord]) -> list[LogRecord]:
+    async def __call__(self, records: list[LogRecord]) -> list[LogRecord]:
         stale = [i for i, r in enumerate(records) if self._needs_vectors(r)]
         if not stale:
             return records
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "re-embedding chunks of %s with %s in the query node; switch the stream workers to it",
+                records[stale[0]].record.get("model"),
+                self.embedder.name,
+            )
         texts = [c["text"] for i in stale for c in records[i].record["chunks"]]
-        vectors = iter(self.embedder.embed_passages(texts))
+        # The model releases the GIL; a thread keeps the event loop (and queries) moving.
+        vectors = iter(await asyncio.to_thread(self.embedder.embed_passages, texts))
         out = list(records)
         for i in stale:
             rec = records[i]

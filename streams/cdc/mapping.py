@@ -38,13 +38,13 @@ from pydantic import (
 )
 
 from commands.models import (
-    TENANT_PATTERN,
     ContentType,
     DeleteDocument,
     DocumentCommand,
     MetadataKey,
     UpsertDocument,
 )
+from ragstream.http import TENANT_PATTERN
 from streams.cdc.envelope import ChangeEvent, parse_event
 from streams.cdc.exceptions import InvalidMapping, UnconvertibleEvent
 

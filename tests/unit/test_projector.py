@@ -1,0 +1,94 @@
+"""The index projection's guarantees on real embedded indexes: stale versions never overwrite newer
+ones, redelivery never duplicates, deletes are never resurrected, offsets move with the data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queries.indexing.generation import Generation
+from queries.indexing.projector import LogRecord
+from streams.readmodels.base import SearchFilter
+
+pytestmark = pytest.mark.unit
+DIM = 8
+TOPIC = "t.document-embeddings"
+
+
+def vector(seed: int) -> list[float]:
+    return [1.0 if i == seed % DIM else 0.0 for i in range(DIM)]
+
+
+def embedded(
+    doc: str, version: int, texts: list[str], offset: int, *, acl: list[str] | None = None
+) -> LogRecord:
+    record: dict[str, Any] = {
+        "tenant": "t", "document_id": doc, "version": version, "content_version": version, "title": doc,
+        "metadata": {}, "acl": acl or [], "command_position": f"cmds/0/{offset}",
+        "event_time": datetime(2026, 1, 1, tzinfo=UTC),
+        "chunks": [
+            {"chunk_number": i, "text": t, "start": 0, "end": len(t), "vector": vector(i + version)}
+            for i, t in enumerate(texts)
+        ],
+    }  # fmt: skip
+    return LogRecord("DocumentEmbedded", record, TOPIC, 0, offset)
+
+
+def deleted(doc: str, version: int, offset: int) -> LogRecord:
+    record = {"tenant": "t", "document_id": doc, "version": version, "command_position": f"cmds/0/{offset}"}
+    return LogRecord("DocumentDeleted", record, TOPIC, 0, offset)
+
+
+@pytest.fixture
+def generation(tmp_path: Path) -> Generation:
+    return Generation.open(tmp_path, "g1", DIM)
+
+
+def texts_of(generation: Generation, query: str) -> list[str]:
+    hits = generation.projector.keyword.search(query, SearchFilter(tenant="t"), 50)
+    return sorted(h.chunk.text for h in hits)
+
+
+def test_redelivery_of_the_same_events_changes_nothing(generation: Generation) -> None:
+    batch = [embedded("a", 1, ["red apple", "green apple"], 0), embedded("b", 1, ["apple pie"], 1)]
+    generation.projector.apply_batch(batch)
+    before = (
+        texts_of(generation, "apple"),
+        generation.projector.keyword.count(),
+        generation.projector.vector.count(),
+    )
+    result = generation.projector.apply_batch(batch)
+    after = (
+        texts_of(generation, "apple"),
+        generation.projector.keyword.count(),
+        generation.projector.vector.count(),
+    )
+    assert before == after == (["apple pie", "green apple", "red apple"], 3, 3)
+    assert result.skipped == 2 and not result.applied
+
+
+def test_a_stale_version_never_overwrites_a_newer_one(generation: Generation) -> None:
+    generation.projector.apply_batch([embedded("a", 2, ["new pear text"], 5)])
+    generation.projector.apply_batch([embedded("a", 1, ["old pear text"], 4)])
+    assert texts_of(generation, "pear") == ["new pear text"]
+
+
+def test_a_replayed_upsert_never_resurrects_a_deleted_document(generation: Generation) -> None:
+    upsert = embedded("a", 1, ["plum"], 0)
+    generation.projector.apply_batch([upsert, deleted("a", 2, 1)])
+    generation.projector.apply_batch([upsert])
+    assert texts_of(generation, "plum") == []
+    assert generation.projector.vector.search(vector(1), SearchFilter(tenant="t"), 10) == []
+
+
+def test_offsets_and_command_positions_are_stored_with_the_data(tmp_path: Path) -> None:
+    first = Generation.open(tmp_path, "g1", DIM)
+    first.projector.apply_batch([embedded("a", 1, ["fig"], 7)])
+    first.close()
+    reopened = Generation.open(tmp_path, "g1", DIM)
+    assert reopened.projector.state.next_offsets(TOPIC) == {0: 8}
+    assert reopened.projector.state.command_positions() == {0: 7}
+    assert texts_of(reopened, "fig") == ["fig"]
