@@ -33,8 +33,6 @@ def run(docs: int, workers: int = 1) -> dict[str, Any]:
         peaks = memory.peaks_mb()
     pipeline_rate = chunks / pipeline_s
     embed_rate = len(texts) / embed_s
-    model_s = metrics.get("ragstream_embedding_seconds_sum", 0.0)
-    calls = metrics.get("ragstream_embedding_seconds_count", 0.0)
     return {
         "bench": "ingest",
         "docs": docs,
@@ -48,15 +46,24 @@ def run(docs: int, workers: int = 1) -> dict[str, Any]:
         "batch_size": settings.embedding.batch_size,
         "model": settings.embedding.model,
         "model_load_s": round(model_load_s, 2),
-        # Where the workers' time went: model calls against the wall time of the run.
-        "worker_model_s": round(model_s, 2),
-        "worker_model_share": round(model_s / pipeline_s, 3) if pipeline_s else None,
-        "worker_model_calls": int(calls),
-        "worker_passages_per_call": round(
-            metrics.get("ragstream_embedding_batch_size_sum", 0.0) / calls, 1
-        ) if calls else None,
+        "worker_model": _model_share(metrics, pipeline_s),
         "peak_rss_mb": peaks,
     }  # fmt: skip
+
+
+def _model_share(metrics: dict[str, float], wall_s: float) -> dict[str, float] | None:
+    """Where the workers' time went: model calls against the wall time of the run (None when the
+    workers' metrics page is unavailable)."""
+    calls = metrics.get("ragstream_embedding_seconds_count", 0.0)
+    if not calls:
+        return None
+    model_s = metrics.get("ragstream_embedding_seconds_sum", 0.0)
+    return {
+        "seconds": round(model_s, 2),
+        "share_of_wall": round(model_s / wall_s, 3),
+        "calls": int(calls),
+        "passages_per_call": round(metrics.get("ragstream_embedding_batch_size_sum", 0.0) / calls, 1),
+    }
 
 
 def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:

@@ -80,11 +80,15 @@ class BenchPipeline:
         return {"documents": int(data["documents"]), "chunks": int(data["chunks"])}
 
     def worker_metrics(self) -> dict[str, float]:
-        """Summed samples of the workers' Prometheus metrics (name with labels -> value)."""
+        """Summed samples of the workers' Prometheus metrics (name with labels -> value); {} if any
+        worker's page is unavailable."""
         totals: dict[str, float] = {}
         for port in self.worker_ports:
-            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-            for family in text_string_to_metric_families(text):
+            response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+            if response.status_code != 200:
+                # Optional diagnostics: a broken metrics page must not fail the benchmark.
+                return {}
+            for family in text_string_to_metric_families(response.text):
                 for sample in family.samples:
                     labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
                     key = f"{sample.name}{{{labels}}}" if labels else sample.name

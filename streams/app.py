@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,10 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from ragstream.codec import CodecError, load_codec
+from ragstream.observability.lag import LagMonitor
+from ragstream.observability.metrics import observe_processing
+from ragstream.observability.settings import ObservabilitySettings
+from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
 from streams.cdc import load_mappings, mapping_paths
@@ -106,7 +111,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     async def deliver(topic: Any, key: bytes, value: bytes) -> None:
         # Wait for the broker's ack: the input offset is committed only after its output is durable,
         # so a worker killed mid-batch leaves its input to be processed again, never lost.
-        pending = await topic.send(key=key, value=value)
+        pending = await topic.send(key=key, value=value, headers=propagated_headers())
         await pending
 
     def decode(event: Any, allowed: frozenset[str]) -> tuple[str, dict[str, Any]]:
@@ -119,6 +124,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     async def validate_commands(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
+            started = time.perf_counter()
+            bind_message(msg)
             try:
                 name, cmd = decode(event, COMMAND_NAMES)
                 key = document_key(cmd["tenant"], cmd["document_id"])
@@ -136,6 +143,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
                 await deliver(events_topic, key, codec.encode(decision.event_name, decision.event))
                 COMMANDS.labels("accepted" if decision.accepted else "rejected").inc()
                 PROCESSED.labels("validate_commands").inc()
+                observe_processing("validate_commands", started)
             except (CodecError, InvalidRecord, KeyError, ValueError, TypeError) as exc:
                 await dead_letter(event, "validate_commands", exc)
 
@@ -143,6 +151,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     async def chunk_documents(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
         async for event in stream.events():
+            started = time.perf_counter()
+            bind_message(event.message)
             try:
                 name, record = decode(event, allowed)
                 if name == "DocumentUpserted":
@@ -153,6 +163,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
                 elif name in PASS_THROUGH:
                     await deliver(chunks_topic, event.message.key, event.value)
                 PROCESSED.labels("chunk_documents").inc()
+                observe_processing("chunk_documents", started)
             except Exception as exc:  # one bad document must not stall its partition
                 await dead_letter(event, "chunk_documents", exc)
 
@@ -164,8 +175,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
         async for events in stream.take_events(
             settings.embedding.batch_size, within=settings.embedding.batch_wait_s
         ):
+            started = time.perf_counter()
             decoded: list[tuple[Any, str, dict[str, Any]]] = []
             for event in events:
+                bind_message(event.message)
                 try:
                     decoded.append((event, *decode(event, allowed)))
                 except Exception as exc:
@@ -174,19 +187,23 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
             embedded = iter(await (await stage()).embed(to_embed) if to_embed else [])
             # Output keeps input order, so per-document ordering survives batching.
             for event, name, _ in decoded:
+                bind_message(event.message)  # each output carries its own input's trace
                 value = (
                     codec.encode("DocumentEmbedded", next(embedded))
                     if name == "DocumentChunked"
                     else event.value
                 )
-                await embeddings_topic.send(key=event.message.key, value=value)
+                await embeddings_topic.send(key=event.message.key, value=value, headers=propagated_headers())
             PROCESSED.labels("embed_chunks").inc(len(decoded))
+            observe_processing("embed_chunks", started)
 
     @app.agent(events_topic)
     async def record_registry(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
         async for event in stream.events():
             msg = event.message
+            started = time.perf_counter()
+            bind_message(msg)
             try:
                 name, record = decode(event, allowed)
             except CodecError as exc:
@@ -201,6 +218,18 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
                 offset=msg.offset,
             )
             PROCESSED.labels("record_registry").inc()
+            observe_processing("record_registry", started)
+
+    # Every worker reports the whole group's lag from the broker, so a dead worker's partitions show.
+    lag_monitor = LagMonitor(
+        settings.kafka,
+        settings.streams.app_id,
+        [topics.commands.name, topics.events.name, topics.chunks.name],
+    )
+
+    @app.timer(interval=ObservabilitySettings().lag_interval_s)  # type: ignore[untyped-decorator]
+    async def report_consumer_lag() -> None:
+        await lag_monitor.update()
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -6,6 +6,9 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from ragstream.observability.metrics import record_error
+from ragstream.observability.tracing import propagated_headers
+
 DEAD_LETTERS = Counter("ragstream_dead_letters_total", "Records sent to the dead-letter topic", ["processor"])
 
 
@@ -19,6 +22,8 @@ def dead_letter_headers(
         "source_topic": topic.encode(),
         "source_partition": str(partition).encode(),
         "source_offset": str(offset).encode(),
+        # The failing record's trace and command, so a dead letter can be found from the request.
+        **dict(propagated_headers()),
     }
 
 
@@ -27,6 +32,7 @@ async def send_dead_letter(
     topic: str, partition: int, offset: int,
 ) -> None:  # fmt: skip
     DEAD_LETTERS.labels(processor).inc()
+    record_error(processor, error)
     headers = dead_letter_headers(
         processor=processor, error=error, topic=topic, partition=partition, offset=offset
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
@@ -11,8 +11,29 @@ from pydantic import ValidationError
 
 from commands.api.routes import router
 from commands.exceptions import CommandNotWritten, InvalidCommand
-from commands.sdk import CommandProducer
+from commands.models import DocumentCommand
+from commands.sdk import CommandProducer, WrittenCommand
+from ragstream.observability.http import instrument_app
+from ragstream.observability.metrics import count_commands
 from ragstream.settings import Settings, get_settings
+
+
+class _CountingProducer(CommandProducer):
+    """Counts commands by outcome where the API writes them (the SDK also serves the CLI, which has
+    no /metrics page to show them on)."""
+
+    async def send_many(self, commands: Sequence[DocumentCommand]) -> list[WrittenCommand]:
+        names = [c.avro_name for c in commands]
+        try:
+            written = await super().send_many(commands)
+        except InvalidCommand:
+            count_commands(names, "invalid")
+            raise
+        except CommandNotWritten:
+            count_commands(names, "failed")
+            raise
+        count_commands(names, "written")
+        return written
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = CommandProducer(settings)
+        producer = _CountingProducer(settings)
         await producer.start()
         app.state.producer = producer
         app.state.settings = settings
@@ -42,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {"detail": f"request body over {limit} bytes"}, status.HTTP_413_CONTENT_TOO_LARGE
             )
         return await call_next(request)
+
+    instrument_app(app, "command-api")  # after the size limit, so rejected bodies are measured too
 
     @app.exception_handler(InvalidCommand)
     async def _invalid(_: Request, exc: InvalidCommand) -> JSONResponse:

@@ -43,6 +43,10 @@ class RebuildIn(_Body):
     read_model: ReadModel = "all"
     embedding_model: str | None = Field(default=None, max_length=256)
     embedding_model_path: str | None = Field(default=None, max_length=4096)
+    # Another chunk budget re-chunks the events topic in the query node (see queries/indexing/rechunk.py).
+    chunk_max_tokens: int | None = Field(default=None, ge=1, le=8192)
+    chunk_overlap_tokens: int | None = Field(default=None, ge=0, le=8192)
+    chunk_min_tokens: int | None = Field(default=None, ge=0, le=8192)
 
 
 class JobOut(BaseModel):
@@ -99,8 +103,13 @@ async def replay(body: ReplayIn, admin: AdminDep) -> JobOut:
 
 @router.post("/rebuild", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 async def rebuild(body: RebuildIn, admin: AdminDep) -> JobOut:
+    chunking = {
+        "max_tokens": body.chunk_max_tokens,
+        "overlap_tokens": body.chunk_overlap_tokens,
+        "min_tokens": body.chunk_min_tokens,
+    }
     job = await _checked(
-        admin.start_rebuild(body.read_model, body.embedding_model, body.embedding_model_path)
+        admin.start_rebuild(body.read_model, body.embedding_model, body.embedding_model_path, chunking)
     )
     return _out(job)
 

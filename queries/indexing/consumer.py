@@ -27,6 +27,8 @@ async def open_log_consumer(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # The stream workers write in transactions (exactly-once): never index an aborted write.
+        isolation_level="read_committed",
         max_partition_fetch_bytes=kafka.max_message_bytes,
         fetch_max_bytes=4 * kafka.max_message_bytes,
     )

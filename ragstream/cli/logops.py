@@ -86,6 +86,11 @@ def rebuild(
         None, help="Re-embed with this model (default: the stored one)."
     ),
     embedding_model_path: str | None = typer.Option(None, help="Folder of that model on the query node."),
+    chunk_max_tokens: int | None = typer.Option(
+        None, min=1, help="Re-chunk with this budget (events topic)."
+    ),
+    chunk_overlap_tokens: int | None = typer.Option(None, min=0, help="Overlap of the new chunker."),
+    chunk_min_tokens: int | None = typer.Option(None, min=0, help="Smallest section of the new chunker."),
     url: str | None = typer.Option(None, help="Query API base URL."),
     wait: bool = typer.Option(True, help="Follow the rebuild until it has swapped in."),
 ) -> None:
@@ -96,6 +101,9 @@ def rebuild(
         "read_model": read_model,
         "embedding_model": embedding_model,
         "embedding_model_path": embedding_model_path,
+        "chunk_max_tokens": chunk_max_tokens,
+        "chunk_overlap_tokens": chunk_overlap_tokens,
+        "chunk_min_tokens": chunk_min_tokens,
     }
     job = request("POST", url, "/v1/admin/rebuild", json=body)
     if wait:

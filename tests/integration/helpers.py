@@ -62,7 +62,9 @@ async def read_topic(
     settings: Settings, topic: str, *, timeout: float = 5.0
 ) -> list[tuple[int, int, bytes | None, Any]]:
     """Every record of a topic (partition, offset, key, raw value), read from the beginning."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         metadata = await consumer._client.fetch_all_metadata()

@@ -104,13 +104,21 @@ def test_replaying_twice_equals_replaying_once(pipeline: LocalPipeline) -> None:
     assert snapshot(pipeline, words) == before
 
 
-def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(pipeline: LocalPipeline) -> None:
+@pytest.mark.parametrize(
+    "chunk_options",
+    [[], ["--chunk-max-tokens", "48", "--chunk-overlap-tokens", "8"]],
+    ids=["same", "smaller-chunks"],
+)
+def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(
+    pipeline: LocalPipeline, chunk_options: list[str]
+) -> None:
     url = pipeline.command_url
     seed = [
         {"document_id": f"seed-{i}", "content": f"rebuildseed number {i} of the corpus"} for i in range(12)
     ]
     search(pipeline.query_url, "rebuildseed", token=token_of(post_documents(url, seed)))
     old = live_generation(pipeline)["name"]
+    multi_before = search(pipeline.query_url, "replaymulti", mode="bm25", limit=100)
     stop = threading.Event()
     statuses: list[int] = []
     written: list[tuple[float, str, dict[str, Any]]] = []
@@ -122,11 +130,11 @@ def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(pipeline
                 statuses.append(response.status_code)
 
     def write_forever() -> None:
-        i = 0
+        tag = "chunked" if chunk_options else "same"
         while not stop.is_set():
-            doc = {"document_id": f"live-{i}", "content": f"duringrebuild{i} written while rebuilding"}
-            written.append((time.time(), f"duringrebuild{i}", post_documents(url, [doc])[0]))
-            i += 1
+            word = f"during{tag}{len(written)}"
+            doc = {"document_id": f"live-{tag}-{len(written)}", "content": f"{word} written while rebuilding"}
+            written.append((time.time(), word, post_documents(url, [doc])[0]))
             time.sleep(0.1)
 
     threads = [threading.Thread(target=query_forever), threading.Thread(target=write_forever)]
@@ -134,14 +142,14 @@ def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(pipeline
         t.start()
     try:
         time.sleep(0.5)
-        output = run_cli(pipeline, "rebuild", "--read-model", "all")
+        output = run_cli(pipeline, "rebuild", "--read-model", "all", *chunk_options)
         time.sleep(0.5)
     finally:
         stop.set()
         for t in threads:
             t.join()
     assert "rebuild done" in output
-    (job,) = [j for j in admin(pipeline, "GET", "/jobs") if j["kind"] == "rebuild"]
+    job = [j for j in admin(pipeline, "GET", "/jobs") if j["kind"] == "rebuild"][-1]
     new = live_generation(pipeline)
     assert new["name"] == job["generation"] != old and new["current"]
     assert (Path(pipeline.settings.index.data_dir) / "CURRENT").read_text().strip() == new["name"]
@@ -153,6 +161,12 @@ def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(pipeline
     for _, word, _ in written:
         assert [h["document_id"] for h in search(pipeline.query_url, word, mode="bm25", token=token)], word
     assert live_generation(pipeline)["counts"]["documents"] >= len(seed) + len(written)
+    multi_after = search(pipeline.query_url, "replaymulti", mode="bm25", limit=100)
+    if chunk_options:  # re-chunked from the events topic: the long document has more, smaller chunks
+        assert new["manifest"]["source"] == "events" and new["manifest"]["chunking"]["max_tokens"] == 48
+        assert len(multi_after) > len(multi_before)
+    else:
+        assert new["manifest"]["source"] == "embeddings" and len(multi_after) == len(multi_before)
 
     listed = run_cli(pipeline, "generations", "list")
     assert old in listed and new["name"] in listed
@@ -272,3 +286,35 @@ def test_rebuild_with_another_embedding_model_reembeds_and_swaps_the_query_model
     )
     hits = search(pipeline.query_url, "striped animals eating grass", mode="dense", limit=1, token=token)
     assert [h["document_id"] for h in hits] == ["after-model"]
+
+
+def test_offline_replay_runs_only_without_a_query_api_and_a_restart_keeps_the_generation(
+    pipeline: LocalPipeline,
+) -> None:
+    from ragstream.settings import get_settings
+
+    words = {"r-keep": "replaykeep", "r-multi": "replaymulti", "r-upd": "replayupd", "r-del": "replaydel"}
+    before, live = snapshot(pipeline, words), live_generation(pipeline)
+
+    def offline() -> Any:
+        get_settings.cache_clear()  # the CLI reads the pipeline's settings from the environment
+        try:
+            return CliRunner().invoke(cli, ["replay", "--offline", "--from-offset", "0"], env=pipeline.env)
+        finally:
+            get_settings.cache_clear()
+
+    t0 = time.time()
+    refused = offline()
+    print("refused", time.time() - t0)
+    assert refused.exit_code == 1 and "running query API" in refused.output
+    pipeline.processes["query-api"].stop()
+    print("stopped", time.time() - t0)
+    replayed = offline()
+    print("replayed", time.time() - t0)
+    assert replayed.exit_code == 0 and "replay done" in replayed.output, replayed.output
+    pipeline.start_query_api()
+    print("started", time.time() - t0)
+    # The restarted node reopens CURRENT and embeds queries with the model that generation was built with.
+    restarted = live_generation(pipeline)
+    assert (restarted["name"], restarted["manifest"]) == (live["name"], live["manifest"])
+    assert snapshot(pipeline, words) == before

@@ -18,7 +18,24 @@ from ragstream.topics import catalogue
 from tests.integration.helpers import decoded_records, post_documents, search, token_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+]
 
 
 @pytest.fixture(scope="module")

@@ -176,6 +176,8 @@ async def test_diagrams_and_underlines_are_never_quoted_as_answers() -> None:
         number=2, document_id="arch", chunk_id="arch#v1#c0", title="Architecture",
         text="The registry stores documents and the audit trail in PostgreSQL.", start=0, end=64,
     )  # fmt: skip
-    answer = await ExtractiveGenerator().generate("Where does the registry store documents?", [diagram, prose])
+    answer = await ExtractiveGenerator().generate(
+        "Where does the registry store documents?", [diagram, prose]
+    )
     assert answer.grounded
     assert {c.document_id for c in answer.citations} == {"arch"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,11 @@ from queries.indexing.generation import (
     write_manifest,
 )
 from queries.indexing.projector import LogRecord
+from queries.indexing.rechunk import Rechunker
 from queries.indexing.reembed import Reembedder
+from streams.chunking import ChunkingConfig
 from streams.readmodels.base import SearchFilter
+from streams.stages import EmbeddingStage
 
 pytestmark = pytest.mark.unit
 DIM = 4
@@ -116,7 +120,7 @@ class FakeEmbedder:
 
 def test_reembedder_recomputes_vectors_of_another_model_only() -> None:
     stale, fresh, gone = embedded("a", 1, ["x", "y"]), embedded("b", 1, ["z"], model="other"), deleted("c", 2)
-    out = Reembedder(FakeEmbedder())([stale, fresh, gone])
+    out = asyncio.run(Reembedder(FakeEmbedder())([stale, fresh, gone]))
     assert [c["vector"] for c in out[0].record["chunks"]] == [[0.5] * DIM, [0.5] * DIM]
     assert out[0].record["model"] == "other" and out[0].offset == stale.offset
     assert out[1] is fresh and out[2] is gone
@@ -146,3 +150,35 @@ def test_current_pointer_swaps_atomically_and_protects_the_live_generation(tmp_p
     assert list_generations(tmp_path) == ["g2"]
     with pytest.raises(GenerationError):
         drop_generation(tmp_path, "g1")
+
+
+def upserted(doc: str, version: int, content: str) -> LogRecord:
+    record = {"schema_version": 1, "command_id": "c", "tenant": "t", "document_id": doc, "actor": "a",
+              "event_time": datetime.now(UTC), "source": {}, "event_id": f"e{version}", "version": version,
+              "recorded_time": datetime.now(UTC), "command_position": f"c/0/{version}", "title": "T",
+              "metadata": {}, "acl": [], "content": content, "content_type": "text/plain"}  # fmt: skip
+    return LogRecord("DocumentUpserted", record, "events", 0, next(_offset))
+
+
+def test_rechunker_chunks_and_embeds_upserts_and_passes_the_rest_through(generation: Generation) -> None:
+    text = "\n\n".join(
+        f"Paragraph {i} talks about topic {i} at some length, sentence after sentence." * 4 for i in range(4)
+    )
+    records = [upserted("a", 1, text), deleted("b", 2)]
+    small = asyncio.run(
+        Rechunker(
+            ChunkingConfig(max_tokens=40, overlap_tokens=4, min_tokens=4),
+            EmbeddingStage(FakeEmbedder(), None),
+        )(records)
+    )
+    large = asyncio.run(
+        Rechunker(
+            ChunkingConfig(max_tokens=400, overlap_tokens=4, min_tokens=4),
+            EmbeddingStage(FakeEmbedder(), None),
+        )(records)
+    )
+    assert [r.name for r in small] == ["DocumentEmbedded", "DocumentDeleted"] and small[1] is records[1]
+    assert len(small[0].record["chunks"]) > len(large[0].record["chunks"]) >= 1
+    assert small[0].offset == records[0].offset and small[0].record["model"] == "other"
+    generation.projector.apply_batch(small)
+    assert len(generation.projector.keyword.chunk_ids("t", "a")) == len(small[0].record["chunks"])

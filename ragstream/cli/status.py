@@ -1,0 +1,223 @@
+"""`ragstream status`: the whole pipeline on one screen.
+
+Stack services, topic sizes, the stream workers' consumer-group lag per partition, the query node's
+read-model generation and freshness, and the dead-letter count. It reads everything from the broker
+and the services' own endpoints, so it works with no worker running (which is when lag matters most).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ragstream import stack
+from ragstream.observability.lag import GroupLag, PartitionLag, PartitionOffsets, group_lag, topic_offsets
+from ragstream.observability.scrape import HistogramSummary, histograms
+from ragstream.observability.settings import ObservabilitySettings
+from ragstream.settings import Settings, get_settings
+from ragstream.topics import catalogue
+
+KAFKA_TIMEOUT_S = 15.0
+HTTP_TIMEOUT_S = 5.0
+FRESHNESS = "ragstream_freshness_seconds"
+
+
+@dataclass
+class QueryNode:
+    url: str
+    ready: dict[str, Any] | None = None
+    error: str | None = None
+    freshness: dict[str, HistogramSummary] = field(default_factory=dict)
+
+
+@dataclass
+class StatusReport:
+    group: str
+    lag_threshold: int
+    services: list[stack.ServiceStatus] = field(default_factory=list)
+    offsets: list[PartitionOffsets] = field(default_factory=list)
+    lag: GroupLag | None = None
+    dlq_topic: str = ""
+    kafka_error: str | None = None
+    query: QueryNode | None = None
+
+    def is_lagging(self, p: PartitionLag) -> bool:
+        # With no member left in the group, any backlog is one nobody is working off.
+        return p.lag > self.lag_threshold or (p.lag > 0 and self.lag is not None and self.lag.members == 0)
+
+    @property
+    def lagging(self) -> list[PartitionLag]:
+        return [p for p in self.lag.partitions if self.is_lagging(p)] if self.lag else []
+
+    @property
+    def dead_letters(self) -> int | None:
+        if self.kafka_error is not None:
+            return None
+        return sum(o.records for o in self.offsets if o.topic == self.dlq_topic)
+
+    @property
+    def healthy(self) -> bool:
+        return all(s.running for s in self.services) and self.kafka_error is None and not self.lagging
+
+
+async def _kafka(settings: Settings, group: str, report: StatusReport) -> None:
+    topics = catalogue(settings.kafka.topic_prefix)
+    inputs = [topics.commands.name, topics.events.name, topics.chunks.name]
+    try:
+        report.offsets = await asyncio.wait_for(
+            topic_offsets(settings.kafka, [t.name for t in topics.all()]), KAFKA_TIMEOUT_S
+        )
+        report.lag = await asyncio.wait_for(group_lag(settings.kafka, group, inputs), KAFKA_TIMEOUT_S)
+    except Exception as exc:
+        report.kafka_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _query_node(url: str) -> QueryNode:
+    node = QueryNode(url)
+    async with httpx.AsyncClient(base_url=url, timeout=HTTP_TIMEOUT_S) as client:
+        try:
+            ready = await client.get("/ready")
+            node.ready = (
+                ready.json() if ready.headers.get("content-type", "").startswith("application/json") else None
+            )
+            if ready.status_code != 200:
+                node.error = f"not ready ({ready.status_code})"
+            metrics = await client.get("/metrics")
+            if metrics.status_code == 200:
+                node.freshness = histograms(metrics.text, FRESHNESS, "read_model")
+        except httpx.HTTPError as exc:
+            node.error = f"unreachable: {type(exc).__name__}"
+    return node
+
+
+async def collect_status(
+    settings: Settings,
+    *,
+    query_url: str | None = None,
+    lag_threshold: int | None = None,
+    group: str | None = None,
+) -> StatusReport:
+    """Everything `ragstream status` shows; the stack scripts run in a thread meanwhile."""
+    report = StatusReport(
+        group=group or settings.streams.app_id,
+        lag_threshold=ObservabilitySettings().lag_threshold if lag_threshold is None else lag_threshold,
+        dlq_topic=catalogue(settings.kafka.topic_prefix).dlq.name,
+    )
+    url = query_url or f"http://{settings.api.query_host}:{settings.api.query_port}"
+    services, _, report.query = await asyncio.gather(
+        asyncio.to_thread(stack.status, settings), _kafka(settings, report.group, report), _query_node(url)
+    )
+    report.services = services
+    return report
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _stack_table(report: StatusReport) -> Table:
+    table = Table("service", "state", "detail", title="stack", title_justify="left")
+    for s in report.services:
+        table.add_row(s.name, "[green]running[/green]" if s.running else "[red]stopped[/red]", s.detail)
+    return table
+
+
+def _topics_table(report: StatusReport) -> Table:
+    table = Table(
+        "topic", "partitions", "records", "end offset", "group lag", title="topics", title_justify="left"
+    )
+    by_topic: dict[str, list[PartitionOffsets]] = {}
+    for o in report.offsets:
+        by_topic.setdefault(o.topic, []).append(o)
+    lag = report.lag.by_topic() if report.lag else {}
+    for topic, parts in by_topic.items():
+        records = sum(p.records for p in parts)
+        style = "red" if topic == report.dlq_topic and records else ""
+        table.add_row(
+            Text(topic, style=style), str(len(parts)), Text(str(records), style=style),
+            str(sum(p.end for p in parts)), str(lag[topic]) if topic in lag else "-",
+        )  # fmt: skip
+    return table
+
+
+def _lag_table(report: StatusReport) -> Table:
+    assert report.lag is not None
+    g = report.lag
+    members = f"[red]{g.members}[/red]" if g.members == 0 else str(g.members)
+    title = f"consumer group {g.group}: {g.state}, {members} member(s), lag {g.total}"
+    table = Table("topic", "partition", "committed", "end", "lag", "", title=title, title_justify="left")
+    for p in g.partitions:
+        lagging = report.is_lagging(p)
+        table.add_row(
+            p.topic, str(p.partition), "-" if p.committed is None else str(p.committed), str(p.end),
+            Text(str(p.lag), style="bold red" if lagging else ""),
+            Text("LAGGING", style="bold red") if lagging else Text("ok", style="green"),
+        )  # fmt: skip
+    return table
+
+
+def _query_table(node: QueryNode) -> Table:
+    ready = node.ready or {}
+    title = f"query node {node.url}: " + (
+        f"[red]{node.error}[/red]"
+        if node.error
+        else f"generation {ready.get('generation', '?')}, "
+        f"{ready.get('documents', '?')} documents, {ready.get('chunks', '?')} chunks"
+    )
+    table = Table("read model", "applied", "freshness mean", "p50", "p99", title=title, title_justify="left")
+    for read_model, h in sorted(node.freshness.items()):
+        table.add_row(
+            read_model,
+            f"{h.count:.0f}",
+            _seconds(h.mean),
+            _seconds(h.quantile(0.5)),
+            _seconds(h.quantile(0.99)),
+        )
+    return table
+
+
+def render(report: StatusReport) -> Group:
+    parts: list[Any] = [_stack_table(report)]
+    if report.kafka_error is not None:
+        parts.append(Text(f"kafka: {report.kafka_error}", style="red"))
+    else:
+        parts.append(_topics_table(report))
+        if report.lag is not None:
+            parts.append(_lag_table(report))
+    if report.query is not None:
+        parts.append(_query_table(report.query))
+    dead = report.dead_letters
+    parts.append(Text(f"dead letters: {dead if dead is not None else '?'}", style="red" if dead else "green"))
+    lagging = report.lagging
+    if lagging:
+        topics = ", ".join(sorted({f"{p.topic}[{p.partition}]" for p in lagging}))
+        parts.append(
+            Text(f"LAGGING: {sum(p.lag for p in lagging)} records behind on {topics}", style="bold red")
+        )
+    return Group(*parts)
+
+
+def status(
+    query_url: str | None = typer.Option(None, help="Query API to read (default: settings api.query_*)."),
+    lag_threshold: int | None = typer.Option(
+        None,
+        min=0,
+        help="Records behind before a partition is LAGGING (default: RAGSTREAM_LAG_THRESHOLD or 100).",
+    ),
+    group: str | None = typer.Option(None, help="Consumer group (default: settings streams.app_id)."),
+) -> None:
+    """Stack health, topic sizes, stream-worker lag, read-model freshness and dead letters at a glance."""
+    report = asyncio.run(
+        collect_status(get_settings(), query_url=query_url, lag_threshold=lag_threshold, group=group)
+    )
+    Console().print(Panel(render(report), title="ragstream status", expand=False))
+    if not report.healthy:
+        raise typer.Exit(1)

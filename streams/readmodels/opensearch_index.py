@@ -1,0 +1,699 @@
+"""Keyword read model on an OpenSearch cluster (BM25 over English-analysed title and text).
+
+Layout. Searches and writes go through an alias (`ragstream-chunks` by default) that points at one
+*generation*, a concrete index named `<alias>-g000001`, `<alias>-g000002`, ... An index template
+gives every generation the same settings and mappings, so a rebuild is: create the next generation,
+replay the log into it (an `OpenSearchKeywordIndex` opened on the generation's name), then swap the
+alias in one atomic `_aliases` call (`IndexGenerations`).
+
+Writes. Like the tantivy backend, writes are buffered per document and sent at `flush()`: one bulk
+request (index the new chunks, delete the chunks the document no longer has), then a refresh. The
+index's `refresh_interval` is -1, so nothing becomes searchable between flushes and a replaced
+document never shows half-written. Each chunk is stored under a tenant-scoped id of its *slot*
+(document id and chunk number, without the version) with external versioning (`external_gte`,
+version = document version): a stale write loses to the newer version it would overwrite instead of
+replacing it, and redelivering the same version is idempotent. Deletes write tombstones one version
+above what they remove; OpenSearch keeps tombstones for `index.gc_deletes`, so the guard against a
+late stale write after a delete lasts that long. The projection's own version guard stays the
+first line of defence: this one is for concurrent or zombie writers.
+
+Searches. User text goes through `simple_query_string`, which never fails on syntax and has no
+field syntax: `tenant:globex` is two words, not an escape from the filters. Tenant, ACL, metadata and
+document filters are `bool.filter` clauses, applied inside the search before top-k and unscored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, Self
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import (
+    ConnectionError as OpenSearchConnectionError,
+)
+from opensearchpy.exceptions import (
+    NotFoundError,
+    RequestError,
+    TransportError,
+)
+
+from streams.readmodels.base import Hit, IndexedChunk, SearchFilter
+from streams.readmodels.exceptions import (
+    IndexClosedError,
+    IndexUnavailableError,
+    ReadModelError,
+    ReadOnlyIndexError,
+)
+from streams.readmodels.terms import (
+    acl_terms,
+    metadata_terms,
+    scoped_key,
+    stored_acl,
+    visible_acl_terms,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALIAS = "ragstream-chunks"
+# Bumped whenever the mappings or analysis change; recorded in each generation's mapping `_meta`.
+SCHEMA_VERSION = 1
+TITLE_BOOST = 1.5
+ANALYZER = "ragstream_english"
+_GENERATION_DIGITS = 6
+_PAGE = 1000
+_MAX_ID_BYTES = 512  # OpenSearch rejects longer document ids.
+_MAX_FALLBACK_WORDS = 256
+_WORD = re.compile(r"\w+")
+# Operators of simple_query_string that stay enabled: quotes for phrases, +/| and parentheses, and
+# prefix*. NOT ("-word") is left out: with the OR default it turns "apples -pie" into "apples, or
+# anything without pie", which matches nearly everything.
+_QUERY_FLAGS = "AND|OR|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE|PREFIX"
+_SOURCE_FIELDS = [
+    "tenant",
+    "document_id",
+    "version",
+    "chunk_number",
+    "text",
+    "title",
+    "start",
+    "end",
+    "metadata",
+    "acl",
+]
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Per-generation index settings (applied through the index template)."""
+
+    # One shard keeps BM25 statistics global and a refresh atomic; split only for very large corpora.
+    shards: int = 1
+    # 0 suits a single development node; use at least 1 on a cluster.
+    replicas: int = 0
+    # How long delete tombstones (and so the stale-write guard after a delete) are kept.
+    gc_deletes: str = "1h"
+
+
+# -- index layout ------------------------------------------------------------------------------
+
+
+def analysis_settings() -> dict[str, Any]:
+    """OpenSearch's `english` analyzer spelled out, so it can be extended without changing meaning:
+    standard tokenizer, possessive stemming, lowercase, English stop words, Porter stemming."""
+    return {
+        "filter": {
+            "ragstream_english_possessive": {"type": "stemmer", "language": "possessive_english"},
+            "ragstream_english_stop": {"type": "stop", "stopwords": "_english_"},
+            "ragstream_english_stemmer": {"type": "stemmer", "language": "english"},
+        },
+        "analyzer": {
+            ANALYZER: {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": [
+                    "ragstream_english_possessive",
+                    "lowercase",
+                    "ragstream_english_stop",
+                    "ragstream_english_stemmer",
+                ],
+            }
+        },
+    }
+
+
+def mappings() -> dict[str, Any]:
+    keyword = {"type": "keyword"}
+    return {
+        "dynamic": "strict",
+        "_meta": {"ragstream_schema": SCHEMA_VERSION},
+        "properties": {
+            "chunk_id": keyword,
+            "tenant": keyword,
+            "document_id": keyword,
+            # tenant + document id, for listing and replacing one document's chunks.
+            "doc_key": keyword,
+            # ACL entries (or the public marker) and metadata "key/value" terms: exact-match filters.
+            "acl": keyword,
+            "meta": keyword,
+            "version": {"type": "long"},
+            "chunk_number": {"type": "integer"},
+            "start": {"type": "integer", "index": False},
+            "end": {"type": "integer", "index": False},
+            "title": {"type": "text", "analyzer": ANALYZER},
+            "text": {"type": "text", "analyzer": ANALYZER},
+            # Returned as given; never indexed, so any key (dots, brackets) is fine.
+            "metadata": {"type": "object", "enabled": False},
+        },
+    }
+
+
+def index_template(alias: str, options: IndexOptions) -> dict[str, Any]:
+    return {
+        "index_patterns": [f"{alias}-g*"],
+        "priority": 200,
+        "_meta": {"managed_by": "ragstream", "ragstream_schema": SCHEMA_VERSION},
+        "template": {
+            "settings": {
+                "index": {
+                    "number_of_shards": options.shards,
+                    "number_of_replicas": options.replicas,
+                    # Refreshes happen at flush() only: a replace becomes visible all at once.
+                    "refresh_interval": "-1",
+                    "gc_deletes": options.gc_deletes,
+                },
+                "analysis": analysis_settings(),
+            },
+            "mappings": mappings(),
+        },
+    }
+
+
+def template_name(alias: str) -> str:
+    return f"{alias}-template"
+
+
+def generation_name(alias: str, number: int) -> str:
+    return f"{alias}-g{number:0{_GENERATION_DIGITS}d}"
+
+
+def generation_number(alias: str, index: str) -> int | None:
+    prefix = f"{alias}-g"
+    rest = index[len(prefix) :] if index.startswith(prefix) else ""
+    return int(rest) if len(rest) == _GENERATION_DIGITS and rest.isdigit() else None
+
+
+def slot_id(tenant: str, document_id: str, chunk_number: int) -> str:
+    """Document id of a chunk *slot*: tenant-scoped and version-free, so versions of the same chunk
+    compete for one id and external versioning can reject the older one."""
+    key = scoped_key(tenant, f"{document_id}#c{chunk_number}")
+    if len(key.encode()) <= _MAX_ID_BYTES:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def chunk_source(chunk: IndexedChunk) -> dict[str, Any]:
+    return {
+        "chunk_id": chunk.chunk_id,
+        "tenant": chunk.tenant,
+        "document_id": chunk.document_id,
+        "doc_key": scoped_key(chunk.tenant, chunk.document_id),
+        "acl": acl_terms(chunk.acl),
+        "meta": metadata_terms(chunk.metadata),
+        "version": chunk.version,
+        "chunk_number": chunk.chunk_number,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": chunk.title,
+        "text": chunk.text,
+        "metadata": dict(chunk.metadata),
+    }
+
+
+def chunk_from_source(source: Mapping[str, Any]) -> IndexedChunk:
+    return IndexedChunk(
+        tenant=str(source["tenant"]),
+        document_id=str(source["document_id"]),
+        version=int(source["version"]),
+        chunk_number=int(source["chunk_number"]),
+        text=str(source.get("text") or ""),
+        title=str(source.get("title") or ""),
+        start=int(source.get("start") or 0),
+        end=int(source.get("end") or 0),
+        metadata={str(k): str(v) for k, v in (source.get("metadata") or {}).items()},
+        acl=stored_acl([str(term) for term in source.get("acl") or ()]),
+    )
+
+
+# -- request bodies (pure, unit-tested without a node) -----------------------------------------
+
+
+def filter_clauses(flt: SearchFilter) -> list[dict[str, Any]]:
+    clauses: list[dict[str, Any]] = [{"term": {"tenant": flt.tenant}}]
+    if flt.principals is not None:
+        clauses.append({"terms": {"acl": visible_acl_terms(flt.principals)}})
+    clauses += [{"term": {"meta": term}} for term in metadata_terms(flt.metadata)]
+    if flt.document_ids is not None:
+        clauses.append({"terms": {"document_id": list(dict.fromkeys(flt.document_ids))}})
+    return clauses
+
+
+def text_query(query: str) -> dict[str, Any]:
+    return {
+        "simple_query_string": {
+            "query": query,
+            "fields": [f"title^{TITLE_BOOST}", "text"],
+            "default_operator": "or",
+            "flags": _QUERY_FLAGS,
+            "lenient": True,
+        }
+    }
+
+
+def words_query(query: str) -> dict[str, Any] | None:
+    """Fallback when the cluster still rejects a query (e.g. too many clauses): its words only."""
+    words = _WORD.findall(query)[:_MAX_FALLBACK_WORDS]
+    if not words:
+        return None
+    return {
+        "multi_match": {
+            "query": " ".join(words),
+            "fields": [f"title^{TITLE_BOOST}", "text"],
+            "operator": "or",
+            "lenient": True,
+        }
+    }
+
+
+def search_body(scoring: Mapping[str, Any], flt: SearchFilter, limit: int) -> dict[str, Any]:
+    return {
+        "size": limit,
+        "track_total_hits": False,
+        "_source": _SOURCE_FIELDS,
+        "query": {"bool": {"must": [dict(scoring)], "filter": filter_clauses(flt)}},
+    }
+
+
+def document_actions(
+    index: str,
+    tenant: str,
+    document_id: str,
+    chunks: Sequence[IndexedChunk],
+    stored: Mapping[int, int],
+) -> list[dict[str, Any]]:
+    """Bulk lines that make `chunks` the only chunks of a document whose stored chunk slots are
+    `stored` (chunk number -> version). Empty `chunks` deletes the document."""
+    lines: list[dict[str, Any]] = []
+    new_slots = {chunk.chunk_number for chunk in chunks}
+    for chunk in chunks:
+        meta = {
+            "_index": index,
+            "_id": slot_id(tenant, document_id, chunk.chunk_number),
+            "version": chunk.version,
+            "version_type": "external_gte",
+        }
+        lines += [{"index": meta}, chunk_source(chunk)]
+    new_version = max((chunk.version for chunk in chunks), default=None)
+    for number, version in sorted(stored.items()):
+        if number in new_slots:
+            continue
+        # A replace drops the slots its version no longer has, at that version: when the stored
+        # chunk is newer, the delete conflicts like the stale replace's index operations do. A
+        # delete (no version in the interface) writes a tombstone one above what it removes, so a
+        # late redelivery of that version cannot revive the chunk.
+        tombstone = new_version if new_version is not None else version + 1
+        meta = {
+            "_index": index,
+            "_id": slot_id(tenant, document_id, number),
+            "version": tombstone,
+            "version_type": "external_gte",
+        }
+        lines.append({"delete": meta})
+    return lines
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    applied: int
+    stale: int
+    errors: list[str]
+
+
+def bulk_outcome(response: Mapping[str, Any]) -> BulkOutcome:
+    applied = stale = 0
+    errors: list[str] = []
+    for item in response.get("items", []):
+        ((action, result),) = item.items()
+        status = int(result.get("status", 0))
+        error = result.get("error")
+        if status == 409 or (isinstance(error, Mapping) and "version_conflict" in str(error.get("type"))):
+            stale += 1
+        elif action == "delete" and status == 404:
+            applied += 1  # Nothing to delete; the tombstone is still recorded.
+        elif status >= 300 or error:
+            errors.append(f"{action} {result.get('_id')}: {error}")
+        else:
+            applied += 1
+    return BulkOutcome(applied, stale, errors)
+
+
+# -- generations and aliases -------------------------------------------------------------------
+
+
+class IndexGenerations:
+    """Generations of the keyword index behind one alias, for rebuilds without downtime.
+
+    Rebuild: `new = gens.create_next()`, replay the log into `OpenSearchKeywordIndex(client, new)`,
+    then `gens.swap(new)` (atomic: searches see the old or the new generation, never neither) and,
+    once satisfied, `gens.drop(old)`.
+    """
+
+    def __init__(self, client: OpenSearch, alias: str = DEFAULT_ALIAS, options: IndexOptions | None = None):
+        self.client = client
+        self.alias = alias
+        self.options = options or IndexOptions()
+
+    def ensure_template(self) -> None:
+        self.client.indices.put_index_template(
+            name=template_name(self.alias), body=index_template(self.alias, self.options)
+        )
+
+    def generations(self) -> list[str]:
+        """Existing generations, oldest first."""
+        try:
+            found = self.client.indices.get(index=f"{self.alias}-g*", params={"allow_no_indices": "true"})
+        except NotFoundError:
+            return []
+        named = [(generation_number(self.alias, name), name) for name in found]
+        return [name for number, name in sorted((n, name) for n, name in named if n is not None)]
+
+    def current(self) -> list[str]:
+        """Indexes the alias points to (one, unless someone edited the alias by hand)."""
+        try:
+            return sorted(self.client.indices.get_alias(name=self.alias))
+        except NotFoundError:
+            return []
+
+    def create_next(self) -> str:
+        """Create (from the template) and return the generation after the newest existing one."""
+        self.ensure_template()
+        existing = [generation_number(self.alias, name) or 0 for name in self.generations()]
+        name = generation_name(self.alias, max(existing, default=0) + 1)
+        self.client.indices.create(index=name)
+        return name
+
+    def swap(self, generation: str) -> list[str]:
+        """Point the alias at `generation` only, atomically; returns the generations it left."""
+        if generation_number(self.alias, generation) is None:
+            raise ValueError(f"{generation!r} is not a generation of {self.alias!r}")
+        previous = [name for name in self.current() if name != generation]
+        actions: list[dict[str, Any]] = [
+            {"remove": {"index": name, "alias": self.alias}} for name in previous
+        ]
+        actions.append({"add": {"index": generation, "alias": self.alias, "is_write_index": True}})
+        self.client.indices.update_aliases(body={"actions": actions})
+        return previous
+
+    def drop(self, generation: str) -> None:
+        if generation in self.current():
+            raise ValueError(f"{generation} is what {self.alias} points to; swap to another generation first")
+        if generation_number(self.alias, generation) is None:
+            raise ValueError(f"{generation!r} is not a generation of {self.alias!r}")
+        self.client.indices.delete(index=generation)
+
+    def bootstrap(self) -> str:
+        """Make sure the alias exists: if it does not, create the first generation behind it.
+        Returns the index the alias points to. Safe to call from several processes at once."""
+        current = self.current()
+        if current:
+            return current[0]
+        self.ensure_template()
+        name = generation_name(self.alias, 1)
+        try:
+            self.client.indices.create(index=name, body={"aliases": {self.alias: {"is_write_index": True}}})
+        except RequestError as exc:
+            if "resource_already_exists" not in str(exc.error):
+                raise
+            # Another process created it; it may not have added the alias yet.
+            if not self.current():
+                self.swap(name)
+        return name
+
+
+# -- the read model ----------------------------------------------------------------------------
+
+
+class OpenSearchKeywordIndex:
+    """`KeywordIndex` on OpenSearch.
+
+    `name` is the alias (normal operation; created with its first generation when missing) or a
+    concrete generation (while rebuilding it). Any number of instances, in any process, may search;
+    writes should come from one projection per partition of the log, as with every backend.
+    """
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        name: str = DEFAULT_ALIAS,
+        *,
+        readonly: bool = False,
+        options: IndexOptions | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.readonly = readonly
+        self._owns_client = owns_client
+        self._lock = threading.RLock()
+        self._closed = False
+        # Chunks written since the last flush, per scoped document key (empty tuple: deleted).
+        self._pending: dict[str, tuple[str, str, tuple[IndexedChunk, ...]]] = {}
+        self._open(options or IndexOptions())
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        name: str = DEFAULT_ALIAS,
+        *,
+        username: str = "",
+        password: str = "",
+        verify_certs: bool = True,
+        ca_certs: str | None = None,
+        timeout_s: float = 30.0,
+        readonly: bool = False,
+        options: IndexOptions | None = None,
+    ) -> OpenSearchKeywordIndex:
+        return cls(
+            make_client(
+                url,
+                username=username,
+                password=password,
+                verify_certs=verify_certs,
+                ca_certs=ca_certs,
+                timeout_s=timeout_s,
+            ),
+            name,
+            readonly=readonly,
+            options=options,
+            owns_client=True,
+        )
+
+    def _open(self, options: IndexOptions) -> None:
+        try:
+            if self.client.indices.exists(index=self.name):
+                return
+            if self.readonly:
+                raise IndexUnavailableError(f"no keyword index or alias {self.name!r} in OpenSearch")
+            if generation_number(self.name, self.name) is not None:
+                raise IndexUnavailableError(f"generation {self.name} does not exist; create it first")
+            IndexGenerations(self.client, self.name, options).bootstrap()
+        except (OpenSearchConnectionError, TransportError) as exc:
+            if isinstance(exc, NotFoundError):
+                raise IndexUnavailableError(f"keyword index {self.name!r} is unavailable: {exc}") from exc
+            raise IndexUnavailableError(f"cannot open keyword index {self.name!r}: {exc}") from exc
+
+    # -- writes (buffered until flush) ---------------------------------------------------------
+
+    def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
+        for chunk in chunks:
+            if (chunk.tenant, chunk.document_id) != (tenant, document_id):
+                raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
+        with self._lock:
+            self._require_writable()
+            self._pending[scoped_key(tenant, document_id)] = (tenant, document_id, tuple(chunks))
+
+    def delete_document(self, tenant: str, document_id: str) -> None:
+        self.replace_document(tenant, document_id, ())
+
+    def update_access(
+        self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
+    ) -> None:
+        with self._lock:
+            self._require_writable()
+            key = scoped_key(tenant, document_id)
+            current = self._pending[key][2] if key in self._pending else self._stored(tenant, document_id)
+            if not current:
+                return
+            # Re-indexing the chunks at their own version (external_gte accepts an equal version)
+            # keeps "stored version = document version"; a partial _update would bump it.
+            updated = [replace(chunk, metadata=dict(metadata), acl=tuple(acl)) for chunk in current]
+            self._pending[key] = (tenant, document_id, tuple(updated))
+
+    def flush(self) -> None:
+        with self._lock:
+            self._check_open()
+            if self.readonly:
+                return
+            if self._pending:
+                self._send(self._pending)
+                self._pending.clear()
+            self._call(lambda: self.client.indices.refresh(index=self.name))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._pending and not self.readonly:
+                    self.flush()
+            finally:
+                self._closed = True
+                if self._owns_client:
+                    self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reads (refreshed data only) -----------------------------------------------------------
+
+    def search(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+        self._check_open()
+        if limit <= 0 or not query.strip():
+            return []
+        if flt.document_ids is not None and not flt.document_ids:
+            return []
+        try:
+            response = self._call(
+                lambda: self.client.search(index=self.name, body=search_body(text_query(query), flt, limit))
+            )
+        except ReadModelError as exc:
+            if not isinstance(exc.__cause__, RequestError):
+                raise
+            # The cluster refused the query itself (e.g. more clauses than allowed): retry with words.
+            fallback = words_query(query)
+            if fallback is None:
+                return []
+            log.info("keyword query rejected (%s); retrying with its words only", exc.__cause__)
+            response = self._call(
+                lambda: self.client.search(index=self.name, body=search_body(fallback, flt, limit))
+            )
+        return [
+            Hit(chunk_from_source(hit["_source"]), float(hit["_score"] or 0.0))
+            for hit in response["hits"]["hits"]
+        ]
+
+    def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
+        self._check_open()
+        return [chunk.chunk_id for chunk in self._stored(tenant, document_id)]
+
+    def count(self) -> int:
+        self._check_open()
+        response = self._call(lambda: self.client.count(index=self.name))
+        return int(response["count"])
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise IndexClosedError(f"keyword index {self.name!r} is closed")
+
+    def _require_writable(self) -> None:
+        self._check_open()
+        if self.readonly:
+            raise ReadOnlyIndexError(f"keyword index {self.name!r} was opened read-only")
+
+    def _call(self, request: Any) -> Any:
+        try:
+            return request()
+        except (OpenSearchConnectionError, TransportError) as exc:
+            if isinstance(exc, OpenSearchConnectionError):
+                raise IndexUnavailableError(f"OpenSearch is unreachable for {self.name!r}: {exc}") from exc
+            raise ReadModelError(f"OpenSearch request on {self.name!r} failed: {exc}") from exc
+
+    def _scan(self, query: Mapping[str, Any], sort: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        """Every matching hit, paged with search_after (no result window limit)."""
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": _PAGE,
+                "query": dict(query),
+                "sort": sort,
+                "_source": _SOURCE_FIELDS,
+                "track_total_hits": False,
+            }
+            if after is not None:
+                body["search_after"] = after
+            hits = self._call(lambda body=body: self.client.search(index=self.name, body=body))["hits"][
+                "hits"
+            ]
+            yield from hits
+            if len(hits) < _PAGE:
+                return
+            after = hits[-1]["sort"]
+
+    def _stored(self, tenant: str, document_id: str) -> list[IndexedChunk]:
+        query = {"term": {"doc_key": scoped_key(tenant, document_id)}}
+        sort = [{"version": "asc"}, {"chunk_number": "asc"}]
+        return [chunk_from_source(hit["_source"]) for hit in self._scan(query, sort)]
+
+    def _stored_slots(self, keys: Sequence[str]) -> dict[str, dict[int, int]]:
+        """Stored chunk slots (chunk number -> version) of each document key."""
+        slots: dict[str, dict[int, int]] = {key: {} for key in keys}
+        for start in range(0, len(keys), _PAGE):
+            batch = list(keys[start : start + _PAGE])
+            query = {"terms": {"doc_key": batch}}
+            sort = [{"doc_key": "asc"}, {"chunk_number": "asc"}]
+            for hit in self._scan(query, sort):
+                source = hit["_source"]
+                key = scoped_key(str(source["tenant"]), str(source["document_id"]))
+                number, version = int(source["chunk_number"]), int(source["version"])
+                slots[key][number] = max(version, slots[key].get(number, version))
+        return slots
+
+    def _send(self, pending: Mapping[str, tuple[str, str, tuple[IndexedChunk, ...]]]) -> None:
+        stored = self._stored_slots(list(pending))
+        lines: list[dict[str, Any]] = []
+        for key, (tenant, document_id, chunks) in pending.items():
+            lines += document_actions(self.name, tenant, document_id, chunks, stored[key])
+        if not lines:
+            return
+        # Bulk lines must name a concrete index or an alias with a write index; ours has one.
+        response = self._call(lambda: self.client.bulk(body=lines))
+        outcome = bulk_outcome(response)
+        if outcome.stale:
+            log.info(
+                "keyword index %s: %d stale writes ignored (a newer version is stored)",
+                self.name,
+                outcome.stale,
+            )
+        if outcome.errors:
+            # Nothing is lost: the pending writes stay queued, and resending them is idempotent.
+            raise ReadModelError(
+                f"{len(outcome.errors)} bulk writes to {self.name!r} failed, e.g. {outcome.errors[:3]}"
+            )
+
+
+def make_client(
+    url: str,
+    *,
+    username: str = "",
+    password: str = "",
+    verify_certs: bool = True,
+    ca_certs: str | None = None,
+    timeout_s: float = 30.0,
+) -> OpenSearch:
+    kwargs: dict[str, Any] = {
+        "hosts": [url],
+        "timeout": timeout_s,
+        "verify_certs": verify_certs,
+        "ssl_show_warn": verify_certs,
+        # Retries cover a node restarting under a rolling upgrade; writes are idempotent.
+        "max_retries": 3,
+        "retry_on_timeout": True,
+    }
+    if username:
+        kwargs["http_auth"] = (username, password)
+    if ca_certs:
+        kwargs["ca_certs"] = ca_certs
+    return OpenSearch(**kwargs)
