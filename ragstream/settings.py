@@ -125,6 +125,19 @@ class CdcSettings(_Section):
     mappings: list[Path] = Field(default_factory=list)
 
 
+class AuthSettings(_Section):
+    # On by default. Only the local dev profile (LocalPipeline: demo, tests) turns it off, and the
+    # services print a warning when it is off.
+    enabled: bool = True
+    api_keys_file: Path = PROJECT_ROOT / ".stack" / "api-keys.json"
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_jwks_url: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_tenant_claim: str = "tenant"
+    jwt_groups_claim: str = "groups"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSTREAM_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -142,6 +155,7 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = GeneratorSettings()
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
+    auth: AuthSettings = AuthSettings()
 
 
 @lru_cache(maxsize=1)

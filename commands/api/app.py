@@ -13,6 +13,7 @@ from commands.api.routes import router
 from commands.exceptions import CommandNotWritten, InvalidCommand
 from commands.models import DocumentCommand
 from commands.sdk import CommandProducer, WrittenCommand
+from ragstream.http import install_auth
 from ragstream.observability.http import instrument_app
 from ragstream.observability.metrics import count_commands
 from ragstream.settings import Settings, get_settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await producer.stop()
 
     app = FastAPI(title="ragstream command API", version="1", lifespan=lifespan)
+    install_auth(app, settings, "command API")
     app.include_router(router)
 
     @app.middleware("http")

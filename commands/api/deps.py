@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from commands.sdk import CommandProducer
+from ragstream.http import WriterDep
 from ragstream.settings import Settings
 
 
@@ -18,10 +19,16 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_actor(x_actor: Annotated[str, Header(min_length=1, max_length=256)] = "api") -> str:
-    return x_actor
+def get_write_tenant(writer: WriterDep) -> str:
+    return writer.tenant
+
+
+def get_actor(writer: WriterDep) -> str:
+    return writer.subject
 
 
 ProducerDep = Annotated[CommandProducer, Depends(get_producer)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ActorDep = Annotated[str, Depends(get_actor)]
+# Writing needs the `write` scope for the caller's tenant.
+TenantDep = Annotated[str, Depends(get_write_tenant)]

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Path, status
 
-from commands.api.deps import ActorDep, ProducerDep, SettingsDep
+from commands.api.deps import ActorDep, ProducerDep, SettingsDep, TenantDep
 from commands.api.schemas import (
     AccessChangeIn,
     CommandAccepted,
@@ -14,7 +14,6 @@ from commands.api.schemas import (
 )
 from commands.models import DeleteDocument, DocumentCommand, UpdateDocumentAccess, UpsertDocument
 from commands.sdk import WrittenCommand
-from ragstream.http import TenantDep
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 DocumentPath = Annotated[str, Path(min_length=1, max_length=512)]

@@ -17,6 +17,7 @@ from queries.indexing.generation import (
 )
 from queries.indexing.rechunk import Rechunker
 from queries.indexing.reembed import Reembedder
+from ragstream.exceptions import ConfigurationError
 from ragstream.settings import EmbeddingSettings, Settings
 from ragstream.topics import catalogue
 from streams.chunking import ChunkingConfig
@@ -29,12 +30,13 @@ log = logging.getLogger("ragstream.queries.admin")
 
 
 async def open_live_generation(
-    settings: Settings, configured: Embedder
+    settings: Settings, configured: Embedder | None = None
 ) -> tuple[Generation, Embedder, Manifest]:
     """The CURRENT generation (created on first start) and the model to embed queries with.
 
     A generation swapped in by a rebuild with another model holds vectors of that model, so after a
-    restart queries must be embedded with it, whatever the node's configured model is.
+    restart queries must be embedded with it, whatever the node's configured model is. The indexes
+    are opened before the model is loaded, so a second writer fails fast (IndexLockedError).
     """
     root = settings.index.data_dir
     name = current_generation(root)
@@ -42,22 +44,44 @@ async def open_live_generation(
         name = INITIAL_GENERATION
         set_current_generation(root, name)
     manifest = read_manifest(root, name)
-    model = configured
-    if manifest is not None and manifest.embedding_model != configured.name:
-        log.info("generation %s was built with %s; embedding queries with it", name, manifest.embedding_model)
-        wanted = EmbeddingSettings(
-            model=manifest.embedding_model,
-            model_path=Path(manifest.embedding_model_path) if manifest.embedding_model_path else None,
-            batch_size=settings.embedding.batch_size,
-            device=settings.embedding.device,
-        )
-        model = await asyncio.to_thread(load_embedder, wanted)
     if manifest is None:
+        model: Embedder = (
+            configured
+            if configured is not None
+            else await asyncio.to_thread(load_embedder, settings.embedding)
+        )
         manifest = Manifest.new(name, "initial", "all", model.name, None, model.dimension)
         manifest.complete = True
         write_manifest(root, manifest)
-    generation = await asyncio.to_thread(Generation.open, root, name, model.dimension)
+        return await asyncio.to_thread(Generation.open, root, name, model.dimension), model, manifest
+    generation = await asyncio.to_thread(Generation.open, root, name, manifest.dimension)
+    try:
+        if configured is not None and configured.name == manifest.embedding_model:
+            model = configured
+        else:
+            log.info(
+                "generation %s was built with %s; embedding queries with it", name, manifest.embedding_model
+            )
+            model = await asyncio.to_thread(load_embedder, _model_settings(settings, manifest))
+        if model.dimension != manifest.dimension:
+            raise ConfigurationError(
+                f"{model.name} makes {model.dimension}-dimensional vectors; generation {name} holds {manifest.dimension}"
+            )
+    except BaseException:
+        generation.close()
+        raise
     return generation, model, manifest
+
+
+def _model_settings(settings: Settings, manifest: Manifest) -> EmbeddingSettings:
+    if manifest.embedding_model == settings.embedding.model and manifest.embedding_model_path is None:
+        return settings.embedding
+    return EmbeddingSettings(
+        model=manifest.embedding_model,
+        model_path=Path(manifest.embedding_model_path) if manifest.embedding_model_path else None,
+        batch_size=settings.embedding.batch_size,
+        device=settings.embedding.device,
+    )
 
 
 def feed_source(

@@ -116,12 +116,10 @@ async def replay_offline(
     built with another model or chunk size replays through the same transform as its feed.
     """
     from queries.admin.live import feed_source, open_live_generation
-    from streams.embedding import load_embedder
 
     if current_generation(settings.index.data_dir) is None:
         raise FileNotFoundError(f"no current generation under {settings.index.data_dir}")
-    configured = await asyncio.to_thread(load_embedder, settings.embedding)
-    generation, model, manifest = await open_live_generation(settings, configured)
+    generation, model, manifest = await open_live_generation(settings)
     job.generation = generation.name
     try:
         # No registry connection offline: the embedding cache is skipped, nothing else changes.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,8 +24,9 @@ from queries.indexing.feed import IndexFeed
 from queries.retrieval.exceptions import RetrievalError
 from queries.service import QueryService
 from ragstream.codec import load_codec
+from ragstream.http import install_auth
 from ragstream.settings import GeneratorSettings, Settings, get_settings
-from streams.embedding import Embedder, load_embedder
+from streams.embedding import Embedder
 from streams.registry import RegistryStore
 
 
@@ -43,11 +43,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model: Embedder = (
-            embedder if embedder is not None else await asyncio.to_thread(load_embedder, settings.embedding)
-        )
         registry = await RegistryStore.connect(settings.postgres)
-        generation, model, manifest = await open_live_generation(settings, model)
+        # Loads the model the current generation was built with (the configured one on first start).
+        generation, model, manifest = await open_live_generation(settings, embedder)
 
         async def record_versions(applied: list[tuple[str, str, int, bool]]) -> None:
             await registry.record_read_model_versions("lexical", applied)
@@ -78,6 +76,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             await registry.close()
 
     app = FastAPI(title="ragstream query API", version="1", lifespan=lifespan)
+    install_auth(app, settings, "query API")
     app.include_router(router)
     app.include_router(admin_router)
 

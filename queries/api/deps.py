@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from queries.service import QueryService
+from ragstream.http import IdentityDep
 from streams.registry import RegistryStore
 
 
@@ -18,9 +19,9 @@ def get_registry(request: Request) -> RegistryStore:
     return registry
 
 
-def get_principals(x_principals: Annotated[str, Header(max_length=4096)] = "") -> list[str]:
+def get_principals(identity: IdentityDep) -> list[str]:
     """Without principals a caller sees only documents whose ACL is empty (tenant-wide)."""
-    return [p.strip() for p in x_principals.split(",") if p.strip()]
+    return list(identity.principals)
 
 
 ServiceDep = Annotated[QueryService, Depends(get_service)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -19,6 +20,8 @@ def _post(path: str, body: dict[str, Any], tenant: str, principals: str, url: st
     settings = get_settings()
     base = url or f"http://{settings.api.query_host}:{settings.api.query_port}"
     headers = {"X-Tenant": tenant, "X-Principals": principals}
+    if api_key := os.environ.get("RAGSTREAM_API_KEY"):
+        headers["X-API-Key"] = api_key
     try:
         response = httpx.post(f"{base}{path}", json=body, headers=headers, timeout=60)
     except httpx.HTTPError as exc:

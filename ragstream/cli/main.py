@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ragstream.cli import connectors, serve, stack, streams, topics
+from ragstream.cli import auth, connectors, serve, stack, streams, topics
 from ragstream.cli.ask import ask, search
 from ragstream.cli.ingest import ingest
 
@@ -16,6 +16,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(streams.app, name="streams")
 app.add_typer(serve.app, name="serve")
 app.add_typer(connectors.app, name="connectors")
+app.add_typer(auth.app, name="auth")
 app.command()(ingest)
 app.command()(search)
 app.command()(ask)

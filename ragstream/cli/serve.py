@@ -8,12 +8,22 @@ from ragstream.settings import get_settings
 app = typer.Typer(help="Run the HTTP services.", no_args_is_help=True)
 
 
+def _warn_if_open() -> None:
+    if not get_settings().auth.enabled:
+        typer.secho(
+            "WARNING: authentication is OFF (RAGSTREAM_AUTH__ENABLED=false, dev profile): "
+            "tenant and principals are taken from request headers.",
+            fg=typer.colors.RED, bold=True, err=True,
+        )  # fmt: skip
+
+
 @app.command()
 def commands(port: int = typer.Option(None, help="Port (default: settings api.command_port).")) -> None:
     """The command API: document changes in, Avro commands to Kafka."""
     from commands.api.app import create_app
 
     settings = get_settings()
+    _warn_if_open()
     uvicorn.run(create_app(settings), host=settings.api.command_host, port=port or settings.api.command_port,
                 log_level="warning")  # fmt: skip
 
@@ -24,5 +34,6 @@ def queries(port: int = typer.Option(None, help="Port (default: settings api.que
     from queries.api.app import create_app
 
     settings = get_settings()
+    _warn_if_open()
     uvicorn.run(create_app(settings), host=settings.api.query_host, port=port or settings.api.query_port,
                 log_level="warning")  # fmt: skip

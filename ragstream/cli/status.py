@@ -124,55 +124,59 @@ def _seconds(value: float | None) -> str:
 
 
 def _stack_table(report: StatusReport) -> Table:
-    table = Table("service", "state", "detail", title="stack", title_justify="left")
+    table = Table("service", "state", "detail", title="stack", title_justify="left", title_style="bold")
     for s in report.services:
         table.add_row(s.name, "[green]running[/green]" if s.running else "[red]stopped[/red]", s.detail)
     return table
 
 
+def _group_heading(g: GroupLag) -> Text:
+    return Text.assemble(
+        ("consumer group ", "bold"), (g.group, "bold"), f": {g.state}, ",
+        (f"{g.members} member(s)", "red" if g.members == 0 else ""), f", lag {g.total}",
+    )  # fmt: skip
+
+
 def _topics_table(report: StatusReport) -> Table:
-    table = Table(
-        "topic", "partitions", "records", "end offset", "group lag", title="topics", title_justify="left"
-    )
+    """One row per topic, with the group's lag per partition: fits one screen at any partition count."""
+    table = Table("topic", "records", "end offset", "group lag", "lag by partition", "")
     by_topic: dict[str, list[PartitionOffsets]] = {}
     for o in report.offsets:
         by_topic.setdefault(o.topic, []).append(o)
-    lag = report.lag.by_topic() if report.lag else {}
-    for topic, parts in by_topic.items():
+    lags: dict[str, list[PartitionLag]] = {}
+    for p in report.lag.partitions if report.lag else []:
+        lags.setdefault(p.topic, []).append(p)
+    for topic in sorted(by_topic.keys() | lags.keys()):
+        parts = by_topic.get(topic, [])
         records = sum(p.records for p in parts)
-        style = "red" if topic == report.dlq_topic and records else ""
+        dlq = "red" if topic == report.dlq_topic and records else ""
+        consumed = lags.get(topic, [])
+        per_partition = Text()
+        for p in consumed:
+            per_partition.append(f"{p.partition}:{p.lag} ", style="bold red" if report.is_lagging(p) else "")
+        lagging = any(report.is_lagging(p) for p in consumed)
+        state = Text("LAGGING", "bold red") if lagging else Text("ok", "green") if consumed else Text("")
         table.add_row(
-            Text(topic, style=style), str(len(parts)), Text(str(records), style=style),
-            str(sum(p.end for p in parts)), str(lag[topic]) if topic in lag else "-",
+            Text(topic, style=dlq), Text(str(records), style=dlq), str(sum(p.end for p in parts)),
+            Text(str(sum(p.lag for p in consumed)), "bold red" if lagging else "") if consumed else Text("-"),
+            per_partition, state,
         )  # fmt: skip
     return table
 
 
-def _lag_table(report: StatusReport) -> Table:
-    assert report.lag is not None
-    g = report.lag
-    members = f"[red]{g.members}[/red]" if g.members == 0 else str(g.members)
-    title = f"consumer group {g.group}: {g.state}, {members} member(s), lag {g.total}"
-    table = Table("topic", "partition", "committed", "end", "lag", "", title=title, title_justify="left")
-    for p in g.partitions:
-        lagging = report.is_lagging(p)
-        table.add_row(
-            p.topic, str(p.partition), "-" if p.committed is None else str(p.committed), str(p.end),
-            Text(str(p.lag), style="bold red" if lagging else ""),
-            Text("LAGGING", style="bold red") if lagging else Text("ok", style="green"),
-        )  # fmt: skip
-    return table
-
-
-def _query_table(node: QueryNode) -> Table:
+def _query_table(node: QueryNode) -> Group:
     ready = node.ready or {}
-    title = f"query node {node.url}: " + (
-        f"[red]{node.error}[/red]"
-        if node.error
-        else f"generation {ready.get('generation', '?')}, "
-        f"{ready.get('documents', '?')} documents, {ready.get('chunks', '?')} chunks"
-    )
-    table = Table("read model", "applied", "freshness mean", "p50", "p99", title=title, title_justify="left")
+    heading = Text.assemble(("query node ", "bold"), (node.url, "bold"), ": ")
+    if node.error:
+        heading.append(node.error, style="red")
+    else:
+        heading.append(
+            f"generation {ready.get('generation', '?')}, {ready.get('documents', '?')} documents, "
+            f"{ready.get('chunks', '?')} chunks"
+        )
+    if not node.freshness:
+        return Group(heading)
+    table = Table("read model", "changes applied", "freshness mean", "p50", "p99")
     for read_model, h in sorted(node.freshness.items()):
         table.add_row(
             read_model,
@@ -181,7 +185,7 @@ def _query_table(node: QueryNode) -> Table:
             _seconds(h.quantile(0.5)),
             _seconds(h.quantile(0.99)),
         )
-    return table
+    return Group(heading, table)
 
 
 def render(report: StatusReport) -> Group:
@@ -189,9 +193,9 @@ def render(report: StatusReport) -> Group:
     if report.kafka_error is not None:
         parts.append(Text(f"kafka: {report.kafka_error}", style="red"))
     else:
-        parts.append(_topics_table(report))
         if report.lag is not None:
-            parts.append(_lag_table(report))
+            parts.append(_group_heading(report.lag))
+        parts.append(_topics_table(report))
     if report.query is not None:
         parts.append(_query_table(report.query))
     dead = report.dead_letters

@@ -25,6 +25,8 @@ def isolated_env(tag: str, base_dir: Path, **extra: str) -> dict[str, str]:
         "RAGSTREAM_INDEX__DATA_DIR": str(base_dir / "readmodels"),
         "RAGSTREAM_API__COMMAND_PORT": str(free_port()),
         "RAGSTREAM_API__QUERY_PORT": str(free_port()),
+        # The local dev profile: callers are trusted to name their tenant and principals in headers.
+        "RAGSTREAM_AUTH__ENABLED": "false",
     }
     env.update(extra)
     return env

@@ -69,13 +69,13 @@ class LogContext:
     def fields(self) -> dict[str, str]:
         """The non-empty fields, flat, as a log line shows them."""
         out: dict[str, str] = {}
-        if self.trace is not None:
-            out["trace_id"] = self.trace.trace_id
-            out["span_id"] = self.trace.span_id
         for name in ("command_id", "tenant", "document_id"):
             value = getattr(self, name)
             if value:
                 out[name] = value
+        if self.trace is not None:
+            out["trace_id"] = self.trace.trace_id
+            out["span_id"] = self.trace.span_id
         return out
 
 

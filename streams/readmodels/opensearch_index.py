@@ -66,6 +66,7 @@ SCHEMA_VERSION = 1
 TITLE_BOOST = 1.5
 ANALYZER = "ragstream_english"
 _GENERATION_DIGITS = 6
+_GENERATION = re.compile(rf".+-g\d{{{_GENERATION_DIGITS}}}")
 _PAGE = 1000
 _MAX_ID_BYTES = 512  # OpenSearch rejects longer document ids.
 _MAX_FALLBACK_WORDS = 256
@@ -180,6 +181,11 @@ def template_name(alias: str) -> str:
 
 def generation_name(alias: str, number: int) -> str:
     return f"{alias}-g{number:0{_GENERATION_DIGITS}d}"
+
+
+def is_generation(name: str) -> bool:
+    """Whether `name` looks like a generation (`<alias>-g000001`) rather than an alias."""
+    return _GENERATION.fullmatch(name) is not None
 
 
 def generation_number(alias: str, index: str) -> int | None:
@@ -453,7 +459,12 @@ class OpenSearchKeywordIndex:
         self._closed = False
         # Chunks written since the last flush, per scoped document key (empty tuple: deleted).
         self._pending: dict[str, tuple[str, str, tuple[IndexedChunk, ...]]] = {}
-        self._open(options or IndexOptions())
+        try:
+            self._open(options or IndexOptions())
+        except Exception:
+            if owns_client:
+                client.close()
+            raise
 
     @classmethod
     def connect(
@@ -490,7 +501,7 @@ class OpenSearchKeywordIndex:
                 return
             if self.readonly:
                 raise IndexUnavailableError(f"no keyword index or alias {self.name!r} in OpenSearch")
-            if generation_number(self.name, self.name) is not None:
+            if is_generation(self.name):
                 raise IndexUnavailableError(f"generation {self.name} does not exist; create it first")
             IndexGenerations(self.client, self.name, options).bootstrap()
         except (OpenSearchConnectionError, TransportError) as exc:

@@ -1,0 +1,205 @@
+"""The keyword contract against a real OpenSearch node, plus what only this backend promises.
+
+Runs when a node answers at RAGSTREAM_OPENSEARCH__URL, or else at the local stack's port
+(`deploy/local/opensearch.sh start`, 127.0.0.1:19200); skips with the reason otherwise. Every index,
+alias and template it creates carries a per-session prefix and is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import NotFoundError
+
+from streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
+from streams.readmodels.exceptions import IndexUnavailableError, ReadModelError, ReadOnlyIndexError
+from streams.readmodels.opensearch_index import (
+    IndexGenerations,
+    OpenSearchKeywordIndex,
+    generation_name,
+    make_client,
+    template_name,
+)
+from tests.contract.factory import hit_ids
+from tests.contract.keyword_contract import KeywordIndexContract
+from tests.contract.search_contract import TENANT
+
+pytestmark = pytest.mark.contract
+
+PREFIX = f"ragstream-contract-{uuid.uuid4().hex[:8]}"
+
+
+def node_url() -> str:
+    port = os.environ.get("RAGSTREAM_STACK__OPENSEARCH_PORT", "19200")
+    return os.environ.get("RAGSTREAM_OPENSEARCH__URL") or f"http://127.0.0.1:{port}"
+
+
+@functools.cache
+def _probe() -> tuple[OpenSearch | None, str]:
+    url = node_url()
+    client = make_client(
+        url,
+        username=os.environ.get("RAGSTREAM_OPENSEARCH__USERNAME", ""),
+        password=os.environ.get("RAGSTREAM_OPENSEARCH__PASSWORD", ""),
+        timeout_s=30.0,
+    )
+    try:
+        info = client.info(params={"request_timeout": 3})
+    except Exception as exc:
+        client.close()
+        return None, (
+            f"no OpenSearch node reachable at {url} ({type(exc).__name__}); start one with "
+            "`deploy/local/opensearch.sh start` or set RAGSTREAM_OPENSEARCH__URL"
+        )
+    return client, str(info.get("version", {}).get("number", "?"))
+
+
+def node() -> OpenSearch:
+    client, reason = _probe()
+    if client is None:
+        pytest.skip(reason)
+    return client
+
+
+def alias_for(path: Path) -> str:
+    return f"{PREFIX}-{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup() -> Iterator[None]:
+    yield
+    client, _ = _probe()
+    if client is None:
+        return
+    client.indices.delete(index=f"{PREFIX}-*", params={"allow_no_indices": "true", "expand_wildcards": "all"})
+    try:
+        templates = client.indices.get_index_template(name=f"{PREFIX}-*")
+    except NotFoundError:
+        return
+    for template in templates.get("index_templates", []):
+        client.indices.delete_index_template(name=template["name"])
+
+
+class TestOpenSearchKeywordIndex(KeywordIndexContract):
+    def make_index(self, path: Path) -> KeywordIndex:
+        return OpenSearchKeywordIndex(node(), alias_for(path))
+
+    def make_reader(self, path: Path) -> KeywordIndex:
+        return OpenSearchKeywordIndex(node(), alias_for(path), readonly=True)
+
+    # -- versioning ----------------------------------------------------------------------------
+
+    def test_stale_replace_never_wins(self, index: SearchIndex) -> None:
+        newer = [self.chunk("doc-1", n, "bananas", version=3) for n in range(3)]
+        self.put(index, *newer)
+
+        # A zombie writer replays version 2, which had a single chunk.
+        self.put(index, self.chunk("doc-1", 0, "apples", version=2))
+
+        assert index.chunk_ids(TENANT, "doc-1") == [chunk.chunk_id for chunk in newer]
+        assert self.find(index, "apples", SearchFilter(TENANT)) == []
+        assert len(self.find(index, "bananas", SearchFilter(TENANT))) == 3
+
+    def test_redelivered_version_after_delete_does_not_resurrect(self, index: SearchIndex) -> None:
+        chunk = self.chunk("doc-1", 0, "apples", version=4)
+        self.put(index, chunk)
+        index.delete_document(TENANT, "doc-1")
+        index.flush()
+
+        self.put(index, chunk)
+
+        assert index.chunk_ids(TENANT, "doc-1") == []
+        # A genuinely newer version (the re-created document) is accepted.
+        recreated = self.chunk("doc-1", 0, "apples", version=6)
+        self.put(index, recreated)
+        assert index.chunk_ids(TENANT, "doc-1") == [recreated.chunk_id]
+
+    def test_newer_version_with_fewer_chunks_replaces_all(self, index: SearchIndex) -> None:
+        self.put(index, *(self.chunk("doc-1", n, "apples", version=1) for n in range(4)))
+        kept = self.chunk("doc-1", 0, "bananas", version=2)
+        self.put(index, kept)
+
+        assert index.chunk_ids(TENANT, "doc-1") == [kept.chunk_id]
+        assert index.count() == 1
+
+    # -- generations ---------------------------------------------------------------------------
+
+    def test_rebuild_into_a_new_generation_and_swap(self, index: SearchIndex, index_path: Path) -> None:
+        alias = alias_for(index_path)
+        self.put(index, self.chunk("doc-old", 0, "apples"))
+        generations = IndexGenerations(node(), alias)
+        [first] = generations.current()
+        assert first == generation_name(alias, 1)
+
+        fresh = generations.create_next()
+        assert fresh == generation_name(alias, 2)
+        rebuilt = OpenSearchKeywordIndex(node(), fresh)
+        try:
+            self.put(rebuilt, self.chunk("doc-new", 0, "apples"))
+            # Until the swap, the alias still serves the old generation.
+            assert hit_ids(self.find(index, "apples", SearchFilter(TENANT))) == ["doc-old#v1#c0"]
+
+            assert generations.swap(fresh) == [first]
+            assert hit_ids(self.find(index, "apples", SearchFilter(TENANT))) == ["doc-new#v1#c0"]
+            assert generations.generations() == [first, fresh]
+
+            with pytest.raises(ValueError, match="swap"):
+                generations.drop(fresh)
+            generations.drop(first)
+            assert generations.generations() == [fresh]
+            # Writes through the alias now land in the new generation.
+            self.put(index, self.chunk("doc-after", 0, "apples"))
+            assert rebuilt.count() == 2
+        finally:
+            rebuilt.close()
+
+    def test_generations_share_the_template(self, index: SearchIndex, index_path: Path) -> None:
+        alias = alias_for(index_path)
+        client = node()
+        assert client.indices.exists_index_template(name=template_name(alias))
+        fresh = IndexGenerations(client, alias).create_next()
+        settings = client.indices.get_settings(index=fresh)[fresh]["settings"]["index"]
+        assert settings["refresh_interval"] == "-1"
+        analyzed = client.indices.analyze(
+            index=fresh, body={"field": "text", "text": "The services were running"}
+        )
+        assert [token["token"] for token in analyzed["tokens"]] == ["servic", "were", "run"]
+
+    # -- instances -----------------------------------------------------------------------------
+
+    def test_reader_rejects_writes(self, index: SearchIndex, index_path: Path) -> None:
+        reader = self.make_reader(index_path)
+        try:
+            with pytest.raises(ReadOnlyIndexError):
+                reader.replace_document(TENANT, "doc-1", [self.chunk("doc-1", 0, "apples")])
+            with pytest.raises(ReadOnlyIndexError):
+                reader.update_access(TENANT, "doc-1", {}, [])
+            reader.flush()  # Nothing to send, and a reader never forces a refresh.
+        finally:
+            reader.close()
+
+    def test_reader_needs_an_existing_alias(self, tmp_path: Path) -> None:
+        with pytest.raises(IndexUnavailableError):
+            OpenSearchKeywordIndex(node(), alias_for(tmp_path / "missing"), readonly=True)
+
+    def test_use_after_close_raises(self, index: SearchIndex) -> None:
+        index.close()
+        with pytest.raises(ReadModelError):
+            index.count()
+
+    def test_close_sends_pending_writes(self, index: SearchIndex, index_path: Path) -> None:
+        index.replace_document(TENANT, "doc-1", [self.chunk("doc-1", 0, "apples")])
+        index.close()
+
+        reopened = self.make_index(index_path)
+        try:
+            assert reopened.chunk_ids(TENANT, "doc-1") == ["doc-1#v1#c0"]
+        finally:
+            reopened.close()
