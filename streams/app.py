@@ -233,7 +233,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # As a header: aiohttp refuses a content_type argument with a charset, which this one has.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS {s}.query_log (
     chunk_ids     text[]      NOT NULL DEFAULT '{{}}',
     latency_ms    real        NOT NULL
 );
+ALTER TABLE {s}.query_log ADD COLUMN IF NOT EXISTS subject text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS query_log_asked_at ON {s}.query_log (asked_at);
 CREATE INDEX IF NOT EXISTS query_log_tenant ON {s}.query_log (tenant, asked_at);
 """
@@ -46,6 +47,7 @@ CREATE INDEX IF NOT EXISTS query_log_tenant ON {s}.query_log (tenant, asked_at);
 
 @dataclass(frozen=True)
 class QueryLogEntry:
+    subject: str  # the authenticated caller (API key or token subject; X-Actor without auth)
     tenant: str
     principals: Sequence[str]
     endpoint: str
@@ -106,10 +108,10 @@ class QueryLog:
     async def _insert(self, batch: list[QueryLogEntry]) -> None:
         await self._pool.executemany(
             f"INSERT INTO {self._s}.query_log (asked_at, tenant, principals, endpoint, query, mode, document_ids,"
-            " chunk_ids, latency_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            " chunk_ids, latency_ms, subject) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
             [
                 (e.asked_at, e.tenant, list(e.principals), e.endpoint, e.query, e.mode, list(e.document_ids),
-                 list(e.chunk_ids), e.latency_ms)
+                 list(e.chunk_ids), e.latency_ms, e.subject)
                 for e in batch
             ],
         )  # fmt: skip

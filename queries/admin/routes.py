@@ -1,7 +1,6 @@
 """Admin endpoints of the query API: replay, blue/green rebuild, generations, query history.
 
-No authentication of their own, like the rest of the API: expose the query port to operators only,
-or put these paths behind the gateway's admin policy.
+They act on the whole node (every tenant), so with auth on they need the `admin` scope.
 """
 
 from __future__ import annotations
@@ -17,8 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from queries.admin.jobs import AdminConflict, AdminInvalid, AdminNotFound, Job
 from queries.admin.manager import IndexManager
 from queries.admin.querylog import QueryLog
+from ragstream.http import IdentityDep
+from ragstream.settings import Settings
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+def require_admin(request: Request, identity: IdentityDep) -> None:
+    """With auth on, only an identity holding the `admin` scope; the dev profile trusts everyone."""
+    settings: Settings = request.app.state.settings
+    if settings.auth.enabled:
+        identity.require("admin")
+
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 ReadModel = Literal["lexical", "vector", "all"]
 T = TypeVar("T")
 

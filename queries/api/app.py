@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from queries.admin.live import feed_source, open_live_generation, query_log_retention_days
-from queries.admin.logged import LoggedQueryService
+from queries.admin.logged import CallerMiddleware, LoggedQueryService
 from queries.admin.manager import IndexManager
 from queries.admin.querylog import QueryLog
 from queries.admin.routes import router as admin_router
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     app = FastAPI(title="ragstream query API", version="1", lifespan=lifespan)
     install_auth(app, settings, "query API")
+    app.add_middleware(CallerMiddleware, auth=settings.auth)
     app.include_router(router)
     app.include_router(admin_router)
 

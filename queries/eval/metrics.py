@@ -59,18 +59,46 @@ def has_relevant(qrels: Qrels) -> bool:
     return bool(_relevant(qrels))
 
 
-def evaluate(rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Qrels]) -> dict[str, float]:
-    """Mean nDCG@10, Recall@100 and MRR@10 over the queries of `qrels` that have a relevant document.
+def per_query(
+    rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Qrels]
+) -> dict[str, dict[str, float]]:
+    """nDCG@10, Recall@100 and MRR@10 of every query of `qrels` that has a relevant document.
 
     A judged query missing from `rankings` (the retriever returned nothing) scores zero.
     """
-    judged = [query for query, judgments in qrels.items() if has_relevant(judgments)]
-    if not judged:
-        return {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
-    totals = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
-    for query in judged:
+    out = {}
+    for query, judgments in qrels.items():
+        if not has_relevant(judgments):
+            continue
         ranking = collapse_to_documents(rankings.get(query, ()))
-        totals["ndcg@10"] += ndcg_at_k(ranking, qrels[query], 10)
-        totals["recall@100"] += recall_at_k(ranking, qrels[query], 100)
-        totals["mrr@10"] += mrr_at_k(ranking, qrels[query], 10)
-    return {name: total / len(judged) for name, total in totals.items()}
+        out[query] = {
+            "ndcg@10": ndcg_at_k(ranking, judgments, 10),
+            "recall@100": recall_at_k(ranking, judgments, 100),
+            "mrr@10": mrr_at_k(ranking, judgments, 10),
+        }
+    return out
+
+
+def mean_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    if not scores:
+        return {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    names = next(iter(scores.values())).keys()
+    return {name: sum(s[name] for s in scores.values()) / len(scores) for name in names}
+
+
+def evaluate(rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Qrels]) -> dict[str, float]:
+    """Mean nDCG@10, Recall@100 and MRR@10 over the queries of `qrels` that have a relevant document."""
+    return mean_scores(per_query(rankings, qrels))
+
+
+def paired_difference(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[float, float]:
+    """Mean of a - b over the queries both score, and its standard error: a difference within about
+    two standard errors of zero is noise on this query set."""
+    diffs = [a[q] - b[q] for q in a.keys() & b.keys()]
+    if not diffs:
+        return 0.0, 0.0
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) < 2:
+        return mean, 0.0
+    variance = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+    return mean, math.sqrt(variance / len(diffs))

@@ -34,17 +34,24 @@ def print_report(report: EvalReport, console: Console) -> None:
 
 
 def print_sweep(rows: list[dict[str, Any]], console: Console) -> None:
-    table = Table(title="hybrid fusion sweep (re-fused from the BM25 and dense top-100 lists)")
-    table.add_column("fusion")
-    for metric in METRICS:
-        table.add_column(metric, justify="right")
     scored = [r for r in rows if "fusion" in r]
-    best = max(scored, key=lambda r: r["ndcg@10"]) if scored else None
-    for row in scored:
-        label = f"rrf k={row['rrf_k']}" if row["fusion"] == "rrf" else f"convex alpha={row['alpha']:.1f}"
-        style = "bold green" if row is best else None
-        table.add_row(label, *(f"{row[m]:.4f}" for m in METRICS), style=style)
-    console.print(table)
+    for depth in sorted({r["candidates"] for r in scored}, reverse=True):
+        table = Table(
+            title=f"hybrid fusion sweep, top {depth} of each retriever fused (re-fused locally)",
+            caption="delta: nDCG@10 minus the served setting's, per query, ± standard error",
+        )
+        table.add_column("fusion")
+        for metric in METRICS:
+            table.add_column(metric, justify="right")
+        table.add_column("delta", justify="right")
+        at_depth = [r for r in scored if r["candidates"] == depth]
+        best = max(at_depth, key=lambda r: r["ndcg@10"])
+        for row in at_depth:
+            label = f"rrf k={row['rrf_k']}" if row["fusion"] == "rrf" else f"convex alpha={row['alpha']:.1f}"
+            delta = f"{row['ndcg@10_vs_served']:+.4f} ± {row['ndcg@10_vs_served_se']:.4f}"
+            style = "bold green" if row is best else None
+            table.add_row(label, *(f"{row[m]:.4f}" for m in METRICS), delta, style=style)
+        console.print(table)
     for row in rows:
         if "check" in row:
             console.print(f"{row['check']}: {row['fraction']:.3f} of queries")

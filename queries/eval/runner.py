@@ -4,6 +4,7 @@ score the rankings at document level."""
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from queries.eval.beir import Dataset, load_dataset, subset
 from queries.eval.ingest import IngestOptions, IngestResult, ingested
-from queries.eval.metrics import evaluate
+from queries.eval.metrics import evaluate, mean_scores, paired_difference, per_query
 from queries.eval.retrieve import DEPTH, MODES, ModeRun, document_rankings, run_mode
 from queries.eval.sweep import FusionSetting, default_grid, fused_rankings, sweep
 from ragstream.settings import RetrievalSettings
@@ -31,6 +32,8 @@ class EvalOptions:
     limit_docs: int | None = None
     sweep: bool = False
     concurrency: int = 4
+    # Where to write every mode's chunk-level hits, for analysis without re-querying.
+    save_runs: Path | None = None
 
 
 @dataclass
@@ -82,7 +85,20 @@ def run_eval(
     )
     if options.sweep:
         report.sweep = _sweep(runs, dataset, retrieval, options)
+    if options.save_runs is not None:
+        _save_runs(options.save_runs, runs)
     return report
+
+
+def _save_runs(path: Path, runs: dict[str, ModeRun]) -> None:
+    data = {
+        mode: {
+            q: [[h.document_id, h.chunk_id, h.version, h.score] for h in hits] for q, hits in run.hits.items()
+        }
+        for mode, run in runs.items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
 
 
 def _fusion_overrides(options: EvalOptions) -> dict[str, Any]:
@@ -141,18 +157,25 @@ def _settings(
 def _sweep(
     runs: dict[str, ModeRun], dataset: Dataset, retrieval: RetrievalSettings, options: EvalOptions
 ) -> list[dict[str, Any]]:
-    rows = [
-        {"fusion": s.fusion, "rrf_k": s.rrf_k, "alpha": s.alpha, **metrics}
-        for s, metrics in sweep(runs["bm25"], runs["dense"], dataset.qrels, default_grid())
-    ]
+    served = FusionSetting(
+        options.fusion or retrieval.fusion,
+        options.rrf_k or retrieval.rrf_k,
+        options.alpha if options.alpha is not None else retrieval.convex_alpha,
+    )
+    bm25, dense = runs["bm25"], runs["dense"]
+    rows: list[dict[str, Any]] = []
+    for depth in sorted({DEPTH, retrieval.candidates}, reverse=True):
+        baseline = per_query(fused_rankings(bm25, dense, served, depth), dataset.qrels)
+        base_ndcg = {q: s["ndcg@10"] for q, s in baseline.items()}
+        for setting, scores in sweep(bm25, dense, dataset.qrels, default_grid(), depth):
+            delta, se = paired_difference({q: s["ndcg@10"] for q, s in scores.items()}, base_ndcg)
+            rows.append({
+                "fusion": setting.fusion, "rrf_k": setting.rrf_k, "alpha": setting.alpha, "candidates": depth,
+                **mean_scores(scores), "ndcg@10_vs_served": delta, "ndcg@10_vs_served_se": se,
+            })  # fmt: skip
     if "hybrid" in runs:
         # The server's own hybrid ranking must equal the local re-fusion of its two lists.
-        served = FusionSetting(
-            options.fusion or retrieval.fusion,
-            options.rrf_k or retrieval.rrf_k,
-            options.alpha if options.alpha is not None else retrieval.convex_alpha,
-        )
-        local = fused_rankings(runs["bm25"], runs["dense"], served)
+        local = fused_rankings(bm25, dense, served)
         remote = document_rankings(runs["hybrid"])
         same = sum(local[q] == remote.get(q) for q in local) / max(1, len(local))
         rows.append({"check": "local re-fusion equals served hybrid ranking", "fraction": same})

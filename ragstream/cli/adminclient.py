@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -28,10 +29,16 @@ def base_url(url: str | None) -> str:
     return (url or f"http://{settings.api.query_host}:{settings.api.query_port}").rstrip("/")
 
 
-def request(method: str, url: str | None, path: str, **kwargs: Any) -> Any:
+def request(
+    method: str, url: str | None, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+) -> Any:
     base = base_url(url)
+    headers = dict(headers or {})
+    # Same convention as `ragstream search`: admin calls need a key with the admin scope when auth is on.
+    if api_key := os.environ.get("RAGSTREAM_API_KEY"):
+        headers["X-API-Key"] = api_key
     try:
-        response = httpx.request(method, f"{base}{path}", timeout=60, **kwargs)
+        response = httpx.request(method, f"{base}{path}", headers=headers, timeout=60, **kwargs)
     except httpx.HTTPError as exc:
         console.print(f"[red]query API at {base} unreachable: {exc}[/red]")
         raise typer.Exit(2) from exc

@@ -38,6 +38,9 @@ def eval_command(
     rrf_k: int | None = typer.Option(None, "--rrf-k", min=1, max=1000),
     alpha: float | None = typer.Option(None, "--alpha", min=0.0, max=1.0, help="Convex weight of dense."),
     sweep: bool = typer.Option(False, "--sweep", help="Also sweep RRF k and convex alpha (no re-query)."),
+    save_runs: Path | None = typer.Option(
+        None, "--save-runs", help="Write every mode's hits to this JSON file."
+    ),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Chunking (default: settings)."),
     overlap_tokens: int | None = typer.Option(None, "--overlap-tokens", min=0),
     min_tokens: int | None = typer.Option(None, "--min-tokens", min=0),
@@ -71,6 +74,7 @@ def eval_command(
         limit_queries=limit_queries,
         limit_docs=limit_docs,
         sweep=sweep,
+        save_runs=save_runs,
     )
     ingest = IngestOptions(
         chunking=chunking,

@@ -287,7 +287,7 @@ class QdrantServerVectorIndex:
         options: CollectionOptions | None = None,
     ) -> QdrantServerVectorIndex:
         client = QdrantClient(
-            url=url, api_key=api_key or None, timeout=int(math.ceil(timeout_s)), prefer_grpc=prefer_grpc
+            url=url, api_key=api_key or None, timeout=math.ceil(timeout_s), prefer_grpc=prefer_grpc
         )
         return cls(client, name, dimension, options=options, owns_client=True)
 
@@ -301,14 +301,13 @@ class QdrantServerVectorIndex:
 
     def _open(self, options: CollectionOptions) -> None:
         generations = CollectionGenerations(self.client, self.name, options)
+        collections = {c.name for c in _call("list collections", self.client.get_collections).collections}
         if is_generation(self.name):
             # A generation opened directly (a rebuild in progress): it must exist already.
-            if self.name not in generations.generations():
+            if self.name not in collections:
                 raise IndexUnavailableError(f"generation {self.name} does not exist; create it first")
             collection = self.name
-        elif generations.current() is None and self.name in [
-            c.name for c in _call("list collections", self.client.get_collections).collections
-        ]:
+        elif self.name in collections:
             collection = self.name  # A plain collection created outside ragstream: used as it is.
         else:
             collection = generations.bootstrap(self.dimension)
@@ -422,17 +421,7 @@ class QdrantServerVectorIndex:
         chunks: list[IndexedChunk] = []
         offset: models.ExtendedPointId | None = None
         while True:
-            page_offset = offset
-            records, offset = _call(
-                f"scroll {self.name}",
-                lambda: self.client.scroll(
-                    self.name,
-                    scroll_filter=document_filter(tenant, document_id),
-                    limit=_SCROLL_PAGE,
-                    offset=page_offset,
-                    with_payload=True,
-                ),
-            )
+            records, offset = self._scroll(document_filter(tenant, document_id), offset)
             chunks += [chunk_from_payload(record.payload or {}) for record in records]
             if offset is None:
                 break
@@ -444,6 +433,17 @@ class QdrantServerVectorIndex:
         return _call(f"count {self.name}", lambda: self.client.count(self.name, exact=True)).count
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _scroll(
+        self, flt: models.Filter, offset: models.ExtendedPointId | None
+    ) -> tuple[list[models.Record], models.ExtendedPointId | None]:
+        records, next_offset = _call(
+            f"scroll {self.name}",
+            lambda: self.client.scroll(
+                self.name, scroll_filter=flt, limit=_SCROLL_PAGE, offset=offset, with_payload=True
+            ),
+        )
+        return records, next_offset
 
     def _check_open(self) -> None:
         if self._closed:

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from ragstream.settings import PostgresSettings
+from streams.registry.retry import retrying
 
 _SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 
@@ -53,6 +54,7 @@ class RegistryStore:
         self._s = schema
 
     @classmethod
+    @retrying
     async def connect(
         cls, settings: PostgresSettings, *, min_size: int = 1, max_size: int = 5
     ) -> RegistryStore:
@@ -86,6 +88,7 @@ class RegistryStore:
 
     # --- the registry projection -------------------------------------------------------------------
 
+    @retrying
     async def apply_event(
         self,
         name: str,
@@ -230,6 +233,7 @@ class RegistryStore:
 
     # --- read-model bookkeeping -------------------------------------------------------------------
 
+    @retrying
     async def record_read_model_versions(
         self, read_model: str, items: Iterable[tuple[str, str, int, bool]]
     ) -> None:
@@ -246,6 +250,7 @@ class RegistryStore:
 
     # --- embedding cache --------------------------------------------------------------------------
 
+    @retrying
     async def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
         if not hashes:
             return {}
@@ -256,6 +261,7 @@ class RegistryStore:
         )
         return {r["content_hash"]: bytes(r["vector"]) for r in rows}
 
+    @retrying
     async def cache_vectors(self, model: str, vectors: Mapping[str, bytes]) -> None:
         if vectors:
             await self._pool.executemany(

@@ -47,5 +47,7 @@ def test_only_a_write_key_of_the_right_tenant_can_write(client: TestClient, secu
     assert accepted.status_code == 202, accepted.text
 
     topic = catalogue(secured.kafka.topic_prefix).commands.name
-    records = [d.record for *_, d in decoded_records(secured, topic) if d.record["document_id"] == "secret-plan"]
+    records = [
+        d.record for *_, d in decoded_records(secured, topic) if d.record["document_id"] == "secret-plan"
+    ]
     assert [(r["tenant"], r["actor"]) for r in records] == [("acme", "key:w")]  # actor comes from the key

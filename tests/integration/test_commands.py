@@ -148,3 +148,22 @@ def test_api_rejects_malformed_json(client: TestClient) -> None:
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b'{"document_id": "x", "content": "caf\xe9"}', "application/json", 400),  # invalid UTF-8
+        (b"document_id=x&content=y", "application/x-www-form-urlencoded", 422),
+        (b"just text", "text/plain", 422),
+        (b'{"document_id": "x", "content": "' + b"a" * (9 * 1024 * 1024) + b'"}', "application/json", 413),
+    ],
+)
+def test_api_rejects_bad_bodies_with_a_clear_4xx(
+    client: TestClient, topics: Settings, content: bytes, content_type: str, status: int
+) -> None:
+    before = len(decoded_records(topics, commands_topic(topics)))
+    response = client.post("/v1/documents", content=content, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+    assert len(decoded_records(topics, commands_topic(topics))) == before

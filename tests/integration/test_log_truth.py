@@ -237,7 +237,9 @@ def test_query_history_records_who_asked_what_and_what_came_back(pipeline: Local
             pipeline.command_url, [{"document_id": "q-1", "content": "qlogword about owls"}], tenant="qlog"
         )
     )
-    search(pipeline.query_url, "qlogword", tenant="qlog", principals="user:ann", token=token)
+    headers = {"X-Tenant": "qlog", "X-Principals": "user:ann", "X-Actor": "analyst"}
+    body = {"query": "qlogword", "consistency_token": token}
+    assert httpx.post(f"{pipeline.query_url}/v1/search", json=body, headers=headers).status_code == 200
     answer = httpx.post(
         f"{pipeline.query_url}/v1/answer", json={"question": "qlogword owls?"}, headers={"X-Tenant": "qlog"}
     )
@@ -256,6 +258,7 @@ def test_query_history_records_who_asked_what_and_what_came_back(pipeline: Local
         ["user:ann"],
         "search",
     )
+    assert searched["subject"] == "analyst"  # without auth, the X-Actor header names the caller
     assert searched["document_ids"] == ["q-1"] and searched["chunk_ids"]
     assert (answered["endpoint"], answered["document_ids"]) == ("answer", ["q-1"])
     assert "qlogword" in run_cli(pipeline, "query-log", "--tenant", "qlog")

@@ -7,8 +7,11 @@ import pytest
 from queries.eval.metrics import (
     collapse_to_documents,
     evaluate,
+    mean_scores,
     mrr_at_k,
     ndcg_at_k,
+    paired_difference,
+    per_query,
     recall_at_k,
 )
 
@@ -78,3 +81,19 @@ def test_evaluate_averages_judged_queries_only() -> None:
 
 def test_evaluate_without_judged_queries_is_zero() -> None:
     assert evaluate({"q": ["d"]}, {"q": {"d": 0}}) == {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+
+
+def test_per_query_scores_and_their_mean() -> None:
+    scores = per_query({"q1": ["d1"], "q2": ["x", "d2"]}, {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 0}})
+    assert set(scores) == {"q1", "q2"}
+    assert scores["q2"]["mrr@10"] == 0.5
+    assert scores["q2"]["ndcg@10"] == pytest.approx(0.6309297535714575)  # 1/log2(3)
+    assert mean_scores(scores)["mrr@10"] == 0.75
+
+
+def test_paired_difference_by_hand() -> None:
+    # diffs 0.2, 0.0, 0.4: mean 0.2, sample variance 0.04, standard error sqrt(0.04 / 3)
+    mean, se = paired_difference({"a": 0.6, "b": 0.5, "c": 0.9}, {"a": 0.4, "b": 0.5, "c": 0.5, "z": 1.0})
+    assert mean == pytest.approx(0.2)
+    assert se == pytest.approx((0.04 / 3) ** 0.5)
+    assert paired_difference({}, {}) == (0.0, 0.0)

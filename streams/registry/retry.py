@@ -1,0 +1,63 @@
+"""Back-pressure instead of data loss: while PostgreSQL is unreachable, a projection waits and
+retries with exponential backoff (tenacity) rather than skipping or crashing its partition."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import asyncpg
+from prometheus_client import Counter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+log = logging.getLogger("ragstream.registry")
+RETRIES = Counter(
+    "ragstream_registry_retries_total", "PostgreSQL operations retried after a connection failure"
+)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+TRANSIENT = (
+    OSError,
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+# Long enough to ride out a database restart or failover; after that the worker fails loudly.
+MAX_OUTAGE_S = 600.0
+
+
+_log_retry = before_sleep_log(log, logging.WARNING)
+
+
+def _before_sleep(state: RetryCallState) -> None:
+    RETRIES.inc()
+    _log_retry(state)
+
+
+def retrying(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            stop=stop_after_delay(MAX_OUTAGE_S),
+            before_sleep=_before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return await fn(*args, **kwargs)
+        raise AssertionError("unreachable")  # AsyncRetrying either returns or re-raises
+
+    wrapper.__name__ = getattr(fn, "__name__", "retrying")
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
