@@ -13,8 +13,13 @@ demo: install
 test: install lint typecheck
 	@set -e; \
 	if $(VENV)/bin/ragstream stack status >/dev/null 2>&1; then started=0; else started=1; fi; \
-	$(VENV)/bin/ragstream stack up; \
+	$(VENV)/bin/ragstream stack up --with-opensearch; \
 	status=0; RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
+	for round in 2 3; do \
+		[ $$status = 0 ] || break; \
+		echo "fault tests, round $$round of 3"; \
+		RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -q tests/integration/test_faults.py || status=$$?; \
+	done; \
 	if [ $$started = 1 ]; then $(VENV)/bin/ragstream stack down; fi; \
 	exit $$status
 

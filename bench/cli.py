@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from bench.stats import emit
@@ -17,12 +19,15 @@ JSON = typer.Option(False, "--json", help="Print the result as one JSON object o
 def ingest(
     docs: int = typer.Option(160, "--docs", min=1, help="Documents (pydoc topics and marked copies)."),
     workers: int = typer.Option(1, "--workers", min=1, max=8),
+    profile: Path | None = typer.Option(
+        None, "--profile", help="Sample each pipeline process with py-spy into this folder while timed."
+    ),
     json_output: bool = JSON,
 ) -> None:
     """Pipeline chunks/s end to end against raw model throughput on the same chunks."""
     from bench import ingest as bench
 
-    emit(bench.run(docs, workers), json_output)
+    emit(bench.run(docs, workers, profile), json_output)
 
 
 @bench_app.command("reingest")
@@ -67,7 +72,7 @@ def query(
 
 @bench_app.command("rebuild")
 def rebuild(
-    chunks: int = typer.Option(20000, "--chunks", "--size", min=1, help="Synthetic chunks to replay."),
+    chunks: int = typer.Option(50000, "--chunks", "--size", min=1, help="Synthetic chunks to replay."),
     prefix: str | None = typer.Option(None, "--prefix", help="Replay this pipeline's topic instead."),
     json_output: bool = JSON,
 ) -> None:

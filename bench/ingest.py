@@ -4,16 +4,18 @@ chunk texts, model and batch size, in one run on one machine."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.corpus import chunk_texts, documents
 from bench.memory import PeakMemory
 from bench.pipeline import BenchPipeline, fresh_pipeline
+from bench.profile import Profiles
 from ragstream.settings import get_settings
 from streams.embedding import load_embedder
 
 
-def run(docs: int, workers: int = 1) -> dict[str, Any]:
+def run(docs: int, workers: int = 1, profile: Path | None = None) -> dict[str, Any]:
     settings = get_settings()
     commands = documents(docs)
     texts = chunk_texts(commands, settings.chunking)
@@ -24,7 +26,8 @@ def run(docs: int, workers: int = 1) -> dict[str, Any]:
             pipeline.warm_up()
             before = pipeline.ready()
             metrics_before = pipeline.worker_metrics()
-            pipeline_s = pipeline.ingest(commands)
+            with Profiles(profile, pipeline.process_names()) as profiles:
+                pipeline_s = pipeline.ingest(commands)
             after = pipeline.ready()
             metrics = _delta(pipeline.worker_metrics(), metrics_before)
         chunks = after["chunks"] - before["chunks"]
@@ -47,6 +50,7 @@ def run(docs: int, workers: int = 1) -> dict[str, Any]:
         "model": settings.embedding.model,
         "model_load_s": round(model_load_s, 2),
         "worker_model": _model_share(metrics, pipeline_s),
+        "profile": profiles.summaries() or None,
         "peak_rss_mb": peaks,
     }  # fmt: skip
 

@@ -27,6 +27,7 @@ class StackSettings(_Section):
     kafka_controller_port: int = 19093
     postgres_port: int = 15432
     connect_port: int = 18083
+    opensearch_port: int = 19200
 
 
 class KafkaSettings(_Section):
@@ -138,6 +139,26 @@ class AuthSettings(_Section):
     jwt_groups_claim: str = "groups"
 
 
+class OpenSearchSettings(_Section):
+    # url "" means the embedded Tantivy index in the query process.
+    url: str = ""
+    index: str = "ragstream-chunks"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    verify_certs: bool = True
+    ca_certs: Path | None = None
+    timeout_s: float = 30.0
+
+
+class QdrantSettings(_Section):
+    # url "" means the embedded Qdrant engine (qdrant-edge) in the query process.
+    url: str = ""
+    api_key: SecretStr = SecretStr("")
+    collection: str = "ragstream-chunks"
+    timeout_s: float = 30.0
+    prefer_grpc: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSTREAM_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -156,6 +177,8 @@ class Settings(BaseSettings):
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
     auth: AuthSettings = AuthSettings()
+    opensearch: OpenSearchSettings = OpenSearchSettings()
+    qdrant: QdrantSettings = QdrantSettings()
 
 
 @lru_cache(maxsize=1)

@@ -62,7 +62,7 @@ async def open_live_generation(
             log.info(
                 "generation %s was built with %s; embedding queries with it", name, manifest.embedding_model
             )
-            model = await asyncio.to_thread(load_embedder, _model_settings(settings, manifest))
+            model = await asyncio.to_thread(load_embedder, model_settings(settings, manifest))
         if model.dimension != manifest.dimension:
             raise ConfigurationError(
                 f"{model.name} makes {model.dimension}-dimensional vectors; generation {name} holds {manifest.dimension}"
@@ -73,7 +73,7 @@ async def open_live_generation(
     return generation, model, manifest
 
 
-def _model_settings(settings: Settings, manifest: Manifest) -> EmbeddingSettings:
+def model_settings(settings: Settings, manifest: Manifest) -> EmbeddingSettings:
     if manifest.embedding_model == settings.embedding.model and manifest.embedding_model_path is None:
         return settings.embedding
     return EmbeddingSettings(

@@ -131,7 +131,8 @@ class IndexManager:
 
         async def close_later() -> None:
             await asyncio.sleep(RETIRE_GRACE_S)
-            self._close_retired(generation.name)
+            # Closing commits and waits for merges: keep that off the event loop.
+            await asyncio.to_thread(self._close_retired, generation.name)
 
         task = asyncio.create_task(close_later())
         self._closers.add(task)

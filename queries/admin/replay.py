@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from queries.admin.jobs import Job
 from queries.indexing.consumer import decode_batches, open_log_consumer
 from queries.indexing.feed import Transform
-from queries.indexing.generation import current_generation
+from queries.indexing.generation import Generation, current_generation, read_manifest
 from queries.indexing.projector import IndexProjector
 from ragstream.codec import AvroSingleObjectCodec, load_codec
 from ragstream.settings import KafkaSettings, Settings
@@ -115,11 +115,23 @@ async def replay_offline(
     the generation: use the API's replay then. Loads the generation's model, because a generation
     built with another model or chunk size replays through the same transform as its feed.
     """
-    from queries.admin.live import feed_source, open_live_generation
+    from queries.admin.live import feed_source, model_settings, open_live_generation
+    from queries.indexing.reembed import LazyEmbedder
+    from streams.embedding import Embedder, load_embedder
 
-    if current_generation(settings.index.data_dir) is None:
-        raise FileNotFoundError(f"no current generation under {settings.index.data_dir}")
-    generation, model, manifest = await open_live_generation(settings)
+    root = settings.index.data_dir
+    name = current_generation(root)
+    if name is None:
+        raise FileNotFoundError(f"no current generation under {root}")
+    manifest = read_manifest(root, name)
+    model: Embedder
+    if manifest is not None and manifest.chunking is None:
+        # Fed from stored vectors: the model is needed only if a record was embedded with another.
+        generation = await asyncio.to_thread(Generation.open, root, name, manifest.dimension)
+        wanted = model_settings(settings, manifest)
+        model = LazyEmbedder(manifest.embedding_model, manifest.dimension, lambda: load_embedder(wanted))
+    else:
+        generation, model, manifest = await open_live_generation(settings)
     job.generation = generation.name
     try:
         # No registry connection offline: the embedding cache is skipped, nothing else changes.

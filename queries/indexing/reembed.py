@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from queries.indexing.projector import LogRecord
-from streams.embedding.base import Embedder
+from streams.embedding.base import Embedder, Vectors
 
 log = logging.getLogger("ragstream.queries.reembed")
 
@@ -53,3 +55,29 @@ class Reembedder:
 
     def _needs_vectors(self, rec: LogRecord) -> bool:
         return rec.name == "DocumentEmbedded" and rec.record.get("model") != self.embedder.name
+
+
+class LazyEmbedder:
+    """An embedder that loads its model on first use: replaying records that already carry the
+    generation's model needs no model at all (loading one takes seconds)."""
+
+    def __init__(self, name: str, dimension: int, load: Callable[[], Embedder]) -> None:
+        self.name = name
+        self.dimension = dimension
+        self.version = "not loaded"  # the model's own, once loaded (Reembedder reads it after embedding)
+        self._load = load
+        self._model: Embedder | None = None
+        self._lock = threading.Lock()
+
+    def _loaded(self) -> Embedder:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+                self.version = self._model.version
+            return self._model
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._loaded().embed_passages(texts)
+
+    def embed_query(self, text: str) -> Vectors:
+        return self._loaded().embed_query(text)

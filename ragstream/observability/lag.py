@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -19,6 +19,8 @@ from ragstream.observability.metrics import CONSUMER_LAG, GROUP_MEMBERS, record_
 from ragstream.settings import KafkaSettings
 
 log = logging.getLogger("ragstream.observability.lag")
+# Gaps up to this many offsets are read to count records exactly (see group_lag).
+EXACT_BELOW = 100
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,14 @@ class PartitionLag:
     end: int
     # Where a group without a commit starts (it reads from the earliest record).
     beginning: int = 0
+    # Records counted between the commit and the end, when they were read (transaction markers
+    # take offsets too); None means the offset difference stands.
+    records: int | None = None
 
     @property
     def lag(self) -> int:
+        if self.records is not None:
+            return self.records
         start = self.committed if self.committed is not None else self.beginning
         return max(0, self.end - start)
 
@@ -113,7 +120,35 @@ def _describe(response: object) -> tuple[str, int]:
     return str(group[2] or "Unknown"), len(group[5] or [])
 
 
-async def group_lag(kafka: KafkaSettings, group: str, topics: Sequence[str] = ()) -> GroupLag:
+async def _records_between(
+    kafka: KafkaSettings, gaps: dict[TopicPartition, tuple[int, int]], timeout_s: float
+) -> dict[TopicPartition, int]:
+    """Data records in [start, end) per partition, by reading them (control records are skipped);
+    a partition not read to its end in time keeps the plain offset difference."""
+    counts = dict.fromkeys(gaps, 0)
+    pending = set(gaps)
+    consumer = _consumer(kafka)
+    await consumer.start()
+    try:
+        consumer.assign(list(gaps))
+        for tp, (start, _) in gaps.items():
+            consumer.seek(tp, start)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while pending and asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(*pending, timeout_ms=200, max_records=EXACT_BELOW)
+            for tp, records in batches.items():
+                counts[tp] += sum(1 for r in records if r.offset < gaps[tp][1])
+            for tp in list(pending):
+                if await consumer.position(tp) >= gaps[tp][1]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return {tp: (end - start if tp in pending else counts[tp]) for tp, (start, end) in gaps.items()}
+
+
+async def group_lag(
+    kafka: KafkaSettings, group: str, topics: Sequence[str] = (), *, exact_s: float = 3.0
+) -> GroupLag:
     """Lag of every partition of `topics` plus every topic the group has committed offsets for."""
     admin = make_admin(kafka)
     await admin.start()
@@ -130,6 +165,19 @@ async def group_lag(kafka: KafkaSettings, group: str, topics: Sequence[str] = ()
         meta = committed.get(TopicPartition(o.topic, o.partition))
         at = int(meta.offset) if meta is not None and meta.offset >= 0 else None
         partitions.append(PartitionLag(o.topic, o.partition, at, o.end, o.beginning))
+    # Transactional producers (processing_guarantee=exactly_once) end each transaction with a commit
+    # marker: it takes an offset but is no record, so an idle group would show a lag of 1 forever on
+    # every partition it wrote. Small gaps are counted by reading them; large ones stay as they are.
+    gaps = {
+        TopicPartition(p.topic, p.partition): (p.end - p.lag, p.end)
+        for p in partitions
+        if 0 < p.lag <= EXACT_BELOW
+    }
+    if gaps:
+        counted = await _records_between(kafka, gaps, exact_s)
+        partitions = [
+            replace(p, records=counted.get(TopicPartition(p.topic, p.partition))) for p in partitions
+        ]
     return GroupLag(group, state, members, partitions)
 
 

@@ -12,7 +12,7 @@ from ragstream.settings import PROJECT_ROOT, Settings
 SCRIPTS = PROJECT_ROOT / "deploy" / "local"
 SERVICES = ("kafka", "postgres")
 # Kafka Connect with Debezium is optional: `ragstream stack up --with-connect`.
-OPTIONAL_SERVICES = ("connect",)
+OPTIONAL_SERVICES = ("connect", "opensearch")
 
 
 class StackError(RagstreamError):
@@ -36,6 +36,7 @@ def _env(settings: Settings) -> dict[str, str]:
         RAGSTREAM_STACK__KAFKA_CONTROLLER_PORT=str(st.kafka_controller_port),
         RAGSTREAM_STACK__POSTGRES_PORT=str(st.postgres_port),
         RAGSTREAM_STACK__CONNECT_PORT=str(st.connect_port),
+        RAGSTREAM_STACK__OPENSEARCH_PORT=str(st.opensearch_port),
         RAGSTREAM_STACK__POSTGRES_USER=settings.postgres.user,
         RAGSTREAM_STACK__POSTGRES_DB=settings.postgres.database,
     )

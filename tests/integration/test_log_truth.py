@@ -212,7 +212,7 @@ def test_audit_lists_each_change_in_order_with_actor_and_outcome(pipeline: Local
 
 
 def test_a_query_with_the_write_token_always_sees_the_write(pipeline: LocalPipeline) -> None:
-    for i in range(8):
+    for i in range(6):
         doc, word = f"ryw-{i % 3}", f"ryw{i}marker"
         written = post_documents(pipeline.command_url, [{"document_id": doc, "content": f"{word} text {i}"}])
         hits = search(pipeline.query_url, word, mode="bm25", token=token_of(written))
@@ -306,17 +306,12 @@ def test_offline_replay_runs_only_without_a_query_api_and_a_restart_keeps_the_ge
         finally:
             get_settings.cache_clear()
 
-    t0 = time.time()
     refused = offline()
-    print("refused", time.time() - t0)
     assert refused.exit_code == 1 and "running query API" in refused.output
     pipeline.processes["query-api"].stop()
-    print("stopped", time.time() - t0)
     replayed = offline()
-    print("replayed", time.time() - t0)
     assert replayed.exit_code == 0 and "replay done" in replayed.output, replayed.output
     pipeline.start_query_api()
-    print("started", time.time() - t0)
     # The restarted node reopens CURRENT and embeds queries with the model that generation was built with.
     restarted = live_generation(pipeline)
     assert (restarted["name"], restarted["manifest"]) == (live["name"], live["manifest"])

@@ -39,6 +39,8 @@ def test_partition_lag_counts_from_the_commit_or_from_the_beginning() -> None:
     assert PartitionLag("t", 0, 7, 10).lag == 3
     assert PartitionLag("t", 0, None, 10, beginning=4).lag == 6
     assert PartitionLag("t", 0, 12, 10).lag == 0  # a commit racing the end-offset read
+    # A transaction's commit marker takes an offset but is no record: counted records win.
+    assert PartitionLag("t", 0, 2, 3, records=0).lag == 0
 
 
 def test_a_healthy_group_is_not_lagging() -> None:
