@@ -17,6 +17,7 @@ from commands.exceptions import CommandNotWritten, InvalidCommand
 from commands.models import DocumentCommand, WritePosition
 from ragstream.codec import CodecError, load_codec
 from ragstream.kafka import make_producer
+from ragstream.observability.tracing import trace_headers
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
 
@@ -82,7 +83,11 @@ class CommandProducer:
                     self._topic,
                     value=payload,
                     key=document_key(c.tenant, c.document_id),
-                    headers=[("command_id", c.command_id.encode()), ("type", c.avro_name.encode())],
+                    headers=[
+                        ("command_id", c.command_id.encode()),
+                        ("type", c.avro_name.encode()),
+                        *trace_headers(),
+                    ],
                 )
                 for c, payload in payloads
             ]

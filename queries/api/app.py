@@ -25,6 +25,8 @@ from queries.retrieval.exceptions import RetrievalError
 from queries.service import QueryService
 from ragstream.codec import load_codec
 from ragstream.http import install_auth
+from ragstream.observability.http import instrument_app
+from ragstream.observability.metrics import record_error
 from ragstream.settings import GeneratorSettings, Settings, get_settings
 from streams.embedding import Embedder
 from streams.registry import RegistryStore
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.add_middleware(CallerMiddleware, auth=settings.auth)
     app.include_router(router)
     app.include_router(admin_router)
+    instrument_app(app, "query-api", metrics_route=False)  # it serves its own /metrics
 
     @app.exception_handler(NotCaughtUp)
     async def _behind(_: Request, exc: NotCaughtUp) -> JSONResponse:
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     @app.exception_handler(GeneratorUnavailable)
     async def _generator_down(_: Request, exc: GeneratorUnavailable) -> JSONResponse:
+        record_error("query-api", exc)
         return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.get("/health", tags=["ops"])

@@ -21,6 +21,7 @@ from queries.indexing.consumer import decode_batches, open_log_consumer
 from queries.indexing.generation import Generation
 from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec
+from ragstream.observability.metrics import ERRORS
 from ragstream.settings import KafkaSettings
 
 log = logging.getLogger("ragstream.queries.feed")
@@ -152,8 +153,14 @@ class IndexFeed:
             batches = await self._consumer.getmany(timeout_ms=250, max_records=500)
             records, errors = decode_batches(self._codec, batches)
             self.errors += errors
+            if errors:
+                ERRORS.labels("index-feed", "UndecodableRecord").inc(errors)
             if records:
+                self._idle_since = time.monotonic()
+                self._unoptimized += sum(len(r.record.get("chunks", ())) for r in records)
                 await self._apply(records)
+            else:
+                await self._maybe_optimize()
 
     async def _apply(self, records: list[LogRecord]) -> None:
         ready = await self._transform(records) if self._transform is not None else records

@@ -7,6 +7,7 @@ import typer
 from ragstream.cli import auth, connectors, serve, stack, streams, topics
 from ragstream.cli.ask import ask, search
 from ragstream.cli.ingest import ingest
+from ragstream.cli.status import status
 
 app = typer.Typer(
     help="ragstream: live retrieval-augmented generation from a Kafka change log.", no_args_is_help=True
@@ -20,6 +21,7 @@ app.add_typer(auth.app, name="auth")
 app.command()(ingest)
 app.command()(search)
 app.command()(ask)
+app.command()(status)
 
 
 if __name__ == "__main__":

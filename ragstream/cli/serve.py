@@ -3,6 +3,7 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from ragstream.observability.logging import logging_config
 from ragstream.settings import get_settings
 
 app = typer.Typer(help="Run the HTTP services.", no_args_is_help=True)
@@ -25,7 +26,7 @@ def commands(port: int = typer.Option(None, help="Port (default: settings api.co
     settings = get_settings()
     _warn_if_open()
     uvicorn.run(create_app(settings), host=settings.api.command_host, port=port or settings.api.command_port,
-                log_level="warning")  # fmt: skip
+                log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip
 
 
 @app.command()
@@ -36,4 +37,4 @@ def queries(port: int = typer.Option(None, help="Port (default: settings api.que
     settings = get_settings()
     _warn_if_open()
     uvicorn.run(create_app(settings), host=settings.api.query_host, port=port or settings.api.query_port,
-                log_level="warning")  # fmt: skip
+                log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip

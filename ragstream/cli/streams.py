@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from ragstream.settings import get_settings
@@ -14,8 +12,11 @@ def run(loglevel: str = typer.Option("WARNING", help="Log level of the worker.")
     """Run a stream worker. Start more of them to share the partitions (one consumer group)."""
     import faust
 
+    from ragstream.observability.logging import configure_logging, logging_config
     from streams.app import create_app
 
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(loglevel)
     faust_app = create_app(get_settings())
-    faust.Worker(faust_app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
+    faust.Worker(
+        faust_app, loglevel=loglevel.upper(), quiet=True, logging_config=logging_config(loglevel)
+    ).execute_from_commandline()
