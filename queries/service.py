@@ -94,6 +94,8 @@ class QueryService:
         # Each retriever returns enough candidates to fill the requested page after fusion.
         depth = max(self.settings.candidates, q.offset + q.limit)
         timings: dict[str, float] = {}
+        # One generation and its model for the whole query, even if a rebuild swaps in meanwhile.
+        projector, embedder = self._projector, self.embedder
 
         async def timed(stage: str, fn, *args):  # type: ignore[no-untyped-def]
             started = time.perf_counter()
@@ -105,13 +107,13 @@ class QueryService:
         async def lexical() -> list[Hit]:
             if q.mode == Mode.DENSE:
                 return []
-            return await timed("bm25", self._projector.keyword.search, q.text, flt, depth)  # type: ignore[no-any-return]
+            return await timed("bm25", projector.keyword.search, q.text, flt, depth)  # type: ignore[no-any-return]
 
         async def dense() -> list[Hit]:
             if q.mode == Mode.BM25:
                 return []
-            vector = await timed("embed", self.embedder.embed_query, q.text)
-            return await timed("vector", self._projector.vector.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
+            vector = await timed("embed", embedder.embed_query, q.text)
+            return await timed("vector", projector.vector.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())
         started = time.perf_counter()
@@ -124,6 +126,7 @@ class QueryService:
             alpha=q.alpha if q.alpha is not None else self.settings.convex_alpha,
         )
         timings["fusion"] = (time.perf_counter() - started) * 1000
+        STAGE_SECONDS.labels("fusion").observe(timings["fusion"] / 1000)
         return SearchResult(paginate(fused, q.offset, q.limit), timings)
 
     async def passages(self, q: SearchQuery) -> tuple[list[Passage], SearchResult]:
@@ -135,6 +138,7 @@ class QueryService:
         started = time.perf_counter()
         answer = await self.generator.generate(q.text, passages)
         result.timings_ms["generation"] = (time.perf_counter() - started) * 1000
+        STAGE_SECONDS.labels("generation").observe(result.timings_ms["generation"] / 1000)
         return answer, passages, result
 
     async def stream_answer(self, q: SearchQuery) -> tuple[AsyncIterator[str], list[Passage]]:

@@ -101,6 +101,7 @@ class RetrievalSettings(_Section):
     convex_alpha: float = 0.5
     candidates: int = 50
     consistency_timeout_s: float = 10.0
+    query_log_retention_days: int = Field(default=30, ge=1)
 
 
 class GeneratorSettings(_Section):

@@ -15,10 +15,10 @@ def create(
     name: str = typer.Option(..., help="A name to recognise (and revoke) the key by."),
     tenant: str = typer.Option(..., help="The only tenant this key acts for."),
     principal: list[str] = typer.Option([], help="user:… or group:… entries the key may read as (repeat)."),
-    scope: list[str] = typer.Option(["read"], help="read and/or write (repeat)."),
+    scope: list[str] = typer.Option(["read"], help="read, write and/or admin (replay, rebuild) (repeat)."),
 ) -> None:
     """Create a key and print it once; only its SHA-256 hash is stored."""
-    bad = set(scope) - {"read", "write"}
+    bad = set(scope) - {"read", "write", "admin"}
     if bad:
         raise typer.BadParameter(f"unknown scope(s): {', '.join(sorted(bad))}")
     path = get_settings().auth.api_keys_file

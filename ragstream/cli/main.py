@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ragstream.cli import auth, connectors, serve, stack, streams, topics
+from ragstream.cli import auth, connectors, logops, serve, stack, streams, topics
 from ragstream.cli.ask import ask, search
 from ragstream.cli.ingest import ingest
 from ragstream.cli.status import status
@@ -22,6 +22,11 @@ app.command()(ingest)
 app.command()(search)
 app.command()(ask)
 app.command()(status)
+app.command()(logops.replay)
+app.add_typer(logops.rebuild_app, name="rebuild")
+app.add_typer(logops.generations_app, name="generations")
+app.command()(logops.audit)
+app.command("query-log")(logops.query_log)
 
 
 if __name__ == "__main__":
