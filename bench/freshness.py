@@ -17,9 +17,12 @@ import httpx
 from bench.corpus import ACTOR, TENANT, documents
 from bench.memory import PeakMemory
 from bench.pipeline import BenchPipeline, fresh_pipeline
-from bench.stats import latency_summary
+from bench.stats import latency_summary, percentile
+from bench.topic import command_timestamps
 from commands.models import UpsertDocument
 from commands.sdk import CommandProducer
+from ragstream.codec import load_codec
+from ragstream.topics import catalogue
 
 
 def run(rate: float, duration_s: float, warmup_s: float = 5.0) -> dict[str, Any]:
@@ -28,8 +31,9 @@ def run(rate: float, duration_s: float, warmup_s: float = 5.0) -> dict[str, Any]
         with fresh_pipeline("freshness") as pipeline:
             holder["p"] = pipeline
             pipeline.warm_up()
-            samples, sent, misses = asyncio.run(_load(pipeline, rate, duration_s, warmup_s))
+            samples, visible, sent, misses = asyncio.run(_load(pipeline, rate, duration_s, warmup_s))
             chunks = pipeline.ready()["chunks"]
+            hops = asyncio.run(_hops(pipeline, visible))
         peaks = memory.peaks_mb()
     summary = latency_summary(samples, duration_s, unit="s")
     return {
@@ -43,6 +47,7 @@ def run(rate: float, duration_s: float, warmup_s: float = 5.0) -> dict[str, Any]
         "not_visible": misses,
         "chunks_per_document": round(chunks / max(1, sent), 2),
         "duration_s": duration_s,
+        "hops_p50_s": hops,
         "peak_rss_mb": peaks,
     }
 
@@ -57,11 +62,31 @@ def _document(base: UpsertDocument, number: int) -> tuple[UpsertDocument, str]:
     return doc, word
 
 
+async def _hops(pipeline: BenchPipeline, visible: dict[str, float]) -> dict[str, float]:
+    """Median latency of each hop, from the Kafka timestamps of each command's record on every topic
+    (producer clocks: all on this machine) and the moment its search returned."""
+    settings = pipeline.pipeline.settings
+    topics = catalogue(settings.kafka.topic_prefix)
+    codec = load_codec(settings.codec.schemas_dir)
+    stamps = [
+        await command_timestamps(settings.kafka, t.name, codec)
+        for t in (topics.commands, topics.events, topics.chunks, topics.embeddings)
+    ]
+    stamps.append(visible)
+    names = ("produced->validated", "validated->chunked", "chunked->embedded", "embedded->searchable")
+    hops = {}
+    for name, before, after in zip(names, stamps, stamps[1:], strict=False):
+        deltas = [after[c] - before[c] for c in visible if c in before and c in after]
+        hops[name] = round(percentile(deltas, 50), 3)
+    return hops
+
+
 async def _load(
     pipeline: BenchPipeline, rate: float, duration_s: float, warmup_s: float
-) -> tuple[list[float], int, int]:
+) -> tuple[list[float], dict[str, float], int, int]:
     corpus = documents(79)
     samples: list[float] = []
+    visible_at: dict[str, float] = {}  # command_id -> wall clock when its search returned it
     misses = 0
     interval = 1.0 / rate
     tasks: list[asyncio.Task[None]] = []
@@ -69,7 +94,7 @@ async def _load(
 
     async with CommandProducer(settings) as producer, httpx.AsyncClient(timeout=60) as client:
 
-        async def observe(started: float, token: str, word: str, measured: bool) -> None:
+        async def observe(started: float, command_id: str, token: str, word: str, measured: bool) -> None:
             nonlocal misses
             body = {"query": word, "limit": 1, "mode": "bm25", "consistency_token": token}
             while True:
@@ -83,6 +108,7 @@ async def _load(
                 misses += 1
             elif measured:
                 samples.append(visible - started)
+                visible_at[command_id] = time.time()
 
         began = time.perf_counter()
         number = 0
@@ -92,8 +118,9 @@ async def _load(
             started = time.perf_counter()
             written = await producer.send(doc)
             measured = now >= began + warmup_s
-            tasks.append(asyncio.create_task(observe(started, written.position.token, word, measured)))
+            observed = observe(started, written.command_id, written.position.token, word, measured)
+            tasks.append(asyncio.create_task(observed))
             number += 1
             await asyncio.sleep(max(0.0, began + number * interval - time.perf_counter()))
         await asyncio.gather(*tasks)
-    return samples, number, misses
+    return samples, visible_at, number, misses

@@ -21,7 +21,8 @@ class PeakMemory:
     def __init__(self, names: Callable[[], Mapping[int, str]] | None = None, interval_s: float = 0.2) -> None:
         self._names = names or dict
         self._interval = interval_s
-        self._peaks: dict[str, int] = {}
+        self._peaks: dict[int, int] = {}
+        self._known: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peak-memory", daemon=True)
         self._me = psutil.Process()
@@ -37,14 +38,15 @@ class PeakMemory:
         self._thread.join()
 
     def sample(self) -> None:
-        names = dict(self._names())
+        # Names become known only once a child is up; remember them, so a pid's early samples (model
+        # loading, the usual peak) and its samples after the pipeline forgot it share its name.
+        self._known.update(self._names())
         for process in [self._me, *self._me.children(recursive=True)]:
             try:
                 rss = process.memory_info().rss
             except psutil.Error:
                 continue
-            name = "bench" if process.pid == self._me.pid else names.get(process.pid, f"pid-{process.pid}")
-            self._peaks[name] = max(self._peaks.get(name, 0), rss)
+            self._peaks[process.pid] = max(self._peaks.get(process.pid, 0), rss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -52,8 +54,13 @@ class PeakMemory:
             self._stop.wait(self._interval)
 
     def peaks_mb(self) -> dict[str, float]:
+        """Peak RSS in MiB per process name ("bench" is this process)."""
         self.sample()
-        peaks = dict(self._peaks)
         # The kernel's own high-water mark of this process catches spikes between two samples.
-        peaks["bench"] = max(peaks.get("bench", 0), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peaks: dict[str, int] = {"bench": max(self._peaks.get(self._me.pid, 0), own)}
+        for pid, value in self._peaks.items():
+            if pid != self._me.pid:
+                name = self._known.get(pid, f"pid-{pid}")
+                peaks[name] = max(peaks.get(name, 0), value)
         return {name: round(value / MB, 1) for name, value in sorted(peaks.items())}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bench.memory import PeakMemory
-from bench.stats import latency_summary
+from bench.stats import latency_summary, percentile
 from bench.synthetic import DIMENSION, embedded_records
 from queries.answers.extractive import ExtractiveGenerator
 from queries.indexing.feed import IndexFeed
@@ -123,22 +123,28 @@ def _load(generation: Generation, size: int) -> float:
     return time.perf_counter() - started
 
 
-async def _measure(service: QueryService, count: int) -> tuple[dict[str, float], dict[str, float]]:
+async def _measure(service: QueryService, count: int) -> tuple[dict[str, Any], dict[str, Any]]:
     def query(i: int, limit: int) -> SearchQuery:
         return SearchQuery(QUESTIONS[i % len(QUESTIONS)], "default", [], limit=limit, mode=Mode.HYBRID)
 
     for i in range(len(QUESTIONS)):  # warm caches and thread pools, untimed
         await service.search(query(i, 10))
-    summaries = []
+    summaries: list[dict[str, Any]] = []
     for kind in ("search", "answer"):
         latencies = []
+        stages: dict[str, list[float]] = {}
         began = time.perf_counter()
         for i in range(count):
             started = time.perf_counter()
             if kind == "search":
-                await service.search(query(i, 10))
+                result = await service.search(query(i, 10))
             else:
-                await service.answer(query(i, 5))
+                _, _, result = await service.answer(query(i, 5))
             latencies.append(time.perf_counter() - started)
-        summaries.append(latency_summary(latencies, time.perf_counter() - began))
+            for stage, ms in result.timings_ms.items():
+                stages.setdefault(stage, []).append(ms)
+        summary: dict[str, Any] = dict(latency_summary(latencies, time.perf_counter() - began))
+        # The service's own stage timings; bm25 and the embed+vector path run concurrently.
+        summary["stage_p50_ms"] = {stage: round(percentile(v, 50), 2) for stage, v in sorted(stages.items())}
+        summaries.append(summary)
     return summaries[0], summaries[1]

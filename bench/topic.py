@@ -93,3 +93,35 @@ async def embeddings_computed(
                 records += 1
                 computed += int(rec.record["embeddings_computed"])
     return computed, records
+
+
+async def command_timestamps(
+    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec
+) -> dict[str, float]:
+    """command_id -> Kafka timestamp (seconds) of its first record on `topic`: every stage's output
+    carries the command id, so consecutive topics give each hop's latency."""
+    out: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        tps = await _partitions(consumer, topic)
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, 0)
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1000)
+            for messages in fetched.values():
+                for message in messages:
+                    try:
+                        command_id = str(codec.decode(message.value or b"").record["command_id"])
+                    except (CodecError, KeyError):
+                        continue
+                    out.setdefault(command_id, message.timestamp / 1000)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return out

@@ -6,6 +6,7 @@ import typer
 
 from ragstream.cli import auth, connectors, logops, serve, stack, streams, topics
 from ragstream.cli.ask import ask, search
+from ragstream.cli.eval_bench import bench_app, eval_command
 from ragstream.cli.ingest import ingest
 from ragstream.cli.status import status
 
@@ -27,6 +28,8 @@ app.add_typer(logops.rebuild_app, name="rebuild")
 app.add_typer(logops.generations_app, name="generations")
 app.command()(logops.audit)
 app.command("query-log")(logops.query_log)
+app.command("eval")(eval_command)
+app.add_typer(bench_app, name="bench")
 
 
 if __name__ == "__main__":
