@@ -20,11 +20,16 @@ console = Console()
 @app.command()
 def up(
     create_topics_too: bool = typer.Option(True, "--topics/--no-topics", help="Create the topic catalogue."),
+    with_connect: bool = typer.Option(False, "--with-connect", help="Also run Kafka Connect with Debezium."),
+    with_opensearch: bool = typer.Option(False, "--with-opensearch", help="Also run an OpenSearch node."),
 ) -> None:
     """Start every service that is not running yet, and wait until each is ready."""
     settings = get_settings()
+    services = (
+        stack.SERVICES + (("connect",) if with_connect else ()) + (("opensearch",) if with_opensearch else ())
+    )
     try:
-        for line in stack.up(settings):
+        for line in stack.up(settings, services):
             console.print(line)
     except stack.StackError as exc:
         console.print(f"[red]{exc}[/red]")
