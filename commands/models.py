@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from ragstream.http import TENANT_PATTERN
 
@@ -54,6 +54,14 @@ class _Command(BaseModel):
         if value.tzinfo is None:
             raise ValueError("event_time needs a timezone")
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> _Command:
+        # NUL can never be stored in PostgreSQL text: refuse it here rather than stall a projection later.
+        for name, value in self.model_dump(exclude={"content", "event_time"}).items():
+            if "\x00" in repr(value):
+                raise ValueError(f"{name} must not contain NUL characters")
+        return self
 
     def to_avro(self) -> dict[str, Any]:
         record = self.model_dump(exclude={"avro_name"})

@@ -116,9 +116,11 @@ class GeneratorSettings(_Section):
 
 class StreamsSettings(_Section):
     app_id: str = "ragstream"
-    # faust's processing guarantee: output records and input offsets commit in one Kafka transaction.
-    # "at_least_once" is faster; the projections are idempotent either way.
-    processing_guarantee: str = "exactly_once"
+    # at_least_once plus idempotent outputs: every processor waits for the broker's ack before its input
+    # offset can be committed, and every projection dedupes by version/event id, so a redelivery
+    # changes nothing. faust's "exactly_once" (Kafka transactions) is available, but its table
+    # recovery crashed here after a rebalance (ConsistencyError on the changelog), so it is not the default.
+    processing_guarantee: str = "at_least_once"
     data_dir: Path = PROJECT_ROOT / ".stack" / "faust"
     web_port: int = 6066
 

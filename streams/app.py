@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
@@ -209,14 +210,18 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
             except CodecError as exc:
                 await dead_letter(event, "record_registry", exc)
                 continue
-            await (await store()).apply_event(
-                name,
-                record,
-                projection="registry",
-                topic=msg.topic,
-                partition=msg.partition,
-                offset=msg.offset,
-            )
+            try:
+                await (await store()).apply_event(
+                    name,
+                    record,
+                    projection="registry",
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                )
+            except asyncpg.DataError as exc:  # e.g. NUL in a title from a direct producer
+                await dead_letter(event, "record_registry", exc)
+                continue
             PROCESSED.labels("record_registry").inc()
             observe_processing("record_registry", started)
 

@@ -16,7 +16,8 @@ from commands.models import DeleteDocument, DocumentCommand, UpdateDocumentAcces
 from commands.sdk import WrittenCommand
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
-DocumentPath = Annotated[str, Path(min_length=1, max_length=512)]
+# Control characters (NUL above all) can never be part of a document id: PostgreSQL rejects them.
+DocumentPath = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 def _accepted(written: list[WrittenCommand]) -> CommandsAccepted:

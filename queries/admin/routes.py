@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from queries.admin.jobs import AdminConflict, AdminInvalid, AdminNotFound, Job
 from queries.admin.manager import IndexManager
 from queries.admin.querylog import QueryLog
-from ragstream.http import IdentityDep
+from ragstream.http import TENANT_PATTERN, IdentityDep
 from ragstream.settings import Settings
 
 
@@ -154,7 +154,9 @@ async def drop(name: str, admin: AdminDep) -> dict[str, list[str]]:
 
 @router.get("/query-log")
 async def query_log(
-    request: Request, tenant: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    request: Request,
+    tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     log = get_query_log(request)
     if log is None:

@@ -28,7 +28,8 @@ from queries.service import SearchQuery
 from ragstream.http import TenantDep
 
 router = APIRouter(prefix="/v1", tags=["queries"])
-DocumentPath = Annotated[str, Path(min_length=1, max_length=512)]
+# Control characters (NUL above all) can never be part of a document id: PostgreSQL rejects them.
+DocumentPath = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 @router.post("/search", response_model=SearchOut)

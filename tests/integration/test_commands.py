@@ -121,6 +121,8 @@ def test_api_batch_delete_and_patch(client: TestClient) -> None:
         ({"document_id": "x", "content": "text", "surprise": 1}, {}, 422),
         ({"document_id": "x", "content": "text"}, {"X-Tenant": "bad tenant/"}, 422),
         ({"documents": []}, {}, 422),
+        ({"document_id": "x", "content": "text", "title": "nul\u0000title"}, {}, 422),
+        ({"document_id": "x", "content": "text", "metadata": {"k": "nul\u0000"}}, {}, 422),
         ({"documents": [{"document_id": f"d{i}", "content": "x"} for i in range(300)]}, {}, 413),
     ],
 )
