@@ -31,6 +31,16 @@ class ContentType(StrEnum):
     HTML = "text/html"
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class _Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -59,7 +69,7 @@ class _Command(BaseModel):
     def _no_nul(self) -> _Command:
         # NUL can never be stored in PostgreSQL text: refuse it here rather than stall a projection later.
         for name, value in self.model_dump(exclude={"content", "event_time"}).items():
-            if "\x00" in repr(value):
+            if _has_nul(value):
                 raise ValueError(f"{name} must not contain NUL characters")
         return self
 
