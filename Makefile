@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lint typecheck unit integration stack-up stack-down clean promtool
+.PHONY: demo test install lint typecheck unit integration faults stack-up stack-down clean promtool
 
 demo: install
 	$(PY) -m ragstream.demo
@@ -15,11 +15,6 @@ test: install lint typecheck promtool
 	if $(VENV)/bin/ragstream stack status >/dev/null 2>&1; then started=0; else started=1; fi; \
 	$(VENV)/bin/ragstream stack up --with-opensearch; \
 	status=0; RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
-	for round in 2 3; do \
-		[ $$status = 0 ] || break; \
-		echo "fault tests, round $$round of 3"; \
-		RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -q tests/integration/test_faults.py || status=$$?; \
-	done; \
 	if [ $$started = 1 ]; then $(VENV)/bin/ragstream stack down; fi; \
 	exit $$status
 
@@ -48,6 +43,10 @@ unit: install
 
 integration: install stack-up
 	RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+
+# The fault tests again, several rounds (issue #9 wants them repeated; see the note on worker stalls).
+faults: install stack-up
+	for round in 1 2 3; do RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -q -m 'integration' tests/integration/test_faults.py || exit 1; done
 
 stack-up: install
 	$(VENV)/bin/ragstream stack up
