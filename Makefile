@@ -46,7 +46,7 @@ integration: install stack-up
 
 # The fault tests again, several rounds (issue #9 wants them repeated; see the note on worker stalls).
 faults: install stack-up
-	for round in 1 2 3; do RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -q -m 'integration' tests/integration/test_faults.py || exit 1; done
+	for round in 1 2 3; do RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -q -m 'integration' tests/integration/test_faults.py tests/integration/test_resilience.py || exit 1; done
 
 stack-up: install
 	$(VENV)/bin/ragstream stack up
