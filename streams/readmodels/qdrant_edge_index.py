@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import qdrant_edge as qe
 
@@ -25,11 +25,10 @@ from streams.readmodels.exceptions import (
     IndexLockedError,
     IndexUnavailableError,
 )
+from streams.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
 from streams.readmodels.terms import (
-    acl_terms,
     metadata_terms,
     scoped_key,
-    stored_acl,
     visible_acl_terms,
 )
 
@@ -62,16 +61,6 @@ def _match_any(key: str, values: Sequence[str]) -> qe.FieldCondition:
 
 def _document_filter(tenant: str, document_id: str) -> qe.Filter:
     return qe.Filter(must=[_match("tenant", tenant), _match("document_id", document_id)])
-
-
-def _access_payload(metadata: Mapping[str, str], acl: Sequence[str]) -> dict[str, Any]:
-    return {
-        "metadata": dict(metadata),
-        # Flattened "key/value" terms: one keyword index serves any metadata key, whatever its
-        # characters (a nested `metadata.<key>` path breaks on keys with dots or brackets).
-        "meta_terms": metadata_terms(metadata),
-        "acl": acl_terms(acl),
-    }
 
 
 class QdrantEdgeVectorIndex:
@@ -151,7 +140,7 @@ class QdrantEdgeVectorIndex:
         with self._lock:
             # set_payload replaces the named top-level keys only: text and vectors stay untouched.
             operation = qe.UpdateOperation.set_payload_by_filter(
-                _document_filter(tenant, document_id), _access_payload(metadata, acl)
+                _document_filter(tenant, document_id), access_payload(metadata, acl)
             )
             self._require_open().update(operation)
 
@@ -196,7 +185,7 @@ class QdrantEdgeVectorIndex:
             with_payload=True,
         )
         points = self._require_open().query(request)
-        return [Hit(self._to_chunk(point.payload or {}), float(point.score)) for point in points]
+        return [Hit(chunk_from_payload(point.payload or {}), float(point.score)) for point in points]
 
     def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
         shard = self._require_open()
@@ -211,7 +200,7 @@ class QdrantEdgeVectorIndex:
                     with_payload=True,
                 )
             )
-            chunks += [self._to_chunk(record.payload or {}) for record in records]
+            chunks += [chunk_from_payload(record.payload or {}) for record in records]
             if offset is None:
                 break
         chunks.sort(key=lambda chunk: (chunk.version, chunk.chunk_number))
@@ -250,32 +239,6 @@ class QdrantEdgeVectorIndex:
     def _to_point(self, tenant: str, document_id: str, chunk: IndexedChunk) -> qe.Point:
         if (chunk.tenant, chunk.document_id) != (tenant, document_id):
             raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
-        payload: dict[str, Any] = {
-            "chunk_id": chunk.chunk_id,
-            "tenant": chunk.tenant,
-            "document_id": chunk.document_id,
-            "version": chunk.version,
-            "chunk_number": chunk.chunk_number,
-            "title": chunk.title,
-            "text": chunk.text,
-            "start": chunk.start,
-            "end": chunk.end,
-            **_access_payload(chunk.metadata, chunk.acl),
-        }
+        payload = chunk_payload(chunk)
         vector = self._checked_vector(chunk.vector, f"vector of chunk {chunk.chunk_id}")
         return qe.Point(point_id(tenant, chunk.chunk_id), vector, payload)
-
-    @staticmethod
-    def _to_chunk(payload: Mapping[str, Any]) -> IndexedChunk:
-        return IndexedChunk(
-            tenant=str(payload["tenant"]),
-            document_id=str(payload["document_id"]),
-            version=int(payload["version"]),
-            chunk_number=int(payload["chunk_number"]),
-            text=str(payload.get("text", "")),
-            title=str(payload.get("title", "")),
-            start=int(payload.get("start", 0)),
-            end=int(payload.get("end", 0)),
-            metadata={str(k): str(v) for k, v in (payload.get("metadata") or {}).items()},
-            acl=stored_acl([str(term) for term in payload.get("acl") or ()]),
-        )

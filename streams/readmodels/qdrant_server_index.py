@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import httpx
 from qdrant_client import QdrantClient, models
@@ -42,11 +42,10 @@ from streams.readmodels.exceptions import (
     IndexUnavailableError,
     ReadModelError,
 )
+from streams.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
 from streams.readmodels.qdrant_edge_index import point_id
 from streams.readmodels.terms import (
-    acl_terms,
     metadata_terms,
-    stored_acl,
     visible_acl_terms,
 )
 
@@ -114,40 +113,6 @@ def search_filter(flt: SearchFilter) -> models.Filter:
     if flt.document_ids is not None:
         must.append(_match_any("document_id", list(dict.fromkeys(flt.document_ids))))
     return models.Filter(must=must)
-
-
-def access_payload(metadata: Mapping[str, str], acl: Sequence[str]) -> dict[str, Any]:
-    return {"metadata": dict(metadata), "meta_terms": metadata_terms(metadata), "acl": acl_terms(acl)}
-
-
-def chunk_payload(chunk: IndexedChunk) -> dict[str, Any]:
-    return {
-        "chunk_id": chunk.chunk_id,
-        "tenant": chunk.tenant,
-        "document_id": chunk.document_id,
-        "version": chunk.version,
-        "chunk_number": chunk.chunk_number,
-        "title": chunk.title,
-        "text": chunk.text,
-        "start": chunk.start,
-        "end": chunk.end,
-        **access_payload(chunk.metadata, chunk.acl),
-    }
-
-
-def chunk_from_payload(payload: Mapping[str, Any]) -> IndexedChunk:
-    return IndexedChunk(
-        tenant=str(payload["tenant"]),
-        document_id=str(payload["document_id"]),
-        version=int(payload["version"]),
-        chunk_number=int(payload["chunk_number"]),
-        text=str(payload.get("text", "")),
-        title=str(payload.get("title", "")),
-        start=int(payload.get("start", 0)),
-        end=int(payload.get("end", 0)),
-        metadata={str(k): str(v) for k, v in (payload.get("metadata") or {}).items()},
-        acl=stored_acl([str(term) for term in payload.get("acl") or ()]),
-    )
 
 
 def _call(what: str, request: Callable[[], _T]) -> _T:
