@@ -85,7 +85,7 @@ def _one_size(size: int, queries: int, embedder: Embedder) -> dict[str, Any]:
         )
         search, answer = asyncio.run(_measure(service, queries))
         out = {
-            "chunks": generation.projector.keyword.count(),
+            "chunks": vector.count(),
             "load_s": round(load_s, 2),
             "load_chunks_per_s": round(size / load_s, 1),
             "optimize_s": round(optimize_s, 2),

@@ -9,11 +9,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec, CodecError
+from ragstream.kafka import security_options
 from ragstream.settings import KafkaSettings
 
 
 async def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers, group_id=None, **security_options(kafka)
+    )
     await consumer.start()
     try:
         tps = await _partitions(consumer, topic)
@@ -49,6 +52,7 @@ async def read_batches(
         enable_auto_commit=False,
         max_partition_fetch_bytes=kafka.max_message_bytes,
         fetch_max_bytes=4 * kafka.max_message_bytes,
+        **security_options(kafka),
     )
     await consumer.start()
     try:
@@ -101,7 +105,9 @@ async def command_timestamps(
     """command_id -> Kafka timestamp (seconds) of its first record on `topic`: every stage's output
     carries the command id, so consecutive topics give each hop's latency."""
     out: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers, group_id=None, **security_options(kafka)
+    )
     await consumer.start()
     try:
         tps = await _partitions(consumer, topic)

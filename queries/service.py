@@ -15,7 +15,9 @@ from queries.indexing.feed import IndexFeed
 from queries.retrieval.fusion import FusedHit, FusionMethod, fuse, paginate
 from ragstream.settings import RetrievalSettings
 from streams.embedding.base import Embedder
-from streams.readmodels.base import Hit, SearchFilter
+from streams.readmodels.base import Hit, KeywordIndex, SearchFilter, VectorIndex
+from streams.readmodels.shared import SharedIndexes
+from streams.registry.shared_state import SharedIndexState
 
 STAGE_SECONDS = Histogram("ragstream_query_stage_seconds", "Time per query stage", ["stage"])
 
@@ -61,30 +63,61 @@ def parse_token(token: str) -> dict[int, int]:
     return positions
 
 
+@dataclass
+class SharedReadModels:
+    """Server read models every query node searches, and where their projection has got to."""
+
+    indexes: SharedIndexes
+    state: SharedIndexState
+
+
+def _behind(applied: Mapping[int, int], needed: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+    return {p: (applied.get(p, -1), o) for p, o in needed.items() if applied.get(p, -1) < o}
+
+
 class QueryService:
     def __init__(
-        self, feed: IndexFeed, embedder: Embedder, generator: Generator, settings: RetrievalSettings
+        self,
+        feed: IndexFeed,
+        embedder: Embedder,
+        generator: Generator,
+        settings: RetrievalSettings,
+        *,
+        shared: SharedReadModels | None = None,
     ) -> None:
         self.feed = feed
         self.embedder = embedder
         self.generator = generator
         self.settings = settings
+        self.shared = shared
 
-    @property
-    def _projector(self):  # type: ignore[no-untyped-def]
-        return self.feed.generation.projector
+    def read_models(self) -> tuple[KeywordIndex, VectorIndex]:
+        """The keyword and vector index to search: a server one where configured, else this node's."""
+        projector = self.feed.generation.projector
+        shared = self.shared.indexes if self.shared is not None else None
+        keyword = shared.keyword if shared is not None and shared.keyword is not None else projector.keyword
+        vector = shared.vector if shared is not None and shared.vector is not None else projector.vector
+        assert keyword is not None and vector is not None, "each read model is either local or shared"
+        return keyword, vector
 
     async def _consistent(self, token: str | None) -> None:
         if not token:
             return
         positions = parse_token(token)
-        if not await self.feed.wait_for(positions, self.settings.consistency_timeout_s):
-            behind = {
-                p: (self.feed.command_positions.get(p, -1), o)
-                for p, o in positions.items()
-                if self.feed.command_positions.get(p, -1) < o
-            }
-            raise NotCaughtUp(behind)
+        timeout = self.settings.consistency_timeout_s
+        deadline = time.monotonic() + timeout
+        if not await self.feed.wait_for(positions, timeout):
+            raise NotCaughtUp(_behind(self.feed.command_positions, positions))
+        if self.shared is not None:
+            # The stream workers publish their progress in PostgreSQL; poll it until it passes.
+            while True:
+                applied = await self.shared.state.command_positions()
+                behind = _behind(applied, positions)
+                if not behind:
+                    return
+                if time.monotonic() >= deadline:
+                    raise NotCaughtUp(behind)
+                await asyncio.sleep(0.05)
 
     async def search(self, q: SearchQuery) -> SearchResult:
         await self._consistent(q.consistency_token)
@@ -95,7 +128,7 @@ class QueryService:
         depth = max(self.settings.candidates, q.offset + q.limit)
         timings: dict[str, float] = {}
         # One generation and its model for the whole query, even if a rebuild swaps in meanwhile.
-        projector, embedder = self._projector, self.embedder
+        (keyword, vector_index), embedder = self.read_models(), self.embedder
 
         async def timed(stage: str, fn, *args):  # type: ignore[no-untyped-def]
             started = time.perf_counter()
@@ -107,13 +140,13 @@ class QueryService:
         async def lexical() -> list[Hit]:
             if q.mode == Mode.DENSE:
                 return []
-            return await timed("bm25", projector.keyword.search, q.text, flt, depth)  # type: ignore[no-any-return]
+            return await timed("bm25", keyword.search, q.text, flt, depth)  # type: ignore[no-any-return]
 
         async def dense() -> list[Hit]:
             if q.mode == Mode.BM25:
                 return []
             vector = await timed("embed", embedder.embed_query, q.text)
-            return await timed("vector", projector.vector.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
+            return await timed("vector", vector_index.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())
         started = time.perf_counter()

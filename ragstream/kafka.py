@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from ragstream.settings import KafkaSettings
 from ragstream.topics import TopicSpec
@@ -22,6 +25,7 @@ def make_producer(settings: KafkaSettings, *, client_suffix: str = "producer") -
         linger_ms=5,
         max_request_size=settings.max_message_bytes,
         compression_type="lz4" if _has_lz4() else None,
+        **security_options(settings),
     )
 
 
@@ -38,12 +42,15 @@ def make_consumer(
         isolation_level="read_committed",
         max_partition_fetch_bytes=settings.max_message_bytes,
         fetch_max_bytes=4 * settings.max_message_bytes,
+        **security_options(settings),
     )
 
 
 def make_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.client_id}-admin"
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-admin",
+        **security_options(settings),
     )
 
 
@@ -75,3 +82,40 @@ def _has_lz4() -> bool:
     except ImportError:
         return False
     return True
+
+
+def security_options(settings: KafkaSettings) -> dict[str, Any]:
+    """The aiokafka keyword arguments for the configured listener security (TLS, SASL)."""
+    options: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl_context(settings)
+    if settings.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return options
+
+
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+        certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+    )
+    return context
+
+
+def faust_credentials(settings: KafkaSettings) -> Any:
+    """The same security for a faust app (`broker_credentials`); None for plaintext."""
+    import faust
+
+    if settings.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ssl_context(settings) if settings.security_protocol == "SASL_SSL" else None,
+        )
+    if settings.security_protocol == "SSL":
+        return faust.SSLCredentials(ssl_context(settings))
+    return None

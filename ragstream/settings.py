@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,9 @@ class StackSettings(_Section):
     kafka_version: str = "4.1.1"
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
+    # A second listener that requires SASL/PLAIN (user ragstream), to exercise authenticated clients.
+    kafka_sasl_port: int = 19094
+    kafka_sasl_password: SecretStr = SecretStr("ragstream-dev")
     postgres_port: int = 15432
     connect_port: int = 18083
     opensearch_port: int = 19200
@@ -37,6 +41,24 @@ class KafkaSettings(_Section):
     replication_factor: int = Field(default=1, ge=1)
     client_id: str = "ragstream"
     max_message_bytes: int = 8 * 1024 * 1024
+    # How every client (producers, consumers, admin, faust workers) talks to the brokers.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    # TLS: the CA that signed the brokers' certificates (system CAs when unset), and a client
+    # certificate and key for brokers that require mutual TLS.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials_when_sasl(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise ValueError(
+                f"kafka.sasl_username is required with security_protocol={self.security_protocol}"
+            )
+        return self
 
 
 class PostgresSettings(_Section):
@@ -122,6 +144,8 @@ class StreamsSettings(_Section):
     # recovery crashed here after a rebalance (ConsistencyError on the changelog), so it is not the default.
     processing_guarantee: str = "at_least_once"
     data_dir: Path = PROJECT_ROOT / ".stack" / "faust"
+    # The worker's web server (/health, /ready, /metrics); 0.0.0.0 in a pod, so probes and scrapes reach it.
+    web_host: str = "127.0.0.1"
     web_port: int = 6066
 
 

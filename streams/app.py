@@ -19,17 +19,22 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from ragstream.codec import CodecError, load_codec
+from ragstream.kafka import faust_credentials
 from ragstream.observability.lag import LagMonitor
 from ragstream.observability.metrics import observe_processing
 from ragstream.observability.settings import ObservabilitySettings
 from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
+from streams.batching import event_batches, owned_events
 from streams.cdc import load_mappings, mapping_paths
 from streams.cdc.processor import register_cdc
 from streams.dlq import send_dead_letter
 from streams.embedding import Embedder, load_embedder
+from streams.faust_fixes import disable_read_offset_tracking, rewind_uncommitted_partitions
+from streams.readmodels.shared import shared_read_models
 from streams.registry import RegistryStore
+from streams.shared_projection import register_shared_projection
 from streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
 from streams.versioning import COMMAND_NAMES, decide
 
@@ -52,16 +57,21 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     codec = load_codec(settings.codec.schemas_dir)
     chunking = ChunkingPolicy(settings.chunking)
     settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
+    own_topics = [topics.commands.name, topics.events.name, topics.chunks.name, topics.embeddings.name]
+    rewind_uncommitted_partitions(own_topics)
+    if settings.streams.processing_guarantee == "at_least_once":
+        disable_read_offset_tracking(own_topics)
     app = faust.App(
         settings.streams.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings.kafka),
         store="memory://",
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication_factor,
         processing_guarantee=settings.streams.processing_guarantee,
         datadir=str(settings.streams.data_dir / settings.streams.app_id),
-        web_bind="127.0.0.1",
-        web_host="127.0.0.1",
+        web_bind=settings.streams.web_host,
+        web_host=settings.streams.web_host,
         web_port=settings.streams.web_port,
         consumer_auto_offset_reset="earliest",
         producer_max_request_size=settings.kafka.max_message_bytes,
@@ -74,6 +84,11 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
         broker_rebalance_timeout=30.0,
         broker_commit_interval=1.0,
     )
+
+    def owns(event: Any) -> bool:
+        """Whether this worker still owns the event's partition (see streams.batching)."""
+        return event.message.tp in app.consumer.assignment()
+
     commands_topic = _raw_topic(app, topics.commands.name)
     events_topic = _raw_topic(app, topics.events.name)
     chunks_topic = _raw_topic(app, topics.chunks.name)
@@ -123,7 +138,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
 
     @app.agent(commands_topic)
     async def validate_commands(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in owned_events(stream, owns=owns):
             msg = event.message
             started = time.perf_counter()
             bind_message(msg)
@@ -151,7 +166,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     @app.agent(events_topic)
     async def chunk_documents(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        async for event in stream.events():
+        async for event in owned_events(stream, owns=owns):
             started = time.perf_counter()
             bind_message(event.message)
             try:
@@ -170,12 +185,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
 
     @app.agent(chunks_topic)
     async def embed_chunks(stream: Any) -> None:
-        # Nothing is awaited before the stream is iterated: an agent that is not yet consuming when a
-        # rebalance lands can miss its partitions (seen with faust's take buffers).
         allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
-        async for events in stream.take_events(
-            settings.embedding.batch_size, within=settings.embedding.batch_wait_s
-        ):
+        batches = event_batches(
+            stream, settings.embedding.batch_size, settings.embedding.batch_wait_s,
+            is_current=owns,
+        )  # fmt: skip
+        async for events in batches:
             started = time.perf_counter()
             decoded: list[tuple[Any, str, dict[str, Any]]] = []
             for event in events:
@@ -187,6 +202,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
             to_embed = [record for _, name, record in decoded if name == "DocumentChunked"]
             embedded = iter(await (await stage()).embed(to_embed) if to_embed else [])
             # Output keeps input order, so per-document ordering survives batching.
+            pending = []
             for event, name, _ in decoded:
                 bind_message(event.message)  # each output carries its own input's trace
                 value = (
@@ -194,14 +210,20 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
                     if name == "DocumentChunked"
                     else event.value
                 )
-                await embeddings_topic.send(key=event.message.key, value=value, headers=propagated_headers())
+                pending.append(
+                    await embeddings_topic.send(
+                        key=event.message.key, value=value, headers=propagated_headers()
+                    )
+                )
+            # The batch is acked (and its offsets become committable) only once its output is durable.
+            await asyncio.gather(*pending)
             PROCESSED.labels("embed_chunks").inc(len(decoded))
             observe_processing("embed_chunks", started)
 
     @app.agent(events_topic)
     async def record_registry(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        async for event in stream.events():
+        async for event in owned_events(stream, owns=owns):
             msg = event.message
             started = time.perf_counter()
             bind_message(msg)
@@ -225,12 +247,21 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
             PROCESSED.labels("record_registry").inc()
             observe_processing("record_registry", started)
 
-    # Every worker reports the whole group's lag from the broker, so a dead worker's partitions show.
-    lag_monitor = LagMonitor(
-        settings.kafka,
-        settings.streams.app_id,
-        [topics.commands.name, topics.events.name, topics.chunks.name],
+    register_shared_projection(
+        app,
+        settings,
+        embeddings_topic,
+        codec,
+        dimension=model.dimension,
+        store=store,
+        dead_letter=dead_letter,
     )
+
+    # Every worker reports the whole group's lag from the broker, so a dead worker's partitions show.
+    consumed = [topics.commands.name, topics.events.name, topics.chunks.name]
+    if shared_read_models(settings):
+        consumed.append(topics.embeddings.name)
+    lag_monitor = LagMonitor(settings.kafka, settings.streams.app_id, consumed)
 
     @app.timer(interval=ObservabilitySettings().lag_interval_s)  # type: ignore[untyped-decorator]
     async def report_consumer_lag() -> None:
@@ -244,6 +275,25 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})
+
+    async def _ping() -> bool:
+        return await (await store()).ping()
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        # Not ready while partitions are being reassigned or the registry database is unreachable;
+        # /health stays green meanwhile, so a liveness probe does not restart a worker for it.
+        problems = []
+        if app.rebalancing:
+            problems.append("rebalancing")
+        try:
+            reachable = await asyncio.wait_for(_ping(), timeout=3)
+        except TimeoutError:
+            reachable = False
+        if not reachable:
+            problems.append("postgres unreachable")
+        body = {"status": "not ready" if problems else "ready", "problems": problems}
+        return web.json(body, status=503 if problems else 200)
 
     register_cdc(app, settings, load_mappings(mapping_paths(settings)))
     return app

@@ -36,4 +36,6 @@ async def send_dead_letter(
     headers = dead_letter_headers(
         processor=processor, error=error, topic=topic, partition=partition, offset=offset
     )
-    await dlq_topic.send(key=key, value=value or b"", headers=headers)
+    # Awaited to the broker's ack: the bad record's offset commits only once its dead letter is durable.
+    pending = await dlq_topic.send(key=key, value=value or b"", headers=headers)
+    await pending

@@ -25,11 +25,14 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_ragstream="$KAFKA_SASL_PASSWORD";
 log.dirs=$DATA_DIR
 num.partitions=4
 offsets.topic.replication.factor=1
@@ -79,6 +82,7 @@ start() {
   setsid java "${JAVA_ARGS[@]}" kafka.Kafka "$CONF" >>"$HOME_DIR/kafka.out" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
   wait_port "$KAFKA_PORT" 90 || die "Kafka did not open port $KAFKA_PORT; see $LOG_FILE and $HOME_DIR/kafka.out"
+  wait_port "$KAFKA_SASL_PORT" 30 || die "Kafka did not open its SASL port $KAFKA_SASL_PORT; see $LOG_FILE"
   log "kafka listening on 127.0.0.1:$KAFKA_PORT (logs: $LOG_FILE)"
 }
 

@@ -22,6 +22,7 @@ from ragstream.settings import EmbeddingSettings, Settings
 from ragstream.topics import catalogue
 from streams.chunking import ChunkingConfig
 from streams.embedding import Embedder, load_embedder
+from streams.readmodels.shared import local_read_models
 from streams.registry import RegistryStore
 from streams.stages import EmbeddingStage
 
@@ -39,6 +40,7 @@ async def open_live_generation(
     are opened before the model is loaded, so a second writer fails fast (IndexLockedError).
     """
     root = settings.index.data_dir
+    local = local_read_models(settings)
     name = current_generation(root)
     if name is None:
         name = INITIAL_GENERATION
@@ -53,8 +55,8 @@ async def open_live_generation(
         manifest = Manifest.new(name, "initial", "all", model.name, None, model.dimension)
         manifest.complete = True
         write_manifest(root, manifest)
-        return await asyncio.to_thread(Generation.open, root, name, model.dimension), model, manifest
-    generation = await asyncio.to_thread(Generation.open, root, name, manifest.dimension)
+        return await asyncio.to_thread(Generation.open, root, name, model.dimension, local), model, manifest
+    generation = await asyncio.to_thread(Generation.open, root, name, manifest.dimension, local)
     try:
         if configured is not None and configured.name == manifest.embedding_model:
             model = configured

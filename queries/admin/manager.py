@@ -41,6 +41,7 @@ from queries.service import QueryService
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.settings import Settings
 from streams.embedding import Embedder
+from streams.readmodels.shared import local_read_models, shared_read_models
 from streams.registry import RegistryStore
 
 # A retired generation stays open this long after a swap: searches that picked it up just before
@@ -66,6 +67,16 @@ class IndexManager:
     def feed(self) -> IndexFeed:
         return self.service.feed
 
+    def _held_here(self, read_model: str) -> None:
+        """Replays and rebuilds act on this node's embedded read models; a server read model is
+        projected by the stream workers and has its own generations (alias swaps) on the server."""
+        shared = [m for m in READ_MODEL_CHOICES[read_model] if m in shared_read_models(self._settings)]
+        if shared and read_model != "all":
+            raise AdminConflict(
+                f"the {read_model} read model is served by a server backend, not by this node;"
+                " it is fed by the stream workers (replay their consumer group to re-apply it)"
+            )
+
     def _exclusive(self) -> None:
         busy = self.jobs.running("rebuild") or self.jobs.running("replay")
         if busy is not None:
@@ -75,6 +86,7 @@ class IndexManager:
 
     def start_replay(self, read_model: str, from_offset: int | None, from_time: datetime | None) -> Job:
         self._exclusive()
+        self._held_here(read_model)
         feed = self.feed
         job = Job("replay", read_model, generation=feed.generation.name)
         return self.jobs.start(
@@ -91,6 +103,7 @@ class IndexManager:
         self, read_model: str, model: str | None, model_path: str | None, chunking: dict[str, int | None]
     ) -> Job:
         self._exclusive()
+        self._held_here(read_model)
         chunker = rebuild_chunking(self._settings.chunking, read_model, chunking)
         live = read_manifest(self.root, self.feed.generation.name)
         embedder, path = await rebuild_embedder(
@@ -100,6 +113,7 @@ class IndexManager:
         plan = RebuildPlan(
             self.root, self._settings.kafka, self._codec, lambda: self.feed, embedder, path, chunker,
             lambda chunks, model: feed_source(self._settings, self._registry, chunks, model),
+            local_read_models(self._settings),
         )  # fmt: skip
         return self.jobs.start(Job("rebuild", read_model), lambda j: rebuild(j, plan, self._swap))
 
@@ -161,8 +175,8 @@ class IndexManager:
                 p = live.projector
                 info["counts"] = {
                     "documents": p.state.count_documents(),
-                    "lexical": p.keyword.count(),
-                    "vector": p.vector.count(),
+                    "lexical": p.keyword.count() if p.keyword is not None else None,
+                    "vector": p.vector.count() if p.vector is not None else None,
                 }
             out.append(info)
         return out

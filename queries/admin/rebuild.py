@@ -14,7 +14,7 @@ one synchronous step. The previous generation stays on disk until dropped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from ragstream.exceptions import ConfigurationError
 from ragstream.settings import ChunkingSettings, EmbeddingSettings, KafkaSettings
 from streams.chunking import ChunkingConfig
 from streams.embedding import Embedder, load_embedder
+from streams.readmodels.projection import READ_MODELS
 
 # How long the live feed may stay paused while the new one passes it; the new feed is within a
 # batch or two of the live one when the pause starts, so this is a safety net, not a wait.
@@ -44,6 +45,8 @@ class RebuildPlan:
     chunking: dict[str, int] | None
     # The topic and transform a generation built with (chunking, embedder) is fed with.
     source: Callable[[dict[str, int] | None, Embedder], tuple[str, Transform]]
+    # The read models this node holds embedded (the others are on servers, fed by the workers).
+    read_models: Sequence[str] = READ_MODELS
 
 
 class RebuildFailed(Exception):
@@ -63,7 +66,7 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
     job.detail = {"embedding_model": model.name, "dimension": model.dimension, "topic": topic}
     if plan.chunking is not None:
         job.detail["chunking"] = plan.chunking
-    generation = await asyncio.to_thread(Generation.open, root, name, model.dimension)
+    generation = await asyncio.to_thread(Generation.open, root, name, model.dimension, plan.read_models)
     feed = IndexFeed(plan.kafka, topic, plan.codec, generation, transform=transform, observe_freshness=False)
     swapped = False
     try:

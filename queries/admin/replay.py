@@ -118,6 +118,7 @@ async def replay_offline(
     from queries.admin.live import feed_source, model_settings, open_live_generation
     from queries.indexing.reembed import LazyEmbedder
     from streams.embedding import Embedder, load_embedder
+    from streams.readmodels.shared import local_read_models
 
     root = settings.index.data_dir
     name = current_generation(root)
@@ -127,7 +128,9 @@ async def replay_offline(
     model: Embedder
     if manifest is not None and manifest.chunking is None:
         # Fed from stored vectors: the model is needed only if a record was embedded with another.
-        generation = await asyncio.to_thread(Generation.open, root, name, manifest.dimension)
+        generation = await asyncio.to_thread(
+            Generation.open, root, name, manifest.dimension, local_read_models(settings)
+        )
         wanted = model_settings(settings, manifest)
         model = LazyEmbedder(manifest.embedding_model, manifest.dimension, lambda: load_embedder(wanted))
     else:

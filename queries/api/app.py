@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,14 +23,16 @@ from queries.api.routes import router
 from queries.exceptions import InvalidConsistencyToken, NotCaughtUp
 from queries.indexing.feed import IndexFeed
 from queries.retrieval.exceptions import RetrievalError
-from queries.service import QueryService
+from queries.service import QueryService, SharedReadModels
 from ragstream.codec import load_codec
 from ragstream.http import install_auth
 from ragstream.observability.http import instrument_app
 from ragstream.observability.metrics import record_error
 from ragstream.settings import GeneratorSettings, Settings, get_settings
 from streams.embedding import Embedder
+from streams.readmodels.shared import local_read_models, open_shared_indexes, shared_read_models
 from streams.registry import RegistryStore
+from streams.registry.shared_state import SharedIndexState
 
 
 def make_generator(settings: GeneratorSettings) -> Generator:
@@ -50,8 +53,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         generation, model, manifest = await open_live_generation(settings, embedder)
 
         async def record_versions(applied: list[tuple[str, str, int, bool]]) -> None:
-            await registry.record_read_model_versions("lexical", applied)
-            await registry.record_read_model_versions("vector", applied)
+            for read_model in local_read_models(settings):
+                await registry.record_read_model_versions(read_model, applied)
 
         topic, transform = feed_source(settings, registry, manifest.chunking, model)
         codec = load_codec(settings.codec.schemas_dir)
@@ -60,7 +63,13 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         )
         await feed.start()
         query_log = await QueryLog.open(settings.postgres, query_log_retention_days(settings))
-        service = LoggedQueryService(feed, model, make_generator(settings.generator), settings.retrieval)
+        shared = None
+        if shared_read_models(settings):
+            indexes = await asyncio.to_thread(open_shared_indexes, settings, model.dimension)
+            shared = SharedReadModels(indexes, SharedIndexState.of(registry))
+        service = LoggedQueryService(
+            feed, model, make_generator(settings.generator), settings.retrieval, shared=shared
+        )
         service.query_log = query_log
         admin = IndexManager(settings, service, registry, codec)
         app.state.registry = registry
@@ -75,6 +84,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             # After a blue/green swap the feed holds the new generation; the old one is the admin's.
             feed.generation.close()
             await query_log.close()
+            if shared is not None:
+                shared.indexes.close()
             await registry.close()
 
     app = FastAPI(title="ragstream query API", version="1", lifespan=lifespan)
@@ -112,12 +123,18 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         registry: RegistryStore | None = getattr(request.app.state, "registry", None)
         if service is None or registry is None or not await registry.ping():
             return JSONResponse({"status": "not ready"}, 503)
+        keyword, _ = service.read_models()
+        documents = (
+            await service.shared.state.count_documents()
+            if service.shared is not None and "lexical" in service.shared.indexes.read_models
+            else service.feed.generation.projector.state.count_documents()
+        )
         return JSONResponse(
             {
                 "status": "ready",
                 "generation": service.feed.generation.name,
-                "documents": service.feed.generation.projector.state.count_documents(),
-                "chunks": service.feed.generation.projector.keyword.count(),
+                "documents": documents,
+                "chunks": await asyncio.to_thread(keyword.count),
             }
         )
 

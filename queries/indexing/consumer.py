@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec, CodecError
+from ragstream.kafka import security_options
 from ragstream.settings import KafkaSettings
 
 log = logging.getLogger("ragstream.queries.consumer")
@@ -31,6 +32,7 @@ async def open_log_consumer(
         isolation_level="read_committed",
         max_partition_fetch_bytes=kafka.max_message_bytes,
         fetch_max_bytes=4 * kafka.max_message_bytes,
+        **security_options(kafka),
     )
     await consumer.start()
     try:

@@ -23,6 +23,7 @@ from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.observability.metrics import ERRORS
 from ragstream.settings import KafkaSettings
+from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 
 log = logging.getLogger("ragstream.queries.feed")
 FRESHNESS = Histogram(
@@ -183,10 +184,13 @@ class IndexFeed:
         if self._unoptimized < min_points or time.monotonic() - self._idle_since < idle_s:
             return
         projector = self.generation.projector
+        vector = projector.vector
+        if not isinstance(vector, QdrantEdgeVectorIndex):
+            return  # a server vector index optimizes itself
 
         def optimize() -> None:
             with projector.write_lock:
-                projector.vector.optimize()  # type: ignore[attr-defined]
+                vector.optimize()
 
         started = time.monotonic()
         await asyncio.to_thread(optimize)

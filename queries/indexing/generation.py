@@ -11,11 +11,12 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queries.indexing.projector import IndexProjector
+from queries.indexing.projector import READ_MODELS, IndexProjector
 from queries.indexing.state import ProjectionState
 from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from streams.readmodels.tantivy_index import TantivyKeywordIndex
@@ -70,18 +71,19 @@ class Generation:
     projector: IndexProjector
 
     @classmethod
-    def open(cls, root: Path, name: str, dimension: int) -> Generation:
+    def open(
+        cls, root: Path, name: str, dimension: int, read_models: Sequence[str] = READ_MODELS
+    ) -> Generation:
+        """`read_models`: the ones this node holds embedded; the others live on a server."""
         path = generation_path(root, name)
         path.mkdir(parents=True, exist_ok=True)
-        keyword = TantivyKeywordIndex(path / "lexical")
-        vector = QdrantEdgeVectorIndex(path / "vector", dimension)
+        keyword = TantivyKeywordIndex(path / "lexical") if "lexical" in read_models else None
+        vector = QdrantEdgeVectorIndex(path / "vector", dimension) if "vector" in read_models else None
         state = ProjectionState(path / "state.sqlite")
         return cls(name, path, IndexProjector(keyword, vector, state))
 
     def close(self) -> None:
-        self.projector.keyword.close()
-        self.projector.vector.close()
-        self.projector.state.close()
+        self.projector.close()
 
 
 def generation_path(root: Path, name: str) -> Path:

@@ -1,33 +1,27 @@
-"""Applies the embeddings topic to the keyword and vector read models, idempotently.
+"""Applies the embeddings topic to the query node's embedded read models, idempotently.
 
-A stale event (version at or below what the indexes hold) is skipped, so redelivery and replay never
-resurrect or duplicate anything; deletes are remembered as versions too.
+The decisions (stale versions skipped, offsets and positions advanced) are the shared ones of
+`streams.readmodels.projection`; this projector keeps their state in SQLite beside the indexes. A
+read model served by a server backend (OpenSearch, Qdrant server) is projected by the stream
+workers instead, so it is None here.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter
 
 from queries.indexing.state import ProjectionState
-from streams.readmodels.base import IndexedChunk, KeywordIndex, SearchIndex, VectorIndex
+from streams.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
+from streams.readmodels.projection import READ_MODELS, LogRecord, apply_record, plan_batch
+
+__all__ = ["APPLIED", "READ_MODELS", "BatchResult", "IndexProjector", "LogRecord"]
 
 APPLIED = Counter("ragstream_index_events_total", "Embeddings-topic events by outcome", ["outcome"])
-READ_MODELS = ("lexical", "vector")
-
-
-@dataclass
-class LogRecord:
-    name: str
-    record: Mapping[str, Any]
-    topic: str
-    partition: int
-    offset: int
 
 
 @dataclass
@@ -38,67 +32,33 @@ class BatchResult:
     flushed_at: dict[str, float] = field(default_factory=dict)
 
 
-def parse_position(position: str) -> tuple[int, int] | None:
-    """'topic/partition/offset' -> (partition, offset)."""
-    parts = position.rsplit("/", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-        return None
-    return int(parts[1]), int(parts[2])
-
-
-def to_chunks(record: Mapping[str, Any]) -> list[IndexedChunk]:
-    return [
-        IndexedChunk(
-            tenant=record["tenant"],
-            document_id=record["document_id"],
-            version=int(record["content_version"]),
-            chunk_number=int(c["chunk_number"]),
-            text=c["text"],
-            title=record["title"],
-            start=int(c["start"]),
-            end=int(c["end"]),
-            metadata=dict(record["metadata"]),
-            acl=list(record["acl"]),
-            vector=c["vector"],
-        )
-        for c in record["chunks"]
-    ]
-
-
 class IndexProjector:
-    def __init__(self, keyword: KeywordIndex, vector: VectorIndex, state: ProjectionState) -> None:
+    def __init__(
+        self, keyword: KeywordIndex | None, vector: VectorIndex | None, state: ProjectionState
+    ) -> None:
         self.keyword = keyword
         self.vector = vector
         self.state = state
         # Searches run in threads; index writers must not interleave with each other.
         self.write_lock = threading.Lock()
 
+    @property
+    def read_models(self) -> tuple[str, ...]:
+        """The read models this node holds itself."""
+        held = {"lexical": self.keyword, "vector": self.vector}
+        return tuple(name for name in READ_MODELS if held[name] is not None)
+
     def apply_batch(self, records: Sequence[LogRecord]) -> BatchResult:
-        result = BatchResult()
-        offsets: dict[tuple[str, int], int] = {}
-        positions: dict[int, int] = {}
-        pending: dict[tuple[str, str], int] = {}
         with self.write_lock:
-            for rec in records:
-                offsets[(rec.topic, rec.partition)] = rec.offset + 1
-                position = parse_position(str(rec.record.get("command_position", "")))
-                if position is not None:
-                    positions[position[0]] = max(positions.get(position[0], -1), position[1])
-                if rec.name == "CommandRejected":
-                    continue
-                key = (rec.record["tenant"], rec.record["document_id"])
-                version = int(rec.record["version"])
-                current = pending.get(key) or self.state.version(*key)
-                if version <= current:
-                    result.skipped += 1
-                    APPLIED.labels("stale").inc()
-                    continue
-                self._apply(rec, self.indexes(READ_MODELS))
-                pending[key] = version
-                result.applied.append((*key, version, rec.name == "DocumentDeleted"))
-                APPLIED.labels("applied").inc()
-            self._flush(READ_MODELS, result)
-            self.state.commit(result.applied, offsets, positions)
+            plan = plan_batch(records, self.state.version)
+            indexes = self.indexes(self.read_models)
+            for rec in plan.to_apply:
+                apply_record(rec, indexes)
+            result = BatchResult(applied=plan.applied, skipped=plan.skipped)
+            APPLIED.labels("applied").inc(len(plan.applied))
+            APPLIED.labels("stale").inc(plan.skipped)
+            self._flush(self.read_models, result)
+            self.state.commit(plan.applied, plan.next_offsets, plan.command_positions)
         return result
 
     def reapply_batch(self, records: Sequence[LogRecord], read_models: Sequence[str]) -> BatchResult:
@@ -111,6 +71,7 @@ class IndexProjector:
         """
         result = BatchResult()
         with self.write_lock:
+            indexes = self.indexes(read_models)
             for rec in records:
                 if rec.name == "CommandRejected":
                     continue
@@ -119,33 +80,27 @@ class IndexProjector:
                 if version != self.state.version(*key):
                     result.skipped += 1
                     continue
-                self._apply(rec, self.indexes(read_models))
+                apply_record(rec, indexes)
                 result.applied.append((*key, version, rec.name == "DocumentDeleted"))
             self._flush(read_models, result)
         return result
 
     def indexes(self, read_models: Sequence[str]) -> list[SearchIndex]:
         chosen: list[SearchIndex] = []
-        if "lexical" in read_models:
+        if "lexical" in read_models and self.keyword is not None:
             chosen.append(self.keyword)
-        if "vector" in read_models:
+        if "vector" in read_models and self.vector is not None:
             chosen.append(self.vector)
         return chosen
 
     def _flush(self, read_models: Sequence[str], result: BatchResult) -> None:
-        for name, index in zip(("lexical", "vector"), (self.keyword, self.vector), strict=True):
-            if name in read_models:
+        for name, index in (("lexical", self.keyword), ("vector", self.vector)):
+            if name in read_models and index is not None:
                 index.flush()
                 result.flushed_at[name] = time.time()
 
-    @staticmethod
-    def _apply(rec: LogRecord, indexes: Sequence[SearchIndex]) -> None:
-        r = rec.record
-        tenant, document_id = r["tenant"], r["document_id"]
-        for index in indexes:
-            if rec.name == "DocumentEmbedded":
-                index.replace_document(tenant, document_id, to_chunks(r))
-            elif rec.name == "DocumentDeleted":
-                index.delete_document(tenant, document_id)
-            elif rec.name == "DocumentAccessUpdated":
-                index.update_access(tenant, document_id, dict(r["metadata"]), list(r["acl"]))
+    def close(self) -> None:
+        for index in (self.keyword, self.vector):
+            if index is not None:
+                index.close()
+        self.state.close()

@@ -47,6 +47,8 @@ class LocalPipeline:
     workers: int = 1
     worker_loglevel: str = "WARNING"
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    # Extra query API processes by name -> URL (start_query_replica).
+    query_replicas: dict[str, str] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -82,6 +84,22 @@ class LocalPipeline:
         self.processes["query-api"] = proc
         wait_ready(proc, f"{self.query_url}/ready")
         return proc
+
+    def start_query_replica(self, name: str) -> str:
+        """Another query API process with its own port and its own copy of the embedded read
+        models, as a second replica behind a load balancer would run; returns its URL."""
+        port = free_port()
+        env = dict(
+            self.env,
+            RAGSTREAM_API__QUERY_PORT=str(port),
+            RAGSTREAM_INDEX__DATA_DIR=f"{self.env['RAGSTREAM_INDEX__DATA_DIR']}-{name}",
+        )
+        proc = spawn(name, ["serve", "queries"], env, self.log_dir)
+        self.processes[name] = proc
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(proc, f"{url}/ready")
+        self.query_replicas[name] = url
+        return url
 
     def start(self, *, command_api: bool = True, query_api: bool = True) -> LocalPipeline:
         self.create_topics()

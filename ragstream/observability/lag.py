@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ragstream.kafka import make_admin
+from ragstream.kafka import make_admin, security_options
 from ragstream.observability.metrics import CONSUMER_LAG, GROUP_MEMBERS, record_error
 from ragstream.settings import KafkaSettings
 
@@ -76,7 +76,10 @@ class GroupLag:
 def _consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
     # No group: it only asks for offsets, and must not join (and rebalance) the group it measures.
     return AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers, client_id=f"{kafka.client_id}-lag", group_id=None
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=f"{kafka.client_id}-lag",
+        group_id=None,
+        **security_options(kafka),
     )
 
 

@@ -34,6 +34,8 @@ def _env(settings: Settings) -> dict[str, str]:
         RAGSTREAM_STACK__KAFKA_VERSION=st.kafka_version,
         RAGSTREAM_STACK__KAFKA_PORT=str(st.kafka_port),
         RAGSTREAM_STACK__KAFKA_CONTROLLER_PORT=str(st.kafka_controller_port),
+        RAGSTREAM_STACK__KAFKA_SASL_PORT=str(st.kafka_sasl_port),
+        RAGSTREAM_STACK__KAFKA_SASL_PASSWORD=st.kafka_sasl_password.get_secret_value(),
         RAGSTREAM_STACK__POSTGRES_PORT=str(st.postgres_port),
         RAGSTREAM_STACK__CONNECT_PORT=str(st.connect_port),
         RAGSTREAM_STACK__OPENSEARCH_PORT=str(st.opensearch_port),

@@ -7,6 +7,7 @@ document. Events it cannot convert go to the dead-letter topic; the partition ke
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -16,11 +17,14 @@ from prometheus_client import Counter
 
 from commands.models import DocumentCommand
 from ragstream.codec import Codec, CodecError, load_codec
+from ragstream.kafka import faust_credentials
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
+from streams.batching import owned_events
 from streams.cdc.exceptions import UnconvertibleEvent
 from streams.cdc.mapping import CdcMapping, to_commands
 from streams.dlq import send_dead_letter
+from streams.faust_fixes import rewind_uncommitted_partitions
 
 log = logging.getLogger("ragstream.streams.cdc")
 
@@ -57,6 +61,7 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
     topics = catalogue(settings.kafka.topic_prefix)
     codec = load_codec(settings.codec.schemas_dir)
     by_topic = {m.topic(topics.cdc_prefix): m for m in mappings}
+    rewind_uncommitted_partitions(by_topic)
     # internal=True makes faust create a missing topic at startup (compacted, as the connector would),
     # so a worker may start before its connector is applied and still sees the first snapshot.
     source = _raw(app, *by_topic, internal=True, compacting=True, partitions=settings.kafka.partitions)
@@ -64,7 +69,8 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
     dlq_topic = _raw(app, topics.dlq.name)
 
     async def cdc_changes(stream: Any) -> None:
-        async for event in stream.events():
+        owned = owned_events(stream, owns=lambda event: event.message.tp in app.consumer.assignment())
+        async for event in owned:
             msg = event.message
             mapping = by_topic.get(msg.topic)
             table = mapping.table if mapping else msg.topic
@@ -74,8 +80,12 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
                 commands = to_commands(
                     event.value, mapping, position=f"{msg.topic}/{msg.partition}/{msg.offset}"
                 )
-                for key, value, headers in encode_commands(codec, commands):
+                pending = [
                     await commands_topic.send(key=key, value=value, headers=headers)
+                    for key, value, headers in encode_commands(codec, commands)
+                ]
+                # Acked (committable) only once its commands are durable on the broker.
+                await asyncio.gather(*pending)
                 CDC_EVENTS.labels(table, "converted" if commands else "tombstone").inc()
             except (UnconvertibleEvent, CodecError, ValueError, TypeError, KeyError) as exc:
                 # One bad row must not stall its partition; Kafka errors are not caught and stop the worker.
@@ -98,6 +108,7 @@ def create_cdc_app(
     app = faust.App(
         app_id,
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings.kafka),
         store="memory://",
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication_factor,

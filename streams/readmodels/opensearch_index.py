@@ -50,6 +50,7 @@ from streams.readmodels.exceptions import (
     ReadModelError,
     ReadOnlyIndexError,
 )
+from streams.readmodels.generations import generation_name, generation_number, is_generation
 from streams.readmodels.terms import (
     acl_terms,
     metadata_terms,
@@ -65,8 +66,6 @@ DEFAULT_ALIAS = "ragstream-chunks"
 SCHEMA_VERSION = 1
 TITLE_BOOST = 1.5
 ANALYZER = "ragstream_english"
-_GENERATION_DIGITS = 6
-_GENERATION = re.compile(rf".+-g\d{{{_GENERATION_DIGITS}}}")
 _PAGE = 1000
 _MAX_ID_BYTES = 512  # OpenSearch rejects longer document ids.
 _MAX_FALLBACK_WORDS = 256
@@ -177,21 +176,6 @@ def index_template(alias: str, options: IndexOptions) -> dict[str, Any]:
 
 def template_name(alias: str) -> str:
     return f"{alias}-template"
-
-
-def generation_name(alias: str, number: int) -> str:
-    return f"{alias}-g{number:0{_GENERATION_DIGITS}d}"
-
-
-def is_generation(name: str) -> bool:
-    """Whether `name` looks like a generation (`<alias>-g000001`) rather than an alias."""
-    return _GENERATION.fullmatch(name) is not None
-
-
-def generation_number(alias: str, index: str) -> int | None:
-    prefix = f"{alias}-g"
-    rest = index[len(prefix) :] if index.startswith(prefix) else ""
-    return int(rest) if len(rest) == _GENERATION_DIGITS and rest.isdigit() else None
 
 
 def slot_id(tenant: str, document_id: str, chunk_number: int) -> str:

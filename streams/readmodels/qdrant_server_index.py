@@ -22,7 +22,6 @@ in-process, pure-Python engine: fine for tests and tiny data, without payload in
 from __future__ import annotations
 
 import math
-import re
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +41,7 @@ from streams.readmodels.exceptions import (
     IndexUnavailableError,
     ReadModelError,
 )
+from streams.readmodels.generations import generation_name, generation_number, is_generation
 from streams.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
 from streams.readmodels.qdrant_edge_index import point_id
 from streams.readmodels.terms import (
@@ -50,8 +50,6 @@ from streams.readmodels.terms import (
 )
 
 DEFAULT_ALIAS = "ragstream-chunks"
-_GENERATION_DIGITS = 6
-_GENERATION = re.compile(rf".+-g\d{{{_GENERATION_DIGITS}}}")
 _SCROLL_PAGE = 256
 _LOCAL_INDEX_WARNING = "Payload indexes have no effect in the local Qdrant"
 _T = TypeVar("_T")
@@ -76,21 +74,6 @@ def payload_indexes() -> dict[str, models.PayloadSchemaType | models.KeywordInde
         "acl": models.PayloadSchemaType.KEYWORD,
         "meta_terms": models.PayloadSchemaType.KEYWORD,
     }
-
-
-def generation_name(alias: str, number: int) -> str:
-    return f"{alias}-g{number:0{_GENERATION_DIGITS}d}"
-
-
-def is_generation(name: str) -> bool:
-    """Whether `name` looks like a generation (`<alias>-g000001`) rather than an alias."""
-    return _GENERATION.fullmatch(name) is not None
-
-
-def generation_number(alias: str, collection: str) -> int | None:
-    prefix = f"{alias}-g"
-    rest = collection[len(prefix) :] if collection.startswith(prefix) else ""
-    return int(rest) if len(rest) == _GENERATION_DIGITS and rest.isdigit() else None
 
 
 def _match(key: str, value: str) -> models.FieldCondition:

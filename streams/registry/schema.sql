@@ -63,3 +63,19 @@ CREATE TABLE IF NOT EXISTS {schema}.embedding_cache (
     vector       bytea NOT NULL,
     PRIMARY KEY (model, content_hash)
 );
+
+-- The stream workers' projection into server read models (OpenSearch, Qdrant server): the version
+-- each document has there and the command positions applied, committed in one transaction after
+-- the indexes were flushed (offsets go to projection_offsets under projection 'shared-indexes').
+CREATE TABLE IF NOT EXISTS {schema}.shared_index_versions (
+    tenant       text    NOT NULL,
+    document_id  text    NOT NULL,
+    version      bigint  NOT NULL,
+    deleted      boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant, document_id)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.shared_index_positions (
+    partition int    PRIMARY KEY,
+    "offset"  bigint NOT NULL
+);

@@ -69,6 +69,14 @@ class RegistryStore:
         await store.migrate()
         return store
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @property
+    def schema(self) -> str:
+        return self._s
+
     async def close(self) -> None:
         await self._pool.close()
 

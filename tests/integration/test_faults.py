@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, LocalPipeline]]:
     base = Path(tmp_path_factory.mktemp("faults"))
     ports = StackSettings(dir=base / "stack", kafka_port=free_port(), kafka_controller_port=free_port(),
-                          postgres_port=free_port())  # fmt: skip
+                          kafka_sasl_port=free_port(), postgres_port=free_port())  # fmt: skip
     settings = Settings(
         stack=ports,
         kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{ports.kafka_port}"),
@@ -111,9 +111,6 @@ def test_broker_restart_loses_nothing(private: tuple[Settings, LocalPipeline]) -
     assert_exactly(pipeline, {f"brk-{i}": 1 for i in range(5)})
 
 
-# Intermittently a partition stops progressing after several kills in a row (see the issue notes),
-# so this runs in `make faults` rather than in every `make test`.
-@pytest.mark.stress
 def test_workers_killed_at_random_points_leave_exact_read_models(
     private: tuple[Settings, LocalPipeline],
 ) -> None:

@@ -28,6 +28,7 @@ def test_up_is_idempotent_and_down_leaves_nothing_running(tmp_path: Path) -> Non
         dir=tmp_path / "stack",
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
+        kafka_sasl_port=free_port(),
         postgres_port=free_port(),
     )
     settings = Settings(stack=ports, postgres=PostgresSettings(port=ports.postgres_port))
@@ -61,6 +62,7 @@ def test_restart_keeps_kafka_data(tmp_path: Path) -> None:
         dir=tmp_path / "stack",
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
+        kafka_sasl_port=free_port(),
         postgres_port=free_port(),
     )
     settings = Settings(

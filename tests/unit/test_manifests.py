@@ -357,8 +357,8 @@ def test_every_container_has_requests_and_limits_within_them() -> None:
                 )
 
 
-def test_apis_probe_ready_and_health_on_a_declared_port() -> None:
-    for name in ("ragstream-command-api", "ragstream-query-api"):
+def test_services_probe_ready_and_health_on_a_declared_port() -> None:
+    for name in ("ragstream-command-api", "ragstream-query-api", "ragstream-stream-worker"):
         [container] = deployments()[name].spec.template.spec.containers
         ports = {port.name for port in container.ports} | {port.container_port for port in container.ports}
         readiness, liveness = container.readiness_probe, container.liveness_probe
@@ -371,12 +371,13 @@ def test_apis_probe_ready_and_health_on_a_declared_port() -> None:
         assert liveness.http_get.path != readiness.http_get.path
 
 
-def test_workers_probe_their_health_page_on_the_configured_web_port() -> None:
+def test_workers_serve_their_probes_on_the_configured_web_port_and_all_interfaces() -> None:
     [container] = deployments()["ragstream-stream-worker"].spec.template.spec.containers
-    url = f"http://127.0.0.1:{config_env()['RAGSTREAM_STREAMS__WEB_PORT']}/health"
-    for probe in (container.readiness_probe, container.liveness_probe, container.startup_probe):
-        assert probe is not None and probe.exec_ is not None
-        assert any(url in part for part in probe.exec_["command"]), probe.exec_
+    env = config_env()
+    assert env["RAGSTREAM_STREAMS__WEB_HOST"] == "0.0.0.0"  # a probe from the kubelet must reach it
+    assert {p.container_port for p in container.ports if p.name == "http"} == {
+        int(env["RAGSTREAM_STREAMS__WEB_PORT"])
+    }
 
 
 def test_references_resolve_to_objects_and_volumes_of_the_base() -> None:

@@ -1,0 +1,90 @@
+"""A workaround for faust-streaming's consumer losing or stalling partitions around rebalances.
+
+faust's fetch loop remembers a "read offset" per partition: it drops fetched messages below it
+(as already delivered) and treats any jump above it as a gap, marking the offsets in between as
+acked. After a rebalance the new assignment seeks to the committed offsets and resets those read
+offsets, but the fetch loop may still be delivering a batch fetched before the rebalance, which
+moves the read offsets again. Seen here (faust-streaming 0.15.3, aiokafka 0.14): messages of a
+re-fetched partition dropped as "already read" (the partition stops progressing: nothing acks
+them, so nothing commits past them) and, worse, unprocessed offsets marked acked as a gap and
+committed (the commands behind them never processed).
+
+A second gap, same family: after an assignment faust pauses the new partitions, but a fetch already
+in flight can return their records, which faust then discards as "not active" while the client's
+position has moved past them. The seek to the committed offsets that follows recovery puts that
+right only for partitions that have a commit: aiokafka's `seek_to_committed` skips a partition
+whose committed offset is unknown or 0, so a partition no worker had committed yet (say, its owner
+was killed before its first commit) was left at its end and never processed. Such partitions are
+now rewound to their beginning, which is where a group without a commit starts anyway.
+
+Under at-least-once processing on our own topics (commands, events, chunks, embeddings: offsets are
+contiguous, no transactions, no compaction) neither the dropping nor the gap marking is needed: a
+message delivered twice is processed twice, which every processor here absorbs (version guards,
+deterministic ids, duplicate command detection). So for those topics the read offsets always read
+as unknown. Compacted topics (table changelogs, CDC sources) have real gaps, and exactly-once
+processing writes transaction markers, so those keep faust's behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
+
+_INSTALLED = "_ragstream_read_offsets_patched"
+# Topics whose read offsets read as unknown, in every consumer of this process.
+_CONTIGUOUS_TOPICS: set[str] = set()
+# Topics whose uncommitted partitions are rewound after recovery.
+_REWOUND_TOPICS: set[str] = set()
+
+
+class _ReadOffsets(dict[Any, Any]):
+    """faust's read offsets, except that those of contiguous topics always read back as None."""
+
+    def __getitem__(self, tp: Any) -> Any:
+        if tp.topic in _CONTIGUOUS_TOPICS:
+            return None
+        return dict.get(self, tp)  # faust's own mapping defaults to None as well
+
+
+def rewind_uncommitted_partitions(topics: Iterable[str]) -> None:
+    """After recovery, partitions of these topics without a committed offset restart at their
+    beginning instead of wherever a discarded fetch left them (patching faust's driver once)."""
+    _REWOUND_TOPICS.update(topics)
+    if getattr(AIOKafkaConsumerThread, _INSTALLED, False):
+        return
+
+    async def seek_to_committed(self: AIOKafkaConsumerThread) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+
+        async def seek() -> Mapping[Any, int]:
+            committed = await consumer.seek_to_committed()
+            uncommitted = [
+                tp for tp, offset in committed.items() if not offset and tp.topic in _REWOUND_TOPICS
+            ]
+            if uncommitted:
+                await consumer.seek_to_beginning(*uncommitted)
+            return committed  # type: ignore[no-any-return]
+
+        return await self.call_thread(seek)  # type: ignore[no-any-return]
+
+    AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+    setattr(AIOKafkaConsumerThread, _INSTALLED, True)
+
+
+def disable_read_offset_tracking(topics: Iterable[str]) -> None:
+    """For these topics, in consumers created from now on (patching faust's class once)."""
+    _CONTIGUOUS_TOPICS.update(topics)
+    if getattr(Consumer, _INSTALLED, False):
+        return
+    original_init = Consumer.__init__
+
+    def __init__(self: Consumer, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._read_offset = _ReadOffsets()
+
+    Consumer.__init__ = __init__  # type: ignore[method-assign]
+    setattr(Consumer, _INSTALLED, True)

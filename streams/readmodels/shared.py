@@ -1,0 +1,118 @@
+"""Server read models (OpenSearch for BM25, a Qdrant server for vectors), chosen by configuration.
+
+With `RAGSTREAM_OPENSEARCH__URL` or `RAGSTREAM_QDRANT__URL` set, that read model is shared by every
+query node. The stream workers project the embeddings topic into it as one consumer group (each
+partition written by one worker), with the projection state in PostgreSQL; query nodes only search
+it and keep the other read model, if any, embedded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter
+
+from ragstream.settings import Settings
+from streams.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
+from streams.readmodels.projection import READ_MODELS, LogRecord, apply_record, document_keys, plan_batch
+from streams.registry.shared_state import SharedIndexState
+
+SHARED_APPLIED = Counter(
+    "ragstream_shared_index_events_total",
+    "Embeddings-topic events applied to server read models",
+    ["outcome"],
+)
+
+
+def shared_read_models(settings: Settings) -> tuple[str, ...]:
+    """The read models served by a server backend under this configuration."""
+    configured = {"lexical": bool(settings.opensearch.url), "vector": bool(settings.qdrant.url)}
+    return tuple(name for name in READ_MODELS if configured[name])
+
+
+def local_read_models(settings: Settings) -> tuple[str, ...]:
+    """The read models each query node holds embedded."""
+    shared = shared_read_models(settings)
+    return tuple(name for name in READ_MODELS if name not in shared)
+
+
+@dataclass
+class SharedIndexes:
+    keyword: KeywordIndex | None = None
+    vector: VectorIndex | None = None
+
+    @property
+    def read_models(self) -> tuple[str, ...]:
+        held = {"lexical": self.keyword, "vector": self.vector}
+        return tuple(name for name in READ_MODELS if held[name] is not None)
+
+    def all(self) -> list[SearchIndex]:
+        return [index for index in (self.keyword, self.vector) if index is not None]
+
+    def close(self) -> None:
+        for index in self.all():
+            index.close()
+
+
+def open_shared_indexes(settings: Settings, dimension: int, *, readonly: bool = False) -> SharedIndexes:
+    """Connects to the configured servers; creates index and collection on first use unless readonly."""
+    indexes = SharedIndexes()
+    try:
+        if settings.opensearch.url:
+            from streams.readmodels.opensearch_index import OpenSearchKeywordIndex
+
+            os_ = settings.opensearch
+            indexes.keyword = OpenSearchKeywordIndex.connect(
+                os_.url, os_.index, username=os_.username, password=os_.password.get_secret_value(),
+                verify_certs=os_.verify_certs, ca_certs=str(os_.ca_certs) if os_.ca_certs else None,
+                timeout_s=os_.timeout_s, readonly=readonly,
+            )  # fmt: skip
+        if settings.qdrant.url:
+            from streams.readmodels.qdrant_server_index import QdrantServerVectorIndex
+
+            qd = settings.qdrant
+            indexes.vector = QdrantServerVectorIndex.connect(
+                qd.url, qd.collection, dimension, api_key=qd.api_key.get_secret_value(),
+                timeout_s=qd.timeout_s, prefer_grpc=qd.prefer_grpc,
+            )  # fmt: skip
+    except BaseException:
+        indexes.close()
+        raise
+    return indexes
+
+
+@dataclass
+class SharedBatchResult:
+    applied: list[tuple[str, str, int, bool]] = field(default_factory=list)
+    skipped: int = 0
+    flushed_at: float = 0.0
+
+
+class SharedIndexProjector:
+    """Applies batches of one worker's partitions to the server read models, idempotently."""
+
+    def __init__(self, indexes: SharedIndexes, state: SharedIndexState) -> None:
+        self.indexes = indexes
+        self.state = state
+
+    async def apply(self, records: Sequence[LogRecord]) -> SharedBatchResult:
+        held = await self.state.versions(document_keys(records))
+        plan = plan_batch(records, lambda tenant, document_id: held.get((tenant, document_id), 0))
+        targets = self.indexes.all()
+
+        def write() -> None:
+            for rec in plan.to_apply:
+                apply_record(rec, targets)
+            for index in targets:
+                index.flush()
+
+        # The clients block; a thread keeps the worker's event loop (and its heartbeats) running.
+        await asyncio.to_thread(write)
+        flushed_at = time.time()
+        await self.state.commit(plan.applied, plan.next_offsets, plan.command_positions)
+        SHARED_APPLIED.labels("applied").inc(len(plan.applied))
+        SHARED_APPLIED.labels("stale").inc(plan.skipped)
+        return SharedBatchResult(plan.applied, plan.skipped, flushed_at)
