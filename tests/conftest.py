@@ -13,6 +13,7 @@ import pytest
 from ragstream import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env
 from ragstream.settings import Settings, get_settings
+from tests.integration.helpers import logs_on_failure
 
 
 def unique_tag(prefix: str = "t") -> str:
@@ -44,13 +45,6 @@ def pipeline(
     pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalPipeline]:
     log_dir = Path(tmp_path_factory.mktemp("logs"))
-    running = LocalPipeline(pipeline_env, log_dir)
-    try:
+    with logs_on_failure(LocalPipeline(pipeline_env, log_dir)) as running:
         running.start()
         yield running
-    except Exception:
-        for proc in running.processes.values():
-            print(f"--- {proc.name} log ---\n{proc.log_tail(80)}")
-        raise
-    finally:
-        running.stop()

@@ -24,6 +24,7 @@ from queries.admin.jobs import (
 from queries.admin.live import feed_source
 from queries.admin.rebuild import RebuildPlan, catch_up_paused, rebuild, rebuild_chunking, rebuild_embedder
 from queries.admin.replay import replay
+from queries.admin.shared_rebuild import SharedKeywordRebuild
 from queries.indexing.feed import IndexFeed
 from queries.indexing.generation import (
     Generation,
@@ -43,6 +44,7 @@ from ragstream.settings import Settings
 from streams.embedding import Embedder
 from streams.readmodels.shared import local_read_models, shared_read_models
 from streams.registry import RegistryStore
+from streams.registry.shared_state import SharedIndexState
 
 # A retired generation stays open this long after a swap: searches that picked it up just before
 # the swap finish on it instead of failing on a closed index.
@@ -67,15 +69,21 @@ class IndexManager:
     def feed(self) -> IndexFeed:
         return self.service.feed
 
-    def _held_here(self, read_model: str) -> None:
+    def _held_here(self, read_model: str, action: str) -> None:
         """Replays and rebuilds act on this node's embedded read models; a server read model is
-        projected by the stream workers and has its own generations (alias swaps) on the server."""
+        projected by the stream workers (only the OpenSearch keyword index has a rebuild here)."""
         shared = [m for m in READ_MODEL_CHOICES[read_model] if m in shared_read_models(self._settings)]
         if shared and read_model != "all":
             raise AdminConflict(
                 f"the {read_model} read model is served by a server backend, not by this node;"
-                " it is fed by the stream workers (replay their consumer group to re-apply it)"
+                f" it cannot be {action} here"
             )
+
+    def start_shared_rebuild(self) -> Job:
+        """Rebuild the OpenSearch keyword index into its next generation and swap the alias."""
+        self._exclusive()
+        rebuild = SharedKeywordRebuild(self._settings, self._codec, SharedIndexState.of(self._registry))
+        return self.jobs.start(Job("rebuild", "lexical"), rebuild.run)
 
     def _exclusive(self) -> None:
         busy = self.jobs.running("rebuild") or self.jobs.running("replay")
@@ -86,7 +94,7 @@ class IndexManager:
 
     def start_replay(self, read_model: str, from_offset: int | None, from_time: datetime | None) -> Job:
         self._exclusive()
-        self._held_here(read_model)
+        self._held_here(read_model, "replayed")
         feed = self.feed
         job = Job("replay", read_model, generation=feed.generation.name)
         return self.jobs.start(
@@ -103,7 +111,13 @@ class IndexManager:
         self, read_model: str, model: str | None, model_path: str | None, chunking: dict[str, int | None]
     ) -> Job:
         self._exclusive()
-        self._held_here(read_model)
+        if read_model == "lexical" and "lexical" in shared_read_models(self._settings):
+            if model is not None or model_path is not None or any(v is not None for v in chunking.values()):
+                raise AdminInvalid(
+                    "a shared keyword index is rebuilt from the log as it is; no model or chunking"
+                )
+            return self.start_shared_rebuild()
+        self._held_here(read_model, "rebuilt")
         chunker = rebuild_chunking(self._settings.chunking, read_model, chunking)
         live = read_manifest(self.root, self.feed.generation.name)
         embedder, path = await rebuild_embedder(

@@ -123,6 +123,10 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         registry: RegistryStore | None = getattr(request.app.state, "registry", None)
         if service is None or registry is None or not await registry.ping():
             return JSONResponse({"status": "not ready"}, 503)
+        failure = service.feed.failure()
+        if failure is not None:
+            # A stopped feed leaves the read models behind for good: say so rather than look slow.
+            return JSONResponse({"status": "not ready", "problem": f"index feed stopped: {failure!r}"}, 503)
         keyword, _ = service.read_models()
         documents = (
             await service.shared.state.count_documents()

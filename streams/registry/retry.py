@@ -32,6 +32,9 @@ TRANSIENT = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
+    # Concurrent projections touching the same rows: PostgreSQL aborts one of them; retry it.
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
 )
 # Long enough to ride out a database restart or failover; after that the worker fails loudly.
 MAX_OUTAGE_S = 600.0

@@ -73,16 +73,17 @@ class SharedIndexState:
                 f"""INSERT INTO {self._s}.shared_index_versions AS v (tenant, document_id, version, deleted)
                     VALUES ($1,$2,$3,$4) ON CONFLICT (tenant, document_id)
                     DO UPDATE SET version=$3, deleted=$4 WHERE v.version < $3""",
-                list(versions),
+                # Sorted, here and below: workers lock rows in one order and never deadlock.
+                sorted(versions),
             )
             await conn.executemany(
                 f"""INSERT INTO {self._s}.projection_offsets AS o (projection, topic, partition, "offset")
                     VALUES ($1,$2,$3,$4) ON CONFLICT (projection, topic, partition)
                     DO UPDATE SET "offset"=GREATEST(o."offset", $4)""",
-                [(PROJECTION, t, p, o) for (t, p), o in next_offsets.items()],
+                sorted((PROJECTION, t, p, o) for (t, p), o in next_offsets.items()),
             )
             await conn.executemany(
                 f"""INSERT INTO {self._s}.shared_index_positions AS c (partition, "offset")
                     VALUES ($1,$2) ON CONFLICT (partition) DO UPDATE SET "offset"=GREATEST(c."offset", $2)""",
-                list(command_positions.items()),
+                sorted(command_positions.items()),
             )

@@ -245,7 +245,8 @@ class RegistryStore:
     async def record_read_model_versions(
         self, read_model: str, items: Iterable[tuple[str, str, int, bool]]
     ) -> None:
-        rows = list(items)
+        # Sorted: every writer locks rows in the same order, so concurrent ones cannot deadlock.
+        rows = sorted(items)
         if not rows:
             return
         await self._pool.executemany(
@@ -275,5 +276,5 @@ class RegistryStore:
             await self._pool.executemany(
                 f"INSERT INTO {self._s}.embedding_cache (model, content_hash, vector) VALUES ($1,$2,$3)"
                 " ON CONFLICT DO NOTHING",
-                [(model, h, v) for h, v in vectors.items()],
+                sorted((model, h, v) for h, v in vectors.items()),
             )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ragstream.codec import Decoded, load_codec
+from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
 
 
@@ -96,3 +98,28 @@ def decoded_records(settings: Settings, topic: str) -> list[tuple[int, int, byte
     codec = load_codec(settings.codec.schemas_dir)
     raw = asyncio.run(read_topic(settings, topic))
     return [(p, o, k, codec.decode(m.value)) for p, o, k, m in raw]
+
+
+@contextlib.contextmanager
+def logs_on_failure(pipeline: LocalPipeline) -> Iterator[LocalPipeline]:
+    """Stops the pipeline's processes at the end; prints their logs if setting up or a test failed."""
+    try:
+        yield pipeline
+    except Exception:
+        for proc in pipeline.processes.values():
+            print(f"--- {proc.name} log ---\n{proc.log_tail(80)}")
+        raise
+    finally:
+        pipeline.stop()
+
+
+def wait_for_token(query_url: str, token: str, timeout_s: float = 240) -> None:
+    """Read-your-writes: poll a query API with a consistency token until it answers 200."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.post(
+            f"{query_url}/v1/search", json={"query": "x", "consistency_token": token}, timeout=30
+        )
+        if response.status_code == 200:
+            return
+        assert response.status_code == 504 and time.monotonic() < deadline, response.text

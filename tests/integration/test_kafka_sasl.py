@@ -4,12 +4,10 @@ every client (admin, producer, consumer, faust workers, the query node's feed) a
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
@@ -18,7 +16,7 @@ from ragstream.kafka import create_topics, make_consumer, make_producer
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import KafkaSettings, Settings
 from ragstream.topics import TopicSpec
-from tests.integration.helpers import post_documents, token_of
+from tests.integration.helpers import logs_on_failure, post_documents, search, token_of, wait_for_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,28 +80,15 @@ def sasl_pipeline(
         RAGSTREAM_KAFKA__SASL_USERNAME=kafka.sasl_username,
         RAGSTREAM_KAFKA__SASL_PASSWORD=kafka.sasl_password.get_secret_value(),
     )
-    running = LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")))
-    try:
+    with logs_on_failure(LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")))) as running:
         running.start()
         yield running
-    except Exception:
-        for proc in running.processes.values():
-            print(f"--- {proc.name} log ---\n{proc.log_tail(80)}")
-        raise
-    finally:
-        running.stop()
 
 
 def test_the_whole_pipeline_runs_over_the_authenticated_listener(sasl_pipeline: LocalPipeline) -> None:
     written = post_documents(
         sasl_pipeline.command_url, [{"document_id": "sasl-doc", "content": "kerberos-free zebrafish"}]
     )
-    token = token_of(written)
-    deadline = time.monotonic() + 120
-    while True:
-        response = httpx.post(f"{sasl_pipeline.query_url}/v1/search",
-                              json={"query": "zebrafish", "mode": "bm25", "consistency_token": token}, timeout=30)  # fmt: skip
-        if response.status_code == 200:
-            break
-        assert response.status_code == 504 and time.monotonic() < deadline, response.text
-    assert [h["chunk_id"] for h in response.json()["hits"]] == ["sasl-doc#v1#c0"]
+    wait_for_token(sasl_pipeline.query_url, token_of(written), timeout_s=120)
+    hits = search(sasl_pipeline.query_url, "zebrafish", mode="bm25")
+    assert [h["chunk_id"] for h in hits] == ["sasl-doc#v1#c0"]

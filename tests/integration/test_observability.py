@@ -23,7 +23,14 @@ from ragstream.observability.scrape import value
 from ragstream.observability.tracing import parse_traceparent
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
-from tests.integration.helpers import post_documents, read_topic, search, token_of, wait_until
+from tests.integration.helpers import (
+    logs_on_failure,
+    post_documents,
+    read_topic,
+    search,
+    token_of,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -53,18 +60,12 @@ def observed(pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
     env = dict(pipeline_env, RAGSTREAM_LAG_INTERVAL_S="1")
     running = LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")))
     port = free_port()
-    try:
+    with logs_on_failure(running):
         running.create_topics()
         running.start_worker("worker-1", web_port=port)
         running.start_command_api()
         running.start_query_api()
         yield Observed(running, port)
-    except Exception:
-        for proc in running.processes.values():
-            print(f"--- {proc.name} log ---\n{proc.log_tail(80)}")
-        raise
-    finally:
-        running.stop()
 
 
 def moved(before: str, after: str, name: str, **labels: str) -> float:

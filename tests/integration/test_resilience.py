@@ -16,7 +16,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.topics import catalogue
-from tests.integration.helpers import decoded_records, post_documents, search, token_of
+from tests.integration.helpers import (
+    decoded_records,
+    logs_on_failure,
+    post_documents,
+    search,
+    token_of,
+    wait_for_token,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORDS = [
@@ -46,12 +53,10 @@ def two_workers(
     running = LocalPipeline(
         pipeline_env, Path(tmp_path_factory.mktemp("logs")), workers=2, worker_loglevel="INFO"
     )
-    try:
+    with logs_on_failure(running):
         running.start()
         running.start_query_replica("query-api-2")
         yield running
-    finally:
-        running.stop()
 
 
 async def group_members(bootstrap: str, group: str) -> int:
@@ -97,7 +102,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(two_worker
     token = token_of(written)
     replicas = [two_workers.query_url, two_workers.query_replicas["query-api-2"]]
     for url in replicas:
-        wait_until_caught_up(url, token)
+        wait_for_token(url, token)
     latest: dict[str, dict[str, Any]] = {}
     for *_, d in decoded_records(settings, embeddings):
         if d.name == "DocumentEmbedded":
@@ -118,14 +123,3 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(two_worker
         for doc in docs:
             view = httpx.get(f"{url}/v1/documents/{doc['document_id']}").json()
             assert view["version"] == 1 and view["status"] == "active"
-
-
-def wait_until_caught_up(query_url: str, token: str, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = httpx.post(
-            f"{query_url}/v1/search", json={"query": "x", "consistency_token": token}, timeout=30
-        )
-        if response.status_code == 200:
-            return
-        assert response.status_code == 504 and time.monotonic() < deadline, response.text

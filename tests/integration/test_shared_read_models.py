@@ -17,7 +17,7 @@ import pytest
 from ragstream.local.pipeline import LocalPipeline
 from streams.readmodels.base import SearchFilter
 from streams.readmodels.opensearch_index import OpenSearchKeywordIndex
-from tests.integration.helpers import post_documents, search, token_of
+from tests.integration.helpers import logs_on_failure, post_documents, search, token_of, wait_for_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,17 +39,10 @@ def shared(pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         RAGSTREAM_OPENSEARCH__URL=opensearch_url(),
         RAGSTREAM_OPENSEARCH__INDEX=f"{pipeline_env['RAGSTREAM_KAFKA__TOPIC_PREFIX']}-chunks",
     )
-    running = LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")), workers=2)
-    try:
+    with logs_on_failure(LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")), workers=2)) as running:
         running.start()
         running.start_query_replica("query-api-2")
         yield running
-    except Exception:
-        for proc in running.processes.values():
-            print(f"--- {proc.name} log ---\n{proc.log_tail(80)}")
-        raise
-    finally:
-        running.stop()
 
 
 def replicas(pipeline: LocalPipeline) -> list[str]:
@@ -58,14 +51,7 @@ def replicas(pipeline: LocalPipeline) -> list[str]:
 
 def wait_for(pipeline: LocalPipeline, token: str, timeout_s: float = 180) -> None:
     for url in replicas(pipeline):
-        deadline = time.monotonic() + timeout_s
-        while True:
-            response = httpx.post(
-                f"{url}/v1/search", json={"query": "x", "consistency_token": token}, timeout=30
-            )
-            if response.status_code == 200:
-                break
-            assert response.status_code == 504 and time.monotonic() < deadline, response.text
+        wait_for_token(url, token, timeout_s)
 
 
 def stored_chunk_ids(pipeline: LocalPipeline) -> dict[str, list[str]]:
@@ -129,3 +115,36 @@ def test_a_worker_leaving_mid_stream_hands_its_partitions_over(shared: LocalPipe
     assert {d["document_id"]: stored.get(d["document_id"]) for d in docs} == {
         d["document_id"]: [f"{d['document_id']}#v1#c0"] for d in docs
     }
+
+
+def test_the_shared_keyword_index_is_rebuilt_into_a_new_generation_while_writes_go_on(
+    shared: LocalPipeline,
+) -> None:
+    before = stored_chunk_ids(shared)
+    started = httpx.post(f"{shared.query_url}/v1/admin/rebuild", json={"read_model": "lexical"}, timeout=30)
+    assert started.status_code == 202, started.text
+    job = started.json()
+    # Writes keep arriving while the new generation is filled and swapped in.
+    written = post_documents(
+        shared.command_url, [doc(i, f"marker during{i} rebuild") for i in range(200, 206)]
+    )
+    deadline = time.monotonic() + 180
+    while (state := httpx.get(f"{shared.query_url}/v1/admin/jobs/{job['id']}", timeout=30).json())[
+        "state"
+    ] == "running":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state["state"] == "done", state
+    settings = shared.settings
+    assert state["generation"] == f"{settings.opensearch.index}-g000002"
+    aliased = httpx.get(f"{settings.opensearch.url}/_alias/{settings.opensearch.index}", timeout=30).json()
+    assert list(aliased) == [state["generation"]]  # the alias points at the new generation only
+
+    wait_for(shared, token_of(written))
+    after = stored_chunk_ids(shared)
+    assert after == before | {f"s-{i}": [f"s-{i}#v1#c0"] for i in range(200, 206)}
+
+
+def test_a_replay_of_a_shared_read_model_is_refused_with_a_reason(shared: LocalPipeline) -> None:
+    response = httpx.post(f"{shared.query_url}/v1/admin/replay", json={"read_model": "lexical"}, timeout=30)
+    assert response.status_code == 409 and "server backend" in response.json()["detail"]

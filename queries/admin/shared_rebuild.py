@@ -1,0 +1,94 @@
+"""Blue/green rebuild of the shared OpenSearch keyword index from the embeddings topic.
+
+The stream workers keep writing through the alias while this runs. The job fills the next index
+generation from the beginning of the log, swaps the alias once it has caught up with the workers,
+then keeps applying until it has passed the log's end as of the swap: anything the workers wrote
+into the old generation before the swap is in the new one too, and everything after the swap the
+workers write into the new one themselves. OpenSearch's external versioning makes the overlap
+harmless (an older version never replaces a newer one), which is also why a Qdrant server vector
+index, which has no such guard, is not rebuilt this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaConsumer
+
+from queries.admin.jobs import Job
+from queries.indexing.consumer import decode_batches, open_log_consumer
+from ragstream.codec import AvroSingleObjectCodec
+from ragstream.settings import Settings
+from ragstream.topics import catalogue
+from streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex, make_client
+from streams.readmodels.projection import LogRecord, apply_record, plan_batch
+from streams.registry.shared_state import SharedIndexState
+
+
+class SharedKeywordRebuild:
+    def __init__(self, settings: Settings, codec: AvroSingleObjectCodec, state: SharedIndexState) -> None:
+        self._settings = settings
+        self._codec = codec
+        self._state = state
+        self._topic = catalogue(settings.kafka.topic_prefix).embeddings.name
+        # Versions the new generation holds, built up from the log as it is read.
+        self._versions: dict[tuple[str, str], int] = {}
+        self._next: dict[int, int] = {}
+        # Highest command position per partition the new generation has applied.
+        self._positions: dict[int, int] = {}
+
+    async def run(self, job: Job) -> None:
+        os_ = self._settings.opensearch
+        client = make_client(
+            os_.url, username=os_.username, password=os_.password.get_secret_value(),
+            verify_certs=os_.verify_certs, ca_certs=str(os_.ca_certs) if os_.ca_certs else None,
+            timeout_s=os_.timeout_s,
+        )  # fmt: skip
+        generations = IndexGenerations(client, os_.index)
+        consumer, tps = await open_log_consumer(self._settings.kafka, self._topic, "shared-rebuild")
+        try:
+            name = await asyncio.to_thread(generations.create_next)
+            job.generation = name
+            index = await asyncio.to_thread(OpenSearchKeywordIndex, client, name)
+            await consumer.seek_to_beginning(*tps)
+            job.phase = "building"
+            # Caught up: everything the workers had applied when we looked is in the new generation.
+            while not self._passed_command_positions(await self._state.command_positions()):
+                await self._apply_next(consumer, index, job)
+            job.phase = "swapping"
+            ends = await consumer.end_offsets(tps)
+            retired = await asyncio.to_thread(generations.swap, name)
+            job.detail["retired"] = retired
+            job.phase = "catching up"
+            while not all(self._next.get(tp.partition, 0) >= int(o) for tp, o in ends.items()):
+                await self._apply_next(consumer, index, job)
+        finally:
+            await consumer.stop()
+            await asyncio.to_thread(client.close)
+
+    def _passed_command_positions(self, applied_by_workers: Mapping[int, int]) -> bool:
+        return all(self._positions.get(p, -1) >= o for p, o in applied_by_workers.items())
+
+    async def _apply_next(self, consumer: AIOKafkaConsumer, index: OpenSearchKeywordIndex, job: Job) -> None:
+        batches = await consumer.getmany(timeout_ms=250, max_records=500)
+        records, _ = decode_batches(self._codec, batches)
+        if not records:
+            return
+        applied, skipped = await asyncio.to_thread(self._write, records, index)
+        job.done += len(records)
+        job.applied += applied
+        job.skipped += skipped
+
+    def _write(self, records: list[LogRecord], index: OpenSearchKeywordIndex) -> tuple[int, int]:
+        plan = plan_batch(records, lambda tenant, document_id: self._versions.get((tenant, document_id), 0))
+        for rec in plan.to_apply:
+            apply_record(rec, [index])
+        index.flush()
+        for tenant, document_id, version, _ in plan.applied:
+            self._versions[(tenant, document_id)] = version
+        for (_, partition), offset in plan.next_offsets.items():
+            self._next[partition] = offset
+        for partition, offset in plan.command_positions.items():
+            self._positions[partition] = max(self._positions.get(partition, -1), offset)
+        return len(plan.applied), plan.skipped
