@@ -154,9 +154,13 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
                     name, cmd, document_state.get(state_key),
                     position=f"{msg.topic}/{msg.partition}/{msg.offset}", now=datetime.now(UTC),
                 )  # fmt: skip
+                await deliver(events_topic, key, codec.encode(decision.event_name, decision.event))
+                # The table (and its changelog) moves only once the event is durable. The other order
+                # lost updates: a worker killed between its changelog write and its event left the
+                # new owner a state saying "applied" for a command whose event never reached the log,
+                # so the redelivered command was rejected as a duplicate.
                 if decision.state is not None:
                     document_state[state_key] = decision.state
-                await deliver(events_topic, key, codec.encode(decision.event_name, decision.event))
                 COMMANDS.labels("accepted" if decision.accepted else "rejected").inc()
                 PROCESSED.labels("validate_commands").inc()
                 observe_processing("validate_commands", started)
