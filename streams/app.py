@@ -34,6 +34,7 @@ from streams.embedding import Embedder, load_embedder
 from streams.faust_fixes import disable_read_offset_tracking, rewind_uncommitted_partitions
 from streams.readmodels.shared import shared_read_models
 from streams.registry import RegistryStore
+from streams.sequencing import faust_sequencer
 from streams.shared_projection import register_shared_projection
 from streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
 from streams.versioning import COMMAND_NAMES, decide
@@ -138,7 +139,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
 
     @app.agent(commands_topic)
     async def validate_commands(stream: Any) -> None:
-        async for event in owned_events(stream, owns=owns):
+        sequencer = faust_sequencer(app, "validate_commands")
+        async for event in owned_events(stream, owns=owns, sequencer=sequencer):
             msg = event.message
             started = time.perf_counter()
             bind_message(msg)
@@ -170,7 +172,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     @app.agent(events_topic)
     async def chunk_documents(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        async for event in owned_events(stream, owns=owns):
+        sequencer = faust_sequencer(app, "chunk_documents")
+        async for event in owned_events(stream, owns=owns, sequencer=sequencer):
             started = time.perf_counter()
             bind_message(event.message)
             try:
@@ -192,7 +195,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
         allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
         batches = event_batches(
             stream, settings.embedding.batch_size, settings.embedding.batch_wait_s,
-            is_current=owns,
+            is_current=owns, sequencer=faust_sequencer(app, "embed_chunks"),
         )  # fmt: skip
         async for events in batches:
             started = time.perf_counter()
@@ -227,7 +230,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     @app.agent(events_topic)
     async def record_registry(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        async for event in owned_events(stream, owns=owns):
+        sequencer = faust_sequencer(app, "record_registry")
+        async for event in owned_events(stream, owns=owns, sequencer=sequencer):
             msg = event.message
             started = time.perf_counter()
             bind_message(msg)

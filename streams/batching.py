@@ -15,6 +15,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
+from streams.sequencing import OffsetSequencer, Verdict
+
 T = TypeVar("T")
 
 
@@ -86,22 +88,38 @@ class BatchQueue(Generic[T]):
         return batch
 
 
-async def owned_events(stream: Any, *, owns: Callable[[Any], bool]) -> AsyncIterator[Any]:
+async def owned_events(
+    stream: Any, *, owns: Callable[[Any], bool], sequencer: OffsetSequencer | None
+) -> AsyncIterator[Any]:
     """A faust stream's events one at a time, each acked once the caller asks for the next one.
 
     An event of a partition this worker no longer owns (fetched before a rebalance) is neither
     handed out nor acked: its partition's owner processes it from the committed offset, and a
-    zombie write (say, to the document-state table) cannot race the owner's.
+    zombie write (say, to the document-state table) cannot race the owner's. Events come out in
+    offset order without holes (see streams.sequencing).
     """
     async for event in stream.noack().events():
         if not owns(event):
+            continue
+        verdict = (
+            await sequencer.admit(event.message.tp, event.message.offset) if sequencer else Verdict.PROCESS
+        )
+        if verdict is Verdict.DROP:
+            continue
+        if verdict is Verdict.DUPLICATE:
+            await stream.ack(event)
             continue
         yield event
         await stream.ack(event)
 
 
 async def event_batches(
-    stream: Any, max_size: int, within: float, *, is_current: Callable[[Any], bool]
+    stream: Any,
+    max_size: int,
+    within: float,
+    *,
+    is_current: Callable[[Any], bool],
+    sequencer: OffsetSequencer,
 ) -> AsyncIterator[list[Any]]:
     """Batches of a faust stream's events; an event is acked once the caller asks for the next batch
     (or leaves the loop normally), never before, so unfinished work is redelivered.
@@ -113,7 +131,15 @@ async def event_batches(
     events.start(stream.noack().events())
     try:
         while batch := await events.next_batch():
-            current = [event for event in batch if is_current(event)]
+            current = []
+            for event in batch:
+                if not is_current(event):
+                    continue
+                verdict = await sequencer.admit(event.message.tp, event.message.offset)
+                if verdict is Verdict.PROCESS:
+                    current.append(event)
+                elif verdict is Verdict.DUPLICATE:
+                    await stream.ack(event)
             if not current:
                 continue
             yield current

@@ -24,6 +24,7 @@ from streams.readmodels.projection import LogRecord
 from streams.readmodels.shared import SharedIndexProjector, open_shared_indexes, shared_read_models
 from streams.registry import RegistryStore
 from streams.registry.shared_state import SharedIndexState
+from streams.sequencing import faust_sequencer
 
 log = logging.getLogger("ragstream.streams.shared")
 # Large batches: a bulk request per batch is what makes a server index fast to feed.
@@ -77,6 +78,7 @@ def register_shared_projection(
         batches = event_batches(
             stream, BATCH_RECORDS, BATCH_WAIT_S,
             is_current=lambda event: event.message.tp in app.consumer.assignment(),
+            sequencer=faust_sequencer(app, "project_shared_indexes"),
         )  # fmt: skip
         async for events in batches:
             records: list[LogRecord] = []

@@ -69,7 +69,10 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
     dlq_topic = _raw(app, topics.dlq.name)
 
     async def cdc_changes(stream: Any) -> None:
-        owned = owned_events(stream, owns=lambda event: event.message.tp in app.consumer.assignment())
+        # Compacted topics have holes of their own, so the CDC processor is not sequenced.
+        owned = owned_events(
+            stream, owns=lambda event: event.message.tp in app.consumer.assignment(), sequencer=None
+        )
         async for event in owned:
             msg = event.message
             mapping = by_topic.get(msg.topic)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from streams.batching import BatchQueue, event_batches
+from streams.sequencing import OffsetSequencer
 
 pytestmark = pytest.mark.unit
 
@@ -69,6 +70,7 @@ async def test_stop_cancels_a_source_that_is_still_waiting() -> None:
 class Message:
     offset: int
     generation_id: int
+    tp: tuple[str, int] = ("t", 0)
 
 
 @dataclass
@@ -95,10 +97,19 @@ class FakeStream:
         return True
 
 
+def in_order(committed: int | None = None) -> OffsetSequencer:
+    """No rebalance, no skipped message: every event arrives in order from `committed` here."""
+
+    async def never(tp: object, offset: int) -> None:
+        raise AssertionError("no hole expected")
+
+    return OffsetSequencer("test", generation=lambda: 1, committed=lambda tp: committed, rewind=never)
+
+
 async def test_events_are_acked_only_after_their_batch_was_handled() -> None:
     stream = FakeStream([Event(Message(i, 1)) for i in range(5)])
     seen = []
-    async for batch in event_batches(stream, 2, 0.05, is_current=lambda e: True):
+    async for batch in event_batches(stream, 2, 0.05, is_current=lambda e: True, sequencer=in_order()):
         # Nothing of this batch is acked while it is being worked on.
         assert not {e.message.offset for e in batch} & set(stream.acked)
         seen.append([e.message.offset for e in batch])
@@ -109,7 +120,7 @@ async def test_events_are_acked_only_after_their_batch_was_handled() -> None:
 async def test_a_failure_while_handling_a_batch_leaves_it_unacked() -> None:
     stream = FakeStream([Event(Message(i, 1)) for i in range(6)])
     with pytest.raises(RuntimeError):
-        async for batch in event_batches(stream, 2, 0.05, is_current=lambda e: True):
+        async for batch in event_batches(stream, 2, 0.05, is_current=lambda e: True, sequencer=in_order()):
             if batch[0].message.offset == 2:
                 raise RuntimeError("model crashed")
     assert stream.acked == [0, 1]  # offsets 2 onwards will be redelivered
@@ -121,7 +132,11 @@ async def test_events_from_before_a_rebalance_are_neither_handled_nor_acked() ->
     generation["now"] = 2  # the rebalance landed while the old events were still queued
     handled = []
     async for batch in event_batches(
-        stream, 10, 0.05, is_current=lambda e: e.message.generation_id == generation["now"]
+        stream,
+        10,
+        0.05,
+        is_current=lambda e: e.message.generation_id == generation["now"],
+        sequencer=in_order(committed=3),
     ):
         handled.extend(e.message.offset for e in batch)
     assert handled == [3, 4, 5]
