@@ -26,7 +26,7 @@ from ragstream.observability.settings import ObservabilitySettings
 from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
-from streams.batching import event_batches, owned_events
+from streams.batching import event_batches, owned_by, owned_events
 from streams.cdc import load_mappings, mapping_paths
 from streams.cdc.processor import register_cdc
 from streams.dlq import send_dead_letter
@@ -86,9 +86,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
         broker_commit_interval=1.0,
     )
 
-    def owns(event: Any) -> bool:
-        """Whether this worker still owns the event's partition (see streams.batching)."""
-        return event.message.tp in app.consumer.assignment()
+    owns = owned_by(app)
 
     commands_topic = _raw_topic(app, topics.commands.name)
     events_topic = _raw_topic(app, topics.events.name)

@@ -88,6 +88,11 @@ class BatchQueue(Generic[T]):
         return batch
 
 
+def owned_by(app: Any) -> Callable[[Any], bool]:
+    """Whether this faust worker still owns an event's partition (it may have moved in a rebalance)."""
+    return lambda event: event.message.tp in app.consumer.assignment()
+
+
 async def owned_events(
     stream: Any, *, owns: Callable[[Any], bool], sequencer: OffsetSequencer | None
 ) -> AsyncIterator[Any]:

@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_e
 
 from ragstream.codec import AvroSingleObjectCodec, CodecError
 from ragstream.settings import Settings
-from streams.batching import event_batches
+from streams.batching import event_batches, owned_by
 from streams.readmodels.exceptions import DimensionMismatchError, ReadModelError
 from streams.readmodels.projection import LogRecord
 from streams.readmodels.shared import SharedIndexProjector, open_shared_indexes, shared_read_models
@@ -77,7 +77,7 @@ def register_shared_projection(
     async def project_shared_indexes(stream: Any) -> None:
         batches = event_batches(
             stream, BATCH_RECORDS, BATCH_WAIT_S,
-            is_current=lambda event: event.message.tp in app.consumer.assignment(),
+            is_current=owned_by(app),
             sequencer=faust_sequencer(app, "project_shared_indexes"),
         )  # fmt: skip
         async for events in batches:

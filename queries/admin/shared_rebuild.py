@@ -21,8 +21,9 @@ from queries.indexing.consumer import decode_batches, open_log_consumer
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.settings import Settings
 from ragstream.topics import catalogue
-from streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex, make_client
+from streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
 from streams.readmodels.projection import LogRecord, apply_record, plan_batch
+from streams.readmodels.shared import opensearch_client
 from streams.registry.shared_state import SharedIndexState
 
 
@@ -39,13 +40,8 @@ class SharedKeywordRebuild:
         self._positions: dict[int, int] = {}
 
     async def run(self, job: Job) -> None:
-        os_ = self._settings.opensearch
-        client = make_client(
-            os_.url, username=os_.username, password=os_.password.get_secret_value(),
-            verify_certs=os_.verify_certs, ca_certs=str(os_.ca_certs) if os_.ca_certs else None,
-            timeout_s=os_.timeout_s,
-        )  # fmt: skip
-        generations = IndexGenerations(client, os_.index)
+        client = opensearch_client(self._settings)
+        generations = IndexGenerations(client, self._settings.opensearch.index)
         consumer, tps = await open_log_consumer(self._settings.kafka, self._topic, "shared-rebuild")
         try:
             name = await asyncio.to_thread(generations.create_next)

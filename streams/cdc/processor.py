@@ -20,7 +20,7 @@ from ragstream.codec import Codec, CodecError, load_codec
 from ragstream.kafka import faust_credentials
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
-from streams.batching import owned_events
+from streams.batching import owned_by, owned_events
 from streams.cdc.exceptions import UnconvertibleEvent
 from streams.cdc.mapping import CdcMapping, to_commands
 from streams.dlq import send_dead_letter
@@ -70,9 +70,7 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
 
     async def cdc_changes(stream: Any) -> None:
         # Compacted topics have holes of their own, so the CDC processor is not sequenced.
-        owned = owned_events(
-            stream, owns=lambda event: event.message.tp in app.consumer.assignment(), sequencer=None
-        )
+        owned = owned_events(stream, owns=owned_by(app), sequencer=None)
         async for event in owned:
             msg = event.message
             mapping = by_topic.get(msg.topic)

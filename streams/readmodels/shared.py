@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from opensearchpy import OpenSearch
 from prometheus_client import Counter
 
 from ragstream.settings import Settings
@@ -57,6 +58,18 @@ class SharedIndexes:
             index.close()
 
 
+def opensearch_client(settings: Settings) -> OpenSearch:
+    """A client for the configured OpenSearch cluster (URL, credentials, TLS, timeout)."""
+    from streams.readmodels.opensearch_index import make_client
+
+    os_ = settings.opensearch
+    return make_client(
+        os_.url, username=os_.username, password=os_.password.get_secret_value(),
+        verify_certs=os_.verify_certs, ca_certs=str(os_.ca_certs) if os_.ca_certs else None,
+        timeout_s=os_.timeout_s,
+    )  # fmt: skip
+
+
 def open_shared_indexes(settings: Settings, dimension: int, *, readonly: bool = False) -> SharedIndexes:
     """Connects to the configured servers; creates index and collection on first use unless readonly."""
     indexes = SharedIndexes()
@@ -64,12 +77,9 @@ def open_shared_indexes(settings: Settings, dimension: int, *, readonly: bool = 
         if settings.opensearch.url:
             from streams.readmodels.opensearch_index import OpenSearchKeywordIndex
 
-            os_ = settings.opensearch
-            indexes.keyword = OpenSearchKeywordIndex.connect(
-                os_.url, os_.index, username=os_.username, password=os_.password.get_secret_value(),
-                verify_certs=os_.verify_certs, ca_certs=str(os_.ca_certs) if os_.ca_certs else None,
-                timeout_s=os_.timeout_s, readonly=readonly,
-            )  # fmt: skip
+            indexes.keyword = OpenSearchKeywordIndex(
+                opensearch_client(settings), settings.opensearch.index, readonly=readonly, owns_client=True
+            )
         if settings.qdrant.url:
             from streams.readmodels.qdrant_server_index import QdrantServerVectorIndex
 
