@@ -56,7 +56,7 @@ integration: install stack-up
 # The fault tests alone, FAULT_ROUNDS rounds (for example `make faults FAULT_ROUNDS=10`).
 faults: install
 	$(VENV)/bin/ragstream stack up --with-opensearch
-	for round in $$(seq $(FAULT_ROUNDS)); do RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -q -m 'integration' $(FAULT_TESTS) || exit 1; done
+	for round in $$(seq $(FAULT_ROUNDS)); do RAGSTREAM_TEST_SKIP_STACK_UP=1 $(VENV)/bin/pytest -q $(FAULT_TESTS) || exit 1; done
 
 stack-up: install
 	$(VENV)/bin/ragstream stack up

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec, CodecError
@@ -36,15 +36,10 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     raise TimeoutError(f"topic {topic} does not exist")
 
 
-async def read_batches(
-    kafka: KafkaSettings,
-    topic: str,
-    codec: AvroSingleObjectCodec,
-    *,
-    start: dict[int, int] | None = None,
-    max_records: int = 500,
-) -> AsyncIterator[list[LogRecord]]:
-    """Decoded batches from `start` (default: the beginning) up to the end offsets seen when called,
+async def _fetch_to_end(
+    kafka: KafkaSettings, topic: str, start: dict[int, int] | None = None, max_records: int = 500
+) -> AsyncIterator[list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]]:
+    """Raw records from `start` (default: the beginning) up to the end offsets seen when called,
     fetched as the query node's index feed fetches them."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
@@ -64,18 +59,12 @@ async def read_batches(
         remaining = {tp for tp in tps if (start or {}).get(tp.partition, 0) < ends[tp]}
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=max_records)
-            batch: list[LogRecord] = []
-            for tp, messages in fetched.items():
-                for message in messages:
-                    if message.offset >= ends[tp]:
-                        continue
-                    try:
-                        decoded = codec.decode(message.value or b"")
-                    except CodecError:
-                        continue
-                    batch.append(
-                        LogRecord(decoded.name, decoded.record, tp.topic, tp.partition, message.offset)
-                    )
+            batch = [
+                (tp, message)
+                for tp, messages in fetched.items()
+                for message in messages
+                if message.offset < ends[tp]
+            ]
             # Positions, not the last message's offset: offsets may have gaps (transaction markers).
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
@@ -84,6 +73,28 @@ async def read_batches(
                 yield batch
     finally:
         await consumer.stop()
+
+
+async def read_batches(
+    kafka: KafkaSettings,
+    topic: str,
+    codec: AvroSingleObjectCodec,
+    *,
+    start: dict[int, int] | None = None,
+    max_records: int = 500,
+) -> AsyncIterator[list[LogRecord]]:
+    """Decoded batches from `start` (default: the beginning) up to the end offsets seen when called;
+    records that do not decode are left out."""
+    async for fetched in _fetch_to_end(kafka, topic, start, max_records):
+        batch: list[LogRecord] = []
+        for tp, message in fetched:
+            try:
+                decoded = codec.decode(message.value or b"")
+            except CodecError:
+                continue
+            batch.append(LogRecord(decoded.name, decoded.record, tp.topic, tp.partition, message.offset))
+        if batch:
+            yield batch
 
 
 async def embeddings_computed(
@@ -105,29 +116,11 @@ async def command_timestamps(
     """command_id -> Kafka timestamp (seconds) of its first record on `topic`: every stage's output
     carries the command id, so consecutive topics give each hop's latency."""
     out: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers, group_id=None, **security_options(kafka)
-    )
-    await consumer.start()
-    try:
-        tps = await _partitions(consumer, topic)
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, 0)
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=1000)
-            for messages in fetched.values():
-                for message in messages:
-                    try:
-                        command_id = str(codec.decode(message.value or b"").record["command_id"])
-                    except (CodecError, KeyError):
-                        continue
-                    out.setdefault(command_id, message.timestamp / 1000)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    async for fetched in _fetch_to_end(kafka, topic):
+        for _, message in fetched:
+            try:
+                command_id = str(codec.decode(message.value or b"").record["command_id"])
+            except (CodecError, KeyError):
+                continue
+            out.setdefault(command_id, message.timestamp / 1000)
     return out

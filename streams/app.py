@@ -34,7 +34,7 @@ from streams.embedding import Embedder, load_embedder
 from streams.faust_fixes import disable_read_offset_tracking, rewind_uncommitted_partitions
 from streams.readmodels.shared import shared_read_models
 from streams.registry import RegistryStore
-from streams.sequencing import faust_sequencer
+from streams.sequencing import audit_sequencers, faust_sequencer
 from streams.shared_projection import register_shared_projection
 from streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
 from streams.versioning import COMMAND_NAMES, decide
@@ -137,7 +137,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
 
     @app.agent(commands_topic)
     async def validate_commands(stream: Any) -> None:
-        sequencer = faust_sequencer(app, "validate_commands")
+        sequencer = faust_sequencer(app, "validate_commands", [topics.commands.name])
         async for event in owned_events(stream, owns=owns, sequencer=sequencer):
             msg = event.message
             started = time.perf_counter()
@@ -170,7 +170,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     @app.agent(events_topic)
     async def chunk_documents(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        sequencer = faust_sequencer(app, "chunk_documents")
+        sequencer = faust_sequencer(app, "chunk_documents", [topics.events.name])
         async for event in owned_events(stream, owns=owns, sequencer=sequencer):
             started = time.perf_counter()
             bind_message(event.message)
@@ -193,7 +193,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
         allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
         batches = event_batches(
             stream, settings.embedding.batch_size, settings.embedding.batch_wait_s,
-            is_current=owns, sequencer=faust_sequencer(app, "embed_chunks"),
+            is_current=owns, sequencer=faust_sequencer(app, "embed_chunks", [topics.chunks.name]),
         )  # fmt: skip
         async for events in batches:
             started = time.perf_counter()
@@ -228,7 +228,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
     @app.agent(events_topic)
     async def record_registry(stream: Any) -> None:
         allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        sequencer = faust_sequencer(app, "record_registry")
+        sequencer = faust_sequencer(app, "record_registry", [topics.events.name])
         async for event in owned_events(stream, owns=owns, sequencer=sequencer):
             msg = event.message
             started = time.perf_counter()
@@ -302,4 +302,5 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
         return web.json(body, status=503 if problems else 200)
 
     register_cdc(app, settings, load_mappings(mapping_paths(settings)))
+    audit_sequencers(app)
     return app

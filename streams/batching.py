@@ -103,19 +103,23 @@ async def owned_events(
     zombie write (say, to the document-state table) cannot race the owner's. Events come out in
     offset order without holes (see streams.sequencing).
     """
+    if sequencer is not None:
+        sequencer.idle()
     async for event in stream.noack().events():
         if not owns(event):
             continue
-        verdict = (
-            await sequencer.admit(event.message.tp, event.message.offset) if sequencer else Verdict.PROCESS
-        )
-        if verdict is Verdict.DROP:
-            continue
+        if sequencer is None:
+            verdict = Verdict.PROCESS
+        else:
+            sequencer.busy()
+            verdict = await sequencer.admit(event.message.tp, event.message.offset)
         if verdict is Verdict.DUPLICATE:
             await stream.ack(event)
-            continue
-        yield event
-        await stream.ack(event)
+        elif verdict is Verdict.PROCESS:
+            yield event
+            await stream.ack(event)
+        if sequencer is not None:
+            sequencer.idle()
 
 
 async def event_batches(
@@ -135,7 +139,12 @@ async def event_batches(
     events: BatchQueue[Any] = BatchQueue(max_size, within)
     events.start(stream.noack().events())
     try:
-        while batch := await events.next_batch():
+        while True:
+            sequencer.idle()
+            batch = await events.next_batch()
+            sequencer.busy()
+            if not batch:
+                break
             current = []
             for event in batch:
                 if not is_current(event):

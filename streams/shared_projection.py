@@ -78,7 +78,7 @@ def register_shared_projection(
         batches = event_batches(
             stream, BATCH_RECORDS, BATCH_WAIT_S,
             is_current=owned_by(app),
-            sequencer=faust_sequencer(app, "project_shared_indexes"),
+            sequencer=faust_sequencer(app, "project_shared_indexes", embeddings_topic.topics),
         )  # fmt: skip
         async for events in batches:
             records: list[LogRecord] = []

@@ -8,23 +8,22 @@ import pytest
 
 from streams.readmodels.base import SearchFilter
 from streams.readmodels.exceptions import IndexUnavailableError
-from streams.readmodels.opensearch_index import (
+from streams.readmodels.generations import generation_name, generation_number
+from streams.readmodels.opensearch_bodies import (
     ANALYZER,
     IndexOptions,
-    OpenSearchKeywordIndex,
     bulk_outcome,
     chunk_from_source,
     chunk_source,
     document_actions,
     filter_clauses,
-    generation_name,
-    generation_number,
     index_template,
     search_body,
     slot_id,
     text_query,
     words_query,
 )
+from streams.readmodels.opensearch_index import OpenSearchKeywordIndex
 from streams.readmodels.terms import PUBLIC_ACL
 from tests.contract.factory import make_chunk
 

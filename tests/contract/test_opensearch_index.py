@@ -20,13 +20,9 @@ from opensearchpy.exceptions import NotFoundError
 
 from streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
 from streams.readmodels.exceptions import IndexUnavailableError, ReadModelError, ReadOnlyIndexError
-from streams.readmodels.opensearch_index import (
-    IndexGenerations,
-    OpenSearchKeywordIndex,
-    generation_name,
-    make_client,
-    template_name,
-)
+from streams.readmodels.generations import generation_name
+from streams.readmodels.opensearch_bodies import template_name
+from streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex, make_client
 from tests.contract.factory import hit_ids
 from tests.contract.keyword_contract import KeywordIndexContract
 from tests.contract.search_contract import TENANT

@@ -111,9 +111,6 @@ def test_broker_restart_loses_nothing(private: tuple[Settings, LocalPipeline]) -
     assert_exactly(pipeline, {f"brk-{i}": 1 for i in range(5)})
 
 
-# Still fails now and then (a document missing or a version behind after three kills in a row; see
-# the issue notes), so it runs in `make faults`, not in every `make test`.
-@pytest.mark.stress
 def test_workers_killed_at_random_points_leave_exact_read_models(
     private: tuple[Settings, LocalPipeline],
 ) -> None:

@@ -106,8 +106,6 @@ def test_updates_and_deletes_reach_the_shared_index_exactly_once(shared: LocalPi
         assert [h["chunk_id"] for h in search(url, "rewritten", mode="bm25")] == ["s-0#v2#c0"]
 
 
-# Same intermittent loss as the random repeated kills (see the issue notes): runs in `make faults`.
-@pytest.mark.stress
 def test_a_worker_leaving_mid_stream_hands_its_partitions_over(shared: LocalPipeline) -> None:
     docs = [doc(i) for i in range(100, 124)]
     written = post_documents(shared.command_url, docs)

@@ -141,3 +141,25 @@ async def test_events_from_before_a_rebalance_are_neither_handled_nor_acked() ->
         handled.extend(e.message.offset for e in batch)
     assert handled == [3, 4, 5]
     assert stream.acked == [3, 4, 5]
+
+
+async def test_the_sequencer_knows_when_its_processor_waits_for_events() -> None:
+    sequencer = in_order()
+    gate = asyncio.Event()
+
+    class Gated(FakeStream):
+        async def events(self) -> AsyncIterator[Event]:
+            yield Event(Message(0, 1))
+            await gate.wait()
+            yield Event(Message(1, 1))
+
+    batches = event_batches(Gated([]), 1, 0.01, is_current=lambda e: True, sequencer=sequencer)
+    await anext(batches)
+    assert sequencer.idle_since is None  # working on the batch
+    waiting = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.05)
+    assert sequencer.idle_since is not None  # waiting for the next event
+    gate.set()
+    await waiting
+    assert sequencer.idle_since is None
+    await batches.aclose()
