@@ -17,6 +17,10 @@ whose committed offset is unknown or 0, so a partition no worker had committed y
 was killed before its first commit) was left at its end and never processed. Such partitions are
 now rewound to their beginning, which is where a group without a commit starts anyway.
 
+`committed_offsets_recorded` tells whether faust's post-assignment seek to the committed offsets
+has finished for the current generation, so a partition without a recorded committed offset can be
+told apart from one whose offset faust has not looked up yet (see streams.sequencing).
+
 Under at-least-once processing on our own topics (commands, events, chunks, embeddings: offsets are
 contiguous, no transactions, no compaction) neither the dropping nor the gap marking is needed: a
 message delivered twice is processed twice, which every processor here absorbs (version guards,
@@ -35,6 +39,8 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 _INSTALLED = "_ragstream_read_offsets_patched"
+# The consumer generation whose committed offsets faust last sought to and recorded.
+_SOUGHT_GENERATION = "_ragstream_sought_generation"
 # Topics whose read offsets read as unknown, in every consumer of this process.
 _CONTIGUOUS_TOPICS: set[str] = set()
 # Topics whose uncommitted partitions are rewound after recovery.
@@ -73,6 +79,22 @@ def rewind_uncommitted_partitions(topics: Iterable[str]) -> None:
 
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
     setattr(AIOKafkaConsumerThread, _INSTALLED, True)
+
+    original_perform_seek = Consumer.perform_seek
+
+    async def perform_seek(self: Consumer) -> None:
+        generation = self.app.consumer_generation_id
+        await original_perform_seek(self)
+        setattr(self, _SOUGHT_GENERATION, generation)
+
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+
+
+def committed_offsets_recorded(consumer: Any) -> bool:
+    """Whether faust has sought this generation's partitions to their committed offsets and
+    recorded those offsets (a partition it holds none for has no commit, or a commit of 0)."""
+    generation = getattr(consumer, _SOUGHT_GENERATION, None)
+    return generation is not None and generation == consumer.app.consumer_generation_id
 
 
 def disable_read_offset_tracking(topics: Iterable[str]) -> None:

@@ -31,6 +31,8 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from streams.faust_fixes import committed_offsets_recorded
+
 log = logging.getLogger("ragstream.streams.sequencing")
 REWINDS = Counter(
     "ragstream_partition_rewinds_total",
@@ -210,6 +212,8 @@ def faust_sequencer(app: Any, processor: str, topics: Iterable[str]) -> OffsetSe
         return int(value) if value is not None else None
 
     async def broker_committed(tp: Any) -> int | None:
+        if committed_offsets_recorded(consumer):
+            return None  # faust recorded none for this partition: it has no commit
         thread = consumer._thread  # aiokafka runs in faust's consumer thread: call it there
         try:
             value = await thread.call_thread(thread._ensure_consumer().committed, tp)
