@@ -76,7 +76,6 @@ class OffsetSequencer:
         self._idle_since: float | None = None
         # Partitions whose next offset was in the log at the last look: (offset, first seen).
         self._suspects: dict[Any, tuple[int, float]] = {}
-        self._audited_at = float("-inf")
         self._rewind = rewind
         self._clock = clock
         self._seen_generation: int | None = None
@@ -101,15 +100,12 @@ class OffsetSequencer:
 
     async def audit(self) -> None:
         """Seek back the partitions whose next message has been in the log for `STALL_AFTER_S`
-        while the processor waited for events (see the module notes). Meant to run every second
-        or so, outside rebalances; it looks at the log ends once per `AUDIT_PERIOD_S`."""
+        while the processor waited for events (see the module notes). Meant to run every
+        `AUDIT_PERIOD_S`, outside rebalances; each run looks at the log ends once."""
         if self._assigned is None or self._end_offsets is None or self._idle_since is None:
             self._suspects.clear()
             return
         now = self._clock()
-        if now - self._audited_at < AUDIT_PERIOD_S:
-            return
-        self._audited_at = now
         idle_since = self._idle_since
         current = self._generation() == self._seen_generation
         expected: dict[Any, int] = {}
@@ -202,7 +198,7 @@ class OffsetSequencer:
 
 def faust_sequencer(app: Any, processor: str, topics: Iterable[str]) -> OffsetSequencer:
     """A sequencer wired to a faust app's consumer (generation, committed offsets, seek) for a
-    processor of `topics`, audited by the app's `audit_sequencers` timer."""
+    processor of `topics`, audited by the app's `audit_sequencers` task."""
     consumer = app.consumer
     names = frozenset(topics)
 
@@ -247,7 +243,7 @@ def _sequencers(app: Any) -> dict[str, OffsetSequencer]:
     return registry
 
 
-def audit_sequencers(app: Any, interval_s: float = 1.0) -> None:
+def audit_sequencers(app: Any, interval_s: float = AUDIT_PERIOD_S) -> None:
     """A task on the faust app that audits every processor's sequencer outside rebalances (a
     loop rather than a timer: a slow look at the log ends is not an overlapping timer)."""
 

@@ -173,7 +173,7 @@ async def test_a_busy_or_caught_up_processor_is_left_alone() -> None:
     await looks(sequencer, consumer, [300.0])
     await verdicts(sequencer, [1])  # offset 1 arrives: the look at 300 was no stall
     sequencer.idle()
-    await looks(sequencer, consumer, [301.0, 309.0])
+    await looks(sequencer, consumer, [301.0, 305.0])
     await verdicts(sequencer, [2])
     sequencer.idle()
     await looks(sequencer, consumer, [400.0, 500.0])  # everything the log holds was delivered
