@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from bench.stats import emit
+from ragstream.bench.stats import emit
 
 bench_app = typer.Typer(
     help="Performance benchmarks on this machine and the local stack; --json prints one JSON line.",
@@ -25,7 +25,7 @@ def ingest(
     json_output: bool = JSON,
 ) -> None:
     """Pipeline chunks/s end to end against raw model throughput on the same chunks."""
-    from bench import ingest as bench
+    from ragstream.bench import ingest as bench
 
     emit(bench.run(docs, workers, profile), json_output)
 
@@ -37,7 +37,7 @@ def reingest(
     json_output: bool = JSON,
 ) -> None:
     """Re-ingest an unchanged corpus and one with a fraction of documents edited."""
-    from bench import reingest as bench
+    from ragstream.bench import reingest as bench
 
     emit(bench.run(docs, edited), json_output)
 
@@ -49,7 +49,7 @@ def freshness(
     json_output: bool = JSON,
 ) -> None:
     """Write -> searchable latency percentiles at a steady write load."""
-    from bench import freshness as bench
+    from ragstream.bench import freshness as bench
 
     emit(bench.run(rate, duration), json_output)
 
@@ -61,7 +61,7 @@ def query(
     json_output: bool = JSON,
 ) -> None:
     """Search and answer latency and qps at each index size (synthetic vectors, real query embedding)."""
-    from bench import query as bench
+    from ragstream.bench import query as bench
 
     try:
         parsed = [int(s) for s in sizes.split(",") if s.strip()]
@@ -77,6 +77,6 @@ def rebuild(
     json_output: bool = JSON,
 ) -> None:
     """Replay the embeddings topic into a fresh index generation (no model)."""
-    from bench import rebuild as bench
+    from ragstream.bench import rebuild as bench
 
     emit(bench.run(chunks, prefix), json_output)

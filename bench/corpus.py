@@ -8,11 +8,11 @@ import random
 import re
 from collections.abc import Sequence
 
-from commands.corpus import pydoc_topic_commands
-from commands.models import UpsertDocument
+from ragstream.commands.corpus import pydoc_topic_commands
+from ragstream.commands.models import UpsertDocument
 from ragstream.settings import ChunkingSettings
-from streams.chunking import chunk_document
-from streams.stages import chunking_config
+from ragstream.streams.chunking import chunk_document
+from ragstream.streams.stages import chunking_config
 
 TENANT = "default"
 ACTOR = "ragstream-bench"

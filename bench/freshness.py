@@ -14,14 +14,14 @@ from typing import Any
 
 import httpx
 
-from bench.corpus import ACTOR, TENANT, documents
-from bench.memory import PeakMemory
-from bench.pipeline import BenchPipeline, fresh_pipeline
-from bench.stats import latency_summary, percentile
-from bench.topic import command_timestamps
-from commands.models import UpsertDocument
-from commands.sdk import CommandProducer
+from ragstream.bench.corpus import ACTOR, TENANT, documents
+from ragstream.bench.memory import PeakMemory
+from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
+from ragstream.bench.stats import latency_summary, percentile
+from ragstream.bench.topic import command_timestamps
 from ragstream.codec import load_codec
+from ragstream.commands.models import UpsertDocument
+from ragstream.commands.sdk import CommandProducer
 from ragstream.topics import catalogue
 
 

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import chunk_texts, documents
-from bench.memory import PeakMemory
-from bench.pipeline import BenchPipeline, fresh_pipeline
-from bench.profile import Profiles
+from ragstream.bench.corpus import chunk_texts, documents
+from ragstream.bench.memory import PeakMemory
+from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
+from ragstream.bench.profile import Profiles
 from ragstream.settings import get_settings
-from streams.embedding import load_embedder
+from ragstream.streams.embedding import load_embedder
 
 
 def run(docs: int, workers: int = 1, profile: Path | None = None) -> dict[str, Any]:

@@ -15,17 +15,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from bench.memory import PeakMemory
-from bench.stats import latency_summary, percentile
-from bench.synthetic import DIMENSION, embedded_records
-from queries.answers.extractive import ExtractiveGenerator
-from queries.indexing.feed import IndexFeed
-from queries.indexing.generation import Generation
-from queries.indexing.projector import LogRecord
-from queries.service import Mode, QueryService, SearchQuery
+from ragstream.bench.memory import PeakMemory
+from ragstream.bench.stats import latency_summary, percentile
+from ragstream.bench.synthetic import DIMENSION, embedded_records
+from ragstream.queries.answers.extractive import ExtractiveGenerator
+from ragstream.queries.indexing.feed import IndexFeed
+from ragstream.queries.indexing.generation import Generation
+from ragstream.queries.indexing.projector import LogRecord
+from ragstream.queries.service import Mode, QueryService, SearchQuery
 from ragstream.settings import get_settings
-from streams.embedding import Embedder, load_embedder
-from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
+from ragstream.streams.embedding import Embedder, load_embedder
+from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 
 QUESTIONS = (
     "What does the with statement do?",

@@ -15,15 +15,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.memory import PeakMemory
-from bench.synthetic import DIMENSION, embedded_records
-from bench.topic import read_batches
-from queries.indexing.generation import Generation
+from ragstream.bench.memory import PeakMemory
+from ragstream.bench.synthetic import DIMENSION, embedded_records
+from ragstream.bench.topic import read_batches
 from ragstream.codec import load_codec
 from ragstream.kafka import create_topics, make_producer
+from ragstream.queries.indexing.generation import Generation
 from ragstream.settings import Settings, get_settings
+from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.topics import catalogue, document_key
-from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 
 
 def run(chunks: int, prefix: str | None) -> dict[str, Any]:

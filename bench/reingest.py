@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bench.corpus import documents, edit_fraction, resend
-from bench.memory import PeakMemory
-from bench.pipeline import BenchPipeline, fresh_pipeline
-from bench.topic import embeddings_computed, end_offsets
-from commands.models import UpsertDocument
+from ragstream.bench.corpus import documents, edit_fraction, resend
+from ragstream.bench.memory import PeakMemory
+from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
+from ragstream.bench.topic import embeddings_computed, end_offsets
 from ragstream.codec import load_codec
+from ragstream.commands.models import UpsertDocument
 from ragstream.topics import catalogue
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.corpus import ACTOR, TENANT, chunk_texts, documents
+from ragstream.bench.corpus import ACTOR, TENANT, chunk_texts, documents
 from ragstream.settings import ChunkingSettings
 
 DIMENSION = 384

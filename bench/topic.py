@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec, CodecError
 from ragstream.kafka import security_options
+from ragstream.queries.indexing.projector import LogRecord
 from ragstream.settings import KafkaSettings
 
 

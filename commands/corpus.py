@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from commands.exceptions import InvalidCommand
-from commands.models import ContentType, UpsertDocument
+from ragstream.commands.exceptions import InvalidCommand
+from ragstream.commands.models import ContentType, UpsertDocument
 
 SUFFIXES = {
     ".txt": ContentType.TEXT,

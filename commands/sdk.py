@@ -13,9 +13,9 @@ from types import TracebackType
 
 from aiokafka.errors import KafkaError
 
-from commands.exceptions import CommandNotWritten, InvalidCommand
-from commands.models import DocumentCommand, WritePosition
 from ragstream.codec import CodecError, load_codec
+from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
+from ragstream.commands.models import DocumentCommand, WritePosition
 from ragstream.kafka import make_producer
 from ragstream.observability.tracing import trace_headers
 from ragstream.settings import Settings

@@ -25,19 +25,19 @@ from ragstream.observability.metrics import observe_processing
 from ragstream.observability.settings import ObservabilitySettings
 from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.settings import Settings
+from ragstream.streams.batching import event_batches, owned_by, owned_events
+from ragstream.streams.cdc import load_mappings, mapping_paths
+from ragstream.streams.cdc.processor import register_cdc
+from ragstream.streams.dlq import send_dead_letter
+from ragstream.streams.embedding import Embedder, load_embedder
+from ragstream.streams.faust_fixes import disable_read_offset_tracking, rewind_uncommitted_partitions
+from ragstream.streams.readmodels.shared import shared_read_models
+from ragstream.streams.registry import RegistryStore
+from ragstream.streams.sequencing import audit_sequencers, faust_sequencer
+from ragstream.streams.shared_projection import register_shared_projection
+from ragstream.streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
+from ragstream.streams.versioning import COMMAND_NAMES, decide
 from ragstream.topics import catalogue, document_key
-from streams.batching import event_batches, owned_by, owned_events
-from streams.cdc import load_mappings, mapping_paths
-from streams.cdc.processor import register_cdc
-from streams.dlq import send_dead_letter
-from streams.embedding import Embedder, load_embedder
-from streams.faust_fixes import disable_read_offset_tracking, rewind_uncommitted_partitions
-from streams.readmodels.shared import shared_read_models
-from streams.registry import RegistryStore
-from streams.sequencing import audit_sequencers, faust_sequencer
-from streams.shared_projection import register_shared_projection
-from streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
-from streams.versioning import COMMAND_NAMES, decide
 
 log = logging.getLogger("ragstream.streams")
 

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
-from streams.sequencing import OffsetSequencer, Verdict
+from ragstream.streams.sequencing import OffsetSequencer, Verdict
 
 T = TypeVar("T")
 

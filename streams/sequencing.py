@@ -31,7 +31,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from streams.faust_fixes import committed_offsets_recorded
+from ragstream.streams.faust_fixes import committed_offsets_recorded
 
 log = logging.getLogger("ragstream.streams.sequencing")
 REWINDS = Counter(

@@ -18,13 +18,13 @@ from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_e
 
 from ragstream.codec import AvroSingleObjectCodec, CodecError
 from ragstream.settings import Settings
-from streams.batching import event_batches, owned_by
-from streams.readmodels.exceptions import DimensionMismatchError, ReadModelError
-from streams.readmodels.projection import LogRecord
-from streams.readmodels.shared import SharedIndexProjector, open_shared_indexes, shared_read_models
-from streams.registry import RegistryStore
-from streams.registry.shared_state import SharedIndexState
-from streams.sequencing import faust_sequencer
+from ragstream.streams.batching import event_batches, owned_by
+from ragstream.streams.readmodels.exceptions import DimensionMismatchError, ReadModelError
+from ragstream.streams.readmodels.projection import LogRecord
+from ragstream.streams.readmodels.shared import SharedIndexProjector, open_shared_indexes, shared_read_models
+from ragstream.streams.registry import RegistryStore
+from ragstream.streams.registry.shared_state import SharedIndexState
+from ragstream.streams.sequencing import faust_sequencer
 
 log = logging.getLogger("ragstream.streams.shared")
 # Large batches: a bulk request per batch is what makes a server index fast to feed.

@@ -11,9 +11,9 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from ragstream.settings import ChunkingProfile, ChunkingSettings
-from streams.chunking import ChunkingConfig, chunk_document
-from streams.embedding.base import Embedder
-from streams.registry import RegistryStore
+from ragstream.streams.chunking import ChunkingConfig, chunk_document
+from ragstream.streams.embedding.base import Embedder
+from ragstream.streams.registry import RegistryStore
 
 EMBEDDINGS = Counter("ragstream_embeddings_total", "Chunk embeddings by origin", ["origin"])
 EMBED_BATCH = Histogram(

@@ -9,10 +9,10 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from commands.api.routes import router
-from commands.exceptions import CommandNotWritten, InvalidCommand
-from commands.models import DocumentCommand
-from commands.sdk import CommandProducer, WrittenCommand
+from ragstream.commands.api.routes import router
+from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
+from ragstream.commands.models import DocumentCommand
+from ragstream.commands.sdk import CommandProducer, WrittenCommand
 from ragstream.http import install_auth
 from ragstream.observability.http import instrument_app
 from ragstream.observability.metrics import count_commands

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from commands.sdk import CommandProducer
+from ragstream.commands.sdk import CommandProducer
 from ragstream.http import WriterDep
 from ragstream.settings import Settings
 

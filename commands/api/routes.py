@@ -4,16 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Path, status
 
-from commands.api.deps import ActorDep, ProducerDep, SettingsDep, TenantDep
-from commands.api.schemas import (
+from ragstream.commands.api.deps import ActorDep, ProducerDep, SettingsDep, TenantDep
+from ragstream.commands.api.schemas import (
     AccessChangeIn,
     CommandAccepted,
     CommandsAccepted,
     DocumentBatchIn,
     DocumentIn,
 )
-from commands.models import DeleteDocument, DocumentCommand, UpdateDocumentAccess, UpsertDocument
-from commands.sdk import WrittenCommand
+from ragstream.commands.models import DeleteDocument, DocumentCommand, UpdateDocumentAccess, UpsertDocument
+from ragstream.commands.sdk import WrittenCommand
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 # Control characters (NUL above all) can never be part of a document id: PostgreSQL rejects them.

@@ -6,8 +6,9 @@ import asyncio
 import logging
 from pathlib import Path
 
-from queries.indexing.feed import Transform
-from queries.indexing.generation import (
+from ragstream.exceptions import ConfigurationError
+from ragstream.queries.indexing.feed import Transform
+from ragstream.queries.indexing.generation import (
     Generation,
     Manifest,
     current_generation,
@@ -15,16 +16,15 @@ from queries.indexing.generation import (
     set_current_generation,
     write_manifest,
 )
-from queries.indexing.rechunk import Rechunker
-from queries.indexing.reembed import Reembedder
-from ragstream.exceptions import ConfigurationError
+from ragstream.queries.indexing.rechunk import Rechunker
+from ragstream.queries.indexing.reembed import Reembedder
 from ragstream.settings import EmbeddingSettings, Settings
+from ragstream.streams.chunking import ChunkingConfig
+from ragstream.streams.embedding import Embedder, load_embedder
+from ragstream.streams.readmodels.shared import local_read_models
+from ragstream.streams.registry import RegistryStore
+from ragstream.streams.stages import EmbeddingStage
 from ragstream.topics import catalogue
-from streams.chunking import ChunkingConfig
-from streams.embedding import Embedder, load_embedder
-from streams.readmodels.shared import local_read_models
-from streams.registry import RegistryStore
-from streams.stages import EmbeddingStage
 
 INITIAL_GENERATION = "g1"
 log = logging.getLogger("ragstream.queries.admin")

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from queries.admin.querylog import QueryLog, QueryLogEntry
-from queries.answers.base import Answer, Passage
-from queries.service import QueryService, SearchQuery, SearchResult
 from ragstream.auth import AuthError, authenticate
+from ragstream.queries.admin.querylog import QueryLog, QueryLogEntry
+from ragstream.queries.answers.base import Answer, Passage
+from ragstream.queries.service import QueryService, SearchQuery, SearchResult
 from ragstream.settings import AuthSettings
 
 # Answers search first; the endpoint travels with the request's task so the entry says "answer".

@@ -13,7 +13,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from queries.admin.jobs import (
+from ragstream.codec import AvroSingleObjectCodec
+from ragstream.queries.admin.jobs import (
     READ_MODEL_CHOICES,
     AdminConflict,
     AdminInvalid,
@@ -21,12 +22,18 @@ from queries.admin.jobs import (
     Job,
     JobRegistry,
 )
-from queries.admin.live import feed_source
-from queries.admin.rebuild import RebuildPlan, catch_up_paused, rebuild, rebuild_chunking, rebuild_embedder
-from queries.admin.replay import replay
-from queries.admin.shared_rebuild import SharedKeywordRebuild
-from queries.indexing.feed import IndexFeed
-from queries.indexing.generation import (
+from ragstream.queries.admin.live import feed_source
+from ragstream.queries.admin.rebuild import (
+    RebuildPlan,
+    catch_up_paused,
+    rebuild,
+    rebuild_chunking,
+    rebuild_embedder,
+)
+from ragstream.queries.admin.replay import replay
+from ragstream.queries.admin.shared_rebuild import SharedKeywordRebuild
+from ragstream.queries.indexing.feed import IndexFeed
+from ragstream.queries.indexing.generation import (
     Generation,
     GenerationError,
     Manifest,
@@ -38,13 +45,12 @@ from queries.indexing.generation import (
     set_current_generation,
     write_manifest,
 )
-from queries.service import QueryService
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.queries.service import QueryService
 from ragstream.settings import Settings
-from streams.embedding import Embedder
-from streams.readmodels.shared import local_read_models, shared_read_models
-from streams.registry import RegistryStore
-from streams.registry.shared_state import SharedIndexState
+from ragstream.streams.embedding import Embedder
+from ragstream.streams.readmodels.shared import local_read_models, shared_read_models
+from ragstream.streams.registry import RegistryStore
+from ragstream.streams.registry.shared_state import SharedIndexState
 
 # A retired generation stays open this long after a swap: searches that picked it up just before
 # the swap finish on it instead of failing on a closed index.

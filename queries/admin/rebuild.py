@@ -18,15 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from queries.admin.jobs import AdminInvalid, Job
-from queries.indexing.feed import IndexFeed, Transform
-from queries.indexing.generation import Generation, Manifest, next_generation_name, write_manifest
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.exceptions import ConfigurationError
+from ragstream.queries.admin.jobs import AdminInvalid, Job
+from ragstream.queries.indexing.feed import IndexFeed, Transform
+from ragstream.queries.indexing.generation import Generation, Manifest, next_generation_name, write_manifest
 from ragstream.settings import ChunkingSettings, EmbeddingSettings, KafkaSettings
-from streams.chunking import ChunkingConfig
-from streams.embedding import Embedder, load_embedder
-from streams.readmodels.projection import READ_MODELS
+from ragstream.streams.chunking import ChunkingConfig
+from ragstream.streams.embedding import Embedder, load_embedder
+from ragstream.streams.readmodels.projection import READ_MODELS
 
 # How long the live feed may stay paused while the new one passes it; the new feed is within a
 # batch or two of the live one when the pause starts, so this is a safety net, not a wait.

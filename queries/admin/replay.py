@@ -15,12 +15,12 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from queries.admin.jobs import Job
-from queries.indexing.consumer import decode_batches, open_log_consumer
-from queries.indexing.feed import Transform
-from queries.indexing.generation import Generation, current_generation, read_manifest
-from queries.indexing.projector import IndexProjector
 from ragstream.codec import AvroSingleObjectCodec, load_codec
+from ragstream.queries.admin.jobs import Job
+from ragstream.queries.indexing.consumer import decode_batches, open_log_consumer
+from ragstream.queries.indexing.feed import Transform
+from ragstream.queries.indexing.generation import Generation, current_generation, read_manifest
+from ragstream.queries.indexing.projector import IndexProjector
 from ragstream.settings import KafkaSettings, Settings
 
 
@@ -115,10 +115,10 @@ async def replay_offline(
     the generation: use the API's replay then. Loads the generation's model, because a generation
     built with another model or chunk size replays through the same transform as its feed.
     """
-    from queries.admin.live import feed_source, model_settings, open_live_generation
-    from queries.indexing.reembed import LazyEmbedder
-    from streams.embedding import Embedder, load_embedder
-    from streams.readmodels.shared import local_read_models
+    from ragstream.queries.admin.live import feed_source, model_settings, open_live_generation
+    from ragstream.queries.indexing.reembed import LazyEmbedder
+    from ragstream.streams.embedding import Embedder, load_embedder
+    from ragstream.streams.readmodels.shared import local_read_models
 
     root = settings.index.data_dir
     name = current_generation(root)

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from queries.admin.jobs import AdminConflict, AdminInvalid, AdminNotFound, Job
-from queries.admin.manager import IndexManager
-from queries.admin.querylog import QueryLog
 from ragstream.http import TENANT_PATTERN, IdentityDep
+from ragstream.queries.admin.jobs import AdminConflict, AdminInvalid, AdminNotFound, Job
+from ragstream.queries.admin.manager import IndexManager
+from ragstream.queries.admin.querylog import QueryLog
 from ragstream.settings import Settings
 
 

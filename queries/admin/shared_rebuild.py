@@ -16,15 +16,15 @@ from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer
 
-from queries.admin.jobs import Job
-from queries.indexing.consumer import decode_batches, open_log_consumer
 from ragstream.codec import AvroSingleObjectCodec
+from ragstream.queries.admin.jobs import Job
+from ragstream.queries.indexing.consumer import decode_batches, open_log_consumer
 from ragstream.settings import Settings
+from ragstream.streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
+from ragstream.streams.readmodels.projection import LogRecord, apply_record, plan_batch
+from ragstream.streams.readmodels.shared import opensearch_client
+from ragstream.streams.registry.shared_state import SharedIndexState
 from ragstream.topics import catalogue
-from streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
-from streams.readmodels.projection import LogRecord, apply_record, plan_batch
-from streams.readmodels.shared import opensearch_client
-from streams.registry.shared_state import SharedIndexState
 
 
 class SharedKeywordRebuild:

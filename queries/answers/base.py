@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from queries.answers.exceptions import InvalidGeneratorArgument
-from streams.readmodels.base import IndexedChunk
+from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
+from ragstream.streams.readmodels.base import IndexedChunk
 
 NOT_FOUND_TEXT = "I could not find anything relevant to that question in the indexed documents."
 

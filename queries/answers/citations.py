@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from queries.answers.base import Answer, Citation, Passage, citation_for, index_passages
-from queries.answers.text import idf_weights, overlap, split_sentences, terms
+from ragstream.queries.answers.base import Answer, Citation, Passage, citation_for, index_passages
+from ragstream.queries.answers.text import idf_weights, overlap, split_sentences, terms
 
 # A run of markers such as "[1]", "[1, 2]" or "[1] [3][4]", handled as one unit so that dropping some of
 # them leaves neither a gap nor a glued marker; the leading whitespace is captured for the same reason.

@@ -11,9 +11,9 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from queries.answers.base import Answer, Citation, Passage, citation_for, index_passages
-from queries.answers.exceptions import InvalidGeneratorArgument
-from queries.answers.text import Sentence, idf_weights, overlap, split_sentences, terms
+from ragstream.queries.answers.base import Answer, Citation, Passage, citation_for, index_passages
+from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
+from ragstream.queries.answers.text import Sentence, idf_weights, overlap, split_sentences, terms
 
 # Keeps sentences only weakly related to the question out of an answer that has a strong match.
 _RELATIVE_CUTOFF = 0.5

@@ -15,10 +15,10 @@ import httpx
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from queries.answers.base import NOT_FOUND_TEXT, Answer, Passage, index_passages
-from queries.answers.citations import answer_from_text
-from queries.answers.exceptions import GeneratorUnavailable, InvalidGeneratorArgument
-from queries.answers.sse import iter_sse_data
+from ragstream.queries.answers.base import NOT_FOUND_TEXT, Answer, Passage, index_passages
+from ragstream.queries.answers.citations import answer_from_text
+from ragstream.queries.answers.exceptions import GeneratorUnavailable, InvalidGeneratorArgument
+from ragstream.queries.answers.sse import iter_sse_data
 
 SYSTEM_PROMPT = f"""You answer questions using only the numbered passages the user provides.
 Rules:

@@ -10,29 +10,29 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from queries.admin.live import feed_source, open_live_generation, query_log_retention_days
-from queries.admin.logged import CallerMiddleware, LoggedQueryService
-from queries.admin.manager import IndexManager
-from queries.admin.querylog import QueryLog
-from queries.admin.routes import router as admin_router
-from queries.answers.base import Generator
-from queries.answers.exceptions import GeneratorUnavailable
-from queries.answers.extractive import ExtractiveGenerator
-from queries.answers.openai_compatible import OpenAICompatibleGenerator
-from queries.api.routes import router
-from queries.exceptions import InvalidConsistencyToken, NotCaughtUp
-from queries.indexing.feed import IndexFeed
-from queries.retrieval.exceptions import RetrievalError
-from queries.service import QueryService, SharedReadModels
 from ragstream.codec import load_codec
 from ragstream.http import install_auth
 from ragstream.observability.http import instrument_app
 from ragstream.observability.metrics import record_error
+from ragstream.queries.admin.live import feed_source, open_live_generation, query_log_retention_days
+from ragstream.queries.admin.logged import CallerMiddleware, LoggedQueryService
+from ragstream.queries.admin.manager import IndexManager
+from ragstream.queries.admin.querylog import QueryLog
+from ragstream.queries.admin.routes import router as admin_router
+from ragstream.queries.answers.base import Generator
+from ragstream.queries.answers.exceptions import GeneratorUnavailable
+from ragstream.queries.answers.extractive import ExtractiveGenerator
+from ragstream.queries.answers.openai_compatible import OpenAICompatibleGenerator
+from ragstream.queries.api.routes import router
+from ragstream.queries.exceptions import InvalidConsistencyToken, NotCaughtUp
+from ragstream.queries.indexing.feed import IndexFeed
+from ragstream.queries.retrieval.exceptions import RetrievalError
+from ragstream.queries.service import QueryService, SharedReadModels
 from ragstream.settings import GeneratorSettings, Settings, get_settings
-from streams.embedding import Embedder
-from streams.readmodels.shared import local_read_models, open_shared_indexes, shared_read_models
-from streams.registry import RegistryStore
-from streams.registry.shared_state import SharedIndexState
+from ragstream.streams.embedding import Embedder
+from ragstream.streams.readmodels.shared import local_read_models, open_shared_indexes, shared_read_models
+from ragstream.streams.registry import RegistryStore
+from ragstream.streams.registry.shared_state import SharedIndexState
 
 
 def make_generator(settings: GeneratorSettings) -> Generator:

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from queries.service import QueryService
 from ragstream.http import IdentityDep
-from streams.registry import RegistryStore
+from ragstream.queries.service import QueryService
+from ragstream.streams.registry import RegistryStore
 
 
 def get_service(request: Request) -> QueryService:

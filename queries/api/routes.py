@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import StreamingResponse
 
-from queries.answers.citations import answer_from_text
-from queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep
-from queries.api.schemas import (
+from ragstream.http import TenantDep
+from ragstream.queries.answers.citations import answer_from_text
+from ragstream.queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep
+from ragstream.queries.api.schemas import (
     AnswerIn,
     AnswerOut,
     CitationOut,
@@ -24,8 +25,7 @@ from queries.api.schemas import (
     SearchIn,
     SearchOut,
 )
-from queries.service import SearchQuery
-from ragstream.http import TenantDep
+from ragstream.queries.service import SearchQuery
 
 router = APIRouter(prefix="/v1", tags=["queries"])
 # Control characters (NUL above all) can never be part of a document id: PostgreSQL rejects them.

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from queries.eval.metrics import has_relevant
+from ragstream.queries.eval.metrics import has_relevant
 
 
 class DatasetError(ValueError):

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from commands.models import DocumentCommand, WritePosition
-from commands.sdk import CommandProducer
+from ragstream.commands.models import DocumentCommand, WritePosition
+from ragstream.commands.sdk import CommandProducer
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.local.processes import ProcessFailed
 from ragstream.settings import Settings

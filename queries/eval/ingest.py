@@ -13,10 +13,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from commands.models import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
-from queries.eval.beir import Dataset
-from queries.eval.driver import ready, send_commands_sync, token_of, wait_for_token
+from ragstream.commands.models import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
 from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.queries.eval.beir import Dataset
+from ragstream.queries.eval.driver import ready, send_commands_sync, token_of, wait_for_token
 from ragstream.settings import PROJECT_ROOT, ChunkingSettings
 
 STATE_ROOT = PROJECT_ROOT / ".stack" / "eval"

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from queries.eval.runner import EvalReport
+from ragstream.queries.eval.runner import EvalReport
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from streams.readmodels.base import Hit, IndexedChunk
+from ragstream.streams.readmodels.base import Hit, IndexedChunk
 
 MODES = ("bm25", "dense", "hybrid")
 DEPTH = 100  # the most the query API returns in one page; Recall@100 needs all of them

@@ -13,11 +13,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from queries.eval.beir import Dataset, load_dataset, subset
-from queries.eval.ingest import IngestOptions, IngestResult, ingested
-from queries.eval.metrics import evaluate, mean_scores, paired_difference, per_query
-from queries.eval.retrieve import DEPTH, MODES, ModeRun, document_rankings, run_mode
-from queries.eval.sweep import FusionSetting, default_grid, fused_rankings, sweep
+from ragstream.queries.eval.beir import Dataset, load_dataset, subset
+from ragstream.queries.eval.ingest import IngestOptions, IngestResult, ingested
+from ragstream.queries.eval.metrics import evaluate, mean_scores, paired_difference, per_query
+from ragstream.queries.eval.retrieve import DEPTH, MODES, ModeRun, document_rankings, run_mode
+from ragstream.queries.eval.sweep import FusionSetting, default_grid, fused_rankings, sweep
 from ragstream.settings import RetrievalSettings
 
 

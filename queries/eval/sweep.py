@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from queries.eval.metrics import Qrels, per_query
-from queries.eval.retrieve import DEPTH, ModeRun
-from queries.retrieval.fusion import FusionMethod, fuse, paginate
+from ragstream.queries.eval.metrics import Qrels, per_query
+from ragstream.queries.eval.retrieve import DEPTH, ModeRun
+from ragstream.queries.retrieval.fusion import FusionMethod, fuse, paginate
 
 RRF_KS = (1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 200)
 ALPHAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

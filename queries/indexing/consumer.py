@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec, CodecError
 from ragstream.kafka import security_options
+from ragstream.queries.indexing.projector import LogRecord
 from ragstream.settings import KafkaSettings
 
 log = logging.getLogger("ragstream.queries.consumer")

@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Histogram
 
-from queries.indexing.consumer import decode_batches, open_log_consumer
-from queries.indexing.generation import Generation
-from queries.indexing.projector import LogRecord
 from ragstream.codec import AvroSingleObjectCodec
 from ragstream.observability.metrics import ERRORS
+from ragstream.queries.indexing.consumer import decode_batches, open_log_consumer
+from ragstream.queries.indexing.generation import Generation
+from ragstream.queries.indexing.projector import LogRecord
 from ragstream.settings import KafkaSettings
-from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
+from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 
 log = logging.getLogger("ragstream.queries.feed")
 FRESHNESS = Histogram(

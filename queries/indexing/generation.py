@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queries.indexing.projector import READ_MODELS, IndexProjector
-from queries.indexing.state import ProjectionState
-from streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
-from streams.readmodels.tantivy_index import TantivyKeywordIndex
+from ragstream.queries.indexing.projector import READ_MODELS, IndexProjector
+from ragstream.queries.indexing.state import ProjectionState
+from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
+from ragstream.streams.readmodels.tantivy_index import TantivyKeywordIndex
 
 MANIFEST = "generation.json"
 _NAME = re.compile(r"^g(\d+)$")

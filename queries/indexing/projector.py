@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from queries.indexing.state import ProjectionState
-from streams.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
-from streams.readmodels.projection import READ_MODELS, LogRecord, apply_record, plan_batch
+from ragstream.queries.indexing.state import ProjectionState
+from ragstream.streams.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
+from ragstream.streams.readmodels.projection import READ_MODELS, LogRecord, apply_record, plan_batch
 
 __all__ = ["APPLIED", "READ_MODELS", "BatchResult", "IndexProjector", "LogRecord"]
 

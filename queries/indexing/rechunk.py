@@ -13,9 +13,9 @@ import asyncio
 import logging
 from typing import Any
 
-from queries.indexing.projector import LogRecord
-from streams.chunking import ChunkingConfig
-from streams.stages import EmbeddingStage, chunk_upserted
+from ragstream.queries.indexing.projector import LogRecord
+from ragstream.streams.chunking import ChunkingConfig
+from ragstream.streams.stages import EmbeddingStage, chunk_upserted
 
 log = logging.getLogger("ragstream.queries.rechunk")
 

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from queries.indexing.projector import LogRecord
-from streams.embedding.base import Embedder, Vectors
+from ragstream.queries.indexing.projector import LogRecord
+from ragstream.streams.embedding.base import Embedder, Vectors
 
 log = logging.getLogger("ragstream.queries.reembed")
 

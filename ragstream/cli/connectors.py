@@ -16,12 +16,12 @@ from rich.table import Table
 
 from ragstream.kafka import create_topics
 from ragstream.settings import Settings, get_settings
-from streams.cdc.connect import ConnectClient
-from streams.cdc.connector import Database, cdc_topic, database_for, redacted, render_config
-from streams.cdc.exceptions import CdcError
-from streams.cdc.mapping import CdcMapping, load_mapping, load_mappings
-from streams.cdc.pg import drop_slot, inspect_table, readiness, set_replica_identity_full
-from streams.cdc.settings import ENV_VAR, mapping_paths
+from ragstream.streams.cdc.connect import ConnectClient
+from ragstream.streams.cdc.connector import Database, cdc_topic, database_for, redacted, render_config
+from ragstream.streams.cdc.exceptions import CdcError
+from ragstream.streams.cdc.mapping import CdcMapping, load_mapping, load_mappings
+from ragstream.streams.cdc.pg import drop_slot, inspect_table, readiness, set_replica_identity_full
+from ragstream.streams.cdc.settings import ENV_VAR, mapping_paths
 
 app = typer.Typer(
     help="Database tables as document sources: Debezium connectors on Kafka Connect.", no_args_is_help=True
@@ -197,7 +197,7 @@ def worker(
     """Run only the CDC processor (change events -> commands), for stream workers started without mappings."""
     import faust
 
-    from streams.cdc.processor import create_cdc_app
+    from ragstream.streams.cdc.processor import create_cdc_app
 
     settings: Settings = get_settings()
     try:

@@ -8,12 +8,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from bench.cli import bench_app
-from queries.eval.beir import DatasetError
-from queries.eval.ingest import STATE_ROOT, IngestOptions
-from queries.eval.report import print_report
-from queries.eval.retrieve import MODES
-from queries.eval.runner import EvalOptions, run_eval
+from ragstream.bench.cli import bench_app
+from ragstream.queries.eval.beir import DatasetError
+from ragstream.queries.eval.ingest import STATE_ROOT, IngestOptions
+from ragstream.queries.eval.report import print_report
+from ragstream.queries.eval.retrieve import MODES
+from ragstream.queries.eval.runner import EvalOptions, run_eval
 from ragstream.settings import ChunkingSettings, get_settings
 
 __all__ = ["bench_app", "eval_command"]

@@ -8,10 +8,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from commands.corpus import discover, file_command, pydoc_topic_commands
-from commands.exceptions import CommandError
-from commands.models import UpsertDocument
-from commands.sdk import CommandProducer
+from ragstream.commands.corpus import discover, file_command, pydoc_topic_commands
+from ragstream.commands.exceptions import CommandError
+from ragstream.commands.models import UpsertDocument
+from ragstream.commands.sdk import CommandProducer
 from ragstream.settings import get_settings
 
 console = Console(stderr=True)

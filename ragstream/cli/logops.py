@@ -57,9 +57,9 @@ def replay(
 
 
 def _replay_offline(read_model: str, from_offset: int | None, start: datetime | None) -> None:
-    from queries.admin.jobs import READ_MODEL_CHOICES, Job
-    from queries.admin.replay import replay_offline
-    from streams.readmodels.exceptions import IndexLockedError
+    from ragstream.queries.admin.jobs import READ_MODEL_CHOICES, Job
+    from ragstream.queries.admin.replay import replay_offline
+    from ragstream.streams.readmodels.exceptions import IndexLockedError
 
     job = Job("replay", read_model)
     try:

@@ -21,7 +21,7 @@ def _warn_if_open() -> None:
 @app.command()
 def commands(port: int = typer.Option(None, help="Port (default: settings api.command_port).")) -> None:
     """The command API: document changes in, Avro commands to Kafka."""
-    from commands.api.app import create_app
+    from ragstream.commands.api.app import create_app
 
     settings = get_settings()
     _warn_if_open()
@@ -32,7 +32,7 @@ def commands(port: int = typer.Option(None, help="Port (default: settings api.co
 @app.command()
 def queries(port: int = typer.Option(None, help="Port (default: settings api.query_port).")) -> None:
     """The query API: hybrid search and grounded answers from the read models."""
-    from queries.api.app import create_app
+    from ragstream.queries.api.app import create_app
 
     settings = get_settings()
     _warn_if_open()

@@ -13,7 +13,7 @@ def run(loglevel: str = typer.Option("WARNING", help="Log level of the worker.")
     import faust
 
     from ragstream.observability.logging import configure_logging, logging_config
-    from streams.app import create_app
+    from ragstream.streams.app import create_app
 
     configure_logging(loglevel)
     faust_app = create_app(get_settings())

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from streams.cdc.exceptions import ConnectError
+from ragstream.streams.cdc.exceptions import ConnectError
 
 DEFAULT_URL = "http://127.0.0.1:18083"
 

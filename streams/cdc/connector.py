@@ -11,9 +11,9 @@ from pathlib import Path
 from string import Template
 
 from ragstream.settings import PROJECT_ROOT, Settings
+from ragstream.streams.cdc.exceptions import InvalidMapping
+from ragstream.streams.cdc.mapping import CdcMapping
 from ragstream.topics import Cleanup, TopicSpec, catalogue
-from streams.cdc.exceptions import InvalidMapping
-from streams.cdc.mapping import CdcMapping
 
 TEMPLATE = PROJECT_ROOT / "connectors" / "debezium-postgres.json"
 SECRET_KEYS = frozenset({"database.password"})

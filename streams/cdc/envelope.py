@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.cdc.exceptions import UnconvertibleEvent
+from ragstream.streams.cdc.exceptions import UnconvertibleEvent
 
 # c: insert, u: update, d: delete, r: read during the initial snapshot. Truncates (t) are skipped by the
 # connector config and logical messages (m) are not captured, so anything else is a contract breach.

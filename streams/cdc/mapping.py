@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from commands.models import (
+from ragstream.commands.models import (
     ContentType,
     DeleteDocument,
     DocumentCommand,
@@ -45,8 +45,8 @@ from commands.models import (
     UpsertDocument,
 )
 from ragstream.http import TENANT_PATTERN
-from streams.cdc.envelope import ChangeEvent, parse_event
-from streams.cdc.exceptions import InvalidMapping, UnconvertibleEvent
+from ragstream.streams.cdc.envelope import ChangeEvent, parse_event
+from ragstream.streams.cdc.exceptions import InvalidMapping, UnconvertibleEvent
 
 # Must equal `unavailable.value.placeholder` in connectors/debezium-postgres.json: Debezium puts it where
 # PostgreSQL did not send a value (an unchanged TOASTed column of a table without REPLICA IDENTITY FULL).

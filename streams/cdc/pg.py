@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from streams.cdc.connector import Database
-from streams.cdc.mapping import CdcMapping
+from ragstream.streams.cdc.connector import Database
+from ragstream.streams.cdc.mapping import CdcMapping
 
 _TABLE_SQL = """
 SELECT c.relreplident::text AS identity,

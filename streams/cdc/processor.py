@@ -15,16 +15,16 @@ from typing import Any
 import faust
 from prometheus_client import Counter
 
-from commands.models import DocumentCommand
 from ragstream.codec import Codec, CodecError, load_codec
+from ragstream.commands.models import DocumentCommand
 from ragstream.kafka import faust_credentials
 from ragstream.settings import Settings
+from ragstream.streams.batching import owned_by, owned_events
+from ragstream.streams.cdc.exceptions import UnconvertibleEvent
+from ragstream.streams.cdc.mapping import CdcMapping, to_commands
+from ragstream.streams.dlq import send_dead_letter
+from ragstream.streams.faust_fixes import rewind_uncommitted_partitions
 from ragstream.topics import catalogue, document_key
-from streams.batching import owned_by, owned_events
-from streams.cdc.exceptions import UnconvertibleEvent
-from streams.cdc.mapping import CdcMapping, to_commands
-from streams.dlq import send_dead_letter
-from streams.faust_fixes import rewind_uncommitted_partitions
 
 log = logging.getLogger("ragstream.streams.cdc")
 

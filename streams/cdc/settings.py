@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streams.cdc.exceptions import InvalidMapping
+from ragstream.streams.cdc.exceptions import InvalidMapping
 
 ENV_VAR = "RAGSTREAM_CDC__MAPPINGS"
 

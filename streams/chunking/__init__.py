@@ -1,10 +1,14 @@
 """Text extraction and structure-aware chunking of documents (pure logic, no I/O)."""
 
-from streams.chunking.chunker import ChunkingConfig, ChunkSpan, chunk_document, chunk_text
-from streams.chunking.document import Block, BlockKind, ExtractedText
-from streams.chunking.exceptions import ChunkingError, UnsupportedContentType
-from streams.chunking.extraction import SUPPORTED_CONTENT_TYPES, canonical_content_type, extract_text
-from streams.chunking.tokens import count_tokens
+from ragstream.streams.chunking.chunker import ChunkingConfig, ChunkSpan, chunk_document, chunk_text
+from ragstream.streams.chunking.document import Block, BlockKind, ExtractedText
+from ragstream.streams.chunking.exceptions import ChunkingError, UnsupportedContentType
+from ragstream.streams.chunking.extraction import (
+    SUPPORTED_CONTENT_TYPES,
+    canonical_content_type,
+    extract_text,
+)
+from ragstream.streams.chunking.tokens import count_tokens
 
 __all__ = [
     "SUPPORTED_CONTENT_TYPES",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streams.chunking.document import Block, ExtractedText
-from streams.chunking.extraction import extract_text
-from streams.chunking.tokens import (
+from ragstream.streams.chunking.document import Block, ExtractedText
+from ragstream.streams.chunking.extraction import extract_text
+from ragstream.streams.chunking.tokens import (
     count_tokens,
     line_spans,
     sentence_spans,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.chunking.document import Block, BlockKind, ExtractedText, RawBlock, assemble
-from streams.chunking.exceptions import UnsupportedContentType
-from streams.chunking.html_parser import parse_html
-from streams.chunking.markdown_parser import parse_markdown
-from streams.chunking.plaintext_parser import parse_plaintext
+from ragstream.streams.chunking.document import Block, BlockKind, ExtractedText, RawBlock, assemble
+from ragstream.streams.chunking.exceptions import UnsupportedContentType
+from ragstream.streams.chunking.html_parser import parse_html
+from ragstream.streams.chunking.markdown_parser import parse_markdown
+from ragstream.streams.chunking.plaintext_parser import parse_plaintext
 
 __all__ = ["SUPPORTED_CONTENT_TYPES", "Block", "BlockKind", "ExtractedText", "extract_text"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PageElement, Tag
 
-from streams.chunking.document import BlockKind, RawBlock, clean_code, collapse_whitespace
+from ragstream.streams.chunking.document import BlockKind, RawBlock, clean_code, collapse_whitespace
 
 # Never reader-visible content (or navigation repeated on every page, which would drown real matches).
 _DROPPED = ("script", "style", "nav", "noscript", "template", "head", "svg", "iframe", "object")

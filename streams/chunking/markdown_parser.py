@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from streams.chunking.document import RawBlock, collapse_whitespace
-from streams.chunking.html_parser import parse_html
-from streams.chunking.plaintext_parser import parse_plaintext
+from ragstream.streams.chunking.document import RawBlock, collapse_whitespace
+from ragstream.streams.chunking.html_parser import parse_html
+from ragstream.streams.chunking.plaintext_parser import parse_plaintext
 
 _TABLE_CELL_SEPARATOR = " | "
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from streams.chunking.document import RawBlock
+from ragstream.streams.chunking.document import RawBlock
 
 _BLANK_LINE_RE = re.compile(r"\n[^\S\n]*\n(?:[^\S\n]*\n)*")
 _UNDERLINE_RE = re.compile(r"(=+|-+)")

@@ -13,7 +13,7 @@ import numpy as np
 
 from ragstream.exceptions import ConfigurationError
 from ragstream.settings import EmbeddingSettings
-from streams.embedding.base import Vectors
+from ragstream.streams.embedding.base import Vectors
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams.readmodels.base import IndexedChunk, SearchFilter
-from streams.readmodels.terms import (
+from ragstream.streams.readmodels.base import IndexedChunk, SearchFilter
+from ragstream.streams.readmodels.terms import (
     acl_terms,
     metadata_terms,
     scoped_key,

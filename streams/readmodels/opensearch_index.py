@@ -41,15 +41,15 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
-from streams.readmodels.base import Hit, IndexedChunk, SearchFilter
-from streams.readmodels.exceptions import (
+from ragstream.streams.readmodels.base import Hit, IndexedChunk, SearchFilter
+from ragstream.streams.readmodels.exceptions import (
     IndexClosedError,
     IndexUnavailableError,
     ReadModelError,
     ReadOnlyIndexError,
 )
-from streams.readmodels.generations import generation_name, generation_number, is_generation
-from streams.readmodels.opensearch_bodies import (
+from ragstream.streams.readmodels.generations import generation_name, generation_number, is_generation
+from ragstream.streams.readmodels.opensearch_bodies import (
     DEFAULT_ALIAS,
     SOURCE_FIELDS,
     IndexOptions,
@@ -62,7 +62,7 @@ from streams.readmodels.opensearch_bodies import (
     text_query,
     words_query,
 )
-from streams.readmodels.terms import scoped_key
+from ragstream.streams.readmodels.terms import scoped_key
 
 log = logging.getLogger(__name__)
 # Documents per scroll page and ids per multi-get when reading a whole index back.

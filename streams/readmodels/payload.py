@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from streams.readmodels.base import IndexedChunk
-from streams.readmodels.terms import acl_terms, metadata_terms, stored_acl
+from ragstream.streams.readmodels.base import IndexedChunk
+from ragstream.streams.readmodels.terms import acl_terms, metadata_terms, stored_acl
 
 
 def access_payload(metadata: Mapping[str, str], acl: Sequence[str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.readmodels.base import IndexedChunk, SearchIndex
+from ragstream.streams.readmodels.base import IndexedChunk, SearchIndex
 
 READ_MODELS = ("lexical", "vector")
 

@@ -18,15 +18,15 @@ from typing import Self
 
 import qdrant_edge as qe
 
-from streams.readmodels.base import Hit, IndexedChunk, SearchFilter
-from streams.readmodels.exceptions import (
+from ragstream.streams.readmodels.base import Hit, IndexedChunk, SearchFilter
+from ragstream.streams.readmodels.exceptions import (
     DimensionMismatchError,
     IndexClosedError,
     IndexLockedError,
     IndexUnavailableError,
 )
-from streams.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
-from streams.readmodels.terms import (
+from ragstream.streams.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
+from ragstream.streams.readmodels.terms import (
     metadata_terms,
     scoped_key,
     visible_acl_terms,

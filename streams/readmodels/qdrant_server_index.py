@@ -34,17 +34,17 @@ import httpx
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from streams.readmodels.base import Hit, IndexedChunk, SearchFilter
-from streams.readmodels.exceptions import (
+from ragstream.streams.readmodels.base import Hit, IndexedChunk, SearchFilter
+from ragstream.streams.readmodels.exceptions import (
     DimensionMismatchError,
     IndexClosedError,
     IndexUnavailableError,
     ReadModelError,
 )
-from streams.readmodels.generations import generation_name, generation_number, is_generation
-from streams.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
-from streams.readmodels.qdrant_edge_index import point_id
-from streams.readmodels.terms import (
+from ragstream.streams.readmodels.generations import generation_name, generation_number, is_generation
+from ragstream.streams.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
+from ragstream.streams.readmodels.qdrant_edge_index import point_id
+from ragstream.streams.readmodels.terms import (
     metadata_terms,
     visible_acl_terms,
 )

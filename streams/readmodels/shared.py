@@ -17,9 +17,15 @@ from opensearchpy import OpenSearch
 from prometheus_client import Counter
 
 from ragstream.settings import Settings
-from streams.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
-from streams.readmodels.projection import READ_MODELS, LogRecord, apply_record, document_keys, plan_batch
-from streams.registry.shared_state import SharedIndexState
+from ragstream.streams.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
+from ragstream.streams.readmodels.projection import (
+    READ_MODELS,
+    LogRecord,
+    apply_record,
+    document_keys,
+    plan_batch,
+)
+from ragstream.streams.registry.shared_state import SharedIndexState
 
 SHARED_APPLIED = Counter(
     "ragstream_shared_index_events_total",
@@ -60,7 +66,7 @@ class SharedIndexes:
 
 def opensearch_client(settings: Settings) -> OpenSearch:
     """A client for the configured OpenSearch cluster (URL, credentials, TLS, timeout)."""
-    from streams.readmodels.opensearch_index import make_client
+    from ragstream.streams.readmodels.opensearch_index import make_client
 
     os_ = settings.opensearch
     return make_client(
@@ -75,13 +81,13 @@ def open_shared_indexes(settings: Settings, dimension: int, *, readonly: bool = 
     indexes = SharedIndexes()
     try:
         if settings.opensearch.url:
-            from streams.readmodels.opensearch_index import OpenSearchKeywordIndex
+            from ragstream.streams.readmodels.opensearch_index import OpenSearchKeywordIndex
 
             indexes.keyword = OpenSearchKeywordIndex(
                 opensearch_client(settings), settings.opensearch.index, readonly=readonly, owns_client=True
             )
         if settings.qdrant.url:
-            from streams.readmodels.qdrant_server_index import QdrantServerVectorIndex
+            from ragstream.streams.readmodels.qdrant_server_index import QdrantServerVectorIndex
 
             qd = settings.qdrant
             indexes.vector = QdrantServerVectorIndex.connect(

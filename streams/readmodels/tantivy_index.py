@@ -18,14 +18,14 @@ from typing import Any, Self
 
 import tantivy
 
-from streams.readmodels.base import Hit, IndexedChunk, SearchFilter
-from streams.readmodels.exceptions import (
+from ragstream.streams.readmodels.base import Hit, IndexedChunk, SearchFilter
+from ragstream.streams.readmodels.exceptions import (
     IndexClosedError,
     IndexLockedError,
     IndexUnavailableError,
     ReadOnlyIndexError,
 )
-from streams.readmodels.terms import (
+from ragstream.streams.readmodels.terms import (
     acl_terms,
     metadata_terms,
     scoped_key,

@@ -1,3 +1,3 @@
-from streams.registry.store import AuditEntry, DocumentRecord, RegistryStore
+from ragstream.streams.registry.store import AuditEntry, DocumentRecord, RegistryStore
 
 __all__ = ["AuditEntry", "DocumentRecord", "RegistryStore"]

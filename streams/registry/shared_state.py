@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 
-from streams.registry.retry import retrying
-from streams.registry.store import RegistryStore
+from ragstream.streams.registry.retry import retrying
+from ragstream.streams.registry.store import RegistryStore
 
 PROJECTION = "shared-indexes"
 

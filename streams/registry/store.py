@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from ragstream.settings import PostgresSettings
-from streams.registry.retry import retrying
+from ragstream.streams.registry.retry import retrying
 
 _SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 

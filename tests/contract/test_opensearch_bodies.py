@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from streams.readmodels.base import SearchFilter
-from streams.readmodels.exceptions import IndexUnavailableError
-from streams.readmodels.generations import generation_name, generation_number
-from streams.readmodels.opensearch_bodies import (
+from ragstream.streams.readmodels.base import SearchFilter
+from ragstream.streams.readmodels.exceptions import IndexUnavailableError
+from ragstream.streams.readmodels.generations import generation_name, generation_number
+from ragstream.streams.readmodels.opensearch_bodies import (
     ANALYZER,
     IndexOptions,
     bulk_outcome,
@@ -23,8 +23,8 @@ from streams.readmodels.opensearch_bodies import (
     text_query,
     words_query,
 )
-from streams.readmodels.opensearch_index import OpenSearchKeywordIndex
-from streams.readmodels.terms import PUBLIC_ACL
+from ragstream.streams.readmodels.opensearch_index import OpenSearchKeywordIndex
+from ragstream.streams.readmodels.terms import PUBLIC_ACL
 from tests.contract.factory import make_chunk
 
 pytestmark = pytest.mark.unit

@@ -18,11 +18,15 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError
 
-from streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
-from streams.readmodels.exceptions import IndexUnavailableError, ReadModelError, ReadOnlyIndexError
-from streams.readmodels.generations import generation_name
-from streams.readmodels.opensearch_bodies import template_name
-from streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex, make_client
+from ragstream.streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
+from ragstream.streams.readmodels.exceptions import IndexUnavailableError, ReadModelError, ReadOnlyIndexError
+from ragstream.streams.readmodels.generations import generation_name
+from ragstream.streams.readmodels.opensearch_bodies import template_name
+from ragstream.streams.readmodels.opensearch_index import (
+    IndexGenerations,
+    OpenSearchKeywordIndex,
+    make_client,
+)
 from tests.contract.factory import hit_ids
 from tests.contract.keyword_contract import KeywordIndexContract
 from tests.contract.search_contract import TENANT

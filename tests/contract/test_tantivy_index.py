@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
-from streams.readmodels.exceptions import (
+from ragstream.streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
+from ragstream.streams.readmodels.exceptions import (
     IndexLockedError,
     IndexUnavailableError,
     ReadModelError,
     ReadOnlyIndexError,
 )
-from streams.readmodels.tantivy_index import TantivyKeywordIndex
+from ragstream.streams.readmodels.tantivy_index import TantivyKeywordIndex
 from tests.contract.keyword_contract import KeywordIndexContract
 from tests.contract.search_contract import TENANT
 
@@ -71,8 +71,8 @@ class TestTantivyKeywordIndex(KeywordIndexContract):
         script = textwrap.dedent(
             f"""
             from pathlib import Path
-            from streams.readmodels.base import SearchFilter
-            from streams.readmodels.tantivy_index import TantivyKeywordIndex
+            from ragstream.streams.readmodels.base import SearchFilter
+            from ragstream.streams.readmodels.tantivy_index import TantivyKeywordIndex
 
             reader = TantivyKeywordIndex.open_readonly(Path({str(index_path)!r}))
             print(len(reader.search("apples", SearchFilter({TENANT!r}), 10)))

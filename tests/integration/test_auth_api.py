@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.api.app import create_app
 from ragstream.auth.keys import create_key
+from ragstream.commands.api.app import create_app
 from ragstream.kafka import create_topics
 from ragstream.settings import AuthSettings, Settings
 from ragstream.topics import catalogue

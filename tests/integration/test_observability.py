@@ -14,9 +14,9 @@ import typer
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
-from commands.models import UpsertDocument
-from commands.sdk import CommandProducer
 from ragstream.cli import status as status_cli
+from ragstream.commands.models import UpsertDocument
+from ragstream.commands.sdk import CommandProducer
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.local.processes import free_port
 from ragstream.observability.scrape import value

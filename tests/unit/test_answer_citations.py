@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from queries.answers.base import NOT_FOUND_TEXT, Passage
-from queries.answers.citations import answer_from_text
+from ragstream.queries.answers.base import NOT_FOUND_TEXT, Passage
+from ragstream.queries.answers.citations import answer_from_text
 
 pytestmark = pytest.mark.unit
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from queries.answers.base import NOT_FOUND_TEXT, Answer, Generator, Passage, passages_from_chunks
-from queries.answers.citations import answer_from_text
-from queries.answers.exceptions import InvalidGeneratorArgument
-from queries.answers.extractive import ExtractiveGenerator
-from streams.readmodels.base import IndexedChunk
+from ragstream.queries.answers.base import NOT_FOUND_TEXT, Answer, Generator, Passage, passages_from_chunks
+from ragstream.queries.answers.citations import answer_from_text
+from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
+from ragstream.queries.answers.extractive import ExtractiveGenerator
+from ragstream.streams.readmodels.base import IndexedChunk
 
 pytestmark = pytest.mark.unit
 

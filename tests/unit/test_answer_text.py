@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from queries.answers.sse import iter_sse_data
-from queries.answers.text import idf_weights, overlap, split_sentences, stem, terms
+from ragstream.queries.answers.sse import iter_sse_data
+from ragstream.queries.answers.text import idf_weights, overlap, split_sentences, stem, terms
 
 pytestmark = pytest.mark.unit
 

@@ -10,16 +10,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from commands.models import DeleteDocument, UpsertDocument
 from ragstream.codec import load_codec
+from ragstream.commands.models import DeleteDocument, UpsertDocument
 from ragstream.settings import KafkaSettings, PostgresSettings, Settings
+from ragstream.streams.cdc import ConnectError, InvalidMapping, mapping_paths
+from ragstream.streams.cdc.connect import ConnectClient
+from ragstream.streams.cdc.connector import cdc_topic, redacted, render_config
+from ragstream.streams.cdc.mapping import CdcMapping, parse_mapping
+from ragstream.streams.cdc.pg import TableReport, readiness
+from ragstream.streams.cdc.processor import encode_commands
 from ragstream.topics import Cleanup
-from streams.cdc import ConnectError, InvalidMapping, mapping_paths
-from streams.cdc.connect import ConnectClient
-from streams.cdc.connector import cdc_topic, redacted, render_config
-from streams.cdc.mapping import CdcMapping, parse_mapping
-from streams.cdc.pg import TableReport, readiness
-from streams.cdc.processor import encode_commands
 
 pytestmark = pytest.mark.unit
 

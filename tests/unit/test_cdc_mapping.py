@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from commands.models import ContentType, DeleteDocument, UpsertDocument
+from ragstream.commands.models import ContentType, DeleteDocument, UpsertDocument
 from ragstream.settings import PROJECT_ROOT
-from streams.cdc import (
+from ragstream.streams.cdc import (
     InvalidMapping,
     UnconvertibleEvent,
     load_mapping,
@@ -18,7 +18,7 @@ from streams.cdc import (
     to_command,
     to_commands,
 )
-from streams.cdc.mapping import UNAVAILABLE, CdcMapping, parse_acl, parse_mapping
+from ragstream.streams.cdc.mapping import UNAVAILABLE, CdcMapping, parse_acl, parse_mapping
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from streams.chunking import (
+from ragstream.streams.chunking import (
     ChunkingConfig,
     ChunkSpan,
     ExtractedText,

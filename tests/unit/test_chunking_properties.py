@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.chunking import ChunkingConfig, chunk_document, count_tokens, extract_text
+from ragstream.streams.chunking import ChunkingConfig, chunk_document, count_tokens, extract_text
 
 pytestmark = pytest.mark.unit
 

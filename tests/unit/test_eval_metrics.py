@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from queries.eval.metrics import (
+from ragstream.queries.eval.metrics import (
     collapse_to_documents,
     evaluate,
     mean_scores,

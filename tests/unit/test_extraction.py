@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragstream.exceptions import RagstreamError
-from streams.chunking import Block, ExtractedText, UnsupportedContentType, extract_text
+from ragstream.streams.chunking import Block, ExtractedText, UnsupportedContentType, extract_text
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from streams.faust_fixes import _ReadOffsets, disable_read_offset_tracking, rewind_uncommitted_partitions
+from ragstream.streams.faust_fixes import (
+    _ReadOffsets,
+    disable_read_offset_tracking,
+    rewind_uncommitted_partitions,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from queries.retrieval.exceptions import InvalidFusionArgument, RetrievalError
-from queries.retrieval.fusion import (
+from ragstream.exceptions import RagstreamError
+from ragstream.queries.retrieval.exceptions import InvalidFusionArgument, RetrievalError
+from ragstream.queries.retrieval.fusion import (
     FusedHit,
     FusionMethod,
     convex_combination,
@@ -15,8 +16,7 @@ from queries.retrieval.fusion import (
     paginate,
     reciprocal_rank_fusion,
 )
-from ragstream.exceptions import RagstreamError
-from streams.readmodels.base import Hit, IndexedChunk
+from ragstream.streams.readmodels.base import Hit, IndexedChunk
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from queries.indexing.generation import (
+from ragstream.queries.indexing.generation import (
     Generation,
     GenerationError,
     Manifest,
@@ -22,12 +22,12 @@ from queries.indexing.generation import (
     set_current_generation,
     write_manifest,
 )
-from queries.indexing.projector import LogRecord
-from queries.indexing.rechunk import Rechunker
-from queries.indexing.reembed import Reembedder
-from streams.chunking import ChunkingConfig
-from streams.readmodels.base import SearchFilter
-from streams.stages import EmbeddingStage
+from ragstream.queries.indexing.projector import LogRecord
+from ragstream.queries.indexing.rechunk import Rechunker
+from ragstream.queries.indexing.reembed import Reembedder
+from ragstream.streams.chunking import ChunkingConfig
+from ragstream.streams.readmodels.base import SearchFilter
+from ragstream.streams.stages import EmbeddingStage
 
 pytestmark = pytest.mark.unit
 DIM = 4

@@ -9,9 +9,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from queries.admin.routes import router
 from ragstream.auth.keys import create_key
 from ragstream.http import install_auth
+from ragstream.queries.admin.routes import router
 from ragstream.settings import AuthSettings, Settings
 
 pytestmark = pytest.mark.unit

@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from queries.answers.base import NOT_FOUND_TEXT, Generator, Passage
-from queries.answers.citations import answer_from_text
-from queries.answers.exceptions import GeneratorUnavailable, InvalidGeneratorArgument
-from queries.answers.openai_compatible import SYSTEM_PROMPT, OpenAICompatibleGenerator
+from ragstream.queries.answers.base import NOT_FOUND_TEXT, Generator, Passage
+from ragstream.queries.answers.citations import answer_from_text
+from ragstream.queries.answers.exceptions import GeneratorUnavailable, InvalidGeneratorArgument
+from ragstream.queries.answers.openai_compatible import SYSTEM_PROMPT, OpenAICompatibleGenerator
 
 pytestmark = pytest.mark.unit
 

@@ -24,7 +24,7 @@ from ragstream.observability.tracing import (
     split_key,
     trace_headers,
 )
-from streams.dlq import dead_letter_headers
+from ragstream.streams.dlq import dead_letter_headers
 
 pytestmark = pytest.mark.unit
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

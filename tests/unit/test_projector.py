@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from queries.indexing.generation import Generation
-from queries.indexing.projector import LogRecord
-from streams.readmodels.base import SearchFilter
+from ragstream.queries.indexing.generation import Generation
+from ragstream.queries.indexing.projector import LogRecord
+from ragstream.streams.readmodels.base import SearchFilter
 
 pytestmark = pytest.mark.unit
 DIM = 8

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ragstream.settings import ChunkingProfile, ChunkingSettings
-from streams.stages import ChunkingPolicy, chunk_upserted, chunker_id
+from ragstream.streams.stages import ChunkingPolicy, chunk_upserted, chunker_id
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from streams.versioning import Decision, decide
+from ragstream.streams.versioning import Decision, decide
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
