@@ -1,15 +1,18 @@
 # The two commands that open the README. Both work on a fresh machine: they create the virtualenv,
-# install everything from pyproject.toml in one resolution, and start the stack themselves.
+# install exactly the versions in requirements.lock, and start the stack themselves.
 VENV ?= .venv
+comma := ,
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
+# Extras the lock and the dev install cover (the server read models' clients are optional at run time).
+EXTRAS := dev,opensearch,qdrant
 PYTEST_ARGS ?=
 # Extra rounds of the fault tests (worker kills, broker restart, database outage) after the full
 # suite, so every CI run repeats them; `make faults` runs more on demand.
 FAULT_ROUNDS ?= 2
 FAULT_TESTS := tests/integration/test_faults.py tests/integration/test_resilience.py tests/integration/test_shared_read_models.py
 
-.PHONY: demo test install lint typecheck unit integration faults stack-up stack-down clean promtool
+.PHONY: demo test install lock lint typecheck unit integration faults stack-up stack-down clean promtool
 
 demo: install
 	$(PY) -m ragstream.demo
@@ -29,12 +32,19 @@ test: install lint typecheck promtool
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Refresh requirements.lock after changing dependencies in pyproject.toml (then commit both).
+lock:
+	$(VENV)/bin/pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes --quiet -o requirements.lock
 
 # promtool validates the alert rules; from Debian's prometheus package (the server is not started).
 promtool:
@@ -43,6 +53,7 @@ promtool:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 
 from ragstream.commands.corpus import pydoc_topic_commands
-from ragstream.commands.models import UpsertDocument
+from ragstream.contracts import UpsertDocument
 from ragstream.settings import ChunkingSettings
 from ragstream.streams.chunking import chunk_document
 from ragstream.streams.stages import chunking_config

@@ -20,8 +20,8 @@ from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
 from ragstream.bench.stats import latency_summary, percentile
 from ragstream.bench.topic import command_timestamps
 from ragstream.codec import load_codec
-from ragstream.commands.models import UpsertDocument
 from ragstream.commands.sdk import CommandProducer
+from ragstream.contracts import UpsertDocument
 from ragstream.topics import catalogue
 
 

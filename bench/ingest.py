@@ -11,8 +11,8 @@ from ragstream.bench.corpus import chunk_texts, documents
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
 from ragstream.bench.profile import Profiles
+from ragstream.embedding import load_embedder
 from ragstream.settings import get_settings
-from ragstream.streams.embedding import load_embedder
 
 
 def run(docs: int, workers: int = 1, profile: Path | None = None) -> dict[str, Any]:

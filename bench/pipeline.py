@@ -12,10 +12,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ragstream.bench.corpus import ACTOR, TENANT
-from ragstream.commands.models import UpsertDocument
+from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_token
+from ragstream.contracts import UpsertDocument
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.local.processes import free_port
-from ragstream.queries.eval.driver import send_commands_sync, token_of, wait_for_token
 from ragstream.settings import PROJECT_ROOT
 
 STATE_ROOT = PROJECT_ROOT / ".stack" / "bench"

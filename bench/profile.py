@@ -73,7 +73,7 @@ COMPONENTS = (
     ("vector index (qdrant edge)", ("qdrant_edge_index",)),
     ("projection state (sqlite)", ("indexing/state",)),
     ("chunking", ("streams/chunking",)),
-    ("postgres (asyncpg)", ("asyncpg", "streams/registry")),
+    ("postgres (asyncpg)", ("asyncpg", "queries/registry", "embedding_cache", "ragstream/postgres")),
     ("kafka client", ("aiokafka", "kafka/")),
     ("faust / mode", ("faust/", "mode/")),
     ("web (uvicorn, fastapi)", ("uvicorn", "fastapi", "starlette")),

@@ -18,14 +18,14 @@ from typing import Any, cast
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.stats import latency_summary, percentile
 from ragstream.bench.synthetic import DIMENSION, embedded_records
+from ragstream.embedding import Embedder, load_embedder
 from ragstream.queries.answers.extractive import ExtractiveGenerator
 from ragstream.queries.indexing.feed import IndexFeed
 from ragstream.queries.indexing.generation import Generation
-from ragstream.queries.indexing.projector import LogRecord
+from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.queries.service import Mode, QueryService, SearchQuery
+from ragstream.records import LogRecord
 from ragstream.settings import get_settings
-from ragstream.streams.embedding import Embedder, load_embedder
-from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 
 QUESTIONS = (
     "What does the with statement do?",

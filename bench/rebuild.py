@@ -21,8 +21,8 @@ from ragstream.bench.topic import read_batches
 from ragstream.codec import load_codec
 from ragstream.kafka import create_topics, make_producer
 from ragstream.queries.indexing.generation import Generation
+from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.settings import Settings, get_settings
-from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.topics import catalogue, document_key
 
 

@@ -11,7 +11,7 @@ from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
 from ragstream.bench.topic import embeddings_computed, end_offsets
 from ragstream.codec import load_codec
-from ragstream.commands.models import UpsertDocument
+from ragstream.contracts import UpsertDocument
 from ragstream.topics import catalogue
 
 

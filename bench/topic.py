@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from ragstream.codec import AvroSingleObjectCodec, CodecError
 from ragstream.kafka import security_options
-from ragstream.queries.indexing.projector import LogRecord
+from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragstream.commands.exceptions import InvalidCommand
-from ragstream.commands.models import ContentType, UpsertDocument
+from ragstream.contracts import ContentType, UpsertDocument
 
 SUFFIXES = {
     ".txt": ContentType.TEXT,

@@ -15,11 +15,11 @@ from aiokafka.errors import KafkaError
 
 from ragstream.codec import CodecError, load_codec
 from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
-from ragstream.commands.models import DocumentCommand, WritePosition
+from ragstream.contracts import DocumentCommand, EncodedCommand, WritePosition, encode_command
 from ragstream.kafka import make_producer
 from ragstream.observability.tracing import trace_headers
 from ragstream.settings import Settings
-from ragstream.topics import catalogue, document_key
+from ragstream.topics import catalogue
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ class CommandProducer:
             return False
         return True
 
-    def encode(self, command: DocumentCommand) -> bytes:
+    def encode(self, command: DocumentCommand) -> EncodedCommand:
         try:
-            return self._codec.encode(command.avro_name, command.to_avro())
+            return encode_command(self._codec, command)
         except CodecError as exc:
             raise InvalidCommand(str(exc)) from exc
 
@@ -81,15 +81,11 @@ class CommandProducer:
             futures = [
                 await self._producer.send(
                     self._topic,
-                    value=payload,
-                    key=document_key(c.tenant, c.document_id),
-                    headers=[
-                        ("command_id", c.command_id.encode()),
-                        ("type", c.avro_name.encode()),
-                        *trace_headers(),
-                    ],
+                    value=encoded.value,
+                    key=encoded.key,
+                    headers=[*encoded.headers.items(), *trace_headers()],
                 )
-                for c, payload in payloads
+                for _, encoded in payloads
             ]
             metadata = await asyncio.gather(*futures)
         except KafkaError as exc:

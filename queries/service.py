@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
 
+from ragstream.embedding.base import Embedder
 from ragstream.queries.answers.base import Answer, Generator, Passage, passages_from_chunks
 from ragstream.queries.exceptions import InvalidConsistencyToken, NotCaughtUp
 from ragstream.queries.indexing.feed import IndexFeed
+from ragstream.queries.readmodels.base import Hit, KeywordIndex, SearchFilter, VectorIndex
+from ragstream.queries.readmodels.shared import SharedIndexes
+from ragstream.queries.registry.shared_state import SharedIndexState
 from ragstream.queries.retrieval.fusion import FusedHit, FusionMethod, fuse, paginate
 from ragstream.settings import RetrievalSettings
-from ragstream.streams.embedding.base import Embedder
-from ragstream.streams.readmodels.base import Hit, KeywordIndex, SearchFilter, VectorIndex
-from ragstream.streams.readmodels.shared import SharedIndexes
-from ragstream.streams.registry.shared_state import SharedIndexState
 
 STAGE_SECONDS = Histogram("ragstream_query_stage_seconds", "Time per query stage", ["stage"])
 

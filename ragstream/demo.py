@@ -14,8 +14,8 @@ import httpx
 from rich.console import Console
 from rich.panel import Panel
 
-from ragstream import stack
 from ragstream.commands.corpus import discover, file_command, pydoc_topic_commands
+from ragstream.local import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import PROJECT_ROOT, get_settings
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request, status
+from fastapi import Depends, FastAPI, Header, Path, Request, status
 from fastapi.responses import JSONResponse
 
 from ragstream.auth import Forbidden, Identity, Unauthenticated, authenticate
+from ragstream.identifiers import DOCUMENT_ID_MAX_LENGTH, DOCUMENT_ID_PATTERN, TENANT_PATTERN
 from ragstream.settings import Settings
 
-# Tenants never contain '/', so `tenant/document_id` Kafka keys split unambiguously.
-TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A document id in a URL path (`/v1/documents/{document_id:path}`).
+DocumentPath = Annotated[
+    str, Path(min_length=1, max_length=DOCUMENT_ID_MAX_LENGTH, pattern=DOCUMENT_ID_PATTERN)
+]
 log = logging.getLogger("ragstream.auth")
 
 

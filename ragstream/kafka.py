@@ -30,12 +30,16 @@ def make_producer(settings: KafkaSettings, *, client_suffix: str = "producer") -
 
 
 def make_consumer(
-    settings: KafkaSettings, *topics: str, group_id: str | None, from_beginning: bool = True
+    settings: KafkaSettings,
+    *topics: str,
+    group_id: str | None,
+    from_beginning: bool = True,
+    role: str = "consumer",
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.client_id}-consumer",
+        client_id=f"{settings.client_id}-{role}",
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",

@@ -78,13 +78,29 @@ class PostgresSettings(_Section):
 
 
 class CodecSettings(_Section):
-    schemas_dir: Path = PROJECT_ROOT / "schemas" / "avro"
+    # schemas/avro/, linked into the package as ragstream/schemas, so an installed ragstream has it.
+    schemas_dir: Path = Path(__file__).parent / "schemas"
 
 
 class ChunkingProfile(_Section):
-    max_tokens: int = 200
-    overlap_tokens: int = 32
-    min_tokens: int = 16
+    """Token budget of a chunk.
+
+    `overlap_tokens` of a chunk's tail are repeated at the start of the next chunk of the same
+    section, so a fact cut by a boundary is still whole in one of them. A section under `min_tokens`
+    is merged with its neighbours instead of becoming a chunk too small to retrieve well.
+    """
+
+    max_tokens: int = Field(default=200, ge=1)
+    overlap_tokens: int = Field(default=32, ge=0)
+    min_tokens: int = Field(default=16, ge=0)
+
+    @model_validator(mode="after")
+    def _check_budget(self) -> ChunkingProfile:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("overlap_tokens must be smaller than max_tokens")
+        if self.min_tokens > self.max_tokens:
+            raise ValueError("min_tokens must not exceed max_tokens")
+        return self
 
 
 class ChunkingSettings(ChunkingProfile):
@@ -188,6 +204,15 @@ class QdrantSettings(_Section):
     prefer_grpc: bool = False
 
 
+class ObservabilitySettings(_Section):
+    # "json": one JSON object per line with trace and document context, for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    # How often a stream worker refreshes the consumer-lag gauges.
+    lag_interval_s: float = Field(default=10.0, gt=0)
+    # `ragstream status` calls a partition LAGGING above this many unprocessed records.
+    lag_threshold: int = Field(default=100, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSTREAM_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -208,6 +233,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()
     qdrant: QdrantSettings = QdrantSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 @lru_cache(maxsize=1)

@@ -43,10 +43,18 @@ class Topics:
     chunks: TopicSpec
     embeddings: TopicSpec
     dlq: TopicSpec
+    generations: TopicSpec
     cdc_prefix: str
 
     def all(self) -> list[TopicSpec]:
-        return [self.commands, self.events, self.chunks, self.embeddings, self.dlq]
+        return [self.commands, self.events, self.chunks, self.embeddings, self.dlq, self.generations]
+
+    def generation_embeddings(self, generation_id: str) -> TopicSpec:
+        """The embeddings of a generation built with another chunker or model than the workers' own."""
+        return TopicSpec(
+            f"{self.embeddings.name}.{generation_id}",
+            f"DocumentEmbedded of embedding generation {generation_id}, plus pass-through deletes/ACL changes",
+        )
 
 
 def catalogue(prefix: str) -> Topics:
@@ -69,6 +77,11 @@ def catalogue(prefix: str) -> Topics:
             f"{prefix}.dead-letters",
             "records no processor could handle, with error and origin in headers",
             retention_ms=30 * 24 * 3600 * 1000,
+        ),
+        generations=TopicSpec(
+            f"{prefix}.embedding-generations",
+            "RequestEmbeddingGeneration, EmbeddingGenerationFailed (keyed by generation id)",
+            cleanup=Cleanup.COMPACT,
         ),
         cdc_prefix=f"{prefix}.cdc",
     )

@@ -1,5 +1,5 @@
-"""The faust-streaming application: commands -> document events -> chunks -> embeddings, plus the
-registry/audit projection into PostgreSQL.
+"""The stream worker: commands -> document events -> chunks -> embeddings, plus whatever read-side
+projections the composition root hands it (ragstream.projections).
 
 Every processor consumes one topic and produces the next, keyed by `tenant/document_id`, so one
 document's changes stay ordered end to end. Records that cannot be decoded or processed go to the
@@ -11,107 +11,80 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from ragstream.codec import CodecError, load_codec
-from ragstream.kafka import faust_credentials
-from ragstream.observability.lag import LagMonitor
+from ragstream.embedding import Embedder, load_embedder
 from ragstream.observability.metrics import observe_processing
-from ragstream.observability.settings import ObservabilitySettings
 from ragstream.observability.tracing import bind_message, propagated_headers
+from ragstream.projections import Projection
 from ragstream.settings import Settings
-from ragstream.streams.batching import event_batches, owned_by, owned_events
-from ragstream.streams.cdc import load_mappings, mapping_paths
-from ragstream.streams.cdc.processor import register_cdc
+from ragstream.streams.cdc import load_mappings
+from ragstream.streams.cdc.processor import cdc_topics, register_cdc
+from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, owned_events
 from ragstream.streams.dlq import send_dead_letter
-from ragstream.streams.embedding import Embedder, load_embedder
-from ragstream.streams.faust_fixes import disable_read_offset_tracking, rewind_uncommitted_partitions
-from ragstream.streams.readmodels.shared import shared_read_models
-from ragstream.streams.registry import RegistryStore
-from ragstream.streams.sequencing import audit_sequencers, faust_sequencer
-from ragstream.streams.shared_projection import register_shared_projection
+from ragstream.streams.embedding_cache import EmbeddingCache
+from ragstream.streams.generations import GenerationFollower
+from ragstream.streams.metrics import COMMANDS, PROCESSED
+from ragstream.streams.projections import register_projections
 from ragstream.streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
 from ragstream.streams.versioning import COMMAND_NAMES, decide
+from ragstream.streams.worker import raw_topic, worker_app
 from ragstream.topics import catalogue, document_key
 
 log = logging.getLogger("ragstream.streams")
-
-COMMANDS = Counter("ragstream_commands_total", "Commands processed by outcome", ["outcome"])
-PROCESSED = Counter("ragstream_processed_total", "Records processed per processor", ["processor"])
 
 
 class InvalidRecord(Exception):
     """A record that decodes but breaks a contract rule (wrong key, wrong record type)."""
 
 
-def _raw_topic(app: faust.App, name: str) -> Any:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-
-
-def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust.App:
+def create_app(
+    settings: Settings, *, embedder: Embedder | None = None, projections: Sequence[Projection] = ()
+) -> faust.App:
     topics = catalogue(settings.kafka.topic_prefix)
     codec = load_codec(settings.codec.schemas_dir)
     chunking = ChunkingPolicy(settings.chunking)
-    settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
-    own_topics = [topics.commands.name, topics.events.name, topics.chunks.name, topics.embeddings.name]
-    rewind_uncommitted_partitions(own_topics)
-    if settings.streams.processing_guarantee == "at_least_once":
-        disable_read_offset_tracking(own_topics)
-    app = faust.App(
-        settings.streams.app_id,
-        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
-        broker_credentials=faust_credentials(settings.kafka),
-        store="memory://",
-        topic_partitions=settings.kafka.partitions,
-        topic_replication_factor=settings.kafka.replication_factor,
-        processing_guarantee=settings.streams.processing_guarantee,
-        datadir=str(settings.streams.data_dir / settings.streams.app_id),
-        web_bind=settings.streams.web_host,
-        web_host=settings.streams.web_host,
-        web_port=settings.streams.web_port,
-        consumer_auto_offset_reset="earliest",
-        producer_max_request_size=settings.kafka.max_message_bytes,
-        consumer_max_fetch_size=settings.kafka.max_message_bytes,
-        stream_wait_empty=False,
-        broker_commit_every=100,
-        # A crashed worker's partitions move to the others within seconds, not minutes.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
-        broker_rebalance_timeout=30.0,
-        broker_commit_interval=1.0,
-    )
-
-    owns = owned_by(app)
-
-    commands_topic = _raw_topic(app, topics.commands.name)
-    events_topic = _raw_topic(app, topics.events.name)
-    chunks_topic = _raw_topic(app, topics.chunks.name)
-    embeddings_topic = _raw_topic(app, topics.embeddings.name)
-    dlq_topic = _raw_topic(app, topics.dlq.name)
-    document_state = app.Table("document_state", default=None, key_type=str)
-
+    mappings = load_mappings(settings.cdc.mappings)
+    pipeline = [topics.commands.name, topics.events.name, topics.chunks.name, topics.embeddings.name]
+    consumed = [topics.commands.name, topics.events.name, topics.chunks.name]
+    consumed += sorted({p.topic for p in projections} - set(consumed))
     # Loaded before the worker starts, so no agent blocks on it mid-rebalance.
     model: Embedder = embedder if embedder is not None else load_embedder(settings.embedding)
     resources: dict[str, Any] = {}
     lock = asyncio.Lock()
 
-    async def store() -> RegistryStore:
+    async def cache() -> EmbeddingCache:
         async with lock:
-            if "store" not in resources:
-                resources["store"] = await RegistryStore.connect(settings.postgres)
-            return resources["store"]  # type: ignore[no-any-return]
+            if "cache" not in resources:
+                resources["cache"] = await EmbeddingCache.connect(settings.postgres)
+            return resources["cache"]  # type: ignore[no-any-return]
 
     async def stage() -> EmbeddingStage:
-        registry = await store()
-        async with lock:
-            if "stage" not in resources:
-                resources["stage"] = EmbeddingStage(model, registry)
-            return resources["stage"]  # type: ignore[no-any-return]
+        if "stage" not in resources:
+            resources["stage"] = EmbeddingStage(model, await cache())
+        return resources["stage"]  # type: ignore[no-any-return]
+
+    async def cache_reachable() -> bool:
+        return await (await cache()).ping()
+
+    app = worker_app(
+        settings, settings.streams.app_id, sequenced_topics=pipeline,
+        lag_topics=[*consumed, *cdc_topics(settings, mappings)],
+        ready_checks=[("postgres", cache_reachable), *((p.name, p.ready) for p in projections)],
+    )  # fmt: skip
+    owns = owned_by(app)
+
+    commands_topic = raw_topic(app, topics.commands.name)
+    events_topic = raw_topic(app, topics.events.name)
+    chunks_topic = raw_topic(app, topics.chunks.name)
+    embeddings_topic = raw_topic(app, topics.embeddings.name)
+    dlq_topic = raw_topic(app, topics.dlq.name)
+    document_state = app.Table("document_state", default=None, key_type=str)
 
     async def dead_letter(event: Any, processor: str, error: BaseException) -> None:
         msg = event.message
@@ -225,82 +198,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> faust
             PROCESSED.labels("embed_chunks").inc(len(decoded))
             observe_processing("embed_chunks", started)
 
-    @app.agent(events_topic)
-    async def record_registry(stream: Any) -> None:
-        allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        sequencer = faust_sequencer(app, "record_registry", [topics.events.name])
-        async for event in owned_events(stream, owns=owns, sequencer=sequencer):
-            msg = event.message
-            started = time.perf_counter()
-            bind_message(msg)
-            try:
-                name, record = decode(event, allowed)
-            except CodecError as exc:
-                await dead_letter(event, "record_registry", exc)
-                continue
-            try:
-                await (await store()).apply_event(
-                    name,
-                    record,
-                    projection="registry",
-                    topic=msg.topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
-                )
-            except asyncpg.DataError as exc:  # e.g. NUL in a title from a direct producer
-                await dead_letter(event, "record_registry", exc)
-                continue
-            PROCESSED.labels("record_registry").inc()
-            observe_processing("record_registry", started)
+    generations = GenerationFollower(settings, codec, cache)
 
-    register_shared_projection(
-        app,
-        settings,
-        embeddings_topic,
-        codec,
-        dimension=model.dimension,
-        store=store,
-        dead_letter=dead_letter,
-    )
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_embedding_generations() -> None:
+        await generations.run()
 
-    # Every worker reports the whole group's lag from the broker, so a dead worker's partitions show.
-    consumed = [topics.commands.name, topics.events.name, topics.chunks.name]
-    if shared_read_models(settings):
-        consumed.append(topics.embeddings.name)
-    lag_monitor = LagMonitor(settings.kafka, settings.streams.app_id, consumed)
-
-    @app.timer(interval=ObservabilitySettings().lag_interval_s)  # type: ignore[untyped-decorator]
-    async def report_consumer_lag() -> None:
-        await lag_monitor.update()
-
-    @app.page("/metrics")
-    async def metrics(web: Any, request: Any) -> Any:
-        # As a header: aiohttp refuses a content_type argument with a charset, which this one has.
-        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
-
-    async def _ping() -> bool:
-        return await (await store()).ping()
-
-    @app.page("/ready")
-    async def ready(web: Any, request: Any) -> Any:
-        # Not ready while partitions are being reassigned or the registry database is unreachable;
-        # /health stays green meanwhile, so a liveness probe does not restart a worker for it.
-        problems = []
-        if app.rebalancing:
-            problems.append("rebalancing")
-        try:
-            reachable = await asyncio.wait_for(_ping(), timeout=3)
-        except TimeoutError:
-            reachable = False
-        if not reachable:
-            problems.append("postgres unreachable")
-        body = {"status": "not ready" if problems else "ready", "problems": problems}
-        return web.json(body, status=503 if problems else 200)
-
-    register_cdc(app, settings, load_mappings(mapping_paths(settings)))
-    audit_sequencers(app)
+    register_projections(app, projections, codec=codec, dead_letter=dead_letter)
+    register_cdc(app, settings, mappings, dead_letter_topic=dlq_topic)
     return app

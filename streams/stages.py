@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 from prometheus_client import Counter, Histogram
 
+from ragstream.embedding.base import Embedder
 from ragstream.settings import ChunkingProfile, ChunkingSettings
 from ragstream.streams.chunking import ChunkingConfig, chunk_document
-from ragstream.streams.embedding.base import Embedder
-from ragstream.streams.registry import RegistryStore
+from ragstream.streams.embedding_cache import EmbeddingCache
 
 EMBEDDINGS = Counter("ragstream_embeddings_total", "Chunk embeddings by origin", ["origin"])
 EMBED_BATCH = Histogram(
@@ -78,16 +78,14 @@ def chunk_upserted(event: Mapping[str, Any], config: ChunkingConfig) -> dict[str
 class EmbeddingStage:
     """Embeds the chunks of many documents in few model calls; cached vectors are never recomputed."""
 
-    def __init__(self, embedder: Embedder, store: RegistryStore | None) -> None:
+    def __init__(self, embedder: Embedder, cache: EmbeddingCache | None) -> None:
         self._embedder = embedder
-        self._store = store
+        self._cache = cache
         self._model_key = f"{embedder.name}@{embedder.version}"
 
     async def embed(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         hashes = sorted({c["content_hash"] for r in records for c in r["chunks"]})
-        cached: dict[str, bytes] = (
-            await self._store.cached_vectors(self._model_key, hashes) if self._store else {}
-        )
+        cached: dict[str, bytes] = await self._cache.get(self._model_key, hashes) if self._cache else {}
         missing = [h for h in hashes if h not in cached]
         texts_by_hash = {c["content_hash"]: c["text"] for r in records for c in r["chunks"]}
         computed: dict[str, bytes] = {}
@@ -100,8 +98,8 @@ class EmbeddingStage:
             computed = {
                 h: np.asarray(v, dtype=np.float32).tobytes() for h, v in zip(missing, vectors, strict=True)
             }
-            if self._store:
-                await self._store.cache_vectors(self._model_key, computed)
+            if self._cache:
+                await self._cache.put(self._model_key, computed)
         EMBEDDINGS.labels("computed").inc(len(computed))
         EMBEDDINGS.labels("cache").inc(len(hashes) - len(computed))
         vectors_by_hash = {**cached, **computed}

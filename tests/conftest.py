@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ragstream import stack
+from ragstream.local import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env
 from ragstream.settings import Settings, get_settings
 from tests.integration.helpers import logs_on_failure

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from ragstream.commands.api.routes import router
 from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
-from ragstream.commands.models import DocumentCommand
 from ragstream.commands.sdk import CommandProducer, WrittenCommand
+from ragstream.contracts import DocumentCommand
 from ragstream.http import install_auth
 from ragstream.observability.http import instrument_app
 from ragstream.observability.metrics import count_commands

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Path, status
+from fastapi import APIRouter, Body, HTTPException, status
 
 from ragstream.commands.api.deps import ActorDep, ProducerDep, SettingsDep, TenantDep
 from ragstream.commands.api.schemas import (
@@ -12,12 +12,11 @@ from ragstream.commands.api.schemas import (
     DocumentBatchIn,
     DocumentIn,
 )
-from ragstream.commands.models import DeleteDocument, DocumentCommand, UpdateDocumentAccess, UpsertDocument
 from ragstream.commands.sdk import WrittenCommand
+from ragstream.contracts import DeleteDocument, DocumentCommand, UpdateDocumentAccess, UpsertDocument
+from ragstream.http import DocumentPath
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
-# Control characters (NUL above all) can never be part of a document id: PostgreSQL rejects them.
-DocumentPath = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 def _accepted(written: list[WrittenCommand]) -> CommandsAccepted:

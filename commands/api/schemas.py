@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragstream.commands.models import Acl, ContentType, DocumentId, Metadata, WritePosition
+from ragstream.contracts import Acl, ContentType, DocumentId, Metadata, WritePosition
 
 
 class _Body(BaseModel):

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from pathlib import Path
 
+from ragstream.embedding import Embedder, load_embedder
 from ragstream.exceptions import ConfigurationError
-from ragstream.queries.indexing.feed import Transform
 from ragstream.queries.indexing.generation import (
     Generation,
     Manifest,
@@ -16,14 +16,8 @@ from ragstream.queries.indexing.generation import (
     set_current_generation,
     write_manifest,
 )
-from ragstream.queries.indexing.rechunk import Rechunker
-from ragstream.queries.indexing.reembed import Reembedder
+from ragstream.queries.readmodels.shared import local_read_models
 from ragstream.settings import EmbeddingSettings, Settings
-from ragstream.streams.chunking import ChunkingConfig
-from ragstream.streams.embedding import Embedder, load_embedder
-from ragstream.streams.readmodels.shared import local_read_models
-from ragstream.streams.registry import RegistryStore
-from ragstream.streams.stages import EmbeddingStage
 from ragstream.topics import catalogue
 
 INITIAL_GENERATION = "g1"
@@ -52,7 +46,8 @@ async def open_live_generation(
             if configured is not None
             else await asyncio.to_thread(load_embedder, settings.embedding)
         )
-        manifest = Manifest.new(name, "initial", "all", model.name, None, model.dimension)
+        topic = catalogue(settings.kafka.topic_prefix).embeddings.name
+        manifest = Manifest.new(name, "initial", "all", model.name, None, model.dimension, source=topic)
         manifest.complete = True
         write_manifest(root, manifest)
         return await asyncio.to_thread(Generation.open, root, name, model.dimension, local), model, manifest
@@ -78,25 +73,21 @@ async def open_live_generation(
 def model_settings(settings: Settings, manifest: Manifest) -> EmbeddingSettings:
     if manifest.embedding_model == settings.embedding.model and manifest.embedding_model_path is None:
         return settings.embedding
-    return EmbeddingSettings(
-        model=manifest.embedding_model,
-        model_path=Path(manifest.embedding_model_path) if manifest.embedding_model_path else None,
-        batch_size=settings.embedding.batch_size,
-        device=settings.embedding.device,
+    return settings.embedding.model_copy(
+        update={
+            "model": manifest.embedding_model,
+            "model_path": Path(manifest.embedding_model_path) if manifest.embedding_model_path else None,
+        }
     )
 
 
-def feed_source(
-    settings: Settings, registry: RegistryStore | None, chunking: dict[str, int] | None, embedder: Embedder
-) -> tuple[str, Transform]:
-    """Topic and transform of a generation: the workers' embeddings, re-embedded if the model
-    differs, or the events topic chunked and embedded here when it has a chunk size of its own."""
-    topics = catalogue(settings.kafka.topic_prefix)
-    if chunking is not None:
-        return topics.events.name, Rechunker(ChunkingConfig(**chunking), EmbeddingStage(embedder, registry))
-    return topics.embeddings.name, Reembedder(embedder)
-
-
-def query_log_retention_days(settings: Settings) -> int:
-    # RAGSTREAM_RETRIEVAL__QUERY_LOG_RETENTION_DAYS, once RetrievalSettings declares it.
-    return int(getattr(settings.retrieval, "query_log_retention_days", 30))
+def generation_topic(settings: Settings, manifest: Manifest) -> str:
+    """The topic a generation is fed from."""
+    if manifest.source == "embeddings":
+        return catalogue(settings.kafka.topic_prefix).embeddings.name
+    if manifest.source == "events":
+        raise ConfigurationError(
+            f"generation {manifest.name} was chunked in the query node, which no longer happens;"
+            " rebuild it (the stream workers now build other chunkers' embeddings)"
+        )
+    return manifest.source

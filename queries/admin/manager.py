@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from ragstream.codec import AvroSingleObjectCodec
+from ragstream.embedding import Embedder
+from ragstream.queries.admin.generations import EmbeddingGenerations
 from ragstream.queries.admin.jobs import (
     READ_MODEL_CHOICES,
     AdminConflict,
@@ -22,16 +24,8 @@ from ragstream.queries.admin.jobs import (
     Job,
     JobRegistry,
 )
-from ragstream.queries.admin.live import feed_source
-from ragstream.queries.admin.rebuild import (
-    RebuildPlan,
-    catch_up_paused,
-    rebuild,
-    rebuild_chunking,
-    rebuild_embedder,
-)
+from ragstream.queries.admin.rebuild import RebuildPlan, catch_up_paused, plan_generation, rebuild
 from ragstream.queries.admin.replay import replay
-from ragstream.queries.admin.shared_rebuild import SharedKeywordRebuild
 from ragstream.queries.indexing.feed import IndexFeed
 from ragstream.queries.indexing.generation import (
     Generation,
@@ -45,12 +39,11 @@ from ragstream.queries.indexing.generation import (
     set_current_generation,
     write_manifest,
 )
+from ragstream.queries.readmodels.shared import local_read_models, shared_read_models
+from ragstream.queries.registry import RegistryStore
+from ragstream.queries.registry.shared_state import SharedIndexState
 from ragstream.queries.service import QueryService
 from ragstream.settings import Settings
-from ragstream.streams.embedding import Embedder
-from ragstream.streams.readmodels.shared import local_read_models, shared_read_models
-from ragstream.streams.registry import RegistryStore
-from ragstream.streams.registry.shared_state import SharedIndexState
 
 # A retired generation stays open this long after a swap: searches that picked it up just before
 # the swap finish on it instead of failing on a closed index.
@@ -66,6 +59,7 @@ class IndexManager:
         self.service = service
         self._registry = registry
         self._codec = codec
+        self.embedding_generations = EmbeddingGenerations(settings, codec)
         self.jobs = JobRegistry()
         self._swap_lock = asyncio.Lock()
         self._retired: dict[str, Generation] = {}
@@ -87,6 +81,8 @@ class IndexManager:
 
     def start_shared_rebuild(self) -> Job:
         """Rebuild the OpenSearch keyword index into its next generation and swap the alias."""
+        from ragstream.queries.admin.shared_rebuild import SharedKeywordRebuild  # the opensearch extra
+
         self._exclusive()
         rebuild = SharedKeywordRebuild(self._settings, self._codec, SharedIndexState.of(self._registry))
         return self.jobs.start(Job("rebuild", "lexical"), rebuild.run)
@@ -109,12 +105,16 @@ class IndexManager:
                 j, kafka=self._settings.kafka, topic=feed.topic, codec=self._codec,
                 projector=feed.generation.projector, read_models=READ_MODEL_CHOICES[read_model],
                 target=feed.next_offsets(), from_offset=from_offset, from_time=from_time,
-                transform=feed.transform,
             ),
         )  # fmt: skip
 
     async def start_rebuild(
-        self, read_model: str, model: str | None, model_path: str | None, chunking: dict[str, int | None]
+        self,
+        read_model: str,
+        model: str | None,
+        model_path: str | None,
+        chunking: dict[str, int | None],
+        requested_by: str,
     ) -> Job:
         self._exclusive()
         if read_model == "lexical" and "lexical" in shared_read_models(self._settings):
@@ -124,15 +124,14 @@ class IndexManager:
                 )
             return self.start_shared_rebuild()
         self._held_here(read_model, "rebuilt")
-        chunker = rebuild_chunking(self._settings.chunking, read_model, chunking)
         live = read_manifest(self.root, self.feed.generation.name)
-        embedder, path = await rebuild_embedder(
-            self._settings.embedding, self.service.embedder, live, read_model, model, model_path
+        generation, embedder = await plan_generation(
+            self._settings, self.service.embedder, live, read_model, model, model_path, chunking
         )
         self._exclusive()  # loading a model yields the loop; another request may have started a job
         plan = RebuildPlan(
-            self.root, self._settings.kafka, self._codec, lambda: self.feed, embedder, path, chunker,
-            lambda chunks, model: feed_source(self._settings, self._registry, chunks, model),
+            self.root, self._settings.kafka, self._codec, lambda: self.feed, embedder,
+            generation.embedding_model_path, generation, self.embedding_generations, requested_by,
             local_read_models(self._settings),
         )  # fmt: skip
         return self.jobs.start(Job("rebuild", read_model), lambda j: rebuild(j, plan, self._swap))

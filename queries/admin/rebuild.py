@@ -1,10 +1,11 @@
 """Blue/green rebuild: a new generation built from the log while queries are served from the
 current one, then swapped in.
 
-The log is the embeddings topic (stored chunks and vectors reused; re-embedded when another model is
-asked for), or the events topic when another chunk size is asked for (see `Rechunker`).
+The log is the embeddings topic, or, for another chunk budget or embedding model, the topic of an
+embedding generation the stream workers build (see ragstream.embedding.generation): re-chunking
+and re-embedding are stream work, and this node loads only the model it embeds queries with.
 
-The new generation has its own feed from the start of the log. Live writes keep reaching the
+The new generation has its own feed from the start of its topic. Live writes keep reaching the
 current generation through the live feed and the new one through its own feed, so none is lost.
 Once the new feed has caught up with the live one, the live feed pauses between batches, the new
 feed passes the live feed's position, and the live feed adopts the new generation and consumer in
@@ -14,23 +15,27 @@ one synchronous step. The previous generation stays on disk until dropped.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragstream.codec import AvroSingleObjectCodec
+from ragstream.embedding import Embedder, load_embedder
+from ragstream.embedding.generation import EmbeddingGeneration
 from ragstream.exceptions import ConfigurationError
+from ragstream.queries.admin.generations import EmbeddingGenerations
 from ragstream.queries.admin.jobs import AdminInvalid, Job
-from ragstream.queries.indexing.feed import IndexFeed, Transform
+from ragstream.queries.indexing.feed import IndexFeed
 from ragstream.queries.indexing.generation import Generation, Manifest, next_generation_name, write_manifest
-from ragstream.settings import ChunkingSettings, EmbeddingSettings, KafkaSettings
-from ragstream.streams.chunking import ChunkingConfig
-from ragstream.streams.embedding import Embedder, load_embedder
-from ragstream.streams.readmodels.projection import READ_MODELS
+from ragstream.queries.readmodels.projection import READ_MODELS
+from ragstream.settings import ChunkingProfile, KafkaSettings, Settings
 
 # How long the live feed may stay paused while the new one passes it; the new feed is within a
 # batch or two of the live one when the pause starts, so this is a safety net, not a wait.
 SWAP_CATCH_UP_S = 30.0
+# How often a rebuild looks for a worker's report that it cannot build the generation.
+FAILURE_CHECK_S = 2.0
 Swap = Callable[[IndexFeed, Manifest, Embedder], Awaitable[None]]
 
 
@@ -40,11 +45,12 @@ class RebuildPlan:
     kafka: KafkaSettings
     codec: AvroSingleObjectCodec
     live: Callable[[], IndexFeed]
+    # The query embedder of the new generation (its passages are embedded by the stream workers).
     embedder: Embedder
     model_path: str | None
-    chunking: dict[str, int] | None
-    # The topic and transform a generation built with (chunking, embedder) is fed with.
-    source: Callable[[dict[str, int] | None, Embedder], tuple[str, Transform]]
+    generation: EmbeddingGeneration
+    generations: EmbeddingGenerations
+    requested_by: str
     # The read models this node holds embedded (the others are on servers, fed by the workers).
     read_models: Sequence[str] = READ_MODELS
 
@@ -57,24 +63,37 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
     root = plan.root
     name = next_generation_name(root)
     job.generation = name
-    model = plan.embedder
+    model, generation = plan.embedder, plan.generation
+    topic = plan.generations.topic(generation)
+    live = plan.generations.is_live(generation)
     manifest = Manifest.new(
-        name, "rebuild", job.read_model, model.name, plan.model_path, model.dimension, chunking=plan.chunking
-    )
+        name, "rebuild", job.read_model, model.name, plan.model_path, model.dimension, source=topic,
+        chunking=None if live else generation.chunking, embedding_generation=None if live else generation.id,
+    )  # fmt: skip
     write_manifest(root, manifest)
-    topic, transform = plan.source(plan.chunking, model)
     job.detail = {"embedding_model": model.name, "dimension": model.dimension, "topic": topic}
-    if plan.chunking is not None:
-        job.detail["chunking"] = plan.chunking
-    generation = await asyncio.to_thread(Generation.open, root, name, model.dimension, plan.read_models)
-    feed = IndexFeed(plan.kafka, topic, plan.codec, generation, transform=transform, observe_freshness=False)
+    requested_at = -1
+    if not live:
+        job.detail.update(chunking=generation.chunking, embedding_generation=generation.id)
+        job.phase = "requesting"
+        requested_at = await plan.generations.request(generation, plan.requested_by)
+    opened = await asyncio.to_thread(Generation.open, root, name, model.dimension, plan.read_models)
+    feed = IndexFeed(plan.kafka, topic, plan.codec, opened, observe_freshness=False)
     swapped = False
     try:
         await feed.start()
         job.phase = "building"
         first, _ = await feed.log_range()
+        checked = time.monotonic()
         while True:
             _raise_if_failed(feed)
+            if not live and time.monotonic() - checked >= FAILURE_CHECK_S:
+                checked = time.monotonic()
+                error = await plan.generations.failure(generation.id, requested_at)
+                if error is not None:
+                    raise RebuildFailed(
+                        f"the stream workers cannot build embedding generation {generation.id}: {error}"
+                    )
             _, end = await feed.log_range()
             applied = feed.next_offsets()
             job.total = sum(e - first.get(p, 0) for p, e in end.items())
@@ -89,7 +108,7 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
         if not swapped:
             # The half-built folder stays (listed as incomplete) for inspection; drop removes it.
             await feed.stop()
-            await asyncio.to_thread(generation.close)
+            await asyncio.to_thread(opened.close)
 
 
 async def catch_up_paused(feed: IndexFeed, live: IndexFeed) -> None:
@@ -109,52 +128,54 @@ def _raise_if_failed(feed: IndexFeed) -> None:
         raise RebuildFailed(f"the feed of {feed.generation.name} stopped: {error}") from error
 
 
-async def rebuild_embedder(
-    settings: EmbeddingSettings,
+def current_generation_of(settings: Settings, live: Manifest | None) -> EmbeddingGeneration:
+    """What the node's live index generation was built from."""
+    workers = EmbeddingGeneration.live(settings)
+    if live is None:
+        return workers
+    chunking = live.chunking or workers.chunking
+    return EmbeddingGeneration(
+        chunking["max_tokens"], chunking["overlap_tokens"], chunking["min_tokens"],
+        live.embedding_model, live.embedding_model_path,
+    )  # fmt: skip
+
+
+async def plan_generation(
+    settings: Settings,
     current: Embedder,
     live: Manifest | None,
     read_model: str,
     model: str | None,
     model_path: str | None,
-) -> tuple[Embedder, str | None]:
-    """The model the new generation is built with: the query node's unless another is named.
-
-    Stored vectors are reused when the model matches; otherwise chunk texts are re-embedded (see
-    `Reembedder`), which needs the model's folder on this node, as models are never downloaded.
-    """
-    if model is None or (model == current.name and model_path is None):
-        return current, live.embedding_model_path if live else None
-    if read_model == "lexical":
-        raise AdminInvalid("the lexical read model has no embedding model; rebuild vector or all")
-    wanted = EmbeddingSettings(
-        model=model,
-        model_path=Path(model_path) if model_path else None,
-        batch_size=settings.batch_size,
-        device=settings.device,
+    chunking: dict[str, int | None],
+) -> tuple[EmbeddingGeneration, Embedder]:
+    """The embedding generation to rebuild from (the live one unless another chunk budget or model is
+    asked for) and the model this node will embed queries with."""
+    base = current_generation_of(settings, live)
+    given = {k: v for k, v in chunking.items() if v is not None}
+    wanted = replace(
+        base,
+        max_tokens=given.get("max_tokens", base.max_tokens),
+        overlap_tokens=given.get("overlap_tokens", base.overlap_tokens),
+        min_tokens=given.get("min_tokens", base.min_tokens),
     )
+    if model is not None and (model != base.embedding_model or model_path is not None):
+        if read_model == "lexical":
+            raise AdminInvalid("the lexical read model has no embedding model; rebuild vector or all")
+        wanted = replace(wanted, embedding_model=model, embedding_model_path=model_path)
+    if wanted.chunking != base.chunking:
+        if read_model != "all":
+            raise AdminInvalid("a new chunk size re-chunks both read models; rebuild with read_model all")
+        try:
+            ChunkingProfile(**wanted.chunking)
+        except ValueError as exc:
+            raise AdminInvalid(f"bad chunking {wanted.chunking}: {exc}") from exc
+    if wanted.embedding_model == current.name and wanted.embedding_model_path == base.embedding_model_path:
+        return wanted, current
     try:
-        embedder = await asyncio.to_thread(load_embedder, wanted)
+        embedder = await asyncio.to_thread(load_embedder, wanted.embedding_settings(settings.embedding))
     except ConfigurationError as exc:
         raise AdminInvalid(
-            f"cannot load embedding model {model!r}: {exc} (give its folder as model_path)"
+            f"cannot load embedding model {wanted.embedding_model!r}: {exc} (give its folder as model_path)"
         ) from exc
-    return embedder, model_path
-
-
-def rebuild_chunking(
-    configured: ChunkingSettings, read_model: str, wanted: dict[str, int | None]
-) -> dict[str, int] | None:
-    """The chunker of the new generation: None for the stream workers' (the embeddings topic),
-    otherwise the budget to re-chunk the events topic with."""
-    given = {k: v for k, v in wanted.items() if v is not None}
-    current = {k: getattr(configured, k) for k in ("max_tokens", "overlap_tokens", "min_tokens")}
-    merged = {**current, **given}
-    if not given or merged == current:
-        return None
-    try:
-        ChunkingConfig(**merged)
-    except ValueError as exc:
-        raise AdminInvalid(f"bad chunking {merged}: {exc}") from exc
-    if read_model != "all":
-        raise AdminInvalid("a new chunk size re-chunks both read models; rebuild with read_model all")
-    return merged
+    return wanted, embedder

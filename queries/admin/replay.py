@@ -16,9 +16,8 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ragstream.codec import AvroSingleObjectCodec, load_codec
+from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.queries.admin.jobs import Job
-from ragstream.queries.indexing.consumer import decode_batches, open_log_consumer
-from ragstream.queries.indexing.feed import Transform
 from ragstream.queries.indexing.generation import Generation, current_generation, read_manifest
 from ragstream.queries.indexing.projector import IndexProjector
 from ragstream.settings import KafkaSettings, Settings
@@ -35,12 +34,8 @@ async def replay(
     target: dict[int, int],
     from_offset: int | None = None,
     from_time: datetime | None = None,
-    transform: Transform | None = None,
 ) -> None:
-    """Re-apply [start, target) of every partition; `target` is the applied position (next offsets).
-
-    `transform` is the live feed's (re-embedding, re-chunking), so records are replayed in the form
-    the generation was built from."""
+    """Re-apply [start, target) of every partition; `target` is the applied position (next offsets)."""
     consumer, tps = await open_log_consumer(kafka, topic, "replay")
     try:
         job.phase = "seeking"
@@ -62,8 +57,6 @@ async def replay(
             }
             job.done += sum(len(msgs) for msgs in batches.values())
             records, _ = decode_batches(codec, batches)
-            if records and transform is not None:
-                records = await transform(records)
             if records:
                 result = await asyncio.to_thread(projector.reapply_batch, records, read_models)
                 job.applied += len(result.applied)
@@ -112,36 +105,25 @@ async def replay_offline(
     """Replay into the current generation on disk, for when no query API runs.
 
     The indexes take single-writer locks, so this fails (IndexLockedError) while a query API holds
-    the generation: use the API's replay then. Loads the generation's model, because a generation
-    built with another model or chunk size replays through the same transform as its feed.
+    the generation: use the API's replay then. No model is loaded: the log holds the vectors.
     """
-    from ragstream.queries.admin.live import feed_source, model_settings, open_live_generation
-    from ragstream.queries.indexing.reembed import LazyEmbedder
-    from ragstream.streams.embedding import Embedder, load_embedder
-    from ragstream.streams.readmodels.shared import local_read_models
+    from ragstream.queries.admin.live import generation_topic
+    from ragstream.queries.readmodels.shared import local_read_models
 
     root = settings.index.data_dir
     name = current_generation(root)
-    if name is None:
+    manifest = read_manifest(root, name) if name is not None else None
+    if name is None or manifest is None:
         raise FileNotFoundError(f"no current generation under {root}")
-    manifest = read_manifest(root, name)
-    model: Embedder
-    if manifest is not None and manifest.chunking is None:
-        # Fed from stored vectors: the model is needed only if a record was embedded with another.
-        generation = await asyncio.to_thread(
-            Generation.open, root, name, manifest.dimension, local_read_models(settings)
-        )
-        wanted = model_settings(settings, manifest)
-        model = LazyEmbedder(manifest.embedding_model, manifest.dimension, lambda: load_embedder(wanted))
-    else:
-        generation, model, manifest = await open_live_generation(settings)
+    generation = await asyncio.to_thread(
+        Generation.open, root, name, manifest.dimension, local_read_models(settings)
+    )
     job.generation = generation.name
     try:
-        # No registry connection offline: the embedding cache is skipped, nothing else changes.
-        topic, transform = feed_source(settings, None, manifest.chunking, model)
+        topic = generation_topic(settings, manifest)
         await replay(
             job, kafka=settings.kafka, topic=topic, codec=load_codec(settings.codec.schemas_dir),
-            projector=generation.projector, read_models=read_models, transform=transform,
+            projector=generation.projector, read_models=read_models,
             target=generation.projector.state.next_offsets(topic), from_offset=from_offset, from_time=from_time,
         )  # fmt: skip
     finally:

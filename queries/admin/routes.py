@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ragstream.http import TENANT_PATTERN, IdentityDep
+from ragstream.http import IdentityDep
+from ragstream.identifiers import TENANT_PATTERN
 from ragstream.queries.admin.jobs import AdminConflict, AdminInvalid, AdminNotFound, Job
 from ragstream.queries.admin.manager import IndexManager
 from ragstream.queries.admin.querylog import QueryLog
@@ -52,7 +53,8 @@ class RebuildIn(_Body):
     read_model: ReadModel = "all"
     embedding_model: str | None = Field(default=None, max_length=256)
     embedding_model_path: str | None = Field(default=None, max_length=4096)
-    # Another chunk budget re-chunks the events topic in the query node (see queries/indexing/rechunk.py).
+    # Another chunk budget or model: the stream workers build an embedding generation for it
+    # (see ragstream.embedding.generation).
     chunk_max_tokens: int | None = Field(default=None, ge=1, le=8192)
     chunk_overlap_tokens: int | None = Field(default=None, ge=0, le=8192)
     chunk_min_tokens: int | None = Field(default=None, ge=0, le=8192)
@@ -111,14 +113,16 @@ async def replay(body: ReplayIn, admin: AdminDep) -> JobOut:
 
 
 @router.post("/rebuild", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-async def rebuild(body: RebuildIn, admin: AdminDep) -> JobOut:
+async def rebuild(body: RebuildIn, admin: AdminDep, identity: IdentityDep) -> JobOut:
     chunking = {
         "max_tokens": body.chunk_max_tokens,
         "overlap_tokens": body.chunk_overlap_tokens,
         "min_tokens": body.chunk_min_tokens,
     }
     job = await _checked(
-        admin.start_rebuild(body.read_model, body.embedding_model, body.embedding_model_path, chunking)
+        admin.start_rebuild(
+            body.read_model, body.embedding_model, body.embedding_model_path, chunking, identity.subject
+        )
     )
     return _out(job)
 

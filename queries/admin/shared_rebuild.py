@@ -17,13 +17,14 @@ from collections.abc import Mapping
 from aiokafka import AIOKafkaConsumer
 
 from ragstream.codec import AvroSingleObjectCodec
+from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.queries.admin.jobs import Job
-from ragstream.queries.indexing.consumer import decode_batches, open_log_consumer
+from ragstream.queries.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
+from ragstream.queries.readmodels.projection import apply_record, plan_batch
+from ragstream.queries.readmodels.shared import opensearch_client
+from ragstream.queries.registry.shared_state import SharedIndexState
+from ragstream.records import LogRecord
 from ragstream.settings import Settings
-from ragstream.streams.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
-from ragstream.streams.readmodels.projection import LogRecord, apply_record, plan_batch
-from ragstream.streams.readmodels.shared import opensearch_client
-from ragstream.streams.registry.shared_state import SharedIndexState
 from ragstream.topics import catalogue
 
 

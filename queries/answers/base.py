@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
-from ragstream.streams.readmodels.base import IndexedChunk
+from ragstream.queries.readmodels.base import IndexedChunk
 
 NOT_FOUND_TEXT = "I could not find anything relevant to that question in the indexed documents."
 

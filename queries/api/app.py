@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ragstream.codec import load_codec
+from ragstream.embedding import Embedder
 from ragstream.http import install_auth
 from ragstream.observability.http import instrument_app
 from ragstream.observability.metrics import record_error
-from ragstream.queries.admin.live import feed_source, open_live_generation, query_log_retention_days
+from ragstream.queries.admin.live import generation_topic, open_live_generation
 from ragstream.queries.admin.logged import CallerMiddleware, LoggedQueryService
 from ragstream.queries.admin.manager import IndexManager
 from ragstream.queries.admin.querylog import QueryLog
@@ -26,13 +27,12 @@ from ragstream.queries.answers.openai_compatible import OpenAICompatibleGenerato
 from ragstream.queries.api.routes import router
 from ragstream.queries.exceptions import InvalidConsistencyToken, NotCaughtUp
 from ragstream.queries.indexing.feed import IndexFeed
+from ragstream.queries.readmodels.shared import local_read_models, open_shared_indexes, shared_read_models
+from ragstream.queries.registry import RegistryStore
+from ragstream.queries.registry.shared_state import SharedIndexState
 from ragstream.queries.retrieval.exceptions import RetrievalError
 from ragstream.queries.service import QueryService, SharedReadModels
 from ragstream.settings import GeneratorSettings, Settings, get_settings
-from ragstream.streams.embedding import Embedder
-from ragstream.streams.readmodels.shared import local_read_models, open_shared_indexes, shared_read_models
-from ragstream.streams.registry import RegistryStore
-from ragstream.streams.registry.shared_state import SharedIndexState
 
 
 def make_generator(settings: GeneratorSettings) -> Generator:
@@ -56,13 +56,11 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             for read_model in local_read_models(settings):
                 await registry.record_read_model_versions(read_model, applied)
 
-        topic, transform = feed_source(settings, registry, manifest.chunking, model)
         codec = load_codec(settings.codec.schemas_dir)
-        feed = IndexFeed(
-            settings.kafka, topic, codec, generation, on_applied=record_versions, transform=transform
-        )
+        topic = generation_topic(settings, manifest)
+        feed = IndexFeed(settings.kafka, topic, codec, generation, on_applied=record_versions)
         await feed.start()
-        query_log = await QueryLog.open(settings.postgres, query_log_retention_days(settings))
+        query_log = await QueryLog.open(settings.postgres, settings.retrieval.query_log_retention_days)
         shared = None
         if shared_read_models(settings):
             indexes = await asyncio.to_thread(open_shared_indexes, settings, model.dimension)

@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ragstream.http import IdentityDep
+from ragstream.queries.registry import RegistryStore
 from ragstream.queries.service import QueryService
-from ragstream.streams.registry import RegistryStore
 
 
 def get_service(request: Request) -> QueryService:

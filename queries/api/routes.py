@@ -3,12 +3,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import StreamingResponse
 
-from ragstream.http import TenantDep
+from ragstream.http import DocumentPath, TenantDep
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep
 from ragstream.queries.api.schemas import (
@@ -28,8 +27,6 @@ from ragstream.queries.api.schemas import (
 from ragstream.queries.service import SearchQuery
 
 router = APIRouter(prefix="/v1", tags=["queries"])
-# Control characters (NUL above all) can never be part of a document id: PostgreSQL rejects them.
-DocumentPath = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 @router.post("/search", response_model=SearchOut)

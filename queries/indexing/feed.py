@@ -12,18 +12,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Histogram
 
 from ragstream.codec import AvroSingleObjectCodec
+from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.observability.metrics import ERRORS
-from ragstream.queries.indexing.consumer import decode_batches, open_log_consumer
 from ragstream.queries.indexing.generation import Generation
-from ragstream.queries.indexing.projector import LogRecord
+from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
+from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
-from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 
 log = logging.getLogger("ragstream.queries.feed")
 FRESHNESS = Histogram(
@@ -32,8 +32,6 @@ FRESHNESS = Histogram(
     ["read_model"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
-# Turns records as read into what the projector applies (re-embedding, re-chunking).
-Transform = Callable[[list[LogRecord]], Awaitable[list[LogRecord]]]
 
 
 class IndexFeed:
@@ -45,7 +43,6 @@ class IndexFeed:
         generation: Generation,
         *,
         on_applied: Callable[[list[tuple[str, str, int, bool]]], object] | None = None,
-        transform: Transform | None = None,
         observe_freshness: bool = True,
     ) -> None:
         self._kafka = kafka
@@ -53,7 +50,6 @@ class IndexFeed:
         self._codec = codec
         self.generation = generation
         self._on_applied = on_applied
-        self._transform = transform
         # A rebuild re-reads old events; their age says nothing about how fresh the live node is.
         self._observe_freshness = observe_freshness
         self._consumer: AIOKafkaConsumer | None = None
@@ -75,10 +71,6 @@ class IndexFeed:
             else:
                 await self._consumer.seek_to_beginning(tp)
         self.resume()
-
-    @property
-    def transform(self) -> Transform | None:
-        return self._transform
 
     def next_offsets(self) -> dict[int, int]:
         return self.generation.projector.state.next_offsets(self.topic)
@@ -126,8 +118,8 @@ class IndexFeed:
         if self._task is not None or other._task is not None:
             raise RuntimeError("pause both feeds before a swap")
         retired = (self.generation, self._consumer)
-        self.generation, self._consumer, self._transform = other.generation, other._consumer, other._transform
-        # The new generation may read another topic (a re-chunked one reads the events topic).
+        self.generation, self._consumer = other.generation, other._consumer
+        # The new generation may read another topic (an embedding generation's own).
         self.topic = other.topic
         other._consumer = None
         for partition, offset in other.command_positions.items():
@@ -159,13 +151,13 @@ class IndexFeed:
             if records:
                 self._idle_since = time.monotonic()
                 self._unoptimized += sum(len(r.record.get("chunks", ())) for r in records)
-                await self._apply(records)
+                await self.apply(records)
             else:
                 await self._maybe_optimize()
 
-    async def _apply(self, records: list[LogRecord]) -> None:
-        ready = await self._transform(records) if self._transform is not None else records
-        result = await asyncio.to_thread(self.generation.projector.apply_batch, ready)
+    async def apply(self, records: list[LogRecord]) -> None:
+        """Apply a batch read from the log, then wake the read-your-writes waiters it satisfies."""
+        result = await asyncio.to_thread(self.generation.projector.apply_batch, records)
         if self._observe_freshness:
             for rec in records:
                 produced = rec.record.get("event_time")

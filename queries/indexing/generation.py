@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ragstream.queries.indexing.projector import READ_MODELS, IndexProjector
 from ragstream.queries.indexing.state import ProjectionState
-from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
-from ragstream.streams.readmodels.tantivy_index import TantivyKeywordIndex
+from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
+from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
 
 MANIFEST = "generation.json"
 _NAME = re.compile(r"^g(\d+)$")
@@ -40,10 +40,13 @@ class Manifest:
     created_at: str
     # False until the generation has caught up with the log and been swapped in once.
     complete: bool = False
-    # "embeddings": fed from the embeddings topic (the stream workers' chunks and vectors);
-    # "events": fed from the events topic, chunked and embedded by this node with `chunking`.
+    # The topic the generation is fed from: the embeddings topic (the workers' live chunker and
+    # model), or an embedding generation's own topic ("embeddings" in manifests written before
+    # embedding generations existed).
     source: str = "embeddings"
+    # The chunk budget of that embedding generation, where it is not the workers' own.
     chunking: dict[str, int] | None = None
+    embedding_generation: str | None = None
 
     @classmethod
     def new(
@@ -55,13 +58,15 @@ class Manifest:
         model_path: str | None,
         dimension: int,
         *,
+        source: str,
         chunking: dict[str, int] | None = None,
+        embedding_generation: str | None = None,
     ) -> Manifest:
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        source = "events" if chunking is not None else "embeddings"
         return cls(
-            name, origin, read_model, model, model_path, dimension, now, source=source, chunking=chunking
-        )
+            name, origin, read_model, model, model_path, dimension, now,
+            source=source, chunking=chunking, embedding_generation=embedding_generation,
+        )  # fmt: skip
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Applies the embeddings topic to the query node's embedded read models, idempotently.
 
 The decisions (stale versions skipped, offsets and positions advanced) are the shared ones of
-`streams.readmodels.projection`; this projector keeps their state in SQLite beside the indexes. A
+`ragstream.queries.readmodels.projection`; this projector keeps their state in SQLite beside the indexes. A
 read model served by a server backend (OpenSearch, Qdrant server) is projected by the stream
 workers instead, so it is None here.
 """
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter
 
 from ragstream.queries.indexing.state import ProjectionState
-from ragstream.streams.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
-from ragstream.streams.readmodels.projection import READ_MODELS, LogRecord, apply_record, plan_batch
+from ragstream.queries.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
+from ragstream.queries.readmodels.projection import READ_MODELS, apply_record, plan_batch
+from ragstream.records import LogRecord
 
-__all__ = ["APPLIED", "READ_MODELS", "BatchResult", "IndexProjector", "LogRecord"]
+__all__ = ["APPLIED", "READ_MODELS", "BatchResult", "IndexProjector"]
 
 APPLIED = Counter("ragstream_index_events_total", "Embeddings-topic events by outcome", ["outcome"])
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from ragstream.queries.readmodels.base import Hit, IndexedChunk
 from ragstream.queries.retrieval.exceptions import InvalidFusionArgument
-from ragstream.streams.readmodels.base import Hit, IndexedChunk
 
 T = TypeVar("T")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,13 @@ from ragstream.streams.cdc.connector import Database, cdc_topic, database_for, r
 from ragstream.streams.cdc.exceptions import CdcError
 from ragstream.streams.cdc.mapping import CdcMapping, load_mapping, load_mappings
 from ragstream.streams.cdc.pg import drop_slot, inspect_table, readiness, set_replica_identity_full
-from ragstream.streams.cdc.settings import ENV_VAR, mapping_paths
 
 app = typer.Typer(
     help="Database tables as document sources: Debezium connectors on Kafka Connect.", no_args_is_help=True
 )
 console = Console()
+# Where stream workers find the mapping files: a JSON list of files or folders.
+MAPPINGS_ENV = "RAGSTREAM_CDC__MAPPINGS"
 
 _DEFAULT_URL = f"http://127.0.0.1:{os.environ.get('RAGSTREAM_STACK__CONNECT_PORT', '18083')}"
 _URL_HELP = "Kafka Connect REST API (env RAGSTREAM_CONNECT__URL)."
@@ -118,7 +118,7 @@ def apply(
     except CdcError as exc:
         raise _fail(str(exc)) from exc
     console.print(f"change events of {mapping.table} go to topic {topic.name}")
-    console.print(f"stream workers need the mapping: {ENV_VAR}='{json.dumps([str(file.resolve())])}'")
+    console.print(f"stream workers need the mapping: {MAPPINGS_ENV}='{json.dumps([str(file.resolve())])}'")
 
 
 @app.command()
@@ -190,25 +190,32 @@ def delete(
 
 @app.command()
 def worker(
-    files: list[Path] = typer.Argument(None, help=f"Mapping files or folders (default: {ENV_VAR})."),
-    web_port: int = typer.Option(None, help="Port of the worker's web page (default: streams.web_port + 1)."),
+    files: list[Path] = typer.Argument(None, help=f"Mapping files or folders (default: {MAPPINGS_ENV})."),
+    web_port: int = typer.Option(
+        None, help="Port of the worker's web pages (default: streams.web_port + 1)."
+    ),
     loglevel: str = typer.Option("WARNING", help="Log level of the worker."),
 ) -> None:
     """Run only the CDC processor (change events -> commands), for stream workers started without mappings."""
     import faust
 
+    from ragstream.observability.logging import configure_logging, logging_config
     from ragstream.streams.cdc.processor import create_cdc_app
 
     settings: Settings = get_settings()
     try:
-        mappings = load_mappings(files or mapping_paths(settings))
+        mappings = load_mappings(files or settings.cdc.mappings)
     except CdcError as exc:
         raise _fail(str(exc)) from exc
     if not mappings:
-        raise _fail(f"no mappings: pass mapping files or set {ENV_VAR}")
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    cdc_app = create_cdc_app(settings, mappings, web_port=web_port or settings.streams.web_port + 1)
-    faust.Worker(cdc_app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
+        raise _fail(f"no mappings: pass mapping files or set {MAPPINGS_ENV}")
+    configure_logging(loglevel)
+    port = web_port or settings.streams.web_port + 1
+    settings = settings.model_copy(update={"streams": settings.streams.model_copy(update={"web_port": port})})
+    cdc_app = create_cdc_app(settings, mappings)
+    faust.Worker(
+        cdc_app, loglevel=loglevel.upper(), quiet=True, logging_config=logging_config(loglevel)
+    ).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ import typer
 from rich.console import Console
 
 from ragstream.bench.cli import bench_app
-from ragstream.queries.eval.beir import DatasetError
-from ragstream.queries.eval.ingest import STATE_ROOT, IngestOptions
-from ragstream.queries.eval.report import print_report
-from ragstream.queries.eval.retrieve import MODES
-from ragstream.queries.eval.runner import EvalOptions, run_eval
+from ragstream.bench.eval.beir import DatasetError
+from ragstream.bench.eval.ingest import STATE_ROOT, IngestOptions
+from ragstream.bench.eval.report import print_report
+from ragstream.bench.eval.retrieve import MODES
+from ragstream.bench.eval.runner import EvalOptions, run_eval
 from ragstream.settings import ChunkingSettings, get_settings
 
 __all__ = ["bench_app", "eval_command"]

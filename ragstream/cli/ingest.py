@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ragstream.commands.corpus import discover, file_command, pydoc_topic_commands
 from ragstream.commands.exceptions import CommandError
-from ragstream.commands.models import UpsertDocument
 from ragstream.commands.sdk import CommandProducer
+from ragstream.contracts import UpsertDocument
 from ragstream.settings import get_settings
 
 console = Console(stderr=True)

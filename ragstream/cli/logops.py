@@ -59,7 +59,7 @@ def replay(
 def _replay_offline(read_model: str, from_offset: int | None, start: datetime | None) -> None:
     from ragstream.queries.admin.jobs import READ_MODEL_CHOICES, Job
     from ragstream.queries.admin.replay import replay_offline
-    from ragstream.streams.readmodels.exceptions import IndexLockedError
+    from ragstream.queries.readmodels.exceptions import IndexLockedError
 
     job = Job("replay", read_model)
     try:

@@ -21,20 +21,20 @@ def _warn_if_open() -> None:
 @app.command()
 def commands(port: int = typer.Option(None, help="Port (default: settings api.command_port).")) -> None:
     """The command API: document changes in, Avro commands to Kafka."""
-    from ragstream.commands.api.app import create_app
+    from ragstream.apps import command_api
 
     settings = get_settings()
     _warn_if_open()
-    uvicorn.run(create_app(settings), host=settings.api.command_host, port=port or settings.api.command_port,
+    uvicorn.run(command_api(settings), host=settings.api.command_host, port=port or settings.api.command_port,
                 log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip
 
 
 @app.command()
 def queries(port: int = typer.Option(None, help="Port (default: settings api.query_port).")) -> None:
     """The query API: hybrid search and grounded answers from the read models."""
-    from ragstream.queries.api.app import create_app
+    from ragstream.apps import query_api
 
     settings = get_settings()
     _warn_if_open()
-    uvicorn.run(create_app(settings), host=settings.api.query_host, port=port or settings.api.query_port,
+    uvicorn.run(query_api(settings), host=settings.api.query_host, port=port or settings.api.query_port,
                 log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip

@@ -6,8 +6,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ragstream import stack
 from ragstream.kafka import create_topics
+from ragstream.local import stack
 from ragstream.settings import get_settings
 from ragstream.topics import catalogue
 

@@ -18,10 +18,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ragstream import stack
+from ragstream.local import stack
 from ragstream.observability.lag import GroupLag, PartitionLag, PartitionOffsets, group_lag, topic_offsets
 from ragstream.observability.scrape import HistogramSummary, histograms
-from ragstream.observability.settings import ObservabilitySettings
 from ragstream.settings import Settings, get_settings
 from ragstream.topics import catalogue
 
@@ -108,7 +107,7 @@ async def collect_status(
     """Everything `ragstream status` shows; the stack scripts run in a thread meanwhile."""
     report = StatusReport(
         group=group or settings.streams.app_id,
-        lag_threshold=ObservabilitySettings().lag_threshold if lag_threshold is None else lag_threshold,
+        lag_threshold=settings.observability.lag_threshold if lag_threshold is None else lag_threshold,
         dlq_topic=catalogue(settings.kafka.topic_prefix).dlq.name,
     )
     url = query_url or f"http://{settings.api.query_host}:{settings.api.query_port}"
@@ -214,7 +213,7 @@ def status(
     lag_threshold: int | None = typer.Option(
         None,
         min=0,
-        help="Records behind before a partition is LAGGING (default: RAGSTREAM_LAG_THRESHOLD or 100).",
+        help="Records behind before a partition is LAGGING (default: RAGSTREAM_OBSERVABILITY__LAG_THRESHOLD or 100).",
     ),
     group: str | None = typer.Option(None, help="Consumer group (default: settings streams.app_id)."),
 ) -> None:

@@ -12,11 +12,11 @@ def run(loglevel: str = typer.Option("WARNING", help="Log level of the worker.")
     """Run a stream worker. Start more of them to share the partitions (one consumer group)."""
     import faust
 
+    from ragstream.apps import stream_worker
     from ragstream.observability.logging import configure_logging, logging_config
-    from ragstream.streams.app import create_app
 
     configure_logging(loglevel)
-    faust_app = create_app(get_settings())
+    faust_app = stream_worker(get_settings())
     faust.Worker(
         faust_app, loglevel=loglevel.upper(), quiet=True, logging_config=logging_config(loglevel)
     ).execute_from_commandline()

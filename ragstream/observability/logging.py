@@ -1,4 +1,4 @@
-"""Log configuration: plain text (default) or one JSON object per line (RAGSTREAM_LOG_FORMAT=json).
+"""Log configuration: plain text (default) or one JSON object per line (RAGSTREAM_OBSERVABILITY__LOG_FORMAT=json).
 
 Both formats add the current record's context (trace, command, document) from tracing.current(). The
 formatters read it when the line is formatted, which happens synchronously in the task that logged,
@@ -13,8 +13,8 @@ import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
-from ragstream.observability.settings import ObservabilitySettings
 from ragstream.observability.tracing import current
+from ragstream.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # LogRecord attributes that are not `extra=` fields, so everything else a caller passes is kept.
@@ -52,7 +52,8 @@ class ContextTextFormatter(logging.Formatter):
 
 
 def log_format(fmt: str | None = None) -> str:
-    return fmt or ObservabilitySettings().log_format
+    # Read afresh (not the cached settings): a process sets its format once, before logging starts.
+    return fmt or Settings().observability.log_format
 
 
 def logging_config(level: str | int = "INFO", fmt: str | None = None) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from ragstream.streams.cdc.exceptions import CdcError, ConnectError, InvalidMapping, UnconvertibleEvent
 from ragstream.streams.cdc.mapping import CdcMapping, load_mapping, load_mappings, to_command, to_commands
-from ragstream.streams.cdc.settings import mapping_paths
 
 __all__ = [
     "CdcError",
@@ -12,7 +11,6 @@ __all__ = [
     "UnconvertibleEvent",
     "load_mapping",
     "load_mappings",
-    "mapping_paths",
     "to_command",
     "to_commands",
 ]

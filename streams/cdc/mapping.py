@@ -37,14 +37,14 @@ from pydantic import (
     model_validator,
 )
 
-from ragstream.commands.models import (
+from ragstream.contracts import (
     ContentType,
     DeleteDocument,
     DocumentCommand,
     MetadataKey,
     UpsertDocument,
 )
-from ragstream.http import TENANT_PATTERN
+from ragstream.identifiers import TENANT_PATTERN
 from ragstream.streams.cdc.envelope import ChangeEvent, parse_event
 from ragstream.streams.cdc.exceptions import InvalidMapping, UnconvertibleEvent
 

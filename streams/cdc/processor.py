@@ -1,8 +1,9 @@
 """The CDC processor: Debezium change events of mapped tables become Avro document commands.
 
-It writes exactly what `commands.sdk.CommandProducer` writes (key `tenant/document_id`, single-object
-Avro value, command_id/type headers), so everything downstream treats a table row like any other
-document. Events it cannot convert go to the dead-letter topic; the partition keeps flowing.
+It writes exactly what every other producer writes (ragstream.contracts.encode_command: key
+`tenant/document_id`, Avro value, command_id/type headers), so everything downstream treats a table
+row like any other document. Events it cannot convert go to the dead-letter topic; the partition
+keeps flowing.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from typing import Any
 import faust
 from prometheus_client import Counter
 
-from ragstream.codec import Codec, CodecError, load_codec
-from ragstream.commands.models import DocumentCommand
-from ragstream.kafka import faust_credentials
+from ragstream.codec import CodecError, load_codec
+from ragstream.contracts import encode_command
 from ragstream.settings import Settings
-from ragstream.streams.batching import owned_by, owned_events
 from ragstream.streams.cdc.exceptions import UnconvertibleEvent
 from ragstream.streams.cdc.mapping import CdcMapping, to_commands
+from ragstream.streams.delivery import owned_by, owned_events
+from ragstream.streams.delivery.patches import rewind_uncommitted_partitions
 from ragstream.streams.dlq import send_dead_letter
-from ragstream.streams.faust_fixes import rewind_uncommitted_partitions
-from ragstream.topics import catalogue, document_key
+from ragstream.streams.worker import raw_topic, worker_app
+from ragstream.topics import catalogue
 
 log = logging.getLogger("ragstream.streams.cdc")
 
@@ -34,27 +35,14 @@ CDC_EVENTS = Counter(
 PROCESSOR = "cdc_changes"
 
 
-def _raw(app: faust.App, *names: str, **options: Any) -> Any:
-    return app.topic(
-        *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw", **options
-    )
+def cdc_topics(settings: Settings, mappings: Sequence[CdcMapping]) -> list[str]:
+    prefix = catalogue(settings.kafka.topic_prefix).cdc_prefix
+    return [m.topic(prefix) for m in mappings]
 
 
-def encode_commands(
-    codec: Codec, commands: Sequence[DocumentCommand]
-) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
-    """(key, value, headers) per command, encoded like commands.sdk; all or nothing."""
-    return [
-        (
-            document_key(c.tenant, c.document_id),
-            codec.encode(c.avro_name, c.to_avro()),
-            {"command_id": c.command_id.encode(), "type": c.avro_name.encode()},
-        )
-        for c in commands
-    ]
-
-
-def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMapping]) -> None:
+def register_cdc(
+    app: faust.App, settings: Settings, mappings: Sequence[CdcMapping], *, dead_letter_topic: Any
+) -> None:
     """Adds the agent that turns the mapped tables' change events into commands; no-op without mappings."""
     if not mappings:
         return
@@ -64,9 +52,8 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
     rewind_uncommitted_partitions(by_topic)
     # internal=True makes faust create a missing topic at startup (compacted, as the connector would),
     # so a worker may start before its connector is applied and still sees the first snapshot.
-    source = _raw(app, *by_topic, internal=True, compacting=True, partitions=settings.kafka.partitions)
-    commands_topic = _raw(app, topics.commands.name)
-    dlq_topic = _raw(app, topics.dlq.name)
+    source = raw_topic(app, *by_topic, internal=True, compacting=True, partitions=settings.kafka.partitions)
+    commands_topic = raw_topic(app, topics.commands.name)
 
     async def cdc_changes(stream: Any) -> None:
         # Compacted topics have holes of their own, so the CDC processor is not sequenced.
@@ -81,9 +68,9 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
                 commands = to_commands(
                     event.value, mapping, position=f"{msg.topic}/{msg.partition}/{msg.offset}"
                 )
+                encoded = [encode_command(codec, c) for c in commands]  # all or nothing
                 pending = [
-                    await commands_topic.send(key=key, value=value, headers=headers)
-                    for key, value, headers in encode_commands(codec, commands)
+                    await commands_topic.send(key=e.key, value=e.value, headers=e.headers) for e in encoded
                 ]
                 # Acked (committable) only once its commands are durable on the broker.
                 await asyncio.gather(*pending)
@@ -93,40 +80,19 @@ def register_cdc(app: faust.App, settings: Settings, mappings: Sequence[CdcMappi
                 CDC_EVENTS.labels(table, "dead-lettered").inc()
                 log.warning("dead-lettering %s/%s/%s: %s", msg.topic, msg.partition, msg.offset, exc)
                 await send_dead_letter(
-                    dlq_topic, key=msg.key, value=msg.value, processor=PROCESSOR, error=exc,
+                    dead_letter_topic, key=msg.key, value=msg.value, processor=PROCESSOR, error=exc,
                     topic=msg.topic, partition=msg.partition, offset=msg.offset,
                 )  # fmt: skip
 
     app.agent(source, name=f"{__name__}.{PROCESSOR}")(cdc_changes)
 
 
-def create_cdc_app(
-    settings: Settings, mappings: Sequence[CdcMapping], *, web_port: int | None = None
-) -> faust.App:
+def create_cdc_app(settings: Settings, mappings: Sequence[CdcMapping]) -> faust.App:
     """A worker that runs only the CDC processor (its own consumer group), next to the stream workers."""
-    app_id = f"{settings.streams.app_id}-cdc"
-    settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        app_id,
-        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
-        broker_credentials=faust_credentials(settings.kafka),
-        store="memory://",
-        topic_partitions=settings.kafka.partitions,
-        topic_replication_factor=settings.kafka.replication_factor,
-        processing_guarantee=settings.streams.processing_guarantee,
-        datadir=str(settings.streams.data_dir / app_id),
-        web_bind="127.0.0.1",
-        web_host="127.0.0.1",
-        web_port=web_port or settings.streams.web_port,
-        consumer_auto_offset_reset="earliest",
-        producer_max_request_size=settings.kafka.max_message_bytes,
-        consumer_max_fetch_size=settings.kafka.max_message_bytes,
-        stream_wait_empty=False,
-    )
-    register_cdc(app, settings, mappings)
-
-    @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "tables": [m.table for m in mappings]})
-
+    app = worker_app(
+        settings, f"{settings.streams.app_id}-cdc",
+        sequenced_topics=[], lag_topics=cdc_topics(settings, mappings),
+    )  # fmt: skip
+    dlq = raw_topic(app, catalogue(settings.kafka.topic_prefix).dlq.name)
+    register_cdc(app, settings, mappings, dead_letter_topic=dlq)
     return app

@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
+from ragstream.settings import ChunkingProfile
 from ragstream.streams.chunking.document import Block, ExtractedText
 from ragstream.streams.chunking.extraction import extract_text
 from ragstream.streams.chunking.tokens import (
@@ -27,27 +28,10 @@ from ragstream.streams.chunking.tokens import (
 HEADING_SEPARATOR = " > "
 
 
-class ChunkingConfig(BaseModel):
-    """Token budget of a chunk.
-
-    `overlap_tokens` of a chunk's tail are repeated at the start of the next chunk of the same
-    section, so a fact cut by a boundary is still whole in one of them. A section under `min_tokens`
-    is merged with its neighbours instead of becoming a chunk too small to retrieve well.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ChunkingConfig(ChunkingProfile):
+    """The chunker's budget (see ChunkingProfile); used alone, without settings, it is a little larger."""
 
     max_tokens: int = Field(default=256, ge=1)
-    overlap_tokens: int = Field(default=32, ge=0)
-    min_tokens: int = Field(default=16, ge=0)
-
-    @model_validator(mode="after")
-    def _check_budget(self) -> ChunkingConfig:
-        if self.overlap_tokens >= self.max_tokens:
-            raise ValueError("overlap_tokens must be smaller than max_tokens")
-        if self.min_tokens > self.max_tokens:
-            raise ValueError("min_tokens must not exceed max_tokens")
-        return self
 
 
 @dataclass(frozen=True, slots=True)

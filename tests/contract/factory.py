@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ragstream.streams.readmodels.base import Hit, IndexedChunk
+from ragstream.queries.readmodels.base import Hit, IndexedChunk
 
 DIMENSION = 8
 

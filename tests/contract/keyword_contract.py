@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ragstream.streams.readmodels.base import Hit, IndexedChunk, KeywordIndex, SearchFilter, SearchIndex
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, KeywordIndex, SearchFilter, SearchIndex
 from tests.contract.factory import hit_ids, make_chunk
 from tests.contract.search_contract import OTHER_TENANT, TENANT, SearchIndexContract
 

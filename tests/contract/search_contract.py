@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ragstream.streams.readmodels.base import Hit, IndexedChunk, SearchFilter, SearchIndex
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, SearchIndex
 from tests.contract.factory import hit_ids, without_vector
 
 TOPICS = ("apples", "bananas", "cherries", "mangoes", "kafka", "lemons", "olives", "grapes")

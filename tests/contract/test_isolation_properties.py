@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragstream.streams.readmodels.base import IndexedChunk, SearchFilter
-from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
-from ragstream.streams.readmodels.tantivy_index import TantivyKeywordIndex
+from ragstream.queries.readmodels.base import IndexedChunk, SearchFilter
+from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
+from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
 
 pytestmark = pytest.mark.contract
 DIM = 4

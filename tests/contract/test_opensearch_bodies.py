@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from ragstream.streams.readmodels.base import SearchFilter
-from ragstream.streams.readmodels.exceptions import IndexUnavailableError
-from ragstream.streams.readmodels.generations import generation_name, generation_number
-from ragstream.streams.readmodels.opensearch_bodies import (
+from ragstream.queries.readmodels.base import SearchFilter
+from ragstream.queries.readmodels.exceptions import IndexUnavailableError
+from ragstream.queries.readmodels.generations import generation_name, generation_number
+from ragstream.queries.readmodels.opensearch_bodies import (
     ANALYZER,
     IndexOptions,
     bulk_outcome,
@@ -23,8 +23,8 @@ from ragstream.streams.readmodels.opensearch_bodies import (
     text_query,
     words_query,
 )
-from ragstream.streams.readmodels.opensearch_index import OpenSearchKeywordIndex
-from ragstream.streams.readmodels.terms import PUBLIC_ACL
+from ragstream.queries.readmodels.opensearch_index import OpenSearchKeywordIndex
+from ragstream.queries.readmodels.terms import PUBLIC_ACL
 from tests.contract.factory import make_chunk
 
 pytestmark = pytest.mark.unit

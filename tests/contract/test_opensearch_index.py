@@ -18,11 +18,11 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError
 
-from ragstream.streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
-from ragstream.streams.readmodels.exceptions import IndexUnavailableError, ReadModelError, ReadOnlyIndexError
-from ragstream.streams.readmodels.generations import generation_name
-from ragstream.streams.readmodels.opensearch_bodies import template_name
-from ragstream.streams.readmodels.opensearch_index import (
+from ragstream.queries.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
+from ragstream.queries.readmodels.exceptions import IndexUnavailableError, ReadModelError, ReadOnlyIndexError
+from ragstream.queries.readmodels.generations import generation_name
+from ragstream.queries.readmodels.opensearch_bodies import template_name
+from ragstream.queries.readmodels.opensearch_index import (
     IndexGenerations,
     OpenSearchKeywordIndex,
     make_client,

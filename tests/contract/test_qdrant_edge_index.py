@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ragstream.streams.readmodels.base import SearchFilter, SearchIndex, VectorIndex
-from ragstream.streams.readmodels.exceptions import IndexLockedError, ReadModelError
-from ragstream.streams.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex, point_id
+from ragstream.queries.readmodels.base import SearchFilter, SearchIndex, VectorIndex
+from ragstream.queries.readmodels.exceptions import IndexLockedError, ReadModelError
+from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex, point_id
 from tests.contract.factory import DIMENSION, hit_ids
 from tests.contract.search_contract import TENANT
 from tests.contract.vector_contract import VectorIndexContract, topic_vector

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
-from ragstream.streams.readmodels.base import SearchFilter, SearchIndex, VectorIndex
-from ragstream.streams.readmodels.exceptions import IndexUnavailableError, ReadModelError
-from ragstream.streams.readmodels.qdrant_edge_index import point_id
-from ragstream.streams.readmodels.qdrant_server_index import (
+from ragstream.queries.readmodels.base import SearchFilter, SearchIndex, VectorIndex
+from ragstream.queries.readmodels.exceptions import IndexUnavailableError, ReadModelError
+from ragstream.queries.readmodels.qdrant_edge_index import point_id
+from ragstream.queries.readmodels.qdrant_server_index import (
     CollectionGenerations,
     QdrantServerVectorIndex,
     generation_name,

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ragstream.streams.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
-from ragstream.streams.readmodels.exceptions import (
+from ragstream.queries.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
+from ragstream.queries.readmodels.exceptions import (
     IndexLockedError,
     IndexUnavailableError,
     ReadModelError,
     ReadOnlyIndexError,
 )
-from ragstream.streams.readmodels.tantivy_index import TantivyKeywordIndex
+from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
 from tests.contract.keyword_contract import KeywordIndexContract
 from tests.contract.search_contract import TENANT
 
@@ -71,8 +71,8 @@ class TestTantivyKeywordIndex(KeywordIndexContract):
         script = textwrap.dedent(
             f"""
             from pathlib import Path
-            from ragstream.streams.readmodels.base import SearchFilter
-            from ragstream.streams.readmodels.tantivy_index import TantivyKeywordIndex
+            from ragstream.queries.readmodels.base import SearchFilter
+            from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
 
             reader = TantivyKeywordIndex.open_readonly(Path({str(index_path)!r}))
             print(len(reader.search("apples", SearchFilter({TENANT!r}), 10)))

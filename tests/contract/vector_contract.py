@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ragstream.streams.readmodels.base import Hit, IndexedChunk, SearchFilter, SearchIndex, VectorIndex
-from ragstream.streams.readmodels.exceptions import DimensionMismatchError
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, SearchIndex, VectorIndex
+from ragstream.queries.readmodels.exceptions import DimensionMismatchError
 from tests.contract.factory import DIMENSION, basis, hit_ids, make_chunk
 from tests.contract.search_contract import TENANT, TOPICS, SearchIndexContract
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ragstream.commands.api.app import create_app
-from ragstream.commands.models import DeleteDocument, UpdateDocumentAccess, UpsertDocument
 from ragstream.commands.sdk import CommandProducer
+from ragstream.contracts import DeleteDocument, UpdateDocumentAccess, UpsertDocument
 from ragstream.kafka import create_topics
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ragstream import stack
+from ragstream.local import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.local.processes import free_port
 from ragstream.settings import KafkaSettings, PostgresSettings, Settings, StackSettings

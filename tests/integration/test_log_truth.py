@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from ragstream.cli import logops
 from ragstream.local.pipeline import LocalPipeline
+from ragstream.topics import catalogue
 from tests.integration.helpers import post_documents, search, token_of, wait_until
 from tests.integration.test_pipeline import paragraph
 
@@ -162,11 +163,14 @@ def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(
         assert [h["document_id"] for h in search(pipeline.query_url, word, mode="bm25", token=token)], word
     assert live_generation(pipeline)["counts"]["documents"] >= len(seed) + len(written)
     multi_after = search(pipeline.query_url, "replaymulti", mode="bm25", limit=100)
-    if chunk_options:  # re-chunked from the events topic: the long document has more, smaller chunks
-        assert new["manifest"]["source"] == "events" and new["manifest"]["chunking"]["max_tokens"] == 48
+    embeddings = catalogue(pipeline.settings.kafka.topic_prefix).embeddings.name
+    if chunk_options:  # re-chunked by the stream workers: the long document has more, smaller chunks
+        generation = new["manifest"]["embedding_generation"]
+        assert new["manifest"]["source"] == f"{embeddings}.{generation}"
+        assert new["manifest"]["chunking"]["max_tokens"] == 48
         assert len(multi_after) > len(multi_before)
     else:
-        assert new["manifest"]["source"] == "embeddings" and len(multi_after) == len(multi_before)
+        assert new["manifest"]["source"] == embeddings and len(multi_after) == len(multi_before)
 
     listed = run_cli(pipeline, "generations", "list")
     assert old in listed and new["name"] in listed

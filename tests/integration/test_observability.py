@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
 from ragstream.cli import status as status_cli
-from ragstream.commands.models import UpsertDocument
-from ragstream.commands.sdk import CommandProducer
+from ragstream.codec import load_codec
+from ragstream.contracts import UpsertDocument, encode_command
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.local.processes import free_port
 from ragstream.observability.scrape import value
@@ -57,7 +57,7 @@ class Observed:
 @pytest.fixture(scope="module")
 def observed(pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     # The lag gauge refreshes every second here, so the test need not wait ten.
-    env = dict(pipeline_env, RAGSTREAM_LAG_INTERVAL_S="1")
+    env = dict(pipeline_env, RAGSTREAM_OBSERVABILITY__LAG_INTERVAL_S="1")
     running = LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")))
     port = free_port()
     with logs_on_failure(running):
@@ -136,13 +136,12 @@ def test_every_service_reports_an_ingest(observed: Observed) -> None:
 
 
 async def produce_traced(settings: Settings, command: UpsertDocument) -> None:
-    payload = CommandProducer(settings).encode(command)
+    encoded = encode_command(load_codec(settings.codec.schemas_dir), command)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await producer.start()
     try:
         await producer.send_and_wait(
-            catalogue(settings.kafka.topic_prefix).commands.name, value=payload,
-            key=document_key(command.tenant, command.document_id),
+            catalogue(settings.kafka.topic_prefix).commands.name, value=encoded.value, key=encoded.key,
             headers=[("command_id", command.command_id.encode()), ("traceparent", PARENT.encode())],
         )  # fmt: skip
     finally:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from ragstream.local.pipeline import LocalPipeline
-from ragstream.streams.readmodels.base import SearchFilter
-from ragstream.streams.readmodels.opensearch_index import OpenSearchKeywordIndex
+from ragstream.queries.readmodels.base import SearchFilter
+from ragstream.queries.readmodels.opensearch_index import OpenSearchKeywordIndex
 from tests.integration.helpers import logs_on_failure, post_documents, search, token_of, wait_for_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from ragstream import stack
+from ragstream.local import stack
 from ragstream.local.processes import free_port
 from ragstream.settings import KafkaSettings, PostgresSettings, Settings, StackSettings
 from tests.integration.helpers import read_topic

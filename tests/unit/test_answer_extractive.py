@@ -11,7 +11,7 @@ from ragstream.queries.answers.base import NOT_FOUND_TEXT, Answer, Generator, Pa
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
 from ragstream.queries.answers.extractive import ExtractiveGenerator
-from ragstream.streams.readmodels.base import IndexedChunk
+from ragstream.queries.readmodels.base import IndexedChunk
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ragstream.streams.batching import BatchQueue, event_batches
-from ragstream.streams.sequencing import OffsetSequencer
+from ragstream.streams.delivery.batching import BatchQueue, event_batches
+from ragstream.streams.delivery.sequencing import OffsetSequencer
 
 pytestmark = pytest.mark.unit
 

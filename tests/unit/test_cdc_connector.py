@@ -9,16 +9,16 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from pydantic_settings import SettingsError
 
 from ragstream.codec import load_codec
-from ragstream.commands.models import DeleteDocument, UpsertDocument
+from ragstream.contracts import DeleteDocument, UpsertDocument, encode_command
 from ragstream.settings import KafkaSettings, PostgresSettings, Settings
-from ragstream.streams.cdc import ConnectError, InvalidMapping, mapping_paths
+from ragstream.streams.cdc import ConnectError, InvalidMapping
 from ragstream.streams.cdc.connect import ConnectClient
 from ragstream.streams.cdc.connector import cdc_topic, redacted, render_config
 from ragstream.streams.cdc.mapping import CdcMapping, parse_mapping
 from ragstream.streams.cdc.pg import TableReport, readiness
-from ragstream.streams.cdc.processor import encode_commands
 from ragstream.topics import Cleanup
 
 pytestmark = pytest.mark.unit
@@ -195,30 +195,23 @@ class TestConnectClient:
 
 
 class TestEncoding:
-    def test_commands_encode_like_the_sdk(self) -> None:
+    def test_commands_encode_like_every_other_producer(self) -> None:
         codec = load_codec(Settings().codec.schemas_dir)
         upsert = UpsertDocument(tenant="acme", document_id="7", content="body", source={"via": "cdc"})
         delete = DeleteDocument(tenant="acme", document_id="8")
-        encoded = encode_commands(codec, [upsert, delete])
-        assert [key for key, _, _ in encoded] == [b"acme/7", b"acme/8"]
-        decoded = codec.decode(encoded[0][1])
+        encoded = [encode_command(codec, c) for c in (upsert, delete)]
+        assert [e.key for e in encoded] == [b"acme/7", b"acme/8"]
+        decoded = codec.decode(encoded[0].value)
         assert decoded.name == "UpsertDocument" and decoded.record["source"] == {"via": "cdc"}
-        assert encoded[1][2] == {"command_id": delete.command_id.encode(), "type": b"DeleteDocument"}
+        assert encoded[1].headers == {"command_id": delete.command_id.encode(), "type": b"DeleteDocument"}
 
 
 class TestMappingPaths:
-    def test_from_settings_section_or_environment(self) -> None:
-        class Section:
-            mappings = ("a.yaml",)
-
-        class WithCdc:
-            cdc = Section()
-
-        assert mapping_paths(WithCdc()) == [Path("a.yaml")]
-        assert mapping_paths(None, {"RAGSTREAM_CDC__MAPPINGS": '["a.yaml", "dir"]'}) == [
-            Path("a.yaml"),
-            Path("dir"),
-        ]
-        assert mapping_paths(None, {}) == []
-        with pytest.raises(InvalidMapping, match="JSON list"):
-            mapping_paths(None, {"RAGSTREAM_CDC__MAPPINGS": "a.yaml"})
+    def test_from_the_environment_as_a_json_list(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("RAGSTREAM_CDC__MAPPINGS", '["a.yaml", "dir"]')
+        assert Settings().cdc.mappings == [Path("a.yaml"), Path("dir")]
+        monkeypatch.delenv("RAGSTREAM_CDC__MAPPINGS")
+        assert Settings().cdc.mappings == []
+        monkeypatch.setenv("RAGSTREAM_CDC__MAPPINGS", "a.yaml")
+        with pytest.raises(SettingsError):
+            Settings()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ragstream.commands.models import ContentType, DeleteDocument, UpsertDocument
+from ragstream.contracts import ContentType, DeleteDocument, UpsertDocument
 from ragstream.settings import PROJECT_ROOT
 from ragstream.streams.cdc import (
     InvalidMapping,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragstream.queries.eval.metrics import (
+from ragstream.bench.eval.metrics import (
     collapse_to_documents,
     evaluate,
     mean_scores,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from ragstream.streams.faust_fixes import (
+from ragstream.streams.delivery.patches import (
     _ReadOffsets,
     disable_read_offset_tracking,
     rewind_uncommitted_partitions,

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from ragstream.exceptions import RagstreamError
+from ragstream.queries.readmodels.base import Hit, IndexedChunk
 from ragstream.queries.retrieval.exceptions import InvalidFusionArgument, RetrievalError
 from ragstream.queries.retrieval.fusion import (
     FusedHit,
@@ -16,7 +17,6 @@ from ragstream.queries.retrieval.fusion import (
     paginate,
     reciprocal_rank_fusion,
 )
-from ragstream.streams.readmodels.base import Hit, IndexedChunk
 
 pytestmark = pytest.mark.unit
 

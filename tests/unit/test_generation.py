@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from ragstream.queries.indexing.generation import (
@@ -22,12 +20,8 @@ from ragstream.queries.indexing.generation import (
     set_current_generation,
     write_manifest,
 )
-from ragstream.queries.indexing.projector import LogRecord
-from ragstream.queries.indexing.rechunk import Rechunker
-from ragstream.queries.indexing.reembed import Reembedder
-from ragstream.streams.chunking import ChunkingConfig
-from ragstream.streams.readmodels.base import SearchFilter
-from ragstream.streams.stages import EmbeddingStage
+from ragstream.queries.readmodels.base import SearchFilter
+from ragstream.records import LogRecord
 
 pytestmark = pytest.mark.unit
 DIM = 4
@@ -108,28 +102,10 @@ def test_apply_reports_when_each_read_model_flushed(generation: Generation) -> N
     assert set(result.flushed_at) == {"lexical", "vector"}
 
 
-class FakeEmbedder:
-    name, version, dimension = "other", "1", DIM
-
-    def embed_passages(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
-        return np.full((len(texts), DIM), 0.5, dtype=np.float32)
-
-    def embed_query(self, text: str) -> np.ndarray:  # type: ignore[type-arg]
-        return self.embed_passages([text])[0]  # type: ignore[no-any-return]
-
-
-def test_reembedder_recomputes_vectors_of_another_model_only() -> None:
-    stale, fresh, gone = embedded("a", 1, ["x", "y"]), embedded("b", 1, ["z"], model="other"), deleted("c", 2)
-    out = asyncio.run(Reembedder(FakeEmbedder())([stale, fresh, gone]))
-    assert [c["vector"] for c in out[0].record["chunks"]] == [[0.5] * DIM, [0.5] * DIM]
-    assert out[0].record["model"] == "other" and out[0].offset == stale.offset
-    assert out[1] is fresh and out[2] is gone
-
-
 def test_manifest_round_trip_and_generation_names(tmp_path: Path) -> None:
     assert next_generation_name(tmp_path) == "g1" and list_generations(tmp_path) == []
     for name in ("g1", "g2", "g10"):
-        write_manifest(tmp_path, Manifest.new(name, "rebuild", "all", "m", None, DIM))
+        write_manifest(tmp_path, Manifest.new(name, "rebuild", "all", "m", None, DIM, source="emb"))
     assert list_generations(tmp_path) == ["g1", "g2", "g10"] and next_generation_name(tmp_path) == "g11"
     manifest = read_manifest(tmp_path, "g2")
     assert manifest is not None and (manifest.embedding_model, manifest.complete) == ("m", False)
@@ -140,7 +116,7 @@ def test_manifest_round_trip_and_generation_names(tmp_path: Path) -> None:
 
 def test_current_pointer_swaps_atomically_and_protects_the_live_generation(tmp_path: Path) -> None:
     for name in ("g1", "g2"):
-        write_manifest(tmp_path, Manifest.new(name, "initial", "all", "m", None, DIM))
+        write_manifest(tmp_path, Manifest.new(name, "initial", "all", "m", None, DIM, source="emb"))
     set_current_generation(tmp_path, "g1")
     set_current_generation(tmp_path, "g2")
     assert current_generation(tmp_path) == "g2" and not (tmp_path / "CURRENT.tmp").exists()
@@ -150,35 +126,3 @@ def test_current_pointer_swaps_atomically_and_protects_the_live_generation(tmp_p
     assert list_generations(tmp_path) == ["g2"]
     with pytest.raises(GenerationError):
         drop_generation(tmp_path, "g1")
-
-
-def upserted(doc: str, version: int, content: str) -> LogRecord:
-    record = {"schema_version": 1, "command_id": "c", "tenant": "t", "document_id": doc, "actor": "a",
-              "event_time": datetime.now(UTC), "source": {}, "event_id": f"e{version}", "version": version,
-              "recorded_time": datetime.now(UTC), "command_position": f"c/0/{version}", "title": "T",
-              "metadata": {}, "acl": [], "content": content, "content_type": "text/plain"}  # fmt: skip
-    return LogRecord("DocumentUpserted", record, "events", 0, next(_offset))
-
-
-def test_rechunker_chunks_and_embeds_upserts_and_passes_the_rest_through(generation: Generation) -> None:
-    text = "\n\n".join(
-        f"Paragraph {i} talks about topic {i} at some length, sentence after sentence." * 4 for i in range(4)
-    )
-    records = [upserted("a", 1, text), deleted("b", 2)]
-    small = asyncio.run(
-        Rechunker(
-            ChunkingConfig(max_tokens=40, overlap_tokens=4, min_tokens=4),
-            EmbeddingStage(FakeEmbedder(), None),
-        )(records)
-    )
-    large = asyncio.run(
-        Rechunker(
-            ChunkingConfig(max_tokens=400, overlap_tokens=4, min_tokens=4),
-            EmbeddingStage(FakeEmbedder(), None),
-        )(records)
-    )
-    assert [r.name for r in small] == ["DocumentEmbedded", "DocumentDeleted"] and small[1] is records[1]
-    assert len(small[0].record["chunks"]) > len(large[0].record["chunks"]) >= 1
-    assert small[0].offset == records[0].offset and small[0].record["model"] == "other"
-    generation.projector.apply_batch(small)
-    assert len(generation.projector.keyword.chunk_ids("t", "a")) == len(small[0].record["chunks"])

@@ -76,7 +76,7 @@ def test_every_registered_metric_is_documented_with_its_type() -> None:
 
 def test_the_source_scan_finds_the_metric_modules() -> None:
     assert {
-        "ragstream.streams.app",
+        "ragstream.streams.metrics",
         "ragstream.streams.dlq",
         "ragstream.queries.indexing.feed",
         "ragstream.observability.metrics",

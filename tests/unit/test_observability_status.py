@@ -7,9 +7,9 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from rich.console import Console
 
 from ragstream.cli.status import QueryNode, StatusReport, render
+from ragstream.local.stack import ServiceStatus
 from ragstream.observability.lag import GroupLag, PartitionLag, PartitionOffsets
 from ragstream.observability.scrape import HistogramSummary, histograms, value
-from ragstream.stack import ServiceStatus
 
 pytestmark = pytest.mark.unit
 

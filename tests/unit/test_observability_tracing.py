@@ -170,11 +170,11 @@ def test_text_lines_append_the_context_only_when_there_is_one() -> None:
 
 
 def test_logging_config_picks_the_format_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAGSTREAM_LOG_FORMAT", "json")
+    monkeypatch.setenv("RAGSTREAM_OBSERVABILITY__LOG_FORMAT", "json")
     config = logging_config("warning")
     assert config["formatters"]["ragstream"]["()"].endswith("JsonFormatter")
     assert config["root"]["level"] == "WARNING"
     # uvicorn's loggers go through the same handler.
     assert config["loggers"]["uvicorn.access"] == {"handlers": [], "propagate": True}
-    monkeypatch.setenv("RAGSTREAM_LOG_FORMAT", "text")
+    monkeypatch.setenv("RAGSTREAM_OBSERVABILITY__LOG_FORMAT", "text")
     assert logging_config(logging.INFO)["formatters"]["ragstream"]["()"].endswith("ContextTextFormatter")

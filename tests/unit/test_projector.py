@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ragstream.queries.indexing.generation import Generation
-from ragstream.queries.indexing.projector import LogRecord
-from ragstream.streams.readmodels.base import SearchFilter
+from ragstream.queries.readmodels.base import SearchFilter
+from ragstream.records import LogRecord
 
 pytestmark = pytest.mark.unit
 DIM = 8

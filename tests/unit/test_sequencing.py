@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragstream.streams.sequencing import AUDIT_PERIOD_S, STALL_AFTER_S, OffsetSequencer
+from ragstream.streams.delivery.sequencing import AUDIT_PERIOD_S, STALL_AFTER_S, OffsetSequencer
 
 pytestmark = pytest.mark.unit
 TP = ("commands", 3)

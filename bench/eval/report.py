@@ -1,0 +1,57 @@
+"""Human-readable eval report (rich) and the one-line JSON form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ragstream.bench.eval.runner import EvalReport
+
+METRICS = ("ndcg@10", "recall@100", "mrr@10")
+
+
+def print_report(report: EvalReport, console: Console) -> None:
+    table = Table(title=f"{report.dataset} / {report.split}: {report.queries} queries, document level")
+    table.add_column("mode")
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+    table.add_column("p50 ms", justify="right")
+    for mode, metrics in report.results.items():
+        table.add_row(mode, *(f"{metrics[m]:.4f}" for m in METRICS), f"{report.latency_ms[mode]['p50']:.0f}")
+    console.print(table)
+    s = report.settings
+    c = s["chunking"]
+    console.print(
+        f"chunking max={c['max_tokens']} overlap={c['overlap_tokens']} min={c['min_tokens']}"
+        f" | hybrid fusion={s['fusion']} rrf_k={s['rrf_k']} alpha={s['alpha']} | model {s['model']}"
+        f" | top {s['depth']} chunks per query | {s['documents']} documents, {s['chunks']} chunks"
+        f" | pipeline {s['pipeline']}"
+    )
+    if report.sweep:
+        print_sweep(report.sweep, console)
+
+
+def print_sweep(rows: list[dict[str, Any]], console: Console) -> None:
+    scored = [r for r in rows if "fusion" in r]
+    for depth in sorted({r["candidates"] for r in scored}, reverse=True):
+        table = Table(
+            title=f"hybrid fusion sweep, top {depth} of each retriever fused (re-fused locally)",
+            caption="delta: nDCG@10 minus the served setting's, per query, ± standard error",
+        )
+        table.add_column("fusion")
+        for metric in METRICS:
+            table.add_column(metric, justify="right")
+        table.add_column("delta", justify="right")
+        at_depth = [r for r in scored if r["candidates"] == depth]
+        best = max(at_depth, key=lambda r: r["ndcg@10"])
+        for row in at_depth:
+            label = f"rrf k={row['rrf_k']}" if row["fusion"] == "rrf" else f"convex alpha={row['alpha']:.1f}"
+            delta = f"{row['ndcg@10_vs_served']:+.4f} ± {row['ndcg@10_vs_served_se']:.4f}"
+            style = "bold green" if row is best else None
+            table.add_row(label, *(f"{row[m]:.4f}" for m in METRICS), delta, style=style)
+        console.print(table)
+    for row in rows:
+        if "check" in row:
+            console.print(f"{row['check']}: {row['fraction']:.3f} of queries")

@@ -1,0 +1,290 @@
+"""The request and response bodies of the OpenSearch keyword read model, as pure functions: index
+settings, mappings and template, stored chunk sources and their ids, search queries and filters,
+bulk actions and their outcome. The index class (`opensearch_index`) sends them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ragstream.queries.readmodels.base import IndexedChunk, SearchFilter
+from ragstream.queries.readmodels.terms import (
+    acl_terms,
+    metadata_terms,
+    scoped_key,
+    stored_acl,
+    visible_acl_terms,
+)
+
+DEFAULT_ALIAS = "ragstream-chunks"
+# Bumped whenever the mappings or analysis change; recorded in each generation's mapping `_meta`.
+SCHEMA_VERSION = 1
+TITLE_BOOST = 1.5
+ANALYZER = "ragstream_english"
+_MAX_ID_BYTES = 512  # OpenSearch rejects longer document ids.
+_MAX_FALLBACK_WORDS = 256
+_WORD = re.compile(r"\w+")
+# Operators of simple_query_string that stay enabled: quotes for phrases, +/| and parentheses, and
+# prefix*. NOT ("-word") is left out: with the OR default it turns "apples -pie" into "apples, or
+# anything without pie", which matches nearly everything.
+_QUERY_FLAGS = "AND|OR|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE|PREFIX"
+SOURCE_FIELDS = [
+    "tenant",
+    "document_id",
+    "version",
+    "chunk_number",
+    "text",
+    "title",
+    "start",
+    "end",
+    "metadata",
+    "acl",
+]
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Per-generation index settings (applied through the index template)."""
+
+    # One shard keeps BM25 statistics global and a refresh atomic; split only for very large corpora.
+    shards: int = 1
+    # 0 suits a single development node; use at least 1 on a cluster.
+    replicas: int = 0
+    # How long delete tombstones (and so the stale-write guard after a delete) are kept.
+    gc_deletes: str = "1h"
+
+
+# -- index layout ------------------------------------------------------------------------------
+
+
+def analysis_settings() -> dict[str, Any]:
+    """OpenSearch's `english` analyzer spelled out, so it can be extended without changing meaning:
+    standard tokenizer, possessive stemming, lowercase, English stop words, Porter stemming."""
+    return {
+        "filter": {
+            "ragstream_english_possessive": {"type": "stemmer", "language": "possessive_english"},
+            "ragstream_english_stop": {"type": "stop", "stopwords": "_english_"},
+            "ragstream_english_stemmer": {"type": "stemmer", "language": "english"},
+        },
+        "analyzer": {
+            ANALYZER: {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": [
+                    "ragstream_english_possessive",
+                    "lowercase",
+                    "ragstream_english_stop",
+                    "ragstream_english_stemmer",
+                ],
+            }
+        },
+    }
+
+
+def mappings() -> dict[str, Any]:
+    keyword = {"type": "keyword"}
+    return {
+        "dynamic": "strict",
+        "_meta": {"ragstream_schema": SCHEMA_VERSION},
+        "properties": {
+            "chunk_id": keyword,
+            "tenant": keyword,
+            "document_id": keyword,
+            # tenant + document id, for listing and replacing one document's chunks.
+            "doc_key": keyword,
+            # ACL entries (or the public marker) and metadata "key/value" terms: exact-match filters.
+            "acl": keyword,
+            "meta": keyword,
+            "version": {"type": "long"},
+            "chunk_number": {"type": "integer"},
+            "start": {"type": "integer", "index": False},
+            "end": {"type": "integer", "index": False},
+            "title": {"type": "text", "analyzer": ANALYZER},
+            "text": {"type": "text", "analyzer": ANALYZER},
+            # Returned as given; never indexed, so any key (dots, brackets) is fine.
+            "metadata": {"type": "object", "enabled": False},
+        },
+    }
+
+
+def index_template(alias: str, options: IndexOptions) -> dict[str, Any]:
+    return {
+        "index_patterns": [f"{alias}-g*"],
+        "priority": 200,
+        "_meta": {"managed_by": "ragstream", "ragstream_schema": SCHEMA_VERSION},
+        "template": {
+            "settings": {
+                "index": {
+                    "number_of_shards": options.shards,
+                    "number_of_replicas": options.replicas,
+                    # Refreshes happen at flush() only: a replace becomes visible all at once.
+                    "refresh_interval": "-1",
+                    "gc_deletes": options.gc_deletes,
+                },
+                "analysis": analysis_settings(),
+            },
+            "mappings": mappings(),
+        },
+    }
+
+
+def template_name(alias: str) -> str:
+    return f"{alias}-template"
+
+
+def slot_id(tenant: str, document_id: str, chunk_number: int) -> str:
+    """Document id of a chunk *slot*: tenant-scoped and version-free, so versions of the same chunk
+    compete for one id and external versioning can reject the older one."""
+    key = scoped_key(tenant, f"{document_id}#c{chunk_number}")
+    if len(key.encode()) <= _MAX_ID_BYTES:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def chunk_source(chunk: IndexedChunk) -> dict[str, Any]:
+    return {
+        "chunk_id": chunk.chunk_id,
+        "tenant": chunk.tenant,
+        "document_id": chunk.document_id,
+        "doc_key": scoped_key(chunk.tenant, chunk.document_id),
+        "acl": acl_terms(chunk.acl),
+        "meta": metadata_terms(chunk.metadata),
+        "version": chunk.version,
+        "chunk_number": chunk.chunk_number,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": chunk.title,
+        "text": chunk.text,
+        "metadata": dict(chunk.metadata),
+    }
+
+
+def chunk_from_source(source: Mapping[str, Any]) -> IndexedChunk:
+    return IndexedChunk(
+        tenant=str(source["tenant"]),
+        document_id=str(source["document_id"]),
+        version=int(source["version"]),
+        chunk_number=int(source["chunk_number"]),
+        text=str(source.get("text") or ""),
+        title=str(source.get("title") or ""),
+        start=int(source.get("start") or 0),
+        end=int(source.get("end") or 0),
+        metadata={str(k): str(v) for k, v in (source.get("metadata") or {}).items()},
+        acl=stored_acl([str(term) for term in source.get("acl") or ()]),
+    )
+
+
+# -- request bodies (pure, unit-tested without a node) -----------------------------------------
+
+
+def filter_clauses(flt: SearchFilter) -> list[dict[str, Any]]:
+    clauses: list[dict[str, Any]] = [{"term": {"tenant": flt.tenant}}]
+    if flt.principals is not None:
+        clauses.append({"terms": {"acl": visible_acl_terms(flt.principals)}})
+    clauses += [{"term": {"meta": term}} for term in metadata_terms(flt.metadata)]
+    if flt.document_ids is not None:
+        clauses.append({"terms": {"document_id": list(dict.fromkeys(flt.document_ids))}})
+    return clauses
+
+
+def text_query(query: str) -> dict[str, Any]:
+    return {
+        "simple_query_string": {
+            "query": query,
+            "fields": [f"title^{TITLE_BOOST}", "text"],
+            "default_operator": "or",
+            "flags": _QUERY_FLAGS,
+            "lenient": True,
+        }
+    }
+
+
+def words_query(query: str) -> dict[str, Any] | None:
+    """Fallback when the cluster still rejects a query (e.g. too many clauses): its words only."""
+    words = _WORD.findall(query)[:_MAX_FALLBACK_WORDS]
+    if not words:
+        return None
+    return {
+        "multi_match": {
+            "query": " ".join(words),
+            "fields": [f"title^{TITLE_BOOST}", "text"],
+            "operator": "or",
+            "lenient": True,
+        }
+    }
+
+
+def search_body(scoring: Mapping[str, Any], flt: SearchFilter, limit: int) -> dict[str, Any]:
+    return {
+        "size": limit,
+        "track_total_hits": False,
+        "_source": SOURCE_FIELDS,
+        "query": {"bool": {"must": [dict(scoring)], "filter": filter_clauses(flt)}},
+    }
+
+
+def document_actions(
+    index: str,
+    tenant: str,
+    document_id: str,
+    chunks: Sequence[IndexedChunk],
+    stored: Mapping[int, int],
+) -> list[dict[str, Any]]:
+    """Bulk lines that make `chunks` the only chunks of a document whose stored chunk slots are
+    `stored` (chunk number -> version). Empty `chunks` deletes the document."""
+    lines: list[dict[str, Any]] = []
+    new_slots = {chunk.chunk_number for chunk in chunks}
+    for chunk in chunks:
+        meta = {
+            "_index": index,
+            "_id": slot_id(tenant, document_id, chunk.chunk_number),
+            "version": chunk.version,
+            "version_type": "external_gte",
+        }
+        lines += [{"index": meta}, chunk_source(chunk)]
+    new_version = max((chunk.version for chunk in chunks), default=None)
+    for number, version in sorted(stored.items()):
+        if number in new_slots:
+            continue
+        # A replace drops the slots its version no longer has, at that version: when the stored
+        # chunk is newer, the delete conflicts like the stale replace's index operations do. A
+        # delete (no version in the interface) writes a tombstone one above what it removes, so a
+        # late redelivery of that version cannot revive the chunk.
+        tombstone = new_version if new_version is not None else version + 1
+        meta = {
+            "_index": index,
+            "_id": slot_id(tenant, document_id, number),
+            "version": tombstone,
+            "version_type": "external_gte",
+        }
+        lines.append({"delete": meta})
+    return lines
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    applied: int
+    stale: int
+    errors: list[str]
+
+
+def bulk_outcome(response: Mapping[str, Any]) -> BulkOutcome:
+    applied = stale = 0
+    errors: list[str] = []
+    for item in response.get("items", []):
+        ((action, result),) = item.items()
+        status = int(result.get("status", 0))
+        error = result.get("error")
+        if status == 409 or (isinstance(error, Mapping) and "version_conflict" in str(error.get("type"))):
+            stale += 1
+        elif action == "delete" and status == 404:
+            applied += 1  # Nothing to delete; the tombstone is still recorded.
+        elif status >= 300 or error:
+            errors.append(f"{action} {result.get('_id')}: {error}")
+        else:
+            applied += 1
+    return BulkOutcome(applied, stale, errors)

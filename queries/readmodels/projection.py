@@ -1,0 +1,99 @@
+"""How a batch of embeddings-topic records becomes index writes, whoever runs the projection.
+
+The query node's embedded projection (state in SQLite beside the index) and the stream workers'
+shared projection (server read models, state in PostgreSQL) make the same decisions here: a record
+at or below the version the indexes hold is stale and skipped, so redelivery and replay never
+resurrect or duplicate anything; offsets and command positions advance with every record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragstream.queries.readmodels.base import IndexedChunk, SearchIndex
+from ragstream.records import LogRecord
+
+READ_MODELS = ("lexical", "vector")
+
+
+@dataclass
+class BatchPlan:
+    """What to write for a batch: records to apply in order, and where the batch leaves the log."""
+
+    to_apply: list[LogRecord] = field(default_factory=list)
+    # (tenant, document_id, version, deleted) per applied record, for the version table.
+    applied: list[tuple[str, str, int, bool]] = field(default_factory=list)
+    skipped: int = 0
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Highest command position (partition -> offset) behind the batch, for read-your-writes.
+    command_positions: dict[int, int] = field(default_factory=dict)
+
+
+def parse_position(position: str) -> tuple[int, int] | None:
+    """'topic/partition/offset' -> (partition, offset)."""
+    parts = position.rsplit("/", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+def document_keys(records: Sequence[LogRecord]) -> list[tuple[str, str]]:
+    """The documents a batch touches (rejections touch none)."""
+    keys = {(r.record["tenant"], r.record["document_id"]) for r in records if r.name != "CommandRejected"}
+    return sorted(keys)
+
+
+def plan_batch(records: Sequence[LogRecord], version_of: Callable[[str, str], int]) -> BatchPlan:
+    """`version_of` gives the version the indexes hold (0 for none) before this batch."""
+    plan = BatchPlan()
+    pending: dict[tuple[str, str], int] = {}
+    for rec in records:
+        plan.next_offsets[(rec.topic, rec.partition)] = rec.offset + 1
+        position = parse_position(str(rec.record.get("command_position", "")))
+        if position is not None:
+            partition, offset = position
+            plan.command_positions[partition] = max(plan.command_positions.get(partition, -1), offset)
+        if rec.name == "CommandRejected":
+            continue
+        key = (rec.record["tenant"], rec.record["document_id"])
+        version = int(rec.record["version"])
+        if version <= (pending.get(key) or version_of(*key)):
+            plan.skipped += 1
+            continue
+        pending[key] = version
+        plan.to_apply.append(rec)
+        plan.applied.append((*key, version, rec.name == "DocumentDeleted"))
+    return plan
+
+
+def to_chunks(record: Mapping[str, Any]) -> list[IndexedChunk]:
+    return [
+        IndexedChunk(
+            tenant=record["tenant"],
+            document_id=record["document_id"],
+            version=int(record["content_version"]),
+            chunk_number=int(c["chunk_number"]),
+            text=c["text"],
+            title=record["title"],
+            start=int(c["start"]),
+            end=int(c["end"]),
+            metadata=dict(record["metadata"]),
+            acl=list(record["acl"]),
+            vector=c["vector"],
+        )
+        for c in record["chunks"]
+    ]
+
+
+def apply_record(rec: LogRecord, indexes: Sequence[SearchIndex]) -> None:
+    r = rec.record
+    tenant, document_id = r["tenant"], r["document_id"]
+    for index in indexes:
+        if rec.name == "DocumentEmbedded":
+            index.replace_document(tenant, document_id, to_chunks(r))
+        elif rec.name == "DocumentDeleted":
+            index.delete_document(tenant, document_id)
+        elif rec.name == "DocumentAccessUpdated":
+            index.update_access(tenant, document_id, dict(r["metadata"]), list(r["acl"]))

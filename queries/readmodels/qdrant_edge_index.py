@@ -1,0 +1,244 @@
+"""Vector read model on an embedded Qdrant Edge shard (cosine similarity).
+
+The shard is single-process: qdrant-edge locks its write-ahead log, so a second `EdgeShard.load`
+of the same directory fails, even read-only and even from the same process. Every update is
+applied (and logged in the WAL) when the call returns, so searches see it without a flush.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import qdrant_edge as qe
+
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter
+from ragstream.queries.readmodels.exceptions import (
+    DimensionMismatchError,
+    IndexClosedError,
+    IndexLockedError,
+    IndexUnavailableError,
+)
+from ragstream.queries.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
+from ragstream.queries.readmodels.terms import (
+    metadata_terms,
+    scoped_key,
+    visible_acl_terms,
+)
+
+# Fixed forever: point ids are derived from it, so changing it orphans every stored point.
+POINT_NAMESPACE = uuid.UUID("6f1c1f0e-2b7a-5d3e-9a43-1c2f5b8e7d10")
+_CONFIG_FILE = "edge_config.json"
+_SCROLL_PAGE = 256
+_INDEXED_FIELDS: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
+    # is_tenant co-locates each tenant's points, so the tenant condition in every search is cheap.
+    "tenant": qe.KeywordIndexParams(is_tenant=True),
+    "document_id": qe.PayloadSchemaType.Keyword,
+    "acl": qe.PayloadSchemaType.Keyword,
+    "meta_terms": qe.PayloadSchemaType.Keyword,
+}
+
+
+def point_id(tenant: str, chunk_id: str) -> str:
+    """Deterministic point id, so redelivery overwrites. Includes the tenant: the same document id
+    (hence chunk id) may exist in two tenants, which must not share points."""
+    return str(uuid.uuid5(POINT_NAMESPACE, scoped_key(tenant, chunk_id)))
+
+
+def _match(key: str, value: str) -> qe.FieldCondition:
+    return qe.FieldCondition(key, match=qe.MatchValue(value))
+
+
+def _match_any(key: str, values: Sequence[str]) -> qe.FieldCondition:
+    return qe.FieldCondition(key, match=qe.MatchAny(list(values)))
+
+
+def _document_filter(tenant: str, document_id: str) -> qe.Filter:
+    return qe.Filter(must=[_match("tenant", tenant), _match("document_id", document_id)])
+
+
+class QdrantEdgeVectorIndex:
+    """`VectorIndex` on a Qdrant Edge shard with one unnamed dense vector."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        if dimension <= 0:
+            raise ValueError(f"dimension must be positive, got {dimension}")
+        self.path = path
+        self.dimension = dimension
+        self._lock = threading.Lock()
+        self._closed = False
+        self._shard = self._open_shard()
+        self._ensure_payload_indexes()
+
+    def _open_shard(self) -> qe.EdgeShard:
+        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine))
+        config_file = self.path / _CONFIG_FILE
+        if not config_file.exists():
+            try:
+                return qe.EdgeShard.create(str(self.path), config)
+            except Exception as exc:
+                raise IndexUnavailableError(f"cannot create vector index at {self.path}: {exc}") from exc
+        self._check_stored_dimension(config_file)
+        try:
+            # Passing the config makes qdrant validate it against the existing segments too.
+            return qe.EdgeShard.load(str(self.path), config)
+        except Exception as exc:
+            message = str(exc)
+            if "WouldBlock" in message:
+                raise IndexLockedError(
+                    f"vector index at {self.path} is open elsewhere (qdrant-edge is single-process): {exc}"
+                ) from exc
+            raise IndexUnavailableError(f"cannot load vector index at {self.path}: {exc}") from exc
+
+    def _check_stored_dimension(self, config_file: Path) -> None:
+        # qdrant's own incompatibility error is generic; read the persisted config for a precise one.
+        try:
+            stored = json.loads(config_file.read_text())["vectors"][""]["size"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # Unknown layout: leave the check to EdgeShard.load.
+        if stored != self.dimension:
+            raise DimensionMismatchError(
+                f"vector index at {self.path} holds {stored}-dimensional vectors, "
+                f"but this instance was configured for {self.dimension}"
+            )
+
+    def _ensure_payload_indexes(self) -> None:
+        existing = self._shard.info().payload_schema
+        for field, schema in _INDEXED_FIELDS.items():
+            if field not in existing:
+                self._shard.update(qe.UpdateOperation.create_field_index(field, schema))
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
+        points = [self._to_point(tenant, document_id, chunk) for chunk in chunks]
+        keep: set[qe.PointId] = {point_id(tenant, chunk.chunk_id) for chunk in chunks}
+        # Upsert first, then prune the chunks that are not in the new set: qdrant-edge has no
+        # multi-operation transaction, and this order never leaves the document missing.
+        prune = qe.Filter(
+            must=[_match("tenant", tenant), _match("document_id", document_id)],
+            must_not=[qe.HasIdCondition(keep)] if keep else None,
+        )
+        with self._lock:
+            shard = self._require_open()
+            if points:
+                shard.update(qe.UpdateOperation.upsert_points(points))
+            shard.update(qe.UpdateOperation.delete_points_by_filter(prune))
+
+    def delete_document(self, tenant: str, document_id: str) -> None:
+        self.replace_document(tenant, document_id, ())
+
+    def update_access(
+        self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
+    ) -> None:
+        with self._lock:
+            # set_payload replaces the named top-level keys only: text and vectors stay untouched.
+            operation = qe.UpdateOperation.set_payload_by_filter(
+                _document_filter(tenant, document_id), access_payload(metadata, acl)
+            )
+            self._require_open().update(operation)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._require_open().flush()
+
+    def optimize(self) -> bool:
+        """Merge segments and build the HNSW index. Blocking and expensive: call from a scheduler,
+        never on the ingest path. Returns whether anything changed."""
+        with self._lock:
+            return self._require_open().optimize()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._shard.flush()
+                self._shard.close()
+            finally:
+                self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def search(self, vector: Sequence[float], flt: SearchFilter, limit: int) -> list[Hit]:
+        query_vector = self._checked_vector(vector, "query vector")
+        if limit <= 0 or (flt.document_ids is not None and not flt.document_ids):
+            return []
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(query_vector),
+            filter=self._search_filter(flt),
+            with_payload=True,
+        )
+        points = self._require_open().query(request)
+        return [Hit(chunk_from_payload(point.payload or {}), float(point.score)) for point in points]
+
+    def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
+        shard = self._require_open()
+        chunks: list[IndexedChunk] = []
+        offset: qe.PointId | None = None
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset,
+                    limit=_SCROLL_PAGE,
+                    filter=_document_filter(tenant, document_id),
+                    with_payload=True,
+                )
+            )
+            chunks += [chunk_from_payload(record.payload or {}) for record in records]
+            if offset is None:
+                break
+        chunks.sort(key=lambda chunk: (chunk.version, chunk.chunk_number))
+        return [chunk.chunk_id for chunk in chunks]
+
+    def count(self) -> int:
+        return self._require_open().count(qe.CountRequest(exact=True))
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _require_open(self) -> qe.EdgeShard:
+        if self._closed:
+            raise IndexClosedError(f"vector index at {self.path} is closed")
+        return self._shard
+
+    def _checked_vector(self, vector: Sequence[float] | None, what: str) -> list[float]:
+        if vector is None:
+            raise ValueError(f"{what} is missing: the vector index needs an embedding for every chunk")
+        values = [float(value) for value in vector]
+        if len(values) != self.dimension:
+            raise DimensionMismatchError(f"{what} has dimension {len(values)}, expected {self.dimension}")
+        if not all(math.isfinite(value) for value in values):
+            raise ValueError(f"{what} contains NaN or infinite values")
+        return values
+
+    @staticmethod
+    def _search_filter(flt: SearchFilter) -> qe.Filter:
+        must: list[qe.ConditionType] = [_match("tenant", flt.tenant)]
+        if flt.principals is not None:
+            must.append(_match_any("acl", visible_acl_terms(flt.principals)))
+        must += [_match("meta_terms", term) for term in metadata_terms(flt.metadata)]
+        if flt.document_ids is not None:
+            must.append(_match_any("document_id", list(dict.fromkeys(flt.document_ids))))
+        return qe.Filter(must=must)
+
+    def _to_point(self, tenant: str, document_id: str, chunk: IndexedChunk) -> qe.Point:
+        if (chunk.tenant, chunk.document_id) != (tenant, document_id):
+            raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
+        payload = chunk_payload(chunk)
+        vector = self._checked_vector(chunk.vector, f"vector of chunk {chunk.chunk_id}")
+        return qe.Point(point_id(tenant, chunk.chunk_id), vector, payload)

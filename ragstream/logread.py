@@ -1,0 +1,69 @@
+"""Reading a topic outside any consumer group: every partition assigned to one reader.
+
+Shared by the query node's index feeds and replays, the stream workers' follower of the
+embedding-generations topic and the benchmarks, which all position themselves explicitly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from ragstream.codec import AvroSingleObjectCodec, CodecError
+from ragstream.kafka import make_consumer
+from ragstream.records import LogRecord
+from ragstream.settings import KafkaSettings
+
+log = logging.getLogger("ragstream.logread")
+
+
+async def open_log_consumer(
+    kafka: KafkaSettings, topic: str, role: str
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    # read_committed (make_consumer): under exactly-once the workers write in transactions, and an
+    # aborted write must never reach a read model.
+    consumer = make_consumer(kafka, group_id=None, role=role)
+    await consumer.start()
+    try:
+        partitions = await wait_for_partitions(consumer, topic)
+    except BaseException:
+        await consumer.stop()
+        raise
+    tps = [TopicPartition(topic, p) for p in partitions]
+    consumer.assign(tps)
+    return consumer, tps
+
+
+async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    # A consumer without a subscription keeps no topic metadata; ask the cluster directly.
+    client = consumer._client
+    for _ in range(120):
+        partitions = (await client.fetch_all_metadata()).partitions_for_topic(topic)
+        if partitions:
+            return sorted(partitions)
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"topic {topic} does not exist")
+
+
+def decode_batches(
+    codec: AvroSingleObjectCodec, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+) -> tuple[list[LogRecord], int]:
+    """Decoded records in partition order, and how many could not be decoded."""
+    records: list[LogRecord] = []
+    errors = 0
+    for tp, messages in batches.items():
+        for msg in messages:
+            try:
+                decoded = codec.decode(msg.value or b"")
+            except CodecError as exc:
+                # The stream workers dead-letter bad records; here one is only skipped.
+                errors += 1
+                log.warning(
+                    "skipping undecodable record %s/%s/%s: %s", tp.topic, tp.partition, msg.offset, exc
+                )
+                continue
+            records.append(LogRecord(decoded.name, decoded.record, tp.topic, tp.partition, msg.offset))
+    return records, errors

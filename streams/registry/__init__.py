@@ -1,3 +1,0 @@
-from ragstream.streams.registry.store import AuditEntry, DocumentRecord, RegistryStore
-
-__all__ = ["AuditEntry", "DocumentRecord", "RegistryStore"]
