@@ -155,7 +155,7 @@ class QueryService:
             method,
             bm25_hits,
             vector_hits,
-            rrf_k=q.rrf_k or self.settings.rrf_k,
+            rrf_k=q.rrf_k if q.rrf_k is not None else self.settings.rrf_k,
             alpha=q.alpha if q.alpha is not None else self.settings.convex_alpha,
         )
         timings["fusion"] = (time.perf_counter() - started) * 1000

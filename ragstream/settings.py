@@ -140,7 +140,7 @@ class RetrievalSettings(_Section):
     rrf_k: int = 20
     convex_alpha: float = 0.6
     candidates: int = 50
-    consistency_timeout_s: float = 10.0
+    consistency_timeout_s: float = Field(default=10.0, gt=0)
     query_log_retention_days: int = Field(default=30, ge=1)
 
 

@@ -165,7 +165,8 @@ class IndexFeed:
                     for read_model, flushed in result.flushed_at.items():
                         FRESHNESS.labels(read_model).observe(max(0.0, flushed - produced.timestamp()))
         for p, o in self.generation.projector.state.command_positions().items():
-            self.command_positions[p] = o
+            # Never backwards: after a swap this feed's positions may be ahead of its generation's.
+            self.command_positions[p] = max(self.command_positions.get(p, -1), o)
         if self._on_applied is not None and result.applied:
             maybe = self._on_applied(result.applied)
             if asyncio.iscoroutine(maybe):
@@ -198,6 +199,8 @@ class IndexFeed:
 
     async def wait_for(self, positions: dict[int, int], timeout: float) -> bool:
         """Read-your-writes: wait until every command position given has reached the indexes."""
+        if self.is_caught_up_to(positions):
+            return True
         async with self._progress:
             try:
                 await asyncio.wait_for(
