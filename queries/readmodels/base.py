@@ -39,6 +39,13 @@ class IndexedChunk:
         return chunk_id(self.document_id, self.version, self.chunk_number)
 
 
+def check_chunk_of(chunk: IndexedChunk, tenant: str, document_id: str) -> None:
+    """Refuse a chunk handed to `replace_document` of another document: every backend keys the
+    replace by tenant and document id, so it would land in (or be pruned from) the wrong document."""
+    if (chunk.tenant, chunk.document_id) != (tenant, document_id):
+        raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
+
+
 @dataclass(frozen=True)
 class SearchFilter:
     """Applied inside each search, never after truncation."""
@@ -65,7 +72,11 @@ class SearchIndex(Protocol):
     def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
         """Atomically (as far as the backend allows) make `chunks` the only chunks of the document."""
 
-    def delete_document(self, tenant: str, document_id: str) -> None: ...
+    def delete_document(self, tenant: str, document_id: str) -> None:
+        """Replacing with no chunks: every backend's replace already removes the chunks the new
+        version lacks, so this default (inherited by the adapters that subclass the protocol) keeps
+        a delete under the same guards and atomicity as a replace."""
+        self.replace_document(tenant, document_id, ())
 
     def update_access(
         self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]

@@ -14,10 +14,10 @@ from typing import Any
 from ragstream.queries.readmodels.base import IndexedChunk, SearchFilter
 from ragstream.queries.readmodels.terms import (
     acl_terms,
+    filter_conditions,
     metadata_terms,
     scoped_key,
     stored_acl,
-    visible_acl_terms,
 )
 
 DEFAULT_ALIAS = "ragstream-chunks"
@@ -181,14 +181,16 @@ def chunk_from_source(source: Mapping[str, Any]) -> IndexedChunk:
 # -- request bodies (pure, unit-tested without a node) -----------------------------------------
 
 
+def _term(field: str, value: str) -> dict[str, Any]:
+    return {"term": {field: value}}
+
+
+def _terms(field: str, values: list[str]) -> dict[str, Any]:
+    return {"terms": {field: values}}
+
+
 def filter_clauses(flt: SearchFilter) -> list[dict[str, Any]]:
-    clauses: list[dict[str, Any]] = [{"term": {"tenant": flt.tenant}}]
-    if flt.principals is not None:
-        clauses.append({"terms": {"acl": visible_acl_terms(flt.principals)}})
-    clauses += [{"term": {"meta": term}} for term in metadata_terms(flt.metadata)]
-    if flt.document_ids is not None:
-        clauses.append({"terms": {"document_id": list(dict.fromkeys(flt.document_ids))}})
-    return clauses
+    return filter_conditions(flt, _term, _terms)
 
 
 def text_query(query: str) -> dict[str, Any]:

@@ -25,11 +25,9 @@ document filters are `bool.filter` clauses, applied inside the search before top
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import (
@@ -41,14 +39,10 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter
-from ragstream.queries.readmodels.exceptions import (
-    IndexClosedError,
-    IndexUnavailableError,
-    ReadModelError,
-    ReadOnlyIndexError,
-)
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, KeywordIndex, SearchFilter, check_chunk_of
+from ragstream.queries.readmodels.exceptions import IndexUnavailableError, ReadModelError
 from ragstream.queries.readmodels.generations import generation_name, generation_number, is_generation
+from ragstream.queries.readmodels.lifecycle import ServerIndexLifecycle
 from ragstream.queries.readmodels.opensearch_bodies import (
     DEFAULT_ALIAS,
     SOURCE_FIELDS,
@@ -154,7 +148,7 @@ class IndexGenerations:
 # -- the read model ----------------------------------------------------------------------------
 
 
-class OpenSearchKeywordIndex:
+class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
     """`KeywordIndex` on OpenSearch.
 
     `name` is the alias (normal operation; created with its first generation when missing) or a
@@ -171,20 +165,10 @@ class OpenSearchKeywordIndex:
         options: IndexOptions | None = None,
         owns_client: bool = False,
     ) -> None:
-        self.client = client
-        self.name = name
-        self.readonly = readonly
-        self._owns_client = owns_client
-        self._lock = threading.RLock()
-        self._closed = False
+        super().__init__(client, name, f"keyword index {name!r}", readonly=readonly, owns_client=owns_client)
         # Chunks written since the last flush, per scoped document key (empty tuple: deleted).
         self._pending: dict[str, tuple[str, str, tuple[IndexedChunk, ...]]] = {}
-        try:
-            self._open(options or IndexOptions())
-        except Exception:
-            if owns_client:
-                client.close()
-            raise
+        self._open_owning(lambda: self._open(options or IndexOptions()))
 
     @classmethod
     def connect(
@@ -233,14 +217,10 @@ class OpenSearchKeywordIndex:
 
     def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
         for chunk in chunks:
-            if (chunk.tenant, chunk.document_id) != (tenant, document_id):
-                raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
+            check_chunk_of(chunk, tenant, document_id)
         with self._lock:
             self._require_writable()
             self._pending[scoped_key(tenant, document_id)] = (tenant, document_id, tuple(chunks))
-
-    def delete_document(self, tenant: str, document_id: str) -> None:
-        self.replace_document(tenant, document_id, ())
 
     def update_access(
         self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
@@ -266,25 +246,12 @@ class OpenSearchKeywordIndex:
                 self._pending.clear()
             self._call(lambda: self.client.indices.refresh(index=self.name))
 
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                if self._pending and not self.readonly:
-                    self.flush()
-            finally:
-                self._closed = True
-                if self._owns_client:
-                    self.client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def _release(self) -> None:
+        try:
+            if self._pending and not self.readonly:
+                self.flush()
+        finally:
+            super()._release()
 
     # -- reads (refreshed data only) -----------------------------------------------------------
 
@@ -324,15 +291,6 @@ class OpenSearchKeywordIndex:
         return int(response["count"])
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise IndexClosedError(f"keyword index {self.name!r} is closed")
-
-    def _require_writable(self) -> None:
-        self._check_open()
-        if self.readonly:
-            raise ReadOnlyIndexError(f"keyword index {self.name!r} was opened read-only")
 
     def _call(self, request: Any) -> Any:
         try:

@@ -1,13 +1,23 @@
-"""The Qdrant payload of a chunk, shared by the embedded (qdrant-edge) and server (qdrant-client)
-vector indexes, so both store and read exactly the same points."""
+"""The Qdrant payload and vector of a chunk, shared by the embedded (qdrant-edge) and server
+(qdrant-client) vector indexes, so both store, accept and read exactly the same points."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from ragstream.queries.readmodels.base import IndexedChunk
+from ragstream.queries.readmodels.exceptions import DimensionMismatchError
 from ragstream.queries.readmodels.terms import acl_terms, metadata_terms, stored_acl
+
+
+class _StoredPoint(Protocol):
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+
+
+_Point = TypeVar("_Point", bound=_StoredPoint)
 
 
 def access_payload(metadata: Mapping[str, str], acl: Sequence[str]) -> dict[str, Any]:
@@ -48,3 +58,33 @@ def chunk_from_payload(payload: Mapping[str, Any]) -> IndexedChunk:
         metadata={str(k): str(v) for k, v in (payload.get("metadata") or {}).items()},
         acl=stored_acl([str(term) for term in payload.get("acl") or ()]),
     )
+
+
+def checked_vector(vector: Sequence[float] | None, dimension: int, what: str) -> list[float]:
+    """`vector` as plain floats, refused unless it has `dimension` finite values. Checked before any
+    write, so a bad embedding fails with an error that names it (`what`) and nothing is half-stored."""
+    if vector is None:
+        raise ValueError(f"{what} is missing: the vector index needs an embedding for every chunk")
+    values = [float(value) for value in vector]
+    if len(values) != dimension:
+        raise DimensionMismatchError(f"{what} has dimension {len(values)}, expected {dimension}")
+    if not all(math.isfinite(value) for value in values):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return values
+
+
+# The offset is the backend's own point id type, only ever handed back to it. It is typed loosely
+# because mypy cannot infer a type variable from an optional union such as `int | UUID | str | None`.
+def scrolled_chunk_ids(scroll: Callable[[Any], tuple[Sequence[_Point], object]]) -> list[str]:
+    """Chunk ids of every point that `scroll` pages through (called with None, then with the offset
+    it returned last, until that is None), in the order the keyword backends list them: version,
+    then chunk number. Qdrant scrolls in point-id order, and point ids are hashes."""
+    chunks: list[IndexedChunk] = []
+    offset: object = None
+    while True:
+        points, offset = scroll(offset)
+        chunks += [chunk_from_payload(point.payload or {}) for point in points]
+        if offset is None:
+            break
+    chunks.sort(key=lambda chunk: (chunk.version, chunk.chunk_number))
+    return [chunk.chunk_id for chunk in chunks]

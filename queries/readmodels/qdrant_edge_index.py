@@ -8,29 +8,27 @@ applied (and logged in the WAL) when the call returns, so searches see it withou
 from __future__ import annotations
 
 import json
-import math
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import qdrant_edge as qe
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, VectorIndex, check_chunk_of
 from ragstream.queries.readmodels.exceptions import (
     DimensionMismatchError,
-    IndexClosedError,
     IndexLockedError,
     IndexUnavailableError,
 )
-from ragstream.queries.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
-from ragstream.queries.readmodels.terms import (
-    metadata_terms,
-    scoped_key,
-    visible_acl_terms,
+from ragstream.queries.readmodels.lifecycle import IndexLifecycle
+from ragstream.queries.readmodels.payload import (
+    access_payload,
+    checked_vector,
+    chunk_from_payload,
+    chunk_payload,
+    scrolled_chunk_ids,
 )
+from ragstream.queries.readmodels.terms import filter_conditions, scoped_key
 
 # Fixed forever: point ids are derived from it, so changing it orphans every stored point.
 POINT_NAMESPACE = uuid.UUID("6f1c1f0e-2b7a-5d3e-9a43-1c2f5b8e7d10")
@@ -63,16 +61,15 @@ def _document_filter(tenant: str, document_id: str) -> qe.Filter:
     return qe.Filter(must=[_match("tenant", tenant), _match("document_id", document_id)])
 
 
-class QdrantEdgeVectorIndex:
+class QdrantEdgeVectorIndex(IndexLifecycle, VectorIndex):
     """`VectorIndex` on a Qdrant Edge shard with one unnamed dense vector."""
 
     def __init__(self, path: Path, dimension: int) -> None:
         if dimension <= 0:
             raise ValueError(f"dimension must be positive, got {dimension}")
+        super().__init__(f"vector index at {path}")
         self.path = path
         self.dimension = dimension
-        self._lock = threading.Lock()
-        self._closed = False
         self._shard = self._open_shard()
         self._ensure_payload_indexes()
 
@@ -131,9 +128,6 @@ class QdrantEdgeVectorIndex:
                 shard.update(qe.UpdateOperation.upsert_points(points))
             shard.update(qe.UpdateOperation.delete_points_by_filter(prune))
 
-    def delete_document(self, tenant: str, document_id: str) -> None:
-        self.replace_document(tenant, document_id, ())
-
     def update_access(
         self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
     ) -> None:
@@ -154,28 +148,14 @@ class QdrantEdgeVectorIndex:
         with self._lock:
             return self._require_open().optimize()
 
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self._shard.flush()
-                self._shard.close()
-            finally:
-                self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def _release(self) -> None:
+        self._shard.flush()
+        self._shard.close()
 
     # -- reads ----------------------------------------------------------------------------------
 
     def search(self, vector: Sequence[float], flt: SearchFilter, limit: int) -> list[Hit]:
-        query_vector = self._checked_vector(vector, "query vector")
+        query_vector = checked_vector(vector, self.dimension, "query vector")
         if limit <= 0 or (flt.document_ids is not None and not flt.document_ids):
             return []
         request = qe.QueryRequest(
@@ -189,22 +169,14 @@ class QdrantEdgeVectorIndex:
 
     def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
         shard = self._require_open()
-        chunks: list[IndexedChunk] = []
-        offset: qe.PointId | None = None
-        while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset,
-                    limit=_SCROLL_PAGE,
-                    filter=_document_filter(tenant, document_id),
-                    with_payload=True,
-                )
+        flt = _document_filter(tenant, document_id)
+
+        def page(offset: qe.PointId | None) -> tuple[list[qe.Record], qe.PointId | None]:
+            return shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=True)
             )
-            chunks += [chunk_from_payload(record.payload or {}) for record in records]
-            if offset is None:
-                break
-        chunks.sort(key=lambda chunk: (chunk.version, chunk.chunk_number))
-        return [chunk.chunk_id for chunk in chunks]
+
+        return scrolled_chunk_ids(page)
 
     def count(self) -> int:
         return self._require_open().count(qe.CountRequest(exact=True))
@@ -212,33 +184,15 @@ class QdrantEdgeVectorIndex:
     # -- helpers --------------------------------------------------------------------------------
 
     def _require_open(self) -> qe.EdgeShard:
-        if self._closed:
-            raise IndexClosedError(f"vector index at {self.path} is closed")
+        self._check_open()
         return self._shard
-
-    def _checked_vector(self, vector: Sequence[float] | None, what: str) -> list[float]:
-        if vector is None:
-            raise ValueError(f"{what} is missing: the vector index needs an embedding for every chunk")
-        values = [float(value) for value in vector]
-        if len(values) != self.dimension:
-            raise DimensionMismatchError(f"{what} has dimension {len(values)}, expected {self.dimension}")
-        if not all(math.isfinite(value) for value in values):
-            raise ValueError(f"{what} contains NaN or infinite values")
-        return values
 
     @staticmethod
     def _search_filter(flt: SearchFilter) -> qe.Filter:
-        must: list[qe.ConditionType] = [_match("tenant", flt.tenant)]
-        if flt.principals is not None:
-            must.append(_match_any("acl", visible_acl_terms(flt.principals)))
-        must += [_match("meta_terms", term) for term in metadata_terms(flt.metadata)]
-        if flt.document_ids is not None:
-            must.append(_match_any("document_id", list(dict.fromkeys(flt.document_ids))))
-        return qe.Filter(must=must)
+        return qe.Filter(must=filter_conditions(flt, _match, _match_any, meta_field="meta_terms"))
 
     def _to_point(self, tenant: str, document_id: str, chunk: IndexedChunk) -> qe.Point:
-        if (chunk.tenant, chunk.document_id) != (tenant, document_id):
-            raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
+        check_chunk_of(chunk, tenant, document_id)
         payload = chunk_payload(chunk)
-        vector = self._checked_vector(chunk.vector, f"vector of chunk {chunk.chunk_id}")
+        vector = checked_vector(chunk.vector, self.dimension, f"vector of chunk {chunk.chunk_id}")
         return qe.Point(point_id(tenant, chunk.chunk_id), vector, payload)

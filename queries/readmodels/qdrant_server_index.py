@@ -22,32 +22,34 @@ in-process, pure-Python engine: fine for tests and tiny data, without payload in
 from __future__ import annotations
 
 import math
-import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import httpx
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, VectorIndex, check_chunk_of
 from ragstream.queries.readmodels.exceptions import (
     DimensionMismatchError,
-    IndexClosedError,
     IndexUnavailableError,
     ReadModelError,
 )
 from ragstream.queries.readmodels.generations import generation_name, generation_number, is_generation
-from ragstream.queries.readmodels.payload import access_payload, chunk_from_payload, chunk_payload
-from ragstream.queries.readmodels.qdrant_edge_index import point_id
-from ragstream.queries.readmodels.terms import (
-    metadata_terms,
-    visible_acl_terms,
+from ragstream.queries.readmodels.lifecycle import ServerIndexLifecycle
+from ragstream.queries.readmodels.payload import (
+    access_payload,
+    checked_vector,
+    chunk_from_payload,
+    chunk_payload,
+    scrolled_chunk_ids,
 )
+from ragstream.queries.readmodels.qdrant_edge_index import point_id
+from ragstream.queries.readmodels.terms import filter_conditions
 
 DEFAULT_ALIAS = "ragstream-chunks"
 _SCROLL_PAGE = 256
@@ -89,13 +91,7 @@ def document_filter(tenant: str, document_id: str) -> models.Filter:
 
 
 def search_filter(flt: SearchFilter) -> models.Filter:
-    must: list[models.Condition] = [_match("tenant", flt.tenant)]
-    if flt.principals is not None:
-        must.append(_match_any("acl", visible_acl_terms(flt.principals)))
-    must += [_match("meta_terms", term) for term in metadata_terms(flt.metadata)]
-    if flt.document_ids is not None:
-        must.append(_match_any("document_id", list(dict.fromkeys(flt.document_ids))))
-    return models.Filter(must=must)
+    return models.Filter(must=filter_conditions(flt, _match, _match_any, meta_field="meta_terms"))
 
 
 def _call(what: str, request: Callable[[], _T]) -> _T:
@@ -195,7 +191,7 @@ class CollectionGenerations:
         return name
 
 
-class QdrantServerVectorIndex:
+class QdrantServerVectorIndex(ServerIndexLifecycle[QdrantClient], VectorIndex):
     """`VectorIndex` on a Qdrant server collection (through its alias) with one unnamed dense vector."""
 
     def __init__(
@@ -209,18 +205,9 @@ class QdrantServerVectorIndex:
     ) -> None:
         if dimension <= 0:
             raise ValueError(f"dimension must be positive, got {dimension}")
-        self.client = client
-        self.name = name
+        super().__init__(client, name, f"vector index {name!r}", owns_client=owns_client)
         self.dimension = dimension
-        self._owns_client = owns_client
-        self._lock = threading.Lock()
-        self._closed = False
-        try:
-            self._open(options or CollectionOptions())
-        except Exception:
-            if owns_client:
-                client.close()
-            raise
+        self._open_owning(lambda: self._open(options or CollectionOptions()))
 
     @classmethod
     def connect(
@@ -309,9 +296,6 @@ class QdrantServerVectorIndex:
                 ),
             )
 
-    def delete_document(self, tenant: str, document_id: str) -> None:
-        self.replace_document(tenant, document_id, ())
-
     def update_access(
         self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
     ) -> None:
@@ -333,26 +317,10 @@ class QdrantServerVectorIndex:
         """Nothing to do: every write was applied (and logged by the server) when it returned."""
         self._check_open()
 
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._owns_client:
-                self.client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     # -- reads ----------------------------------------------------------------------------------
 
     def search(self, vector: Sequence[float], flt: SearchFilter, limit: int) -> list[Hit]:
-        query = self._checked_vector(vector, "query vector")
+        query = checked_vector(vector, self.dimension, "query vector")
         self._check_open()
         if limit <= 0 or (flt.document_ids is not None and not flt.document_ids):
             return []
@@ -366,15 +334,7 @@ class QdrantServerVectorIndex:
 
     def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
         self._check_open()
-        chunks: list[IndexedChunk] = []
-        offset: models.ExtendedPointId | None = None
-        while True:
-            records, offset = self._scroll(document_filter(tenant, document_id), offset)
-            chunks += [chunk_from_payload(record.payload or {}) for record in records]
-            if offset is None:
-                break
-        chunks.sort(key=lambda chunk: (chunk.version, chunk.chunk_number))
-        return [chunk.chunk_id for chunk in chunks]
+        return scrolled_chunk_ids(partial(self._scroll, document_filter(tenant, document_id)))
 
     def count(self) -> int:
         self._check_open()
@@ -393,24 +353,9 @@ class QdrantServerVectorIndex:
         )
         return records, next_offset
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise IndexClosedError(f"vector index {self.name!r} is closed")
-
-    def _checked_vector(self, vector: Sequence[float] | None, what: str) -> list[float]:
-        if vector is None:
-            raise ValueError(f"{what} is missing: the vector index needs an embedding for every chunk")
-        values = [float(value) for value in vector]
-        if len(values) != self.dimension:
-            raise DimensionMismatchError(f"{what} has dimension {len(values)}, expected {self.dimension}")
-        if not all(math.isfinite(value) for value in values):
-            raise ValueError(f"{what} contains NaN or infinite values")
-        return values
-
     def _to_point(self, tenant: str, document_id: str, chunk: IndexedChunk) -> models.PointStruct:
-        if (chunk.tenant, chunk.document_id) != (tenant, document_id):
-            raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
-        vector = self._checked_vector(chunk.vector, f"vector of chunk {chunk.chunk_id}")
+        check_chunk_of(chunk, tenant, document_id)
+        vector = checked_vector(chunk.vector, self.dimension, f"vector of chunk {chunk.chunk_id}")
         return models.PointStruct(
             id=point_id(tenant, chunk.chunk_id), vector=vector, payload=chunk_payload(chunk)
         )

@@ -9,28 +9,22 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import tantivy
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter
-from ragstream.queries.readmodels.exceptions import (
-    IndexClosedError,
-    IndexLockedError,
-    IndexUnavailableError,
-    ReadOnlyIndexError,
-)
+from ragstream.queries.readmodels.base import Hit, IndexedChunk, KeywordIndex, SearchFilter, check_chunk_of
+from ragstream.queries.readmodels.exceptions import IndexLockedError, IndexUnavailableError
+from ragstream.queries.readmodels.lifecycle import IndexLifecycle
 from ragstream.queries.readmodels.terms import (
     acl_terms,
+    filter_conditions,
     metadata_terms,
     scoped_key,
     stored_acl,
-    visible_acl_terms,
 )
 
 DEFAULT_HEAP_SIZE = 50_000_000
@@ -57,7 +51,7 @@ def _build_schema() -> tantivy.Schema:
     return builder.build()
 
 
-class TantivyKeywordIndex:
+class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
     """`KeywordIndex` on tantivy.
 
     A writable instance holds the directory's writer lock for its whole life (a second writer,
@@ -66,11 +60,9 @@ class TantivyKeywordIndex:
     """
 
     def __init__(self, path: Path, *, readonly: bool = False, heap_size: int = DEFAULT_HEAP_SIZE) -> None:
+        super().__init__(f"keyword index at {path}", readonly=readonly)
         self.path = path
-        self.readonly = readonly
         self._schema = _build_schema()
-        self._lock = threading.RLock()
-        self._closed = False
         # Chunks written since the last commit, per scoped document key (empty: deleted). The
         # searcher only sees committed data, and update_access must start from the newest chunks.
         self._pending: dict[str, tuple[IndexedChunk, ...]] = {}
@@ -106,8 +98,7 @@ class TantivyKeywordIndex:
 
     def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
         for chunk in chunks:
-            if (chunk.tenant, chunk.document_id) != (tenant, document_id):
-                raise ValueError(f"chunk {chunk.chunk_id} does not belong to {tenant}/{document_id}")
+            check_chunk_of(chunk, tenant, document_id)
         with self._lock:
             writer = self._require_writer()
             key = scoped_key(tenant, document_id)
@@ -117,9 +108,6 @@ class TantivyKeywordIndex:
             for chunk in chunks:
                 writer.add_document(self._to_document(chunk))
             self._pending[key] = tuple(chunks)
-
-    def delete_document(self, tenant: str, document_id: str) -> None:
-        self.replace_document(tenant, document_id, ())
 
     def update_access(
         self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
@@ -144,28 +132,16 @@ class TantivyKeywordIndex:
                 self._pending.clear()
             self._index.reload()
 
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                if self._writer is not None:
-                    if self._pending:
-                        self._writer.commit()
-                        self._pending.clear()
-                    # Lets background merges finish; dropping the writer releases the directory lock.
-                    self._writer.wait_merging_threads()
-            finally:
-                self._writer = None
-                self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def _release(self) -> None:
+        try:
+            if self._writer is not None:
+                if self._pending:
+                    self._writer.commit()
+                    self._pending.clear()
+                # Lets background merges finish; dropping the writer releases the directory lock.
+                self._writer.wait_merging_threads()
+        finally:
+            self._writer = None
 
     # -- reads (committed data only) ------------------------------------------------------------
 
@@ -196,14 +172,10 @@ class TantivyKeywordIndex:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise IndexClosedError(f"keyword index at {self.path} is closed")
-
     def _require_writer(self) -> tantivy.IndexWriter:
-        self._check_open()
-        if self._writer is None:
-            raise ReadOnlyIndexError(f"keyword index at {self.path} was opened read-only")
+        self._require_writable()
+        # Only read-only and closed instances lack a writer, and both were refused just above.
+        assert self._writer is not None
         return self._writer
 
     def _searcher(self) -> tantivy.Searcher:
@@ -229,16 +201,11 @@ class TantivyKeywordIndex:
         return None
 
     def _filter_queries(self, flt: SearchFilter) -> list[tantivy.Query]:
-        term = tantivy.Query.term_query
-        queries = [term(self._schema, "tenant", flt.tenant)]
-        if flt.principals is not None:
-            queries.append(
-                tantivy.Query.term_set_query(self._schema, "acl", visible_acl_terms(flt.principals))
-            )
-        queries += [term(self._schema, "meta", value) for value in metadata_terms(flt.metadata)]
-        if flt.document_ids is not None:
-            queries.append(tantivy.Query.term_set_query(self._schema, "document_id", list(flt.document_ids)))
-        return queries
+        return filter_conditions(
+            flt,
+            lambda name, value: tantivy.Query.term_query(self._schema, name, value),
+            lambda name, values: tantivy.Query.term_set_query(self._schema, name, values),
+        )
 
     def _committed_chunks(self, tenant: str, document_id: str) -> list[IndexedChunk]:
         searcher = self._searcher()

@@ -7,7 +7,12 @@ constraint keeps filtering inside the search instead of after truncation.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+from ragstream.queries.readmodels.base import SearchFilter
+
+_C = TypeVar("_C")
 
 # Stored in place of an empty ACL, so "ACL empty or intersects the principals" is a single
 # any-of lookup on the `acl` field.
@@ -46,3 +51,26 @@ def stored_acl(terms: Sequence[str]) -> tuple[str, ...]:
 def visible_acl_terms(principals: Sequence[str]) -> list[str]:
     """ACL terms any one of which makes a chunk visible to `principals`."""
     return [*dict.fromkeys(principals), PUBLIC_ACL]
+
+
+def filter_conditions(
+    flt: SearchFilter,
+    term: Callable[[str, str], _C],
+    any_term: Callable[[str, list[str]], _C],
+    *,
+    meta_field: str = "meta",
+) -> list[_C]:
+    """The conditions, all of which must hold, that `flt` puts on the indexed term fields `tenant`,
+    `acl`, `meta_field` and `document_id`, each built by the backend's own constructor for "equals
+    this term" (`term`) or "equals any of these terms" (`any_term`).
+
+    One definition for every backend, so a filter cannot mean one thing in the keyword index and
+    another in the vector index of the same query.
+    """
+    conditions = [term("tenant", flt.tenant)]
+    if flt.principals is not None:
+        conditions.append(any_term("acl", visible_acl_terms(flt.principals)))
+    conditions += [term(meta_field, value) for value in metadata_terms(flt.metadata)]
+    if flt.document_ids is not None:
+        conditions.append(any_term("document_id", list(dict.fromkeys(flt.document_ids))))
+    return conditions

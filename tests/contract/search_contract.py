@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, SearchIndex
+from ragstream.queries.readmodels.exceptions import IndexClosedError
 from tests.contract.factory import hit_ids, without_vector
 
 TOPICS = ("apples", "bananas", "cherries", "mangoes", "kafka", "lemons", "olives", "grapes")
@@ -324,6 +325,21 @@ class SearchIndexContract(ABC):
     def test_close_is_idempotent(self, index: SearchIndex) -> None:
         index.close()
         index.close()
+
+    def test_use_after_close_fails_clearly(self, index: SearchIndex) -> None:
+        chunk = self.chunk("doc-1", 0, "apples")
+        self.put(index, chunk)
+        index.close()
+
+        with pytest.raises(IndexClosedError, match="is closed"):
+            self.find(index, "apples", SearchFilter(TENANT))
+        with pytest.raises(IndexClosedError):
+            index.replace_document(TENANT, "doc-1", [chunk])
+        with pytest.raises(IndexClosedError):
+            index.update_access(TENANT, "doc-1", {}, ())
+        for read in (index.count, index.flush, lambda: index.chunk_ids(TENANT, "doc-1")):
+            with pytest.raises(IndexClosedError):
+                read()
 
     def test_count_tracks_replaces_and_deletes(self, index: SearchIndex) -> None:
         assert index.count() == 0
