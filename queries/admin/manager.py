@@ -200,6 +200,21 @@ class IndexManager:
             out.append(info)
         return out
 
+    async def retire_embedding_generation(self, generation_id: str) -> None:
+        """Tell the stream workers to stop building an embedding generation no generation here needs."""
+        building = {j.detail.get("embedding_generation") for j in self.jobs.all() if j.running}
+        if generation_id in building:
+            raise AdminConflict(f"a running rebuild reads embedding generation {generation_id}")
+        for name in list_generations(self.root):
+            manifest = read_manifest(self.root, name)
+            if (
+                name == self.feed.generation.name
+                and manifest
+                and manifest.embedding_generation == generation_id
+            ):
+                raise AdminConflict(f"the live generation {name} reads embedding generation {generation_id}")
+        await self.embedding_generations.retire(generation_id)
+
     async def drop(self, name: str) -> None:
         if name not in list_generations(self.root):
             raise AdminNotFound(f"no generation {name!r}")

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ragstream.http import IdentityDep
@@ -154,6 +154,15 @@ async def drop_old(admin: AdminDep) -> dict[str, list[str]]:
 async def drop(name: str, admin: AdminDep) -> dict[str, list[str]]:
     await _checked(admin.drop(name))
     return {"dropped": [name]}
+
+
+@router.delete("/embedding-generations/{generation_id}", status_code=status.HTTP_202_ACCEPTED)
+async def retire_embedding_generation(
+    generation_id: Annotated[str, Path(pattern=r"^e[0-9a-f]{12}$")], admin: AdminDep
+) -> dict[str, str]:
+    """The stream workers stop building the embedding generation (its topic stays)."""
+    await _checked(admin.retire_embedding_generation(generation_id))
+    return {"retired": generation_id}
 
 
 @router.get("/query-log")

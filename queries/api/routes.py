@@ -13,17 +13,14 @@ from ragstream.queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep
 from ragstream.queries.api.schemas import (
     AnswerIn,
     AnswerOut,
-    CitationOut,
-    DocumentOut,
-    HistoryEntryOut,
     HistoryOut,
-    PassageOut,
-    ReadModelVersion,
     RetrieverScores,
     SearchHitOut,
     SearchIn,
     SearchOut,
 )
+from ragstream.queries.registry import RegistryStore
+from ragstream.queries.registry.store import DocumentRecord
 from ragstream.queries.service import SearchQuery
 
 router = APIRouter(prefix="/v1", tags=["queries"])
@@ -76,8 +73,8 @@ async def answer(
     return AnswerOut(
         answer=result.text,
         grounded=result.grounded,
-        citations=[CitationOut(**asdict(c)) for c in result.citations],
-        passages=[PassageOut(**asdict(p)) for p in passages],
+        citations=list(result.citations),
+        passages=passages,
         timings_ms=search_result.timings_ms,
     )
 
@@ -94,28 +91,26 @@ async def _sse(deltas: AsyncIterator[str], passages: list) -> AsyncIterator[byte
     yield b"event: done\ndata: {}\n\n"
 
 
-def _visible(acl: list[str], principals: list[str]) -> bool:
-    return not acl or bool(set(acl) & set(principals))
+async def _visible_document(
+    registry: RegistryStore, tenant: str, document_id: str, principals: list[str]
+) -> DocumentRecord:
+    """The document if the caller may see it; an ACL-hidden document is as absent as a missing one."""
+    record = await registry.get_document(tenant, document_id)
+    if record is None or (record.acl and not set(record.acl) & set(principals)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"document {document_id!r} not found")
+    return record
 
 
 @router.get("/documents/{document_id:path}/history", response_model=HistoryOut)
 async def document_history(
     document_id: DocumentPath, registry: RegistryDep, tenant: TenantDep, principals: PrincipalsDep
 ) -> HistoryOut:
-    record = await registry.get_document(tenant, document_id)
-    if record is None or not _visible(record.acl, principals):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"document {document_id!r} not found")
-    entries = await registry.history(tenant, document_id)
-    return HistoryOut(document_id=document_id, entries=[HistoryEntryOut(**asdict(e)) for e in entries])
+    await _visible_document(registry, tenant, document_id, principals)
+    return HistoryOut(document_id=document_id, entries=await registry.history(tenant, document_id))
 
 
-@router.get("/documents/{document_id:path}", response_model=DocumentOut)
+@router.get("/documents/{document_id:path}", response_model=DocumentRecord)
 async def get_document(
     document_id: DocumentPath, registry: RegistryDep, tenant: TenantDep, principals: PrincipalsDep
-) -> DocumentOut:
-    record = await registry.get_document(tenant, document_id)
-    if record is None or not _visible(record.acl, principals):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"document {document_id!r} not found")
-    data = asdict(record)
-    data["read_models"] = {name: ReadModelVersion(**v) for name, v in record.read_models.items()}
-    return DocumentOut(**data)
+) -> DocumentRecord:
+    return await _visible_document(registry, tenant, document_id, principals)

@@ -1,11 +1,15 @@
-"""Request and response bodies of the query API, split by role."""
+"""Request and response bodies of the query API, split by role. Where a response is a record the
+query side already defines (a document, an audit entry, a citation, a passage), it is served as that
+record, not copied into a second model."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ragstream.queries.answers.base import Citation, Passage
+from ragstream.queries.registry.store import AuditEntry
 
 
 class _Body(BaseModel):
@@ -64,69 +68,14 @@ class SearchOut(BaseModel):
     timings_ms: dict[str, float]
 
 
-class CitationOut(BaseModel):
-    marker: int
-    document_id: str
-    chunk_id: str
-    title: str
-    start: int
-    end: int
-    quote: str
-
-
-class PassageOut(BaseModel):
-    number: int
-    document_id: str
-    chunk_id: str
-    title: str
-    text: str
-    start: int
-    end: int
-
-
 class AnswerOut(BaseModel):
     answer: str
     grounded: bool
-    citations: list[CitationOut]
-    passages: list[PassageOut]
+    citations: list[Citation]
+    passages: list[Passage]
     timings_ms: dict[str, float]
-
-
-class ReadModelVersion(BaseModel):
-    version: int
-    deleted: bool
-    applied_at: datetime
-
-
-class DocumentOut(BaseModel):
-    tenant: str
-    document_id: str
-    version: int
-    status: str
-    title: str
-    content_type: str
-    content_hash: str
-    metadata: dict[str, str]
-    acl: list[str]
-    created_at: datetime
-    updated_at: datetime
-    updated_by: str
-    read_models: dict[str, ReadModelVersion]
-
-
-class HistoryEntryOut(BaseModel):
-    command_id: str
-    event_type: str
-    outcome: str
-    reason: str
-    version: int | None
-    actor: str
-    source: dict[str, str]
-    event_time: datetime
-    recorded_time: datetime
-    command_position: str
 
 
 class HistoryOut(BaseModel):
     document_id: str
-    entries: list[HistoryEntryOut]
+    entries: list[AuditEntry]

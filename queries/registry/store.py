@@ -18,6 +18,15 @@ SCHEMA = Path(__file__).with_name("schema.sql").read_text()
 
 
 @dataclass(frozen=True)
+class ReadModelVersion:
+    """The version of a document a read model holds."""
+
+    version: int
+    deleted: bool
+    applied_at: datetime
+
+
+@dataclass(frozen=True)
 class DocumentRecord:
     tenant: str
     document_id: str
@@ -31,7 +40,7 @@ class DocumentRecord:
     created_at: datetime
     updated_at: datetime
     updated_by: str
-    read_models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    read_models: dict[str, ReadModelVersion] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,12 +186,7 @@ class RegistryStore:
             updated_at=row["updated_at"],
             updated_by=row["updated_by"],
             read_models={
-                m["read_model"]: {
-                    "version": m["version"],
-                    "deleted": m["deleted"],
-                    "applied_at": m["applied_at"],
-                }
-                for m in models
+                m["read_model"]: ReadModelVersion(m["version"], m["deleted"], m["applied_at"]) for m in models
             },
         )
 

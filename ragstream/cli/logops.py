@@ -146,6 +146,15 @@ def generations_drop(name: str, url: str | None = typer.Option(None, help="Query
     console.print(f"dropped {name}")
 
 
+@generations_app.command("retire-embeddings")
+def generations_retire_embeddings(
+    generation_id: str, url: str | None = typer.Option(None, help="Query API base URL.")
+) -> None:
+    """Stop the stream workers building an embedding generation (e.g. one a dropped rebuild asked for)."""
+    request("DELETE", url, f"/v1/admin/embedding-generations/{generation_id}")
+    console.print(f"retired embedding generation {generation_id}")
+
+
 def audit(
     document_id: str,
     tenant: str = typer.Option("default"),

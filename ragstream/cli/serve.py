@@ -1,21 +1,29 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
 import uvicorn
 
 from ragstream.observability.logging import logging_config
-from ragstream.settings import get_settings
+from ragstream.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(help="Run the HTTP services.", no_args_is_help=True)
 
 
-def _warn_if_open() -> None:
+def _serve(factory: Callable[[Settings], FastAPI], host: str, port: int) -> None:
     if not get_settings().auth.enabled:
         typer.secho(
             "WARNING: authentication is OFF (RAGSTREAM_AUTH__ENABLED=false, dev profile): "
             "tenant and principals are taken from request headers.",
             fg=typer.colors.RED, bold=True, err=True,
         )  # fmt: skip
+    uvicorn.run(factory(get_settings()), host=host, port=port, log_level="warning",
+                log_config=logging_config("WARNING"))  # fmt: skip
 
 
 @app.command()
@@ -23,10 +31,8 @@ def commands(port: int = typer.Option(None, help="Port (default: settings api.co
     """The command API: document changes in, Avro commands to Kafka."""
     from ragstream.apps import command_api
 
-    settings = get_settings()
-    _warn_if_open()
-    uvicorn.run(command_api(settings), host=settings.api.command_host, port=port or settings.api.command_port,
-                log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip
+    api = get_settings().api
+    _serve(command_api, api.command_host, port or api.command_port)
 
 
 @app.command()
@@ -34,7 +40,5 @@ def queries(port: int = typer.Option(None, help="Port (default: settings api.que
     """The query API: hybrid search and grounded answers from the read models."""
     from ragstream.apps import query_api
 
-    settings = get_settings()
-    _warn_if_open()
-    uvicorn.run(query_api(settings), host=settings.api.query_host, port=port or settings.api.query_port,
-                log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip
+    api = get_settings().api
+    _serve(query_api, api.query_host, port or api.query_port)

@@ -4,6 +4,7 @@ did what, and a write followed by a query with its token is always seen."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,12 @@ import typer
 from typer.testing import CliRunner
 
 from ragstream.cli import logops
+from ragstream.codec import load_codec
+from ragstream.embedding.generation import EmbeddingGeneration
 from ragstream.local.pipeline import LocalPipeline
+from ragstream.queries.admin.generations import EmbeddingGenerations
 from ragstream.topics import catalogue
-from tests.integration.helpers import post_documents, search, token_of, wait_until
+from tests.integration.helpers import decoded_records, post_documents, search, token_of, wait_until
 from tests.integration.test_pipeline import paragraph
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -169,6 +173,9 @@ def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(
         assert new["manifest"]["source"] == f"{embeddings}.{generation}"
         assert new["manifest"]["chunking"]["max_tokens"] == 48
         assert len(multi_after) > len(multi_before)
+        # The workers keep that generation current for this node: it cannot be retired under it.
+        retire = httpx.delete(f"{pipeline.query_url}/v1/admin/embedding-generations/{generation}")
+        assert retire.status_code == 409, retire.text
     else:
         assert new["manifest"]["source"] == embeddings and len(multi_after) == len(multi_before)
 
@@ -320,3 +327,22 @@ def test_offline_replay_runs_only_without_a_query_api_and_a_restart_keeps_the_ge
     restarted = live_generation(pipeline)
     assert (restarted["name"], restarted["manifest"]) == (live["name"], live["manifest"])
     assert snapshot(pipeline, words) == before
+
+
+def test_workers_report_an_embedding_generation_they_cannot_build(pipeline: LocalPipeline) -> None:
+    """Re-embedding is stream work: a generation whose model no worker can load is reported on the
+    control topic with the reason, and the query node reads that report."""
+    settings = pipeline.settings
+    generations = EmbeddingGenerations(settings, load_codec(settings.codec.schemas_dir))
+    wanted = EmbeddingGeneration(64, 8, 8, "missing-model", "/nonexistent/model/folder")
+    offset = asyncio.run(generations.request(wanted, "test"))
+
+    def reported() -> bool:
+        return asyncio.run(generations.failure(wanted.id, offset)) is not None
+
+    wait_until(reported, timeout=60, interval=1)
+    error = asyncio.run(generations.failure(wanted.id, offset))
+    assert error is not None and "/nonexistent/model/folder" in error
+    # Nothing was written to the generation's topic.
+    topic = catalogue(settings.kafka.topic_prefix).generation_embeddings(wanted.id).name
+    assert decoded_records(settings, topic) == []
