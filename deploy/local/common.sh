@@ -46,3 +46,22 @@ wait_port() {
   done
   return 1
 }
+
+# Waits while the process in pid file $2 lives until the command $1 succeeds; fails after 180 s.
+wait_alive() {
+  local check="$1" pid_file="$2" i
+  for ((i = 0; i < 180 * 2; i++)); do
+    "$check" && return 0
+    pid_alive "$pid_file" || return 1
+    sleep 0.5
+  done
+  return 1
+}
+
+# The entry point of every service script: install|start|stop|status, each a function of the script.
+dispatch() {
+  case "${1:-}" in
+    install) install ;; start) start ;; stop) stop ;; status) status ;;
+    *) die "usage: $0 install|start|stop|status" ;;
+  esac
+}

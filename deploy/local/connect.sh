@@ -121,15 +121,7 @@ start() {
 }
 
 # The REST API answers only after the worker joined its group and read the config topic.
-wait_rest() {
-  local i
-  for ((i = 0; i < 180 * 2; i++)); do
-    rest_up && return 0
-    pid_alive "$PID_FILE" || return 1
-    sleep 0.5
-  done
-  return 1
-}
+wait_rest() { wait_alive rest_up "$PID_FILE"; }
 
 stop() { stop_pid_file "$PID_FILE" connect; }
 
@@ -140,7 +132,4 @@ status() {
   else echo "connect stopped"; return 3; fi
 }
 
-case "${1:-}" in
-  install) install ;; start) start ;; stop) stop ;; status) status ;;
-  *) die "usage: $0 install|start|stop|status" ;;
-esac
+dispatch "$@"

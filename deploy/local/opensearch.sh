@@ -176,15 +176,7 @@ java_args() {
 
 http_up() { curl -fsS -o /dev/null --max-time 2 "$URL/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null; }
 
-wait_http() {
-  local i
-  for ((i = 0; i < 180 * 2; i++)); do
-    http_up && return 0
-    pid_alive "$PID_FILE" || return 1
-    sleep 0.5
-  done
-  return 1
-}
+wait_http() { wait_alive http_up "$PID_FILE"; }
 
 start() {
   install
@@ -221,7 +213,4 @@ status() {
   else echo "opensearch stopped"; return 3; fi
 }
 
-case "${1:-}" in
-  install) install ;; start) start ;; stop) stop ;; status) status ;;
-  *) die "usage: $0 install|start|stop|status" ;;
-esac
+dispatch "$@"

@@ -76,7 +76,4 @@ status() {
   else echo "postgres stopped"; return 3; fi
 }
 
-case "${1:-}" in
-  install) install ;; start) start ;; stop) stop ;; status) status ;;
-  *) die "usage: $0 install|start|stop|status" ;;
-esac
+dispatch "$@"
