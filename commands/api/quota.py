@@ -60,8 +60,9 @@ class WriteQuota:
         try:
             used = await self._pool.fetchval(
                 f"""INSERT INTO {self._s}.write_quota AS q (tenant, day, bytes)
-                    SELECT $1, $2, $3 WHERE $3 <= $4
-                    ON CONFLICT (tenant, day) DO UPDATE SET bytes = q.bytes + $3 WHERE q.bytes + $3 <= $4
+                    SELECT $1::text, $2::date, $3::bigint WHERE $3::bigint <= $4::bigint
+                    ON CONFLICT (tenant, day) DO UPDATE SET bytes = q.bytes + $3::bigint
+                    WHERE q.bytes + $3::bigint <= $4::bigint
                     RETURNING bytes""",
                 tenant, now.date(), nbytes, self.bytes_per_day,
             )  # fmt: skip
