@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from ragstream.codec import load_codec
 from ragstream.embedding import Embedder
-from ragstream.http.problems import ProblemResponse, problem
+from ragstream.http.problems import ErrorMapping, ProblemResponse, problem
 from ragstream.http.service import create_service_app
 from ragstream.observability.metrics import record_error
 from ragstream.queries.admin.live import generation_topic, open_live_generation
@@ -74,6 +74,16 @@ def _generator_down(exc: Exception) -> ProblemResponse:
     )
 
 
+# How the query side's errors answer (the rest is the kernel's: ragstream.http.problems).
+ERRORS: ErrorMapping = {
+    NotCaughtUp: _not_caught_up,
+    InvalidConsistencyToken: lambda exc: problem("bad-request", str(exc)),
+    TokenCheckUnavailable: lambda exc: problem("unavailable", str(exc), headers={"Retry-After": "1"}),
+    RetrievalError: lambda exc: problem("validation", str(exc)),
+    GeneratorUnavailable: _generator_down,
+}
+
+
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -131,13 +141,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         ready=_ready,
         body_limit=settings.api.max_query_body_bytes,
         rate_limits=(limits.queries_per_tenant, limits.queries_per_key),
-        errors={
-            NotCaughtUp: _not_caught_up,
-            InvalidConsistencyToken: lambda exc: problem("bad-request", str(exc)),
-            TokenCheckUnavailable: lambda exc: problem("unavailable", str(exc), headers={"Retry-After": "1"}),
-            RetrievalError: lambda exc: problem("validation", str(exc)),
-            GeneratorUnavailable: _generator_down,
-        },
+        errors=ERRORS,
     )
     app.include_router(router)
     app.include_router(admin_router)
