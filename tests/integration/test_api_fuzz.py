@@ -13,11 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from ragstream.auth import SCOPES
-from ragstream.auth.keys import create_key
-from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
 from tests.conftest import unique_tag
-from tests.integration.helpers import logs_on_failure
+from tests.integration.helpers import secured_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -44,13 +43,9 @@ def secured(
     local_stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[LocalPipeline, str]]:
     tag = unique_tag("fz")
-    work = Path(tmp_path_factory.mktemp(tag))
-    keys = work / "api-keys.json"
-    key = create_key(keys, name="fuzz", tenant="acme", principals=["group:eng"], scopes=sorted(SCOPES))
-    env = isolated_env(tag, work, RAGSTREAM_AUTH__ENABLED="true", RAGSTREAM_AUTH__API_KEYS_FILE=str(keys))
-    with logs_on_failure(LocalPipeline(env, work / "logs", workers=0)) as pipeline:
-        pipeline.start()
-        yield pipeline, key
+    grants = {"fuzz": ("acme", sorted(SCOPES))}
+    with secured_pipeline(tag, Path(tmp_path_factory.mktemp(tag)), grants) as (pipeline, keys):
+        yield pipeline, keys["fuzz"]
 
 
 def test_command_api_never_answers_with_a_server_error(pipeline: LocalPipeline) -> None:

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from ragstream.auth.keys import create_key
-from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
 from tests.conftest import unique_tag
-from tests.integration.helpers import logs_on_failure
+from tests.integration.helpers import secured_pipeline
 from tests.jwks_server import AUDIENCE, ISSUER, JwksServer, SigningKey, jwks_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -34,28 +34,17 @@ class Secured:
 @pytest.fixture(scope="module")
 def secured(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     tag = unique_tag("sec")
-    work = Path(tmp_path_factory.mktemp(tag))
-    keys_file = work / "api-keys.json"
     grants = {
         "read": ("acme", ["read"]), "write": ("acme", ["write"]), "admin": ("acme", ["admin"]),
         "operator": ("acme", ["operator"]), "all": ("acme", ["read", "write", "admin"]),
         "globex-read": ("globex", ["read"]),
     }  # fmt: skip
-    keys = {
-        name: create_key(keys_file, name=name, tenant=tenant, principals=[], scopes=scopes)
-        for name, (tenant, scopes) in grants.items()
-    }
-    with jwks_server(SigningKey.new()) as idp:
-        env = isolated_env(
-            tag, work, RAGSTREAM_AUTH__ENABLED="true", RAGSTREAM_AUTH__API_KEYS_FILE=str(keys_file),
-            RAGSTREAM_AUTH__API_KEYS_RELOAD_S="0.2", RAGSTREAM_AUTH__JWT_JWKS_URL=idp.url,
-            RAGSTREAM_AUTH__JWT_ISSUER=ISSUER, RAGSTREAM_AUTH__JWT_AUDIENCE=AUDIENCE,
-            RAGSTREAM_AUTH__JWKS_REFRESH_INTERVAL_S="1",
-        )  # fmt: skip
-        # No stream worker: every check here is answered by the APIs themselves.
-        with logs_on_failure(LocalPipeline(env, work / "logs", workers=0)) as pipeline:
-            pipeline.start()
-            yield Secured(pipeline, keys, idp)
+    with jwks_server(SigningKey.new()) as idp, secured_pipeline(
+        tag, Path(tmp_path_factory.mktemp(tag)), grants, RAGSTREAM_AUTH__API_KEYS_RELOAD_S="0.2",
+        RAGSTREAM_AUTH__JWT_JWKS_URL=idp.url, RAGSTREAM_AUTH__JWT_ISSUER=ISSUER,
+        RAGSTREAM_AUTH__JWT_AUDIENCE=AUDIENCE, RAGSTREAM_AUTH__JWKS_REFRESH_INTERVAL_S="1",
+    ) as (pipeline, keys):  # fmt: skip
+        yield Secured(pipeline, keys, idp)
 
 
 # (API, method, path, body, scope needed; None: any valid credential)
