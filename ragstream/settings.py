@@ -137,7 +137,7 @@ class ApiSettings(_Section):
     # Request bodies are cut off at these sizes while they arrive (Content-Length or chunked), before
     # authentication or parsing: a query is small, a command batch carries documents.
     max_command_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    max_query_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_query_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
 
 class RateLimit(_Section):

@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+import typer
+from typer.testing import CliRunner, Result
 
 from ragstream.auth.keys import create_key
+from ragstream.cli import logops
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
 from tests.conftest import unique_tag
@@ -230,3 +233,22 @@ def test_unauthenticated_pages_reveal_nothing(secured: Secured) -> None:
         f"{pipeline.query_url}/v1/admin/status", headers={"X-API-Key": secured.keys["operator"]}
     )
     assert set(status.json()) == {"generation", "documents", "chunks"}
+
+
+def test_the_admin_cli_works_with_an_operator_key(secured: Secured, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli = typer.Typer()
+    cli.command()(logops.replay)
+    cli.add_typer(logops.generations_app, name="generations")
+    cli.command("query-log")(logops.query_log)
+    logops.console.width = 250
+    url = secured.pipeline.query_url
+
+    def run(key: str, *args: str) -> Result:
+        monkeypatch.setenv("RAGSTREAM_API_KEY", secured.keys[key])
+        return CliRunner().invoke(cli, [*args, "--url", url])
+
+    listed = run("operator", "generations", "list")
+    assert listed.exit_code == 0 and "g1" in listed.output, listed.output
+    assert run("operator", "query-log").exit_code == 0
+    refused = run("admin", "generations", "list")
+    assert refused.exit_code == 1 and "403" in refused.output
