@@ -76,7 +76,7 @@ class BenchPipeline:
         self.ingest([doc])
 
     def ready(self) -> dict[str, int]:
-        data = httpx.get(f"{self.pipeline.query_url}/ready", timeout=10).json()
+        data = self.pipeline.node_status()
         return {"documents": int(data["documents"]), "chunks": int(data["chunks"])}
 
     def worker_metrics(self) -> dict[str, float]:

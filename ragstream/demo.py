@@ -100,7 +100,7 @@ def main() -> None:
         token = ingest(pipeline, docs)
         wait_for(pipeline, token)
         elapsed = time.perf_counter() - started
-        ready = httpx.get(f"{pipeline.query_url}/ready").json()
+        ready = pipeline.node_status()
         console.print(
             f"[green]ingest complete[/green]: {ready['documents']} documents, {ready['chunks']} chunks indexed"
             f" in {elapsed:.1f}s (unchanged documents from an earlier run are skipped, not re-embedded)\n"

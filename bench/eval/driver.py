@@ -55,16 +55,6 @@ def send_commands_sync(settings: Settings, commands: Sequence[DocumentCommand], 
     return asyncio.run(send_commands(settings, commands, **kw))
 
 
-def ready(query_url: str) -> dict[str, Any]:
-    """The query API's /ready body ({} while it is not ready)."""
-    try:
-        response = httpx.get(f"{query_url}/ready", timeout=10)
-    except httpx.HTTPError:
-        return {}
-    data: dict[str, Any] = response.json() if response.status_code == 200 else {}
-    return data
-
-
 def check_alive(pipeline: LocalPipeline) -> None:
     for process in pipeline.processes.values():
         if not process.alive():

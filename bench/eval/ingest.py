@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragstream.bench.eval.beir import Dataset
-from ragstream.bench.eval.driver import ready, send_commands_sync, token_of, wait_for_token
+from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_token
 from ragstream.contracts import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import PROJECT_ROOT, ChunkingSettings
@@ -104,14 +104,14 @@ def ingested(
         pipeline.start(command_api=False)
         started = time.monotonic()
         expected = len({c.document_id for c in commands})
-        have = int(ready(pipeline.query_url).get("documents", 0))
+        have = int(pipeline.node_status().get("documents", 0))
         reused = have >= expected
         if reused:
             console.print(f"reusing the complete ingest of {have} documents")
         else:
             console.print(f"{have} of {expected} documents indexed; sending the corpus")
             _send_and_wait(pipeline, commands, options.timeout_s, console)
-        status = ready(pipeline.query_url)
+        status = pipeline.node_status()
         result = IngestResult(
             tag, state_dir, int(status.get("documents", 0)), int(status.get("chunks", 0)), reused,
             time.monotonic() - started,
@@ -141,6 +141,6 @@ def _send_and_wait(
         indexing = progress.add_task("indexed documents", total=len(commands))
 
         def show() -> None:
-            progress.update(indexing, completed=int(ready(pipeline.query_url).get("documents", 0)))
+            progress.update(indexing, completed=int(pipeline.node_status().get("documents", 0)))
 
         wait_for_token(pipeline, token_of(positions), timeout_s=timeout_s, on_wait=show)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from ragstream.auth import SCOPES
 from ragstream.auth.keys import create_key, load_keys, revoke_key
 from ragstream.settings import get_settings
 
@@ -15,14 +16,22 @@ def create(
     name: str = typer.Option(..., help="A name to recognise (and revoke) the key by."),
     tenant: str = typer.Option(..., help="The only tenant this key acts for."),
     principal: list[str] = typer.Option([], help="user:… or group:… entries the key may read as (repeat)."),
-    scope: list[str] = typer.Option(["read"], help="read, write and/or admin (replay, rebuild) (repeat)."),
+    scope: list[str] = typer.Option(
+        ["read"],
+        help="read (search, answer, documents), write (commands), admin (its tenant's query log, replays"
+        " and jobs) and/or operator (what spans tenants: rebuilds, generations, every tenant's log;"
+        " never granted unless asked for) (repeat).",
+    ),
 ) -> None:
     """Create a key and print it once; only its SHA-256 hash is stored."""
-    bad = set(scope) - {"read", "write", "admin"}
+    bad = set(scope) - SCOPES
     if bad:
         raise typer.BadParameter(f"unknown scope(s): {', '.join(sorted(bad))}")
     path = get_settings().auth.api_keys_file
-    key = create_key(path, name=name, tenant=tenant, principals=principal, scopes=scope)
+    try:
+        key = create_key(path, name=name, tenant=tenant, principals=principal, scopes=scope)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     console.print(f"[bold]{key}[/bold]\n(stored hashed in {path}; it cannot be shown again)")
 
 

@@ -16,7 +16,14 @@ from rich.table import Table
 from ragstream.kafka import create_topics
 from ragstream.settings import Settings, get_settings
 from ragstream.streams.cdc.connect import ConnectClient
-from ragstream.streams.cdc.connector import Database, cdc_topic, database_for, redacted, render_config
+from ragstream.streams.cdc.connector import (
+    Database,
+    cdc_topic,
+    database_for,
+    redacted,
+    render_config,
+    resolve_password,
+)
 from ragstream.streams.cdc.exceptions import CdcError
 from ragstream.streams.cdc.mapping import CdcMapping, load_mapping, load_mappings
 from ragstream.streams.cdc.pg import drop_slot, inspect_table, readiness, set_replica_identity_full
@@ -172,7 +179,8 @@ def delete(
         if not keep_slot and config.get("slot.name"):
             db = Database(
                 host=config.get("database.hostname", "127.0.0.1"), port=int(config.get("database.port", "5432")),
-                user=config.get("database.user", ""), password=config.get("database.password", ""),
+                user=config.get("database.user", ""),
+                password=resolve_password(config.get("database.password", ""), get_settings()),
                 database=config.get("database.dbname", ""),
             )  # fmt: skip
             slot = config["slot.name"]

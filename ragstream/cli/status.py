@@ -8,6 +8,7 @@ and the services' own endpoints, so it works with no worker running (which is wh
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,14 +82,16 @@ async def _kafka(settings: Settings, group: str, report: StatusReport) -> None:
 
 async def _query_node(url: str) -> QueryNode:
     node = QueryNode(url)
-    async with httpx.AsyncClient(base_url=url, timeout=HTTP_TIMEOUT_S) as client:
+    # The counts are the operator's (/v1/admin/status): with auth on, RAGSTREAM_API_KEY must hold `operator`.
+    headers = {"X-API-Key": key} if (key := os.environ.get("RAGSTREAM_API_KEY")) else {}
+    async with httpx.AsyncClient(base_url=url, timeout=HTTP_TIMEOUT_S, headers=headers) as client:
         try:
             ready = await client.get("/ready")
-            node.ready = (
-                ready.json() if ready.headers.get("content-type", "").startswith("application/json") else None
-            )
             if ready.status_code != 200:
                 node.error = f"not ready ({ready.status_code})"
+            else:
+                status = await client.get("/v1/admin/status")
+                node.ready = status.json() if status.status_code == 200 else {}
             metrics = await client.get("/metrics")
             if metrics.status_code == 200:
                 node.freshness = histograms(metrics.text, FRESHNESS, "read_model")

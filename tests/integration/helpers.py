@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ragstream.auth.keys import create_key
 from ragstream.codec import Decoded, load_codec
-from ragstream.local.pipeline import LocalPipeline
+from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import Settings
 
 
@@ -123,3 +125,22 @@ def wait_for_token(query_url: str, token: str, timeout_s: float = 240) -> None:
         if response.status_code == 200:
             return
         assert response.status_code == 504 and time.monotonic() < deadline, response.text
+
+
+@contextlib.contextmanager
+def secured_pipeline(
+    tag: str, work: Path, grants: dict[str, tuple[str, list[str]]], **env: str
+) -> Iterator[tuple[LocalPipeline, dict[str, str]]]:
+    """The command and query APIs with authentication on and no stream worker, and an API key per
+    grant (name -> (tenant, scopes)); `env` adds settings."""
+    keys_file = work / "api-keys.json"
+    keys = {
+        name: create_key(keys_file, name=name, tenant=tenant, principals=[], scopes=scopes)
+        for name, (tenant, scopes) in grants.items()
+    }
+    settings = isolated_env(
+        tag, work, RAGSTREAM_AUTH__ENABLED="true", RAGSTREAM_AUTH__API_KEYS_FILE=str(keys_file), **env
+    )
+    with logs_on_failure(LocalPipeline(settings, work / "logs", workers=0)) as pipeline:
+        pipeline.start()
+        yield pipeline, keys

@@ -117,7 +117,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(two_worker
                 f"{doc['document_id']}#v1#c{c['chunk_number']}" for c in latest[doc["document_id"]]["chunks"]
             }
             assert sorted(h["chunk_id"] for h in hits) == sorted(expected)  # each chunk once, version 1
-        ready = httpx.get(f"{url}/ready").json()
+        ready = two_workers.node_status(url)
         assert ready["documents"] == len(docs)
         assert ready["chunks"] == sum(len(r["chunks"]) for r in latest.values())
         for doc in docs:

@@ -224,7 +224,7 @@ async def test_a_token_already_applied_answers_at_once(feed: IndexFeed) -> None:
     assert docs(result.hits)[0] == "search"
 
 
-@pytest.mark.parametrize("token", ["garbage", "0-5", "0:x", "0:1:2", "0:1,"])
+@pytest.mark.parametrize("token", ["garbage", "0-5", "0:x", "0:1:2", "0:1,", "-1:3", "0:-1"])
 async def test_a_malformed_token_is_rejected_rather_than_ignored(feed: IndexFeed, token: str) -> None:
     with pytest.raises(InvalidConsistencyToken):
         await service(feed).search(query("kafka", consistency_token=token))
