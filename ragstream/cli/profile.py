@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -41,6 +44,21 @@ class ProfileField(StrEnum):
     token = "token"
 
 
+@contextlib.contextmanager
+def _editing() -> Iterator[tuple[Path, ProfileFile]]:
+    """The profile file, saved (0600) when the block ends without an error."""
+    path = config_path()
+    stored = load(path)
+    yield path, stored
+    save(path, stored)
+
+
+def _require(stored: ProfileFile, name: str, path: Path) -> None:
+    if name not in stored.profiles:
+        errors.print(f"[red]no profile {name!r} in {path}[/red]")
+        raise typer.Exit(ExitCode.NOT_FOUND)
+
+
 def mask(secret: str | None) -> str | None:
     return None if not secret else secret[:8] + "…"
 
@@ -69,24 +87,20 @@ def login(
     json_output: bool = json_option("Print who the credential is as JSON."),
 ) -> None:
     """Store a credential (and URLs) in a profile and make it the current one."""
-    path = config_path()
-    stored = load(path)
-    name = _target(ctx, profile, stored)
-    if not api_key and not token:
-        api_key = typer.prompt("API key", hide_input=True)
-    old = stored.profiles.get(name, Profile())
-    new = Profile(
-        query_url=(query_url or old.query_url or "").rstrip("/") or None,
-        command_url=(command_url or old.command_url or "").rstrip("/") or None,
-        api_key=api_key or None,
-        token=None if api_key else token,
-    )
-    me: WhoAmI | None = None
-    if verify:
-        me = _verify(new, query_url, command_url)
-    stored.profiles[name] = new
-    stored.current = name
-    save(path, stored)
+    with _editing() as (path, stored):
+        name = _target(ctx, profile, stored)
+        if not api_key and not token:
+            api_key = typer.prompt("API key", hide_input=True)
+        old = stored.profiles.get(name, Profile())
+        new = Profile(
+            query_url=(query_url or old.query_url or "").rstrip("/") or None,
+            command_url=(command_url or old.command_url or "").rstrip("/") or None,
+            api_key=api_key or None,
+            token=None if api_key else token,
+        )
+        me = _verify(new, query_url, command_url) if verify else None
+        stored.profiles[name] = new
+        stored.current = name
     if json_output:
         emit({"profile": name, "path": str(path), "whoami": me})
         return
@@ -112,14 +126,10 @@ def logout(
     ctx: typer.Context, profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP)
 ) -> None:
     """Forget a profile's credential (its URLs stay)."""
-    path = config_path()
-    stored = load(path)
-    name = _target(ctx, profile, stored)
-    if name not in stored.profiles:
-        errors.print(f"[red]no profile {name!r} in {path}[/red]")
-        raise typer.Exit(ExitCode.NOT_FOUND)
-    stored.profiles[name] = stored.profiles[name].model_copy(update={"api_key": None, "token": None})
-    save(path, stored)
+    with _editing() as (path, stored):
+        name = _target(ctx, profile, stored)
+        _require(stored, name, path)
+        stored.profiles[name] = stored.profiles[name].model_copy(update={"api_key": None, "token": None})
     console.print(f"profile {name!r}: credential removed", highlight=False)
 
 
@@ -199,19 +209,17 @@ def config_set(
     profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP),
 ) -> None:
     """Set one field of a profile (created if new)."""
-    path = config_path()
-    stored = load(path)
-    name = _target(ctx, profile, stored)
-    old = stored.profiles.get(name, Profile())
-    update: dict[str, Any] = {field.value: value.rstrip("/") if field.value.endswith("_url") else value}
-    # One credential per profile: setting one clears the other.
-    if field in (ProfileField.api_key, ProfileField.token):
-        other = ProfileField.token if field is ProfileField.api_key else ProfileField.api_key
-        update[other.value] = None
-    stored.profiles[name] = old.model_copy(update=update)
-    if len(stored.profiles) == 1:
-        stored.current = name
-    save(path, stored)
+    with _editing() as (_, stored):
+        name = _target(ctx, profile, stored)
+        old = stored.profiles.get(name, Profile())
+        update: dict[str, Any] = {field.value: value.rstrip("/") if field.value.endswith("_url") else value}
+        # One credential per profile: setting one clears the other.
+        if field in (ProfileField.api_key, ProfileField.token):
+            other = ProfileField.token if field is ProfileField.api_key else ProfileField.api_key
+            update[other.value] = None
+        stored.profiles[name] = old.model_copy(update=update)
+        if len(stored.profiles) == 1:
+            stored.current = name
     console.print(f"profile {name!r}: {field.value} set", highlight=False)
 
 
@@ -222,37 +230,28 @@ def config_unset(
     profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP),
 ) -> None:
     """Clear one field of a profile."""
-    path = config_path()
-    stored = load(path)
-    name = _target(ctx, profile, stored)
-    if name in stored.profiles:
+    with _editing() as (path, stored):
+        name = _target(ctx, profile, stored)
+        _require(stored, name, path)
         stored.profiles[name] = stored.profiles[name].model_copy(update={field.value: None})
-        save(path, stored)
     console.print(f"profile {name!r}: {field.value} unset", highlight=False)
 
 
 @config_app.command("use")
 def config_use(name: str) -> None:
     """Make a stored profile the current one."""
-    path = config_path()
-    stored = load(path)
-    if name not in stored.profiles:
-        errors.print(f"[red]no profile {name!r} in {path}[/red]")
-        raise typer.Exit(ExitCode.NOT_FOUND)
-    stored.current = name
-    save(path, stored)
+    with _editing() as (path, stored):
+        _require(stored, name, path)
+        stored.current = name
     console.print(f"current profile: {name}", highlight=False)
 
 
 @config_app.command("remove")
 def config_remove(name: str) -> None:
     """Delete a profile."""
-    path = config_path()
-    stored = load(path)
-    if stored.profiles.pop(name, None) is None:
-        errors.print(f"[red]no profile {name!r} in {path}[/red]")
-        raise typer.Exit(ExitCode.NOT_FOUND)
-    if stored.current == name:
-        stored.current = next(iter(sorted(stored.profiles)), DEFAULT_PROFILE)
-    save(path, stored)
+    with _editing() as (path, stored):
+        _require(stored, name, path)
+        del stored.profiles[name]
+        if stored.current == name:
+            stored.current = next(iter(sorted(stored.profiles)), DEFAULT_PROFILE)
     console.print(f"removed profile {name!r}", highlight=False)

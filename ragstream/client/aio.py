@@ -14,7 +14,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
@@ -25,45 +25,6 @@ from ragstream.http.sse import SseDecoder
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _call(
-    op: Callable[P, ops.Operation[T]],
-) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]:
-    @functools.wraps(op)
-    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self.run(op(*args, **kwargs))
-
-    return method
-
-
-def _write(
-    op: Callable[P, ops.Operation[ops.Written]],
-) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, AsyncWriteResult]]:
-    @functools.wraps(op)
-    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> AsyncWriteResult:
-        return AsyncWriteResult((await self.run(op(*args, **kwargs))).commands, client=self)
-
-    return method
-
-
-def _stream(
-    call: Callable[P, ops.Call],
-) -> Callable[Concatenate[AsyncClient, P], AsyncIterator[ops.AnswerEvent]]:
-    @functools.wraps(call)
-    async def method(
-        self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs
-    ) -> AsyncIterator[ops.AnswerEvent]:
-        response = await self.send(call(*args, **kwargs))
-        try:
-            decoder = SseDecoder()
-            async for line in response.aiter_lines():
-                if (event := decoder.feed(line)) and (parsed := ops.answer_event(event)):
-                    yield parsed
-        finally:
-            await response.aclose()
-
-    return method
 
 
 @dataclass(frozen=True)
@@ -126,25 +87,32 @@ class AsyncClient(ClientBase):
             result: T = stop.value
             return result
 
-    whoami = _call(ops.whoami)
-    upsert = _write(ops.upsert)
-    delete = _write(ops.delete)
-    update_access = _write(ops.update_access)
-    get_document = _call(ops.get_document)
-    history = _call(ops.history)
-    search = _call(ops.search)
-    answer = _call(ops.answer)
-    stream_answer = _stream(ops.stream_answer)
-    wait_searchable = _call(ops.wait_searchable)
-    replay = _call(ops.replay)
-    rebuild = _call(ops.rebuild)
-    job = _call(ops.job)
-    jobs = _call(ops.jobs)
-    generations = _call(ops.generations)
-    drop_generation = _call(ops.drop_generation)
-    drop_old_generations = _call(ops.drop_old_generations)
-    retire_embedding_generation = _call(ops.retire_embedding_generation)
-    query_log = _call(ops.query_log)
-    node_status = _call(ops.node_status)
-    ready = _call(ops.ready)
-    metrics = _call(ops.metrics)
+    def bind(self, op: Callable[P, ops.Operation[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+        @functools.wraps(op)
+        async def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await self.run(op(*args, **kwargs))
+
+        return method
+
+    def bind_write(
+        self, op: Callable[P, ops.Operation[ops.Written]]
+    ) -> Callable[P, Coroutine[Any, Any, AsyncWriteResult]]:
+        @functools.wraps(op)
+        async def method(*args: P.args, **kwargs: P.kwargs) -> AsyncWriteResult:
+            return AsyncWriteResult((await self.run(op(*args, **kwargs))).commands, client=self)
+
+        return method
+
+    def bind_stream(self, call: Callable[P, ops.Call]) -> Callable[P, AsyncIterator[ops.AnswerEvent]]:
+        @functools.wraps(call)
+        async def method(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[ops.AnswerEvent]:
+            response = await self.send(call(*args, **kwargs))
+            try:
+                decoder = SseDecoder()
+                async for line in response.aiter_lines():
+                    if (event := decoder.feed(line)) and (parsed := ops.answer_event(event)):
+                        yield parsed
+            finally:
+                await response.aclose()
+
+        return method

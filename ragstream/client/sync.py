@@ -1,8 +1,11 @@
 """The blocking client.
 
-with Client.from_profile() as client:        # or Client(query_url, command_url, api_key=...)
-    client.upsert(DocumentIn(document_id="faq/1", content="...")).wait_searchable()
-    for hit in client.search("refunds").hits: ...
+    with Client.from_profile() as client:        # or Client(query_url, command_url, api_key=...)
+        client.upsert(DocumentIn(document_id="faq/1", content="...")).wait_searchable()
+        for hit in client.search("refunds").hits: ...
+
+Its methods (search, answer, upsert, ...) are the operations of ragstream.client.operations, bound in
+ragstream.client.base.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
@@ -24,37 +27,6 @@ from ragstream.http.sse import SseDecoder
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _call(op: Callable[P, ops.Operation[T]]) -> Callable[Concatenate[Client, P], T]:
-    @functools.wraps(op)
-    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self.run(op(*args, **kwargs))
-
-    return method
-
-
-def _write(op: Callable[P, ops.Operation[ops.Written]]) -> Callable[Concatenate[Client, P], WriteResult]:
-    @functools.wraps(op)
-    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> WriteResult:
-        return WriteResult(self.run(op(*args, **kwargs)).commands, client=self)
-
-    return method
-
-
-def _stream(call: Callable[P, ops.Call]) -> Callable[Concatenate[Client, P], Iterator[ops.AnswerEvent]]:
-    @functools.wraps(call)
-    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[ops.AnswerEvent]:
-        response = self.send(call(*args, **kwargs))
-        try:
-            decoder = SseDecoder()
-            for line in response.iter_lines():
-                if (event := decoder.feed(line)) and (parsed := ops.answer_event(event)):
-                    yield parsed
-        finally:
-            response.close()
-
-    return method
 
 
 @dataclass(frozen=True)
@@ -117,25 +89,30 @@ class Client(ClientBase):
             result: T = stop.value
             return result
 
-    whoami = _call(ops.whoami)
-    upsert = _write(ops.upsert)
-    delete = _write(ops.delete)
-    update_access = _write(ops.update_access)
-    get_document = _call(ops.get_document)
-    history = _call(ops.history)
-    search = _call(ops.search)
-    answer = _call(ops.answer)
-    stream_answer = _stream(ops.stream_answer)
-    wait_searchable = _call(ops.wait_searchable)
-    replay = _call(ops.replay)
-    rebuild = _call(ops.rebuild)
-    job = _call(ops.job)
-    jobs = _call(ops.jobs)
-    generations = _call(ops.generations)
-    drop_generation = _call(ops.drop_generation)
-    drop_old_generations = _call(ops.drop_old_generations)
-    retire_embedding_generation = _call(ops.retire_embedding_generation)
-    query_log = _call(ops.query_log)
-    node_status = _call(ops.node_status)
-    ready = _call(ops.ready)
-    metrics = _call(ops.metrics)
+    def bind(self, op: Callable[P, ops.Operation[T]]) -> Callable[P, T]:
+        @functools.wraps(op)
+        def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return self.run(op(*args, **kwargs))
+
+        return method
+
+    def bind_write(self, op: Callable[P, ops.Operation[ops.Written]]) -> Callable[P, WriteResult]:
+        @functools.wraps(op)
+        def method(*args: P.args, **kwargs: P.kwargs) -> WriteResult:
+            return WriteResult(self.run(op(*args, **kwargs)).commands, client=self)
+
+        return method
+
+    def bind_stream(self, call: Callable[P, ops.Call]) -> Callable[P, Iterator[ops.AnswerEvent]]:
+        @functools.wraps(call)
+        def method(*args: P.args, **kwargs: P.kwargs) -> Iterator[ops.AnswerEvent]:
+            response = self.send(call(*args, **kwargs))
+            try:
+                decoder = SseDecoder()
+                for line in response.iter_lines():
+                    if (event := decoder.feed(line)) and (parsed := ops.answer_event(event)):
+                        yield parsed
+            finally:
+                response.close()
+
+        return method
