@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import Any, Literal
 
 import typer
+from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from rich.console import Console, RenderableType
 from rich.table import Table
@@ -99,6 +100,14 @@ class CliGroup(TyperGroup):
                 exc, as_json=bool(ctx.meta.get(JSON_KEY)), source=str(ctx.meta.get(HINT_KEY, ""))
             )
             raise typer.Exit(code) from exc
+        except ValidationError as exc:
+            # The SDK checks a request against the API's own model before sending it.
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            errors.print(
+                Text(f"error: invalid request: {where}: {first['msg']}", style="red"), soft_wrap=True
+            )
+            raise typer.Exit(ExitCode.USAGE) from exc
 
 
 def _remember_json(ctx: typer.Context, value: bool) -> bool:

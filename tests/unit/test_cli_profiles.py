@@ -136,3 +136,12 @@ def test_tables_drop_low_value_columns_instead_of_cutting_every_one() -> None:
     text = out.export_text()
     assert "user:someone-with-a-long-name" in text  # shown whole, not "user:s…"
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 60
+
+
+def test_a_request_the_api_would_refuse_is_refused_before_it_is_sent(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGSTREAM_QUERY_URL", "http://127.0.0.1:9")  # never reached
+    result = CliRunner().invoke(app, ["search", "anything", "--consistency-token", "1" * 600])
+    assert result.exit_code == ExitCode.USAGE
+    assert "consistency_token" in result.stderr and "unreachable" not in result.stderr
