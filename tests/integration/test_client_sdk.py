@@ -5,9 +5,11 @@ answers (streamed too), typed errors, and retries that honour Retry-After."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,12 +30,13 @@ from ragstream.client import (
     Unreachable,
 )
 from ragstream.local.pipeline import LocalPipeline
-from ragstream.settings import Settings
+from ragstream.settings import PROJECT_ROOT, Settings
 from tests.conftest import unique_tag
 from tests.integration.helpers import secured_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TYPE = "https://ragstream.dev/problems/"
+README = PROJECT_ROOT / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +131,24 @@ def test_errors_are_typed_problems(secured: tuple[LocalPipeline, dict[str, str]]
     assert invalid.value.status == 422
     with Client("http://127.0.0.1:9", "http://127.0.0.1:9") as nowhere, pytest.raises(Unreachable):
         nowhere.whoami()
+
+
+def test_the_readme_example_runs_as_written(
+    secured: tuple[LocalPipeline, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline, keys = secured
+    example = re.search(r"```python\n(from ragstream.client import.*?)```", README.read_text(), re.S)
+    assert example, "README.md lost its SDK example"
+    # Client.from_profile() finds the APIs and the key in the environment, as a service would.
+    monkeypatch.setenv("RAGSTREAM_QUERY_URL", pipeline.query_url)
+    monkeypatch.setenv("RAGSTREAM_COMMAND_URL", pipeline.command_url)
+    monkeypatch.setenv("RAGSTREAM_API_KEY", keys["app"])
+    names: dict[str, Any] = {}
+    exec(compile(example.group(1), "README.md", "exec"), names)
+    assert names["hits"][0].document_id == "faq/1"  # hybrid: other passages may follow
+    assert names["answer"].grounded and isinstance(names["event"], AnswerCitations)
+    with client_for(secured, "app") as client:
+        assert client.search("refunds", mode="bm25").hits == []  # moved to group:support, then deleted
 
 
 def test_tenants_do_not_see_each_other(secured: tuple[LocalPipeline, dict[str, str]]) -> None:
