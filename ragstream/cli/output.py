@@ -51,8 +51,19 @@ EXIT_CODES_HELP = (
 )
 
 
+class InvalidInput(ClientError):
+    """A request the API's own model refuses, found by the SDK before anything is sent."""
+
+    @classmethod
+    def of(cls, exc: ValidationError) -> InvalidInput:
+        first = exc.errors(include_url=False)[0]
+        return cls(f"invalid request: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
 def exit_code(error: ClientError) -> ExitCode:
-    if isinstance(error, Unreachable | ProfileError | BadRequest | InvalidRequest | BodyTooLarge):
+    if isinstance(
+        error, Unreachable | ProfileError | InvalidInput | BadRequest | InvalidRequest | BodyTooLarge
+    ):
         return ExitCode.USAGE
     if isinstance(error, NotFound):
         return ExitCode.NOT_FOUND
@@ -95,19 +106,12 @@ class CliGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context
         try:
             return super().invoke(ctx)
-        except ClientError as exc:
+        except (ClientError, ValidationError) as exc:
+            error = exc if isinstance(exc, ClientError) else InvalidInput.of(exc)
             code = report_error(
-                exc, as_json=bool(ctx.meta.get(JSON_KEY)), source=str(ctx.meta.get(HINT_KEY, ""))
+                error, as_json=bool(ctx.meta.get(JSON_KEY)), source=str(ctx.meta.get(HINT_KEY, ""))
             )
             raise typer.Exit(code) from exc
-        except ValidationError as exc:
-            # The SDK checks a request against the API's own model before sending it.
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            errors.print(
-                Text(f"error: invalid request: {where}: {first['msg']}", style="red"), soft_wrap=True
-            )
-            raise typer.Exit(ExitCode.USAGE) from exc
 
 
 def _remember_json(ctx: typer.Context, value: bool) -> bool:
