@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import asdict
-from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ragstream.auth import OPERATOR, Identity
 from ragstream.http.jsonbody import StrictJSONRoute
@@ -23,63 +21,13 @@ from ragstream.identifiers import TENANT_PATTERN
 from ragstream.queries.admin.jobs import AdminConflict, AdminInvalid, AdminNotFound, Job
 from ragstream.queries.admin.manager import IndexManager
 from ragstream.queries.admin.querylog import QueryLog
+from ragstream.queries.admin.schemas import JobOut, RebuildIn, ReplayIn
 
 router = APIRouter(
     prefix="/v1/admin", tags=["admin"], route_class=StrictJSONRoute, dependencies=[Depends(throttle)],
     responses=error_responses(*COMMON_ERRORS, 404, 409, 413, 503),
 )  # fmt: skip
-ReadModel = Literal["lexical", "vector", "all"]
 T = TypeVar("T")
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReplayIn(_Body):
-    read_model: ReadModel = "all"
-    all_tenants: bool | None = Field(
-        default=None,
-        description="Every tenant's documents (needs `operator`) or only the caller's; default: every"
-        " tenant's for an operator, the caller's otherwise",
-    )
-    from_offset: int | None = Field(default=None, ge=0, description="Per partition; default: the start")
-    from_time: datetime | None = Field(default=None, description="ISO 8601; offsets found by timestamp")
-
-    @model_validator(mode="after")
-    def _one_start(self) -> ReplayIn:
-        if self.from_offset is not None and self.from_time is not None:
-            raise ValueError("give from_offset or from_time, not both")
-        return self
-
-
-class RebuildIn(_Body):
-    read_model: ReadModel = "all"
-    embedding_model: str | None = Field(default=None, max_length=256)
-    embedding_model_path: str | None = Field(default=None, max_length=4096)
-    # Another chunk budget or model: the stream workers build an embedding generation for it
-    # (see ragstream.embedding.generation).
-    chunk_max_tokens: int | None = Field(default=None, ge=1, le=8192)
-    chunk_overlap_tokens: int | None = Field(default=None, ge=0, le=8192)
-    chunk_min_tokens: int | None = Field(default=None, ge=0, le=8192)
-
-
-class JobOut(BaseModel):
-    id: str
-    kind: str
-    read_model: str
-    tenant: str | None
-    state: str
-    phase: str
-    total: int
-    done: int
-    applied: int
-    skipped: int
-    generation: str | None
-    error: str
-    detail: dict[str, Any]
-    started_at: float
-    finished_at: float | None
 
 
 def get_admin(request: Request) -> IndexManager:
@@ -95,7 +43,7 @@ AdminDep = Annotated[IndexManager, Depends(get_admin)]
 
 
 def _out(job: Job) -> JobOut:
-    return JobOut(**{k: v for k, v in asdict(job).items() if k in JobOut.model_fields})
+    return JobOut.model_validate(asdict(job))
 
 
 async def _checked(call: Awaitable[T]) -> T:

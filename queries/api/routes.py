@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -13,9 +11,13 @@ from ragstream.http import DocumentPath
 from ragstream.http.jsonbody import StrictJSONRoute
 from ragstream.http.security import Reader, throttle
 from ragstream.http.service import COMMON_ERRORS, error_responses
+from ragstream.http.sse import encode_event
+from ragstream.queries.answers.base import Passage
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.api.deps import RegistryDep, ServiceDep
 from ragstream.queries.api.schemas import (
+    AnswerCitations,
+    AnswerDelta,
     AnswerIn,
     AnswerOut,
     HistoryOut,
@@ -96,16 +98,16 @@ async def answer(body: AnswerIn, service: ServiceDep, reader: Reader) -> AnswerO
     )
 
 
-async def _sse(deltas: AsyncIterator[str], passages: list) -> AsyncIterator[bytes]:  # type: ignore[type-arg]
+async def _sse(deltas: AsyncIterator[str], passages: list[Passage]) -> AsyncIterator[bytes]:
     """Text deltas as they come, then one `citations` event resolved against the passages."""
     parts = []
     async for delta in deltas:
         parts.append(delta)
-        yield f"event: delta\ndata: {json.dumps({'text': delta})}\n\n".encode()
+        yield encode_event("delta", AnswerDelta(text=delta).model_dump_json())
     final = answer_from_text("".join(parts), passages)
-    payload = {"grounded": final.grounded, "citations": [asdict(c) for c in final.citations]}
-    yield f"event: citations\ndata: {json.dumps(payload)}\n\n".encode()
-    yield b"event: done\ndata: {}\n\n"
+    citations = AnswerCitations(grounded=final.grounded, citations=list(final.citations))
+    yield encode_event("citations", citations.model_dump_json())
+    yield encode_event("done", "{}")
 
 
 async def _visible_document(

@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from ragstream.cli import logops
+from ragstream.cli.main import app as cli
 from ragstream.codec import load_codec
 from ragstream.embedding.generation import EmbeddingGeneration
 from ragstream.local.pipeline import LocalPipeline
@@ -27,18 +26,9 @@ from tests.integration.test_pipeline import paragraph
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# The lines ragstream/cli/main.py registers, on an app of the test's own.
-cli = typer.Typer()
-cli.command()(logops.replay)
-cli.add_typer(logops.rebuild_app, name="rebuild")
-cli.add_typer(logops.generations_app, name="generations")
-cli.command()(logops.audit)
-cli.command("query-log")(logops.query_log)
-
 
 def run_cli(pipeline: LocalPipeline, *args: str) -> str:
-    logops.console.width = 250  # rich truncates table cells to the 80 columns a runner reports
-    result = CliRunner().invoke(cli, [*args, "--url", pipeline.query_url])
+    result = CliRunner().invoke(cli, [*args, "--url", pipeline.query_url], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     return result.output
 
