@@ -11,6 +11,7 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from ragstream.embedding.base import Embedder
+from ragstream.embedding.passage import passage_input
 from ragstream.settings import ChunkingProfile, ChunkingSettings
 from ragstream.streams.chunking import ChunkingConfig, chunk_document
 from ragstream.streams.embedding_cache import EmbeddingCache
@@ -84,10 +85,18 @@ class EmbeddingStage:
         self._model_key = f"{embedder.name}@{embedder.version}"
 
     async def embed(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        hashes = sorted({c["content_hash"] for r in records for c in r["chunks"]})
+        # The model input is the chunk with its title and heading path, so the cache is keyed by a
+        # hash of that input (the same text under another title is another vector).
+        inputs = {
+            (id(r), c["chunk_number"]): passage_input(r.get("title") or "", c.get("heading") or "", c["text"])
+            for r in records
+            for c in r["chunks"]
+        }
+        keys = {where: text_hash(text) for where, text in inputs.items()}
+        texts_by_hash = {keys[where]: text for where, text in inputs.items()}
+        hashes = sorted(texts_by_hash)
         cached: dict[str, bytes] = await self._cache.get(self._model_key, hashes) if self._cache else {}
         missing = [h for h in hashes if h not in cached]
-        texts_by_hash = {c["content_hash"]: c["text"] for r in records for c in r["chunks"]}
         computed: dict[str, bytes] = {}
         if missing:
             texts = [texts_by_hash[h] for h in missing]
@@ -109,7 +118,7 @@ class EmbeddingStage:
             chunks = []
             fresh = 0
             for c in record["chunks"]:
-                h = c["content_hash"]
+                h = keys[(id(record), c["chunk_number"])]
                 if h in computed and h not in seen_computed:
                     seen_computed.add(h)
                     fresh += 1

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ragstream.bench.eval.beir import Dataset
 from ragstream.bench.eval.driver import ready, send_commands_sync, token_of, wait_for_token
 from ragstream.contracts import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
+from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import PROJECT_ROOT, ChunkingSettings
 
@@ -47,13 +48,15 @@ class IngestResult:
 
 
 def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str) -> str:
-    """Stable across runs: the same corpus, chunking and model land in the same topics and state."""
+    """Stable across runs: the same corpus, chunking, model and passage format land in the same
+    topics and state (so vectors of another passage format are never reused)."""
     key = "|".join(
         (
             dataset.name,
             dataset.fingerprint(),
             model,
             f"{chunking.max_tokens}/{chunking.overlap_tokens}/{chunking.min_tokens}",
+            PASSAGE_FORMAT,
         )
     )
     return f"eval-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

@@ -6,7 +6,7 @@ import typer
 
 from ragstream.cli import auth, connectors, logops, serve, stack, streams, topics
 from ragstream.cli.ask import ask, search
-from ragstream.cli.eval_bench import bench_app, eval_command
+from ragstream.cli.eval_bench import bench_app, compare_command, eval_command
 from ragstream.cli.ingest import ingest
 from ragstream.cli.status import status
 
@@ -29,6 +29,7 @@ app.add_typer(logops.generations_app, name="generations")
 app.command()(logops.audit)
 app.command("query-log")(logops.query_log)
 app.command("eval")(eval_command)
+app.command("eval-compare")(compare_command)
 app.add_typer(bench_app, name="bench")
 
 
