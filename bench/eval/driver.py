@@ -65,6 +65,24 @@ def ready(query_url: str) -> dict[str, Any]:
     return data
 
 
+def wait_until_settled(
+    pipeline: LocalPipeline, *, timeout_s: float, on_wait: Callable[[], None] | None = None
+) -> float:
+    """Blocks while the query API's vector index has an HNSW build due or running, and returns the
+    seconds waited. Vector searches can change when the build lands, so queries sent across it would
+    not be comparable: the served hybrid ranking of a query would not be the re-fusion of the dense
+    ranking the same run recorded a minute earlier."""
+    started = time.monotonic()
+    while ready(pipeline.query_url).get("vector_index_optimizing"):
+        check_alive(pipeline)
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"the vector index was still being optimized after {timeout_s:.0f}s")
+        if on_wait is not None:
+            on_wait()
+        time.sleep(1)
+    return time.monotonic() - started
+
+
 def check_alive(pipeline: LocalPipeline) -> None:
     for process in pipeline.processes.values():
         if not process.alive():

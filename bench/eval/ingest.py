@@ -14,7 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragstream.bench.eval.beir import Dataset
-from ragstream.bench.eval.driver import ready, send_commands_sync, token_of, wait_for_token
+from ragstream.bench.eval.driver import (
+    ready,
+    send_commands_sync,
+    token_of,
+    wait_for_token,
+    wait_until_settled,
+)
 from ragstream.contracts import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
 from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.local.pipeline import LocalPipeline, isolated_env
@@ -114,6 +120,9 @@ def ingested(
         else:
             console.print(f"{have} of {expected} documents indexed; sending the corpus")
             _send_and_wait(pipeline, commands, options.timeout_s, console)
+        waited = wait_until_settled(pipeline, timeout_s=options.timeout_s)
+        if waited >= 1:
+            console.print(f"waited {waited:.0f}s for the vector index build to finish")
         status = ready(pipeline.query_url)
         result = IngestResult(
             tag, state_dir, int(status.get("documents", 0)), int(status.get("chunks", 0)), reused,

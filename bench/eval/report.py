@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ragstream.bench.eval.compare import METRICS as COMPARED
+from ragstream.bench.eval.compare import RunComparison
 from ragstream.bench.eval.runner import EvalReport
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -77,4 +79,22 @@ def print_cross_validation(row: dict[str, Any], console: Console) -> None:
             str(i), fold["chosen"], f"{fold['in_sample']:.4f}", f"{fold['held_out']:.4f}",
             f"{fold['bm25']:.4f}", f"{fold['dense']:.4f}",
         )  # fmt: skip
+    console.print(table)
+
+
+def print_comparison(title: str, compared: list[RunComparison], console: Console) -> None:
+    table = Table(title=title, caption="delta: per-query paired difference to the first run ± standard error")
+    table.add_column("run")
+    for metric in COMPARED:
+        table.add_column(metric, justify="right")
+        table.add_column(f"delta {metric}", justify="right")
+    for run in compared:
+        cells = []
+        for metric in COMPARED:
+            delta = run.versus_baseline.get(metric)
+            cells += [
+                f"{run.means[metric]:.4f}",
+                "" if delta is None else f"{delta[0]:+.4f} ± {delta[1]:.4f}",
+            ]
+        table.add_row(run.name, *cells)
     console.print(table)

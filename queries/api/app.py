@@ -137,6 +137,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 "generation": service.feed.generation.name,
                 "documents": documents,
                 "chunks": await asyncio.to_thread(keyword.count),
+                # An HNSW build is due or running: searches may change once it is done.
+                "vector_index_optimizing": service.feed.optimization_due,
             }
         )
 

@@ -5,7 +5,8 @@ ranks chunks; the keyword list ranks documents (each hit is a document's best-ma
 as the whole document). So a keyword hit is merged into its document's best vector hit, whichever
 chunk that is, and the document's keyword and vector evidence add up on one entry that cites the
 chunk the vector search found closest; a keyword hit whose document the vector list lacks is listed
-with its own chunk. The same chunk found by both is merged as well, rather than listed twice.
+with its own chunk. (A second keyword hit of one document, from a keyword list that ranks chunks,
+merges with the same chunk of the vector list, or is listed on its own.)
 """
 
 from __future__ import annotations
@@ -76,10 +77,10 @@ def _merge(bm25: Sequence[Hit], vector: Sequence[Hit]) -> dict[str, _Entry]:
     for rank, hit in _ranked(bm25):
         same = entries.get(hit.chunk.chunk_id)
         document_lead = lead.get(_document(hit.chunk))
-        if same is not None and same.bm25_rank is None:
-            target = same
-        elif document_lead is not None and document_lead.bm25_rank is None:
+        if document_lead is not None and document_lead.bm25_rank is None:
             target = document_lead
+        elif same is not None and same.bm25_rank is None:
+            target = same
         else:
             target = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
         target.bm25_score, target.bm25_rank = hit.score, rank

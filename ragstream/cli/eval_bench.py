@@ -7,15 +7,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ragstream.bench.cli import bench_app
 from ragstream.bench.eval.beir import DatasetError, default_split, read_qrels
-from ragstream.bench.eval.compare import METRICS as COMPARED
 from ragstream.bench.eval.compare import compare_runs
 from ragstream.bench.eval.ingest import STATE_ROOT, IngestOptions
 from ragstream.bench.eval.metrics import has_relevant
-from ragstream.bench.eval.report import print_report
+from ragstream.bench.eval.report import print_comparison, print_report
 from ragstream.bench.eval.retrieve import MODES
 from ragstream.bench.eval.runner import EvalOptions, run_eval
 from ragstream.bench.eval.runs import RunFileError, read_run
@@ -127,24 +125,7 @@ def compare_command(
         raise typer.Exit(2) from exc
     judged = {q: j for q, j in qrels.items() if has_relevant(j)}
     compared = compare_runs(loaded, judged)
-    table = Table(
-        title=f"{dataset.name}/{chosen}: {len(judged)} judged queries",
-        caption="delta: per-query paired difference to the first run ± standard error",
-    )
-    table.add_column("run")
-    for metric in COMPARED:
-        table.add_column(metric, justify="right")
-        table.add_column(f"delta {metric}", justify="right")
-    for run in compared:
-        cells = []
-        for metric in COMPARED:
-            delta = run.versus_baseline.get(metric)
-            cells += [
-                f"{run.means[metric]:.4f}",
-                "" if delta is None else f"{delta[0]:+.4f} ± {delta[1]:.4f}",
-            ]
-        table.add_row(run.name, *cells)
-    console.print(table)
+    print_comparison(f"{dataset.name}/{chosen}: {len(judged)} judged queries", compared, console)
     if json_output:
         out = {
             "dataset": dataset.name, "split": chosen, "queries": len(judged),

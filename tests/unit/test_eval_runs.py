@@ -38,7 +38,9 @@ def test_ndcg_at_10_matches_ir_measures_on_the_written_run(tmp_path: Path, seed:
 
     # The eval only loads queries with a relevant judgment (trec_eval would score the others 0).
     judged_queries = {q: j for q, j in qrels.items() if any(g > 0 for g in j.values())}
-    qrels_rows = [ir_measures.Qrel(q, d, g) for q, judged in judged_queries.items() for d, g in judged.items()]
+    qrels_rows = [
+        ir_measures.Qrel(q, d, g) for q, judged in judged_queries.items() for d, g in judged.items()
+    ]
     reference = ir_measures.calc_aggregate(
         [ir_measures.nDCG @ 10, ir_measures.R @ 100], qrels_rows, ir_measures.read_trec_run(str(path))
     )
@@ -70,7 +72,12 @@ def test_legacy_json_runs_are_read_per_mode(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("files", "expected"),
-    [(["train", "dev"], "dev"), (["train"], "train"), (["test", "dev", "train"], "test"), (["other"], "other")],
+    [
+        (["train", "dev"], "dev"),
+        (["train"], "train"),
+        (["test", "dev", "train"], "test"),
+        (["other"], "other"),
+    ],
 )
 def test_default_split_is_one_the_dataset_has(tmp_path: Path, files: list[str], expected: str) -> None:
     (tmp_path / "qrels").mkdir()
