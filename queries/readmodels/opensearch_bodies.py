@@ -34,6 +34,9 @@ DEFAULT_ALIAS = "ragstream-chunks"
 # A generation of an earlier schema refuses the new fields (strict mappings): rebuild into a new one.
 SCHEMA_VERSION = 2
 ANALYZER = "ragstream_english"
+# Chunk text only picks a found document's best chunk; analysed as Tantivy's chunk index does (its
+# `en_stem`: no stop words), so both backends cite the same chunk.
+CHUNK_ANALYZER = "ragstream_english_chunk"
 # Tantivy's fixed BM25 parameters (also Lucene's defaults), so both backends score alike.
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -90,7 +93,17 @@ def analysis_settings() -> dict[str, Any]:
                     "ragstream_english_stop",
                     "ragstream_english_stemmer",
                 ],
-            }
+            },
+            CHUNK_ANALYZER: {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": [
+                    "ragstream_english_possessive",
+                    "ragstream_english_long",
+                    "lowercase",
+                    "ragstream_english_stemmer",
+                ],
+            },
         },
     }
 
@@ -115,8 +128,8 @@ def mappings() -> dict[str, Any]:
             "chunk_number": {"type": "integer"},
             "start": {"type": "integer", "index": False},
             "end": {"type": "integer", "index": False},
-            "title": {"type": "text", "analyzer": ANALYZER},
-            "text": {"type": "text", "analyzer": ANALYZER},
+            "title": {"type": "text", "analyzer": CHUNK_ANALYZER},
+            "text": {"type": "text", "analyzer": CHUNK_ANALYZER},
             # Whole-document entries only: title and text, and how many chunks the document has.
             "body": {"type": "text", "analyzer": ANALYZER},
             "chunks": {"type": "integer", "index": False},

@@ -12,6 +12,7 @@ from ragstream.queries.readmodels.generations import generation_name, generation
 from ragstream.queries.readmodels.keyword_text import STOP_WORDS, parse_keyword_query
 from ragstream.queries.readmodels.opensearch_bodies import (
     ANALYZER,
+    CHUNK_ANALYZER,
     IndexOptions,
     bulk_outcome,
     chunk_from_source,
@@ -172,8 +173,9 @@ def test_template_sets_refresh_on_flush_strict_mappings_and_the_english_analyzer
     assert settings["similarity"]["default"] == {"type": "BM25", "k1": 1.2, "b": 0.75}
     mappings = body["template"]["mappings"]
     assert mappings["dynamic"] == "strict"
-    assert mappings["properties"]["text"]["analyzer"] == ANALYZER
-    assert mappings["properties"]["title"]["analyzer"] == ANALYZER
+    assert mappings["properties"]["body"]["analyzer"] == ANALYZER
+    assert mappings["properties"]["text"]["analyzer"] == CHUNK_ANALYZER
+    assert mappings["properties"]["title"]["analyzer"] == CHUNK_ANALYZER
     assert mappings["properties"]["metadata"] == {"type": "object", "enabled": False}
 
 
