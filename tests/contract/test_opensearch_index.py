@@ -169,6 +169,7 @@ class TestOpenSearchKeywordIndex(KeywordIndexContract):
         fresh = IndexGenerations(client, alias).create_next()
         settings = client.indices.get_settings(index=fresh)[fresh]["settings"]["index"]
         assert settings["refresh_interval"] == "-1"
+
         def tokens(field: str) -> list[str]:
             body = {"field": field, "text": "The services were running"}
             return [token["token"] for token in client.indices.analyze(index=fresh, body=body)["tokens"]]
@@ -216,8 +217,21 @@ def test_both_backends_rank_documents_alike(tmp_path: Path) -> None:
     cited for each. Plain words, so the two tokenizers cannot differ; stop words, stemming, k1, b,
     document statistics and query reading are what is compared."""
     rng = random.Random(18)
-    vocabulary = "apple river stone cloud ember lantern harbor meadow quartz violet willow falcon".split()
-    filler = "the of and a is to with on for this".split()
+    vocabulary = [
+        "apple",
+        "river",
+        "stone",
+        "cloud",
+        "ember",
+        "lantern",
+        "harbor",
+        "meadow",
+        "quartz",
+        "violet",
+        "willow",
+        "falcon",
+    ]
+    filler = ["the", "of", "and", "a", "is", "to", "with", "on", "for", "this"]
     chunks: list[IndexedChunk] = []
     for d in range(40):
         start = 0
