@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 
 from ragstream.bench.cli import bench_app
-from ragstream.bench.eval.beir import DatasetError, default_split, read_qrels
+from ragstream.bench.eval.beir import DatasetError, default_split, load_dataset, read_qrels
 from ragstream.bench.eval.compare import compare_runs
 from ragstream.bench.eval.ingest import STATE_ROOT, IngestOptions
+from ragstream.bench.eval.keyword_ablation import ablation
 from ragstream.bench.eval.metrics import has_relevant
 from ragstream.bench.eval.report import print_comparison, print_report
 from ragstream.bench.eval.retrieve import MODES
@@ -19,7 +20,7 @@ from ragstream.bench.eval.runner import EvalOptions, run_eval
 from ragstream.bench.eval.runs import RunFileError, read_run
 from ragstream.settings import ChunkingSettings, get_settings
 
-__all__ = ["bench_app", "compare_command", "eval_command"]
+__all__ = ["bench_app", "compare_command", "eval_command", "keyword_command"]
 
 
 def eval_command(
@@ -129,6 +130,38 @@ def compare_command(
     if json_output:
         out = {
             "dataset": dataset.name, "split": chosen, "queries": len(judged),
+            "runs": [{"run": r.name, **r.means, "versus_first": r.versus_baseline} for r in compared],
+        }  # fmt: skip
+        print(json.dumps(out), flush=True)
+
+
+def keyword_command(
+    dataset: Path = typer.Option(..., "--dataset", exists=True, file_okay=False, help="BEIR folder."),
+    split: str | None = typer.Option(None, "--split", help="qrels/<split>.tsv (default as for `eval`)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Chunking (default: settings)."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
+) -> None:
+    """BM25 variants, one cause at a time, in-process (no pipeline, no model): chunks or documents,
+    title weight, query syntax, stop words, k1/b, and the served keyword index."""
+    console = Console(stderr=json_output)
+    try:
+        chosen = split or default_split(dataset)
+        data = load_dataset(dataset, chosen)
+    except DatasetError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    profile = get_settings().chunking
+    if max_tokens is not None:
+        profile = profile.model_copy(update={"max_tokens": max_tokens})
+    rows = ablation(data, profile, on_row=lambda label: console.print(f"done: {label}"))
+    compared = compare_runs(rows, data.qrels)
+    print_comparison(
+        f"{data.name}/{chosen}: {len(data.queries)} judged queries, keyword variants", compared, console
+    )
+    if json_output:
+        out = {
+            "dataset": data.name, "split": chosen, "queries": len(data.queries),
+            "chunking": profile.model_dump(include={"max_tokens", "overlap_tokens", "min_tokens"}),
             "runs": [{"run": r.name, **r.means, "versus_first": r.versus_baseline} for r in compared],
         }  # fmt: skip
         print(json.dumps(out), flush=True)

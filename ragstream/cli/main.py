@@ -6,7 +6,7 @@ import typer
 
 from ragstream.cli import auth, connectors, logops, serve, stack, streams, topics
 from ragstream.cli.ask import ask, search
-from ragstream.cli.eval_bench import bench_app, compare_command, eval_command
+from ragstream.cli.eval_bench import bench_app, compare_command, eval_command, keyword_command
 from ragstream.cli.ingest import ingest
 from ragstream.cli.status import status
 
@@ -30,6 +30,7 @@ app.command()(logops.audit)
 app.command("query-log")(logops.query_log)
 app.command("eval")(eval_command)
 app.command("eval-compare")(compare_command)
+app.command("eval-keyword")(keyword_command)
 app.add_typer(bench_app, name="bench")
 
 
