@@ -64,20 +64,19 @@ def parse_keyword_query(text: str) -> KeywordQuery | None:
 def document_text(chunks: Sequence[IndexedChunk]) -> str:
     """Title and text of the document the chunks make up, each character once.
 
-    Consecutive chunks overlap (the chunker repeats a tail), so the text is rebuilt from their spans
-    in the extracted text; chunks whose span does not match their text are simply joined.
+    Consecutive chunks overlap (the chunker repeats a tail), so the overlap is dropped where the spans
+    say so and the texts agree; any other chunk is joined whole.
     """
     ordered = sorted(chunks, key=lambda chunk: chunk.chunk_number)
     parts: list[str] = [ordered[0].title] if ordered and ordered[0].title else []
-    covered = -1
+    covered = -1  # end of the previous chunk's span, while the previous part is that chunk's text
     for chunk in ordered:
+        overlap = covered - chunk.start
         exact = chunk.end - chunk.start == len(chunk.text)
-        if exact and chunk.start < covered:
-            if chunk.end > covered:
-                parts[-1] += chunk.text[covered - chunk.start :]
-                covered = chunk.end
-            continue
-        parts.append(chunk.text)
+        if exact and 0 < overlap <= len(chunk.text) and parts[-1].endswith(chunk.text[:overlap]):
+            parts[-1] += chunk.text[overlap:]
+        else:
+            parts.append(chunk.text)
         covered = chunk.end if exact else -1
     return "\n".join(parts)
 

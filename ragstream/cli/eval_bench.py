@@ -116,7 +116,8 @@ def compare_command(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 of saved runs, with per-query paired differences to the first."""
-    console = Console(stderr=json_output)
+    # Wide enough for the run labels, whatever the terminal (or its absence) says.
+    console = Console(stderr=json_output, width=200)
     try:
         chosen = split or default_split(dataset)
         qrels = read_qrels(dataset / "qrels" / f"{chosen}.tsv")
@@ -143,7 +144,8 @@ def keyword_command(
 ) -> None:
     """BM25 variants, one cause at a time, in-process (no pipeline, no model): chunks or documents,
     title weight, query syntax, stop words, k1/b, and the served keyword index."""
-    console = Console(stderr=json_output)
+    # Wide enough for the run labels, whatever the terminal (or its absence) says.
+    console = Console(stderr=json_output, width=200)
     try:
         chosen = split or default_split(dataset)
         data = load_dataset(dataset, chosen)
