@@ -72,9 +72,21 @@ class IndexOptions:
 # -- index layout ------------------------------------------------------------------------------
 
 
+def _english(stop_words: bool) -> dict[str, Any]:
+    stop = ["ragstream_english_stop"] if stop_words else []
+    return {
+        "type": "custom",
+        "tokenizer": "standard",
+        "filter": [
+            "ragstream_english_possessive", "ragstream_english_long", "lowercase", *stop,
+            "ragstream_english_stemmer",
+        ],
+    }  # fmt: skip
+
+
 def analysis_settings() -> dict[str, Any]:
-    """The analyzer Tantivy's keyword index uses, in OpenSearch's terms: standard tokenizer,
-    possessive stemming, lowercase, the shared stop words, Snowball English (porter2) stemming."""
+    """The analyzers of Tantivy's keyword index in OpenSearch's terms: standard tokenizer, possessive
+    stemming, lowercase, Snowball English (porter2) stemming, and for documents the shared stop words."""
     return {
         "filter": {
             "ragstream_english_possessive": {"type": "stemmer", "language": "possessive_english"},
@@ -82,29 +94,7 @@ def analysis_settings() -> dict[str, Any]:
             "ragstream_english_stop": {"type": "stop", "stopwords": list(STOP_WORDS)},
             "ragstream_english_stemmer": {"type": "stemmer", "language": "porter2"},
         },
-        "analyzer": {
-            ANALYZER: {
-                "type": "custom",
-                "tokenizer": "standard",
-                "filter": [
-                    "ragstream_english_possessive",
-                    "ragstream_english_long",
-                    "lowercase",
-                    "ragstream_english_stop",
-                    "ragstream_english_stemmer",
-                ],
-            },
-            CHUNK_ANALYZER: {
-                "type": "custom",
-                "tokenizer": "standard",
-                "filter": [
-                    "ragstream_english_possessive",
-                    "ragstream_english_long",
-                    "lowercase",
-                    "ragstream_english_stemmer",
-                ],
-            },
-        },
+        "analyzer": {ANALYZER: _english(stop_words=True), CHUNK_ANALYZER: _english(stop_words=False)},
     }
 
 
