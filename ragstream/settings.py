@@ -206,6 +206,25 @@ class StreamsSettings(_Section):
     web_port: int = 6066
 
 
+class BlobSettings(_Section):
+    """Binary documents (PDF, Office, e-mail): where their bytes live and how they are extracted."""
+
+    # Files up to this size travel inside the command; larger ones go to the blob store first and the
+    # command carries their SHA-256 (claim check), so Kafka records stay small.
+    inline_max_bytes: int = Field(default=512 * 1024, ge=0)
+    # The local-directory backend (shared by the APIs and the workers: a mounted volume in a pod).
+    dir: Path = PROJECT_ROOT / ".stack" / "blobs"
+    # Extraction runs in a child process per document with these bounds; past them the upsert is
+    # rejected with the reason, and the partition moves on.
+    extract_timeout_s: float = Field(default=60.0, gt=0)
+    extract_memory_mb: int = Field(default=1024, ge=64)
+    # Refused by extraction beyond these (a 500-page PDF is rejected with the reason, not half-read).
+    max_pages: int = Field(default=300, ge=1)
+    max_extracted_chars: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Sum of the uncompressed sizes of an Office file's (zip) members: refuses zip bombs unopened.
+    max_unzipped_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024)
+
+
 class CdcSettings(_Section):
     # Table mapping files (or folders of *.yaml) the stream workers turn Debezium change events with;
     # the same files `ragstream connectors apply` registered. Env: a JSON list.
@@ -304,6 +323,7 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = GeneratorSettings()
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
+    blobs: BlobSettings = BlobSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()

@@ -13,7 +13,8 @@ from prometheus_client import Counter, Histogram
 from ragstream.embedding.base import Embedder
 from ragstream.embedding.passage import passage_input
 from ragstream.settings import ChunkingProfile, ChunkingSettings
-from ragstream.streams.chunking import ChunkingConfig, chunk_document
+from ragstream.streams.chunking import ChunkingConfig
+from ragstream.streams.documents.located import chunk_located
 from ragstream.streams.embedding_cache import CacheKey, CacheScopes, EmbeddingCache
 
 EMBEDDINGS = Counter("ragstream_embeddings_total", "Chunk embeddings by origin", ["origin"])
@@ -56,22 +57,24 @@ def text_hash(text: str) -> str:
 
 def chunk_upserted(event: Mapping[str, Any], config: ChunkingConfig) -> dict[str, Any]:
     """DocumentUpserted -> DocumentChunked (spans index the extracted text, for citations)."""
-    _, spans = chunk_document(event["content"], event["content_type"], config)
+    spans = chunk_located(event["content"], event["content_type"], event.get("locations") or [], config)
     carried = ("schema_version", "command_id", "tenant", "document_id", "actor", "event_time", "source",
                "event_id", "version", "recorded_time", "command_position", "title", "metadata", "acl")  # fmt: skip
     record = {k: event[k] for k in carried}
     record["content_version"] = event["version"]
     record["chunker"] = chunker_id(config)
+    record["schema_version"] = 2
     record["chunks"] = [
         {
-            "chunk_number": span.number,
-            "text": span.text,
-            "start": span.start,
-            "end": span.end,
-            "heading": span.heading,
-            "content_hash": text_hash(span.text),
+            "chunk_number": s.span.number,
+            "text": s.span.text,
+            "start": s.span.start,
+            "end": s.span.end,
+            "heading": s.span.heading,
+            "location": s.location,
+            "content_hash": text_hash(s.span.text),
         }
-        for span in spans
+        for s in spans
     ]
     return record
 

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from ragstream.blobs import open_blob_store
+from ragstream.commands.api import files
 from ragstream.commands.api.quota import QuotaUnavailable, WriteQuota
 from ragstream.commands.api.routes import router
 from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if limits.enabled and limits.write_bytes_per_day:
                 quota = await WriteQuota.connect(settings.postgres, limits.write_bytes_per_day)
             app.state.producer = producer
+            app.state.blobs = open_blob_store(settings.blobs)
             app.state.quota = quota
             yield
         finally:
@@ -79,4 +82,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.include_router(router)
+    app.include_router(files.router)
     return app
