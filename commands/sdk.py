@@ -7,15 +7,25 @@ async with CommandProducer(get_settings()) as producer:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from ragstream.blobs import BlobStore, open_blob_store
 from ragstream.codec import CodecError, load_codec
 from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
-from ragstream.contracts import DocumentCommand, EncodedCommand, WritePosition, encode_command
+from ragstream.commands.files import binary_upsert
+from ragstream.contracts import (
+    ContentType,
+    DocumentCommand,
+    EncodedCommand,
+    UpsertDocument,
+    WritePosition,
+    encode_command,
+)
 from ragstream.kafka import make_producer
 from ragstream.observability.tracing import trace_headers
 from ragstream.settings import Settings
@@ -37,6 +47,7 @@ class CommandProducer:
         self._topic = catalogue(settings.kafka.topic_prefix).commands.name
         self._producer = make_producer(settings.kafka, client_suffix="commands")
         self._started = False
+        self._blobs: BlobStore | None = None
 
     async def start(self) -> None:
         if not self._started:
@@ -70,6 +81,26 @@ class CommandProducer:
             return encode_command(self._codec, command)
         except CodecError as exc:
             raise InvalidCommand(str(exc)) from exc
+
+    async def file_command(
+        self, *, document_id: str, data: bytes, content_type: ContentType, tenant: str = "default",
+        actor: str = "sdk", title: str = "", metadata: Mapping[str, str] | None = None,
+        acl: Sequence[str] = (), source: Mapping[str, str] | None = None, document_version: int | None = None,
+    ) -> UpsertDocument:  # fmt: skip
+        """The upsert of a binary document (PDF, Office, e-mail): its bytes inline when small, else
+        stored in the blob store (which the stream workers must share) and referenced by digest."""
+        if self._blobs is None:
+            self._blobs = open_blob_store(self._settings.blobs)
+        return await binary_upsert(
+            self._blobs, self._settings.blobs.inline_max_bytes, data=data, content_type=content_type,
+            tenant=tenant, document_id=document_id, actor=actor, title=title, metadata=metadata, acl=acl,
+            source=source or {"via": "sdk"}, document_version=document_version,
+        )  # fmt: skip
+
+    async def send_file(self, **fields: Any) -> WrittenCommand:
+        """`file_command(**fields)`, written: `await producer.send_file(document_id="r.pdf", data=...,
+        content_type=ContentType.PDF)`."""
+        return await self.send(await self.file_command(**fields))
 
     async def send(self, command: DocumentCommand) -> WrittenCommand:
         return (await self.send_many([command]))[0]

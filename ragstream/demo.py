@@ -75,7 +75,10 @@ def show_answer(question: str, data: dict[str, Any]) -> None:
     for c in data["citations"]:
         seen.setdefault(c["marker"], c)
     for marker, c in sorted(seen.items()):
-        console.print(f"   [{marker}] {c['document_id']} — {c['title']} (chars {c['start']}-{c['end']})")
+        where = f"{c['location']}, " if c.get("location") else ""
+        console.print(
+            f"   [{marker}] {c['document_id']} — {c['title']} ({where}chars {c['start']}-{c['end']})"
+        )
     if not data["grounded"]:
         console.print("   (no citations: nothing relevant was found)")
     console.print()

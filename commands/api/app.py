@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ragstream.blobs import open_blob_store
 from ragstream.commands.api import files
 from ragstream.commands.api.quota import QuotaUnavailable, WriteQuota
 from ragstream.commands.api.routes import router
@@ -57,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if limits.enabled and limits.write_bytes_per_day:
                 quota = await WriteQuota.connect(settings.postgres, limits.write_bytes_per_day)
             app.state.producer = producer
-            app.state.blobs = open_blob_store(settings.blobs)
             app.state.quota = quota
             yield
         finally:

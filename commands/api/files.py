@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, HTTPException, Query, Request, UploadFile, status
 from pydantic import TypeAdapter, ValidationError
 
-from ragstream.blobs import BlobStore
-from ragstream.commands.api.deps import BudgetDep, ProducerDep, SettingsDep
+from ragstream.commands.api.deps import BudgetDep, ProducerDep
 from ragstream.commands.api.routes import accepted
 from ragstream.commands.api.schemas import CommandsAccepted
 from ragstream.commands.exceptions import InvalidCommand
-from ragstream.commands.files import binary_content_type, binary_upsert
+from ragstream.commands.files import binary_content_type
 from ragstream.contracts import Acl, Metadata
 from ragstream.http import DocumentPath
 from ragstream.http.security import Writer
@@ -29,14 +28,6 @@ router = APIRouter(
 )
 _METADATA = TypeAdapter(Metadata)
 _ACL = TypeAdapter(Acl)
-
-
-def get_blob_store(request: Request) -> BlobStore:
-    store: BlobStore = request.app.state.blobs
-    return store
-
-
-BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 
 
 def _metadata(raw: str) -> dict[str, str]:
@@ -57,17 +48,15 @@ def _acl(entries: list[str]) -> list[str]:
 
 async def _upload(
     *, data: bytes, media_type: str | None, filename: str, document_id: str, title: str, metadata: str,
-    acl: list[str], document_version: int | None, writer: Writer, settings: SettingsDep,
-    store: BlobStore, producer: ProducerDep, budget: BudgetDep,
+    acl: list[str], document_version: int | None, writer: Writer, producer: ProducerDep, budget: BudgetDep,
 ) -> CommandsAccepted:  # fmt: skip
     try:
         content_type = binary_content_type(media_type, filename)
     except InvalidCommand as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
     await budget.charge(1)
-    command = await binary_upsert(
-        store, settings.blobs.inline_max_bytes, data=data, content_type=content_type,
-        tenant=writer.tenant, document_id=document_id, actor=writer.subject,
+    command = await producer.file_command(
+        data=data, content_type=content_type, tenant=writer.tenant, document_id=document_id, actor=writer.subject,
         title=title or filename.rsplit("/", 1)[-1], metadata=_metadata(metadata), acl=_acl(acl),
         source={"via": "command-api", "upload": filename[:1024]}, document_version=document_version,
     )  # fmt: skip
@@ -79,10 +68,8 @@ async def put_file(
     document_id: DocumentPath,
     request: Request,
     producer: ProducerDep,
-    settings: SettingsDep,
     writer: Writer,
     budget: BudgetDep,
-    store: BlobStoreDep,
     content_type: Annotated[str | None, Header()] = None,
     title: str = "",
     metadata: Annotated[str, Query(description="A JSON object of strings.")] = "",
@@ -93,7 +80,7 @@ async def put_file(
     return await _upload(
         data=await request.body(), media_type=content_type, filename=document_id, document_id=document_id,
         title=title, metadata=metadata, acl=acl or [], document_version=document_version, writer=writer,
-        settings=settings, store=store, producer=producer, budget=budget,
+        producer=producer, budget=budget,
     )  # fmt: skip
 
 
@@ -101,10 +88,8 @@ async def put_file(
 async def post_file(
     file: Annotated[UploadFile, File(description="The document (PDF, DOCX, PPTX, XLSX, EML).")],
     producer: ProducerDep,
-    settings: SettingsDep,
     writer: Writer,
     budget: BudgetDep,
-    store: BlobStoreDep,
     document_id: Annotated[str | None, Form()] = None,
     title: Annotated[str, Form()] = "",
     metadata: Annotated[str, Form(description="A JSON object of strings.")] = "",
@@ -119,5 +104,5 @@ async def post_file(
     return await _upload(
         data=await file.read(), media_type=file.content_type, filename=filename, document_id=doc_id,
         title=title, metadata=metadata, acl=acl or [], document_version=document_version, writer=writer,
-        settings=settings, store=store, producer=producer, budget=budget,
+        producer=producer, budget=budget,
     )  # fmt: skip

@@ -1,0 +1,138 @@
+"""Binary documents through the real pipeline, with authentication on: a generated PDF is searchable
+by page and its answer cites the page; a DOCX uploaded as a multipart form; a large file through the
+blob store (claim check); hostile files end as rejected commands whose reasons the API shows; delete."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from ragstream.client import AnswerCitations, Client, InvalidRequest
+from ragstream.local.pipeline import LocalPipeline
+from ragstream.local.samples import docx_bytes, pdf_bytes
+from ragstream.settings import Settings
+from tests.conftest import unique_tag
+from tests.integration.helpers import secured_pipeline
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+INLINE_MAX = 16 * 1024
+PAGES = [
+    "Onboarding handbook. Badges are collected at the front desk on the first morning.",
+    "The aurora ledger is reconciled every Friday by the finance team before noon.",
+    "Parking permits are renewed each January through the facilities portal.",
+]
+
+
+@pytest.fixture(scope="module")
+def running(
+    local_stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LocalPipeline, str, Path]]:
+    tag = unique_tag("docs")
+    work = Path(tmp_path_factory.mktemp(tag))
+    with secured_pipeline(
+        tag, work, {"app": ("acme", ["read", "write"])}, workers=1,
+        RAGSTREAM_BLOBS__INLINE_MAX_BYTES=str(INLINE_MAX),
+        RAGSTREAM_BLOBS__MAX_UNZIPPED_BYTES=str(2 * 1024 * 1024),
+    ) as (pipeline, keys):  # fmt: skip
+        yield pipeline, keys["app"], work
+
+
+@pytest.fixture
+def client(running: tuple[LocalPipeline, str, Path]) -> Iterator[Client]:
+    pipeline, key, _ = running
+    with Client(pipeline.query_url, pipeline.command_url, api_key=key) as c:
+        yield c
+
+
+def test_a_pdf_is_found_by_its_page_and_the_answer_cites_that_page(client: Client) -> None:
+    client.upload("handbook.pdf", pdf_bytes(PAGES), PDF, title="Handbook").wait_searchable(240)
+
+    hits = client.search("When is the aurora ledger reconciled?").hits
+    assert hits[0].document_id == "handbook.pdf" and hits[0].location == "page 2"
+    assert "aurora ledger" in hits[0].text
+
+    answer = client.answer("When is the aurora ledger reconciled?", passages=2)
+    assert answer.grounded
+    cited = answer.citations[0]
+    assert (cited.document_id, cited.location) == ("handbook.pdf", "page 2")
+    streamed = list(client.stream_answer("When is the aurora ledger reconciled?", passages=2))
+    assert isinstance(streamed[-1], AnswerCitations) and streamed[-1].citations[0].location == "page 2"
+    # The document's record says what it was made from.
+    assert client.get_document("handbook.pdf").content_type == "text/markdown"
+
+
+def test_a_large_docx_goes_through_the_blob_store_as_a_multipart_upload(
+    running: tuple[LocalPipeline, str, Path], client: Client
+) -> None:
+    pipeline, key, work = running
+    data = docx_bytes(
+        "Incident runbook",
+        [("Escalation", "Page the cobalt rotation after fifteen minutes without an owner."),
+         ("Appendix", "x " * 20000)],
+    )  # fmt: skip
+    assert len(data) > INLINE_MAX
+    response = httpx.post(
+        f"{pipeline.command_url}/v1/files", headers={"X-API-Key": key}, timeout=60,
+        files={"file": ("runbook.docx", data, DOCX)}, data={"metadata": '{"team": "sre"}'},
+    )  # fmt: skip
+    assert response.status_code == 202, response.text
+    token = response.json()["commands"][0]["consistency_token"]
+    client.wait_searchable(token, timeout_s=240)
+    assert list((work / "blobs").rglob("*")), "the file's bytes were stored in the blob store"
+
+    hits = client.search("who to page without an owner", metadata={"team": "sre"}).hits
+    assert hits and hits[0].document_id == "runbook.docx" and "cobalt rotation" in hits[0].text
+
+    client.delete("runbook.docx").wait_searchable(240)
+    assert all(h.document_id != "runbook.docx" for h in client.search("cobalt rotation").hits)
+
+
+def _encrypted(pdf: bytes) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt("secret")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _zip_bomb() -> bytes:
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(docx_bytes("Bomb", [("A", "b")]))) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
+        for item in source.infolist():
+            bomb.writestr(item, source.read(item))
+        bomb.writestr("word/media/zeros.bin", b"\0" * (8 * 1024 * 1024))
+    return out.getvalue()
+
+
+def test_hostile_files_are_rejected_with_reasons_and_the_partition_keeps_flowing(client: Client) -> None:
+    pdf = pdf_bytes(PAGES)
+    hostile = {
+        "bad/encrypted.pdf": (_encrypted(pdf), PDF, "encrypted"),
+        "bad/corrupt.pdf": (pdf[:300] + b"\x00garbage" * 40, PDF, "damaged"),
+        "bad/lying.docx": (pdf, DOCX, "not an Office file"),
+        "bad/bomb.docx": (_zip_bomb(), DOCX, "zip bomb"),
+    }
+    for document_id, (data, media_type, _) in hostile.items():
+        client.upload(document_id, data, media_type)
+    # Sent last, to the same worker: it is searchable, so nothing before it stalled.
+    client.upload("good.pdf", pdf_bytes(["The heliotrope archive opens at dawn."]), PDF).wait_searchable(240)
+    assert client.search("heliotrope archive").hits[0].document_id == "good.pdf"
+
+    for document_id, (_, _, reason) in hostile.items():
+        entries = client.history(document_id).entries
+        assert [e.outcome for e in entries] == ["rejected"], document_id
+        assert entries[0].reason.startswith("unreadable:") and reason in entries[0].reason, entries[0].reason
+
+    with pytest.raises(InvalidRequest, match="empty"):
+        client.upload("bad/empty.pdf", b"", PDF)
