@@ -85,7 +85,7 @@ def ingest(
             session.client.wait_searchable(token, timeout_s=wait_timeout)
         errors.print("searchable")
     if json_output:
-        emit({"tenant": target, "via": "kafka" if kafka else "command-api", "written": len(commands),
+        emit({"tenant": target, "via": "kafka" if kafka else "command-api", "written": total,
               "rejected": rejected, "consistency_token": token, "searchable": wait,
               "files": len(files)})  # fmt: skip
     if rejected:

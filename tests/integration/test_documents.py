@@ -5,18 +5,23 @@ blob store (claim check); hostile files end as rejected commands whose reasons t
 from __future__ import annotations
 
 import io
+import json
+import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
 from pypdf import PdfReader, PdfWriter
+from typer.testing import CliRunner, Result
 
+from ragstream.cli.main import app
 from ragstream.client import AnswerCitations, Client, InvalidRequest
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.local.samples import docx_bytes, pdf_bytes
-from ragstream.settings import Settings
+from ragstream.settings import Settings, get_settings
 from tests.conftest import unique_tag
 from tests.integration.helpers import secured_pipeline
 
@@ -136,3 +141,64 @@ def test_hostile_files_are_rejected_with_reasons_and_the_partition_keeps_flowing
 
     with pytest.raises(InvalidRequest, match="empty"):
         client.upload("bad/empty.pdf", b"", PDF)
+
+
+def _cli(pipeline: LocalPipeline, key: str, home: Path, *args: str) -> Result:
+    environ = {**pipeline.env, "RAGSTREAM_API_KEY": key, "RAGSTREAM_CONFIG": str(home / "profiles.json")}
+    with mock.patch.dict(os.environ, environ):
+        os.environ.pop("RAGSTREAM_PROFILE", None)
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(app, list(args))
+        finally:
+            get_settings.cache_clear()
+
+
+def test_the_cli_ingests_a_mixed_folder_cites_pages_and_audits_a_rejection(
+    running: tuple[LocalPipeline, str, Path], tmp_path: Path
+) -> None:
+    pipeline, key, _ = running
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.md").write_text("# Notes\n\nThe saffron queue drains every hour.")
+    (folder / "policy.pdf").write_bytes(
+        pdf_bytes(["Cover page.", "Refunds are approved by the vermilion desk."])
+    )
+    (folder / "team.docx").write_bytes(docx_bytes("Team", [("Owners", "The indigo squad owns billing.")]))
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a PDF")
+
+    ingested = _cli(pipeline, key, tmp_path, "ingest", str(folder), "--wait", "--json")
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["written"] == 4
+
+    hits = json.loads(_cli(pipeline, key, tmp_path, "search", "who approves refunds", "--json").stdout)[
+        "hits"
+    ]
+    assert (hits[0]["document_id"], hits[0]["location"]) == ("policy.pdf", "page 2")
+    asked = _cli(pipeline, key, tmp_path, "ask", "Who approves refunds?")
+    assert "policy.pdf" in asked.stdout and "page 2, chars" in asked.stdout, asked.stdout
+    assert (
+        json.loads(_cli(pipeline, key, tmp_path, "search", "indigo squad", "--json").stdout)["hits"][0][
+            "document_id"
+        ]
+        == "team.docx"
+    )
+
+    audit = _cli(pipeline, key, tmp_path, "audit", "broken.pdf", "--json")
+    assert audit.exit_code == 0, audit.output
+    [entry] = json.loads(audit.stdout)["history"]
+    assert entry["outcome"] == "rejected" and "the PDF is damaged" in entry["reason"]
+
+
+def test_the_demo_documents_answer_with_a_page_citation(client: Client) -> None:
+    from ragstream.demo import QUESTIONS, binary_documents
+
+    for document_id, data, media_type in binary_documents():
+        written = client.upload(document_id, data, media_type)
+    written.wait_searchable(240)
+    answer = client.answer(QUESTIONS[-1], passages=3)
+    assert answer.grounded
+    assert (answer.citations[0].document_id, answer.citations[0].location) == (
+        "handbook/operations.pdf",
+        "page 2",
+    )

@@ -223,3 +223,22 @@ def test_version_1_commands_still_decode_as_text_documents() -> None:
     old = v1.encode("UpsertDocument", {k: v for k, v in record.items() if k not in ("content_bytes", "blob")})
     decoded = codec.decode(old).record
     assert decoded["content"] == "old text" and decoded["content_bytes"] is None and decoded["blob"] is None
+
+
+def test_the_extraction_stage_reads_claim_checked_bytes_and_names_a_missing_blob(
+    tmp_path: Path, pdf: bytes
+) -> None:
+    from ragstream.settings import BlobSettings
+    from ragstream.streams.documents.stage import ExtractionStage
+
+    store = LocalBlobStore(tmp_path)
+    stage = ExtractionStage(BlobSettings(dir=tmp_path), store)
+    ref = store.put(pdf, "application/pdf")
+    cmd = {"content": "", "content_type": "application/pdf", "content_bytes": None, "blob": ref.model_dump()}
+    first, again = asyncio.run(stage.extract(cmd)), asyncio.run(stage.extract(cmd))
+    assert first == again  # immutable bytes: a replay extracts the same text
+    assert first["content_type"] == "text/markdown" and first["original_media_type"] == "application/pdf"
+    assert [loc["label"] for loc in first["locations"]] == ["page 1", "page 2", "page 3"]
+    missing = dict(cmd, blob=dict(ref.model_dump(), sha256=digest(b"never stored")))
+    with pytest.raises(ExtractionFailed, match="not readable from the blob store"):
+        asyncio.run(stage.extract(missing))
