@@ -212,8 +212,19 @@ class BlobSettings(_Section):
     # Files up to this size travel inside the command; larger ones go to the blob store first and the
     # command carries their SHA-256 (claim check), so Kafka records stay small.
     inline_max_bytes: int = Field(default=512 * 1024, ge=0)
-    # The local-directory backend (shared by the APIs and the workers: a mounted volume in a pod).
+    # "local": a directory shared by the APIs and the workers (a mounted volume in a pod);
+    # "s3": an S3-compatible object store (s3_bucket, and s3_endpoint_url for MinIO and the like).
+    backend: Literal["local", "s3"] = "local"
     dir: Path = PROJECT_ROOT / ".stack" / "blobs"
+    s3_bucket: str = ""
+    s3_prefix: str = "blobs/"
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # Empty: boto3's own chain (environment, shared config, instance or pod role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    # For development stacks only; production buckets are made (with their lifecycle rules) by their owners.
+    s3_create_bucket: bool = False
     # Extraction runs in a child process per document with these bounds; past them the upsert is
     # rejected with the reason, and the partition moves on.
     extract_timeout_s: float = Field(default=60.0, gt=0)
@@ -223,6 +234,12 @@ class BlobSettings(_Section):
     max_extracted_chars: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Sum of the uncompressed sizes of an Office file's (zip) members: refuses zip bombs unopened.
     max_unzipped_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024)
+
+    @model_validator(mode="after")
+    def _bucket_when_s3(self) -> BlobSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("blobs.s3_bucket is required with blobs.backend=s3")
+        return self
 
 
 class CdcSettings(_Section):
