@@ -40,3 +40,29 @@ def docx_bytes(title: str, sections: Sequence[tuple[str, str]], table: Sequence[
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def encrypted_pdf(pdf: bytes, password: str = "secret") -> bytes:
+    """The PDF, encrypted with a user password (a hostile file for extraction)."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(password)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def zip_bomb_docx(unpacked_bytes: int) -> bytes:
+    """A valid DOCX with one extra member of `unpacked_bytes` zeros: tiny packed, huge unpacked."""
+    import zipfile
+
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(docx_bytes("Bomb", [("A", "b")]))) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
+        for item in source.infolist():
+            bomb.writestr(item, source.read(item))
+        bomb.writestr("word/media/zeros.bin", b"\0" * unpacked_bytes)
+    return out.getvalue()

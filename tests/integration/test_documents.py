@@ -4,23 +4,20 @@ blob store (claim check); hostile files end as rejected commands whose reasons t
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
 import httpx
 import pytest
-from pypdf import PdfReader, PdfWriter
 from typer.testing import CliRunner, Result
 
 from ragstream.cli.main import app
 from ragstream.client import AnswerCitations, Client, InvalidRequest
 from ragstream.local.pipeline import LocalPipeline
-from ragstream.local.samples import docx_bytes, pdf_bytes
+from ragstream.local.samples import docx_bytes, encrypted_pdf, pdf_bytes, zip_bomb_docx
 from ragstream.settings import Settings, get_settings
 from tests.conftest import unique_tag
 from tests.integration.helpers import secured_pipeline
@@ -100,33 +97,13 @@ def test_a_large_docx_goes_through_the_blob_store_as_a_multipart_upload(
     assert all(h.document_id != "runbook.docx" for h in client.search("cobalt rotation").hits)
 
 
-def _encrypted(pdf: bytes) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    writer.encrypt("secret")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def _zip_bomb() -> bytes:
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(docx_bytes("Bomb", [("A", "b")]))) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
-    ):
-        for item in source.infolist():
-            bomb.writestr(item, source.read(item))
-        bomb.writestr("word/media/zeros.bin", b"\0" * (8 * 1024 * 1024))
-    return out.getvalue()
-
-
 def test_hostile_files_are_rejected_with_reasons_and_the_partition_keeps_flowing(client: Client) -> None:
     pdf = pdf_bytes(PAGES)
     hostile = {
-        "bad/encrypted.pdf": (_encrypted(pdf), PDF, "encrypted"),
+        "bad/encrypted.pdf": (encrypted_pdf(pdf), PDF, "encrypted"),
         "bad/corrupt.pdf": (pdf[:300] + b"\x00garbage" * 40, PDF, "damaged"),
         "bad/lying.docx": (pdf, DOCX, "not an Office file"),
-        "bad/bomb.docx": (_zip_bomb(), DOCX, "zip bomb"),
+        "bad/bomb.docx": (zip_bomb_docx(8 * 1024 * 1024), DOCX, "zip bomb"),
     }
     for document_id, (data, media_type, _) in hostile.items():
         client.upload(document_id, data, media_type)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader, PdfWriter
 
 from ragstream.blobs import BlobCorrupt, BlobNotFound, LocalBlobStore, digest
 from ragstream.codec import load_codec
 from ragstream.commands.exceptions import InvalidCommand
 from ragstream.commands.files import binary_content_type, binary_upsert
 from ragstream.contracts import ContentType, UpsertDocument, encode_command
-from ragstream.local.samples import docx_bytes, pdf_bytes
+from ragstream.local.samples import docx_bytes, encrypted_pdf, pdf_bytes, zip_bomb_docx
 from ragstream.settings import get_settings
 from ragstream.streams.chunking import ChunkingConfig
 from ragstream.streams.documents.formats import ExtractionFailed, Limits, extract
@@ -87,26 +85,6 @@ def test_a_deck_a_workbook_and_a_message_keep_slides_sheets_and_headers() -> Non
     assert "All good." in message.text
 
 
-def _encrypted(pdf: bytes) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    writer.encrypt("secret")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def _zip_bomb(size: int) -> bytes:
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(_docx())) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
-    ):
-        for item in source.infolist():
-            bomb.writestr(item, source.read(item))
-        bomb.writestr("word/media/zeros.bin", b"\0" * size)
-    return out.getvalue()
-
-
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
@@ -122,12 +100,12 @@ def _zip_bomb(size: int) -> bytes:
 )
 def test_hostile_files_fail_with_a_reason(pdf: bytes, kind: str, reason: str) -> None:
     cases = {
-        "encrypted": (_encrypted(pdf), "application/pdf"),
+        "encrypted": (encrypted_pdf(pdf), "application/pdf"),
         "corrupt": (pdf[:200] + b"\x00garbage" * 50, "application/pdf"),
         "empty": (b"", "application/pdf"),
         "pdf-as-docx": (pdf, DOCX),
         "docx-as-pdf": (_docx(), "application/pdf"),
-        "zip-bomb": (_zip_bomb(4 * 1024 * 1024), DOCX),
+        "zip-bomb": (zip_bomb_docx(4 * 1024 * 1024), DOCX),
         "too-many-pages": (pdf, "application/pdf"),
         "no-text": (pdf_bytes([""]), "application/pdf"),
     }
@@ -150,7 +128,7 @@ def test_the_bounded_extraction_returns_what_extract_returns_and_enforces_time_a
         asyncio.run(extract_bounded(pdf, "application/pdf", Limits(), timeout_s=60, memory_mb=32))
     with pytest.raises(ExtractionFailed, match="encrypted"):
         asyncio.run(
-            extract_bounded(_encrypted(pdf), "application/pdf", Limits(), timeout_s=60, memory_mb=1024)
+            extract_bounded(encrypted_pdf(pdf), "application/pdf", Limits(), timeout_s=60, memory_mb=1024)
         )
 
 
