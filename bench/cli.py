@@ -22,9 +22,19 @@ def ingest(
     profile: Path | None = typer.Option(
         None, "--profile", help="Sample each pipeline process with py-spy into this folder while timed."
     ),
+    formats: bool = typer.Option(
+        False, "--formats", help="Ingest generated PDFs instead (uploads, extraction): pages/s and chunks/s."
+    ),
+    pages: int = typer.Option(10, "--pages", min=1, help="With --formats: pydoc topics per PDF."),
     json_output: bool = JSON,
 ) -> None:
-    """Pipeline chunks/s end to end against raw model throughput on the same chunks."""
+    """Pipeline chunks/s end to end against raw model throughput on the same chunks; with --formats,
+    pages/s and chunks/s of PDFs (--docs of them)."""
+    if formats:
+        from ragstream.bench import formats as pdfs
+
+        emit(pdfs.run(docs, pages, workers), json_output)
+        return
     from ragstream.bench import ingest as bench
 
     emit(bench.run(docs, workers, profile), json_output)

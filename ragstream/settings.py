@@ -104,6 +104,9 @@ class ChunkingProfile(_Section):
 
 
 class ChunkingSettings(ChunkingProfile):
+    # "model": budgets count the embedding model's own tokens (its tokenizer.json, offline), so no
+    # chunk is truncated by the encoder; "estimate": a regex estimate that needs no model files.
+    tokenizer: Literal["model", "estimate"] = "model"
     # Overrides by tenant, then by the document's `source` metadata value (e.g. "pydoc", "file").
     # Env example: RAGSTREAM_CHUNKING__PER_TENANT='{"acme": {"max_tokens": 120}}'
     per_tenant: dict[str, ChunkingProfile] = Field(default_factory=dict)

@@ -34,7 +34,13 @@ from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.generations import GenerationFollower
 from ragstream.streams.metrics import COMMANDS, PROCESSED
 from ragstream.streams.projections import register_projections
-from ragstream.streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
+from ragstream.streams.stages import (
+    PASS_THROUGH,
+    ChunkingPolicy,
+    EmbeddingStage,
+    budget_tokenizer,
+    chunk_upserted,
+)
 from ragstream.streams.versioning import COMMAND_NAMES, decide, rejected
 from ragstream.streams.worker import raw_topic, worker_app
 from ragstream.topics import catalogue, document_key
@@ -51,7 +57,7 @@ def create_app(
 ) -> faust.App:
     topics = catalogue(settings.kafka.topic_prefix)
     codec = load_codec(settings.codec.schemas_dir)
-    chunking = ChunkingPolicy(settings.chunking)
+    chunking = ChunkingPolicy(settings.chunking, budget_tokenizer(settings.chunking, settings.embedding))
     extraction = ExtractionStage(settings.blobs, open_blob_store(settings.blobs))
     mappings = load_mappings(settings.cdc.mappings)
     pipeline = [topics.commands.name, topics.events.name, topics.chunks.name, topics.embeddings.name]

@@ -78,7 +78,7 @@ class GenerationBuilder:
             embedder = await asyncio.to_thread(
                 load_embedder, self.generation.embedding_settings(self._settings.embedding)
             )
-            config = ChunkingConfig(**self.generation.chunking)
+            config = ChunkingConfig.model_validate(self.generation.chunking)
         except (ConfigurationError, OSError, ValueError) as exc:
             raise GenerationUnbuildable(f"{type(exc).__name__}: {exc}") from exc
         scopes = CacheScopes(self._settings.embedding.cache_shared_tenants)
