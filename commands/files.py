@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import PurePosixPath
 
 from pydantic import ValidationError
@@ -41,6 +44,27 @@ def binary_content_type(media_type: str | None, filename: str = "") -> ContentTy
     if suffix in BINARY_SUFFIXES:
         return BINARY_SUFFIXES[suffix]
     raise InvalidCommand(f"give the file's content type (one of {supported()}) or a known file suffix")
+
+
+def message_attachments(data: bytes) -> list[tuple[str, ContentType, bytes]]:
+    """The attachments of an e-mail that are binary documents themselves (PDF, Office, e-mail):
+    (file name, content type, bytes). Others (images, text files) stay names in the message's text."""
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        parts = list(message.iter_attachments()) if isinstance(message, EmailMessage) else []
+    except Exception:  # an unparsable message is the extraction stage's to reject, with its reason
+        return []
+    found: list[tuple[str, ContentType, bytes]] = []
+    for part in parts:
+        name = part.get_filename() or ""
+        try:
+            content_type = binary_content_type(part.get_content_type(), name)
+        except InvalidCommand:
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and payload:
+            found.append((name or f"attachment{len(found) + 1}", content_type, payload))
+    return found
 
 
 def supported() -> str:

@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 from ragstream.blobs import BlobStore, open_blob_store
 from ragstream.codec import CodecError, load_codec
 from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
-from ragstream.commands.files import binary_upsert
+from ragstream.commands.files import binary_upsert, message_attachments
 from ragstream.contracts import (
     ContentType,
     DocumentCommand,
@@ -97,10 +97,28 @@ class CommandProducer:
             source=source or {"via": "sdk"}, document_version=document_version,
         )  # fmt: skip
 
-    async def send_file(self, **fields: Any) -> WrittenCommand:
-        """`file_command(**fields)`, written: `await producer.send_file(document_id="r.pdf", data=...,
-        content_type=ContentType.PDF)`."""
-        return await self.send(await self.file_command(**fields))
+    async def file_commands(self, **fields: Any) -> list[UpsertDocument]:
+        """`file_command(**fields)`, and for an e-mail one more upsert per attachment that is a document
+        itself (PDF, Office, e-mail): id `<message id>/attachments/<n>-<file name>`, metadata
+        `attached_to` naming the message, the message's tenant and ACL."""
+        message = await self.file_command(**fields)
+        if message.content_type is not ContentType.EMAIL:
+            return [message]
+        commands = [message]
+        for number, (name, content_type, data) in enumerate(message_attachments(fields["data"]), start=1):
+            attachment = dict(
+                fields, document_id=f"{message.document_id}/attachments/{number}-{name}"[:512], data=data,
+                content_type=content_type, title=name[:1024], document_version=None,
+                metadata={**(fields.get("metadata") or {}), "attached_to": message.document_id[:1024],
+                          "attachment": name[:1024]},
+            )  # fmt: skip
+            commands.append(await self.file_command(**attachment))
+        return commands
+
+    async def send_file(self, **fields: Any) -> list[WrittenCommand]:
+        """`file_commands(**fields)`, written: `await producer.send_file(document_id="r.pdf", data=...,
+        content_type=ContentType.PDF)`: the document first, then an e-mail's attachments."""
+        return await self.send_many(await self.file_commands(**fields))
 
     async def send(self, command: DocumentCommand) -> WrittenCommand:
         return (await self.send_many([command]))[0]

@@ -17,8 +17,8 @@ from ragstream.commands.api.deps import BudgetDep, ProducerDep
 from ragstream.commands.api.routes import accepted
 from ragstream.commands.api.schemas import CommandsAccepted
 from ragstream.commands.exceptions import InvalidCommand
-from ragstream.commands.files import binary_content_type
-from ragstream.contracts import Acl, Metadata
+from ragstream.commands.files import binary_content_type, message_attachments
+from ragstream.contracts import Acl, ContentType, Metadata
 from ragstream.http import DocumentPath
 from ragstream.http.security import Writer
 from ragstream.http.service import COMMON_ERRORS, error_responses
@@ -54,13 +54,16 @@ async def _upload(
         content_type = binary_content_type(media_type, filename)
     except InvalidCommand as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
-    await budget.charge(1)
-    command = await producer.file_command(
+    # Charged before any blob is stored; an e-mail's attachments that are documents become documents
+    # of their own (after the message), one command each.
+    attachments = len(message_attachments(data)) if content_type is ContentType.EMAIL else 0
+    await budget.charge(1 + attachments)
+    commands = await producer.file_commands(
         data=data, content_type=content_type, tenant=writer.tenant, document_id=document_id, actor=writer.subject,
         title=title or filename.rsplit("/", 1)[-1], metadata=_metadata(metadata), acl=_acl(acl),
         source={"via": "command-api", "upload": filename[:1024]}, document_version=document_version,
     )  # fmt: skip
-    return accepted([await producer.send(command)])
+    return accepted(await producer.send_many(commands))
 
 
 @router.put("/{document_id:path}", status_code=status.HTTP_202_ACCEPTED, response_model=CommandsAccepted)

@@ -155,13 +155,13 @@ async def _produce(
     async with CommandProducer(get_settings()) as producer:
         for file in files:
             # Large files go to the blob store first; this process must share it with the workers.
-            command = await producer.file_command(
+            expanded = await producer.file_commands(
                 document_id=file.document_id, data=file.path.read_bytes(), content_type=file.content_type,
                 tenant=tenant, actor=actor, title=file.path.stem,
                 metadata={"source": "file", "path": file.document_id[:1024]},
                 source={"via": "ingest-cli", "path": str(file.path)[:1024]},
             )  # fmt: skip
-            commands.append(command)
+            commands.extend(expanded)
         with Progress(*COLUMNS, console=errors) as progress:
             task = progress.add_task("writing commands", total=len(commands))
             for i in range(0, len(commands), batch):

@@ -66,3 +66,19 @@ def zip_bomb_docx(unpacked_bytes: int) -> bytes:
             bomb.writestr(item, source.read(item))
         bomb.writestr("word/media/zeros.bin", b"\0" * unpacked_bytes)
     return out.getvalue()
+
+
+def eml_bytes(subject: str, body: str, attachments: Sequence[tuple[str, str, bytes]] = ()) -> bytes:
+    """An e-mail (RFC 5322) with a plain body and (file name, media type, bytes) attachments."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = "ops@example.com"
+    message["To"] = "team@example.com"
+    message["Subject"] = subject
+    message["Date"] = "Mon, 05 Jan 2026 09:30:00 +0000"
+    message.set_content(body)
+    for name, media_type, data in attachments:
+        maintype, subtype = media_type.split("/", 1)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return bytes(message)

@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ragstream.cli.main import app
-from ragstream.client import AnswerCitations, Client, InvalidRequest
+from ragstream.client import AnswerCitations, Client, InvalidRequest, SearchIn
 from ragstream.local.pipeline import LocalPipeline
-from ragstream.local.samples import docx_bytes, encrypted_pdf, pdf_bytes, zip_bomb_docx
+from ragstream.local.samples import docx_bytes, eml_bytes, encrypted_pdf, pdf_bytes, zip_bomb_docx
+from ragstream.queries.api.schemas import Filters
 from ragstream.settings import Settings, get_settings
 from tests.conftest import unique_tag
 from tests.integration.helpers import secured_pipeline
@@ -179,3 +180,18 @@ def test_the_demo_documents_answer_with_a_page_citation(client: Client) -> None:
         "handbook/operations.pdf",
         "page 2",
     )
+
+
+def test_an_emails_pdf_attachment_becomes_a_linked_document_cited_by_page(client: Client) -> None:
+    report = pdf_bytes(["Quarterly report cover.", "The magenta cluster was retired in March."])
+    mail = eml_bytes("Quarterly report", "Attached is the report.", [("report.pdf", PDF, report)])
+    written = client.upload("mail/q1.eml", mail, "message/rfc822").wait_searchable(240)
+    attachment = "mail/q1.eml/attachments/1-report.pdf"
+    assert [c.document_id for c in written.commands] == ["mail/q1.eml", attachment]
+
+    hit = client.search("When was the magenta cluster retired?").hits[0]
+    assert (hit.document_id, hit.location) == (attachment, "page 2")
+    assert hit.metadata["attached_to"] == "mail/q1.eml"
+    query = SearchIn(query="quarterly report attached", filters=Filters(document_ids=["mail/q1.eml"]))
+    message = client.search(query).hits
+    assert message and "Subject: Quarterly report" in message[0].text

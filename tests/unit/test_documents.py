@@ -220,3 +220,19 @@ def test_the_extraction_stage_reads_claim_checked_bytes_and_names_a_missing_blob
     missing = dict(cmd, blob=dict(ref.model_dump(), sha256=digest(b"never stored")))
     with pytest.raises(ExtractionFailed, match="not readable from the blob store"):
         asyncio.run(stage.extract(missing))
+
+
+def test_an_emails_document_attachments_are_found_and_other_attachments_left_as_names() -> None:
+    from ragstream.commands.files import message_attachments
+    from ragstream.local.samples import eml_bytes
+
+    report = pdf_bytes(["Report."])
+    mail = eml_bytes(
+        "Hi",
+        "See attached.",
+        [("report.pdf", "application/pdf", report), ("logo.png", "image/png", b"\x89PNG")],
+    )
+    assert message_attachments(mail) == [("report.pdf", ContentType.PDF, report)]
+    text = extract(mail, ContentType.EMAIL.value, Limits()).text
+    assert "Attachments: report.pdf, logo.png" in text and "See attached." in text
+    assert message_attachments(b"\xff\xfe not a message") == []
