@@ -4,6 +4,8 @@ blob store (claim check); hostile files end as rejected commands whose reasons t
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -12,16 +14,20 @@ from unittest import mock
 
 import httpx
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner, Result
 
+from ragstream.blobs import open_blob_store
 from ragstream.cli.main import app
 from ragstream.client import AnswerCitations, Client, InvalidRequest, SearchIn
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.local.samples import docx_bytes, eml_bytes, encrypted_pdf, pdf_bytes, zip_bomb_docx
 from ragstream.queries.api.schemas import Filters
 from ragstream.settings import Settings, get_settings
+from ragstream.streams.documents.stage import ExtractionStage
+from ragstream.topics import catalogue
 from tests.conftest import unique_tag
-from tests.integration.helpers import secured_pipeline
+from tests.integration.helpers import decoded_records, secured_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PDF = "application/pdf"
@@ -195,3 +201,35 @@ def test_an_emails_pdf_attachment_becomes_a_linked_document_cited_by_page(client
     query = SearchIn(query="quarterly report attached", filters=Filters(document_ids=["mail/q1.eml"]))
     message = client.search(query).hits
     assert message and "Subject: Quarterly report" in message[0].text
+
+
+def test_replaying_a_claim_checked_command_extracts_exactly_the_text_that_was_indexed(
+    running: tuple[LocalPipeline, str, Path], client: Client
+) -> None:
+    pipeline, _, _ = running
+    from pydoc_data.topics import topics as pydoc
+
+    # Real prose, so the PDF does not compress below the inline limit.
+    prose = [pydoc[t][:3000].encode("latin-1", "replace").decode("latin-1") for t in ("types", "with", "try")]
+    pages = [*prose, "The obsidian switch resets the replay rig.", *prose]
+    data = pdf_bytes(pages)
+    assert len(data) > INLINE_MAX
+    client.upload("replay/manual.pdf", data, PDF).wait_searchable(240)
+
+    settings = pipeline.settings
+    topics = catalogue(settings.kafka.topic_prefix)
+    [command] = [d.record for *_, d in decoded_records(settings, topics.commands.name)
+                 if d.record["document_id"] == "replay/manual.pdf"]  # fmt: skip
+    assert command["content_bytes"] is None and command["blob"]["size"] == len(data)
+    [event] = [d.record for *_, d in decoded_records(settings, topics.events.name)
+               if d.name == "DocumentUpserted" and d.record["document_id"] == "replay/manual.pdf"]  # fmt: skip
+
+    # What a replay of the command log does for this record: the same bytes, so the same text.
+    replayed = asyncio.run(ExtractionStage(settings.blobs, open_blob_store(settings.blobs)).extract(command))
+    assert (replayed["content"], replayed["locations"]) == (event["content"], event["locations"])
+    assert event["blob"]["sha256"] == command["blob"]["sha256"]
+    hit = client.search("What resets the replay rig?").hits[0]
+    assert (hit.document_id, hit.text) == ("replay/manual.pdf", "The obsidian switch resets the replay rig.")
+    reader = PdfReader(io.BytesIO(data))
+    page = next(n for n, p in enumerate(reader.pages, start=1) if "obsidian" in (p.extract_text() or ""))
+    assert hit.location == f"page {page}" and page > 1
