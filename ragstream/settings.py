@@ -232,6 +232,10 @@ class BlobSettings(_Section):
     # rejected with the reason, and the partition moves on.
     extract_timeout_s: float = Field(default=60.0, gt=0)
     extract_memory_mb: int = Field(default=1024, ge=64)
+    # How long a blob is kept after it was last written; `ragstream blobs sweep` deletes older ones
+    # (0: forever). The extracted text lives in the log, so search, rebuilds and generations never
+    # need a blob again; only replaying the *commands* (re-extraction) does, as far back as this.
+    retention_days: int = Field(default=0, ge=0)
     # Refused by extraction beyond these (a 500-page PDF is rejected with the reason, not half-read).
     max_pages: int = Field(default=300, ge=1)
     max_extracted_chars: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -43,6 +44,10 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def is_digest(name: str) -> bool:
+    return _SHA256.match(name) is not None
+
+
 def checked_digest(sha256: str) -> str:
     """The digest, refused unless it is 64 hex digits (it becomes a file name or object key)."""
     if not _SHA256.match(sha256):
@@ -68,3 +73,8 @@ class BlobStore(Protocol):
         ...
 
     def exists(self, sha256: str) -> bool: ...
+
+    def sweep(self, older_than: datetime, *, dry_run: bool = False) -> list[str]:
+        """Delete the blobs last written before `older_than` (a put of bytes already stored counts
+        as a write); returns their digests."""
+        ...

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
-from ragstream.blobs.base import BlobNotFound, BlobReference, checked_digest, digest, verified
+from ragstream.blobs.base import BlobNotFound, BlobReference, checked_digest, digest, is_digest, verified
 
 
 class LocalBlobStore:
@@ -21,7 +22,10 @@ class LocalBlobStore:
     def put(self, data: bytes, media_type: str) -> BlobReference:
         sha = digest(data)
         path = self._path(sha)
-        if not path.exists():
+        if path.exists():
+            # Written again: the retention clock (blobs.retention_days) starts over.
+            os.utime(path)
+        else:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Write then rename: a reader never sees half a blob, and concurrent writers of the
             # same bytes both end with the one complete file.
@@ -46,3 +50,13 @@ class LocalBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
+
+    def sweep(self, older_than: datetime, *, dry_run: bool = False) -> list[str]:
+        cutoff = older_than.timestamp()
+        swept = []
+        for path in sorted(self._root.glob("??/??/*")):
+            if is_digest(path.name) and path.stat().st_mtime < cutoff:
+                swept.append(path.name)
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+        return swept

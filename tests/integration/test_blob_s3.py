@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -76,3 +77,15 @@ def test_the_extraction_stage_reads_a_claim_checked_pdf_from_s3(settings: BlobSe
     page_two = extracted["locations"][1]
     assert page_two["label"] == "page 2"
     assert "teal archive" in extracted["content"][page_two["start"] : page_two["end"]]
+
+
+def test_the_s3_sweep_deletes_only_blobs_written_before_the_cutoff(settings: BlobSettings) -> None:
+    store = open_blob_store(settings.model_copy(update={"s3_prefix": "sweep/"}))
+    before = store.put(b"%PDF-swept", "application/pdf")
+    time.sleep(1.5)  # S3 times have second resolution
+    cutoff = datetime.now(UTC)
+    time.sleep(1.5)
+    after = store.put(b"%PDF-kept", "application/pdf")
+    assert store.sweep(cutoff, dry_run=True) == [before.sha256] and store.exists(before.sha256)
+    assert store.sweep(cutoff) == [before.sha256]
+    assert not store.exists(before.sha256) and store.exists(after.sha256)

@@ -236,3 +236,46 @@ def test_an_emails_document_attachments_are_found_and_other_attachments_left_as_
     text = extract(mail, ContentType.EMAIL.value, Limits()).text
     assert "Attachments: report.pdf, logo.png" in text and "See attached." in text
     assert message_attachments(b"\xff\xfe not a message") == []
+
+
+def test_the_local_sweep_deletes_blobs_last_written_before_the_retention(tmp_path: Path) -> None:
+    import os
+    from datetime import timedelta
+
+    store = LocalBlobStore(tmp_path)
+    old, fresh, renewed = (store.put(b, "application/pdf") for b in (b"old", b"fresh", b"renewed"))
+    long_ago = (datetime.now(UTC) - timedelta(days=40)).timestamp()
+    for ref in (old, renewed):
+        os.utime(next(tmp_path.rglob(ref.sha256)), (long_ago, long_ago))
+    store.put(b"renewed", "application/pdf")  # sent again: its retention starts over
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+    assert store.sweep(cutoff, dry_run=True) == [old.sha256] and store.exists(old.sha256)
+    assert store.sweep(cutoff) == [old.sha256]
+    assert not store.exists(old.sha256) and store.exists(fresh.sha256) and store.exists(renewed.sha256)
+
+
+def test_the_sweep_command_needs_a_retention_and_reports_what_it_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import os
+    from datetime import timedelta
+
+    from typer.testing import CliRunner
+
+    from ragstream.cli.main import app
+
+    store = LocalBlobStore(tmp_path)
+    ref = store.put(b"old", "application/pdf")
+    long_ago = (datetime.now(UTC) - timedelta(days=10)).timestamp()
+    os.utime(next(tmp_path.rglob(ref.sha256)), (long_ago, long_ago))
+    monkeypatch.setenv("RAGSTREAM_BLOBS__DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        refused = CliRunner().invoke(app, ["blobs", "sweep"])
+        assert refused.exit_code != 0 and "kept forever" in refused.output
+        swept = CliRunner().invoke(app, ["blobs", "sweep", "--days", "7", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert swept.exit_code == 0, swept.output
+    assert json.loads(swept.stdout)["swept"] == [ref.sha256] and not store.exists(ref.sha256)
