@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import random
+import re
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from ragstream.queries.notifications.notices import Kind
 from ragstream.queries.notifications.signing import InvalidSignature, new_secret, sign
 from ragstream.queries.notifications.vault import SecretUnreadable, SecretVault
 from ragstream.records import LogRecord
-from ragstream.settings import NotificationSettings
+from ragstream.settings import PROJECT_ROOT, NotificationSettings
 
 pytestmark = pytest.mark.unit
 BODY = b'{"type":"document.searchable","data":{"document_id":"faq/1"}}'
@@ -35,6 +37,18 @@ def test_the_signature_is_hmac_sha256_over_id_timestamp_and_body_as_the_docs_say
         "webhook-signature": "v1," + base64.b64encode(mac).decode(),
     }
     verify_webhook(secret, headers, BODY, now=1_700_000_100)
+
+
+def test_the_verification_written_out_in_the_docs_accepts_ours_and_refuses_tampering() -> None:
+    docs = (PROJECT_ROOT / "docs" / "notifications.md").read_text()
+    [code] = [block for block in re.findall(r"```python\n(.*?)```", docs, re.S) if "def verify(" in block]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    secret = new_secret()
+    headers = sign([new_secret(), secret], "evt_9", BODY)  # during a rotation: either secret verifies
+    namespace["verify"](secret, headers, BODY)
+    with pytest.raises(ValueError, match="bad signature"):
+        namespace["verify"](secret, headers, BODY.replace(b"faq", b"fax"))
 
 
 def test_verification_refuses_tampering_other_secrets_and_old_timestamps() -> None:
