@@ -182,7 +182,7 @@ async def document_events(
         str | None, Query(max_length=512, description="The write's token: wait on the index feed at once")
     ] = None,
     timeout_s: Annotated[
-        float | None, Query(gt=0, description="Default and most: the node's events timeout")
+        float | None, Query(gt=0, le=600, description="Default and most: the node's events timeout")
     ] = None,
 ) -> StreamingResponse:
     """Waits for one write (command) on the document: an event named `searchable` the moment this

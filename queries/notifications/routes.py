@@ -3,6 +3,7 @@ caller's tenant; an operator acts for the tenant it names in X-Tenant)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -54,8 +55,13 @@ async def _target(url: str, settings: NotificationSettings) -> str:
     """The URL, if the outbound policy allows it now (it is checked again at every delivery)."""
     try:
         parsed = check_url(url)
-        await resolve(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80),
-                      allow_private=settings.allow_private_targets)  # fmt: skip
+        async with asyncio.timeout(settings.delivery_timeout_s):
+            await resolve(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80),
+                          allow_private=settings.allow_private_targets)  # fmt: skip
+    except TimeoutError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"url: {parsed.host} did not resolve in time"
+        ) from exc
     except TargetRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"url: {exc}") from exc
     return url
