@@ -17,8 +17,9 @@ from ragstream.queries.answers.templates import (
 )
 from ragstream.queries.registry.store import AuditEntry
 
-# A prompt template's name (the tenant's own namespace).
+# A prompt template's name (the tenant's own namespace), and its versions (PostgreSQL int).
 TEMPLATE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MAX_VERSION = 2**31 - 1
 
 
 class _Body(BaseModel):
@@ -53,7 +54,9 @@ class AnswerIn(_Body):
         default=None, pattern=TEMPLATE_NAME,
         description="A prompt template of the caller's tenant; default: the tenant's default template",
     )  # fmt: skip
-    template_version: int | None = Field(default=None, ge=1, description="Default: the template's latest")
+    template_version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Default: the template's latest"
+    )
 
 
 class RetrieverScores(BaseModel):
@@ -149,7 +152,9 @@ class TemplateOut(BaseModel):
 
 
 class DefaultTemplateIn(_Body):
-    version: int | None = Field(default=None, ge=1, description="Pin a version; default: follow the latest")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Pin a version; default: follow the latest"
+    )
 
 
 class TemplatesOut(BaseModel):

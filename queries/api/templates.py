@@ -18,6 +18,7 @@ from ragstream.queries.answers.template_store import StoredTemplate, TemplateSto
 from ragstream.queries.answers.templates import PromptTemplate
 from ragstream.queries.api.deps import TemplatesDep
 from ragstream.queries.api.schemas import (
+    MAX_VERSION,
     TEMPLATE_NAME,
     DefaultTemplateIn,
     TemplateIn,
@@ -78,7 +79,7 @@ async def get_template(
     name: TemplateName,
     templates: TemplatesDep,
     identity: Admin,
-    version: Annotated[int | None, Query(ge=1, description="Default: the latest")] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION, description="Default: the latest")] = None,
 ) -> TemplateOut:
     stored = await _found(templates, identity.tenant, name, version)
     return _out(stored, await templates.default(identity.tenant))

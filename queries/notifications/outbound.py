@@ -38,11 +38,12 @@ def check_url(url: str) -> httpx.URL:
         raise TargetRefused(f"the URL is longer than {MAX_URL_CHARS} characters")
     try:
         parsed = httpx.URL(url)
+        host = parsed.host  # decoding an IDNA name can fail too
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise TargetRefused(f"not a valid URL: {exc}") from exc
     if parsed.scheme not in ("http", "https"):
         raise TargetRefused("only http and https URLs can receive webhooks")
-    if not parsed.host:
+    if not host:
         raise TargetRefused("the URL has no host")
     if parsed.userinfo:
         raise TargetRefused("credentials in the URL are not allowed; authenticate receivers by signature")
@@ -61,7 +62,7 @@ async def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
     is not public and private targets are not allowed."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode, or with NUL in it
         raise TargetRefused(f"{host} does not resolve: {exc}") from exc
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:

@@ -136,7 +136,9 @@ async def deliveries(
     identity: Admin,
     state: DeliveryState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Deliveries older than this id (paging)")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Deliveries older than this id (paging)")
+    ] = None,
 ) -> list[Delivery]:
     """The delivery log, newest first: each delivery's state and every attempt's answer."""
     await _owned(webhooks, identity.tenant, webhook_id)
