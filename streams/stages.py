@@ -11,6 +11,7 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from ragstream.embedding.base import Embedder
+from ragstream.embedding.passage import passage_input
 from ragstream.settings import ChunkingProfile, ChunkingSettings
 from ragstream.streams.chunking import ChunkingConfig, chunk_document
 from ragstream.streams.embedding_cache import CacheKey, CacheScopes, EmbeddingCache
@@ -87,14 +88,26 @@ class EmbeddingStage:
         self._model_key = f"{embedder.name}@{embedder.version}"
 
     async def embed(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        def key(record: Mapping[str, Any], chunk: Mapping[str, Any]) -> CacheKey:
-            return self._scopes.of(record["tenant"]), chunk["content_hash"]
-
-        keys = sorted({key(r, c) for r in records for c in r["chunks"]})
+        # The model input is the chunk with its title and heading path, so a vector is cached by the
+        # hash of that input (the same text under another title is another vector), per tenant scope.
+        inputs: dict[tuple[int, int], str] = {
+            (id(r), c["chunk_number"]): passage_input(r.get("title") or "", c.get("heading") or "", c["text"])
+            for r in records
+            for c in r["chunks"]
+        }
+        key_of = {
+            (id(r), c["chunk_number"]): (
+                self._scopes.of(r["tenant"]),
+                text_hash(inputs[(id(r), c["chunk_number"])]),
+            )
+            for r in records
+            for c in r["chunks"]
+        }
+        keys = sorted(set(key_of.values()))
         cached = await self._cache.get(self._model_key, keys) if self._cache else {}
         missing = [k for k in keys if k not in cached]
-        texts_by_hash = {c["content_hash"]: c["text"] for r in records for c in r["chunks"]}
-        # A text missing in two scopes of one batch is embedded once and cached in both.
+        texts_by_hash = {key_of[where][1]: text for where, text in inputs.items()}
+        # An input missing in two scopes of one batch is embedded once and cached in both.
         hashes = sorted({h for _, h in missing})
         by_hash: dict[str, bytes] = {}
         if hashes:
@@ -118,7 +131,7 @@ class EmbeddingStage:
             chunks = []
             fresh = 0
             for c in record["chunks"]:
-                k = key(record, c)
+                k = key_of[(id(record), c["chunk_number"])]
                 if k in computed and k not in seen_computed:
                     seen_computed.add(k)
                     fresh += 1

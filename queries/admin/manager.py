@@ -209,7 +209,13 @@ class IndexManager:
             else service.feed.generation.projector.state.count_documents()
         )
         chunks = await asyncio.to_thread(keyword.count)
-        return {"generation": service.feed.generation.name, "documents": documents, "chunks": chunks}
+        return {
+            "generation": service.feed.generation.name,
+            "documents": documents,
+            "chunks": chunks,
+            # An HNSW build is due or running: searches may change once it is done.
+            "vector_index_optimizing": service.feed.optimization_due,
+        }
 
     def generations(self) -> list[dict[str, Any]]:
         current, live = current_generation(self.root), self.feed.generation

@@ -6,7 +6,7 @@ import typer
 
 from ragstream.cli import auth, connectors, logops, serve, stack, streams, topics, webhooks
 from ragstream.cli.ask import ask, search
-from ragstream.cli.eval_bench import bench_app, eval_command
+from ragstream.cli.eval_bench import bench_app, compare_command, eval_command, keyword_command
 from ragstream.cli.ingest import ingest
 from ragstream.cli.output import EXIT_CODES_HELP, CliGroup
 from ragstream.cli.profile import config_app, login, logout, whoami
@@ -62,6 +62,8 @@ app.command()(logops.audit)
 app.command("query-log")(logops.query_log)
 app.add_typer(webhooks.app, name="webhooks")
 app.command("eval")(eval_command)
+app.command("eval-compare")(compare_command)
+app.command("eval-keyword")(keyword_command)
 app.add_typer(bench_app, name="bench")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ragstream.embedding.base import Vectors
+from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.exceptions import ConfigurationError
 from ragstream.settings import EmbeddingSettings
 
@@ -70,13 +71,16 @@ class SentenceTransformerEmbedder:
 @lru_cache(maxsize=2)
 def load_embedder(settings: EmbeddingSettings) -> SentenceTransformerEmbedder:
     if settings.model_path is not None:
-        path, version = settings.model_path, f"path:{settings.model_path}"
+        path, model_version = settings.model_path, f"path:{settings.model_path}"
     elif settings.model == DEFAULT_MODEL:
-        path, version = _bundled_model()
+        path, model_version = _bundled_model()
     else:
         raise ConfigurationError(
             f"embedding model {settings.model!r} needs RAGSTREAM_EMBEDDING__MODEL_PATH (models are never downloaded)"
         )
+    # The passage format is part of the version: vectors of chunk text alone (earlier versions) and
+    # of title, heading and text never share a cache entry or pass for one another.
+    version = f"{model_version}+{PASSAGE_FORMAT}"
     return SentenceTransformerEmbedder(
         path, name=settings.model, version=version, batch_size=settings.batch_size, device=settings.device
     )
