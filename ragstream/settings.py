@@ -5,6 +5,8 @@ Example: RAGSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092, RAGSTREAM_POSTGRES__PAS
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -186,11 +188,86 @@ class RetrievalSettings(_Section):
 
 
 class GeneratorSettings(_Section):
-    kind: str = "extractive"
+    """How answers are written: "extractive" (quotes, no network) or "openai", any OpenAI-compatible
+    chat endpoint (`base_url`, `model`). Any other kind, or "openai" without a model, is an error at
+    start-up, never a silent switch to extractive."""
+
+    kind: Literal["extractive", "openai"] = "extractive"
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = ""
     api_key: SecretStr = SecretStr("")
-    timeout_s: float = 60.0
+    # The whole completion (retries included, or the first streamed piece) must arrive within this.
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # The circuit breaker on the endpoint: this many failures in a row open it; while open, answers
+    # come from the fallback at once; after `breaker_reset_s` one trial request may close it again.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=30.0, gt=0)
+    # What answers when the endpoint fails or the breaker is open: the extractive generator (the
+    # response says `"fallback": "extractive"`), or "none": a 503 as before.
+    fallback: Literal["extractive", "none"] = "extractive"
+
+    @model_validator(mode="after")
+    def _endpoint_when_openai(self) -> GeneratorSettings:
+        if self.kind == "openai":
+            if not self.model.strip():
+                raise ValueError("generator.model is required with generator.kind=openai")
+            if not self.base_url.startswith(("http://", "https://")):
+                raise ValueError(f"generator.base_url must be an http(s) URL, got {self.base_url!r}")
+        return self
+
+
+class NotificationSettings(_Section):
+    """Webhooks (delivered by the stream workers) and the wait-for-my-write event streams (query API)."""
+
+    # The stream workers turn the log into webhook deliveries; off: no notices are recorded.
+    enabled: bool = True
+    # Webhook targets in private, loopback, link-local or otherwise non-public address ranges are
+    # refused (at subscription and again at every delivery, after DNS resolution) unless this is on.
+    allow_private_targets: bool = False
+    # One attempt: connecting, sending and reading the answer, redirects included.
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # At most this much of an answer is read (and its first KiB kept in the delivery log).
+    max_response_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Redirects to the same origin (scheme, host, port) are followed this often; never to another.
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    # Attempts before a delivery is dead-lettered; waits between them grow exponentially, with jitter.
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_initial_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=900.0, gt=0)
+    # Requests in flight per endpoint (per worker); each endpoint has its own queue and tasks.
+    endpoint_concurrency: int = Field(default=4, ge=1, le=64)
+    # How often a worker looks for due deliveries and for documents the read models now hold.
+    poll_interval_s: float = Field(default=0.5, gt=0)
+    # A claimed delivery is another worker's to retry if its worker has not answered within this.
+    lease_s: float = Field(default=120.0, gt=0)
+    # A "searchable" or "deleted" notice waits this long for every read model to hold the version.
+    searchable_wait_s: float = Field(default=3600.0, gt=0)
+    max_subscriptions_per_tenant: int = Field(default=25, ge=1)
+    # During a secret rotation the previous secret keeps signing this long (two signatures).
+    rotation_overlap_s: float = Field(default=24 * 3600.0, ge=0)
+    # A key (32 bytes, base64) that encrypts signing secrets at rest (AES-GCM); without one they are
+    # stored as they are, protected only by the database's access control (see SECURITY.md).
+    secrets_key: SecretStr = SecretStr("")
+    delivery_log_retention_days: int = Field(default=30, ge=1)
+    # GET /v1/documents/{id}/events: the longest wait a request may ask for, and how many such
+    # streams one tenant may hold open at once per query API replica.
+    events_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    events_streams_per_tenant: int = Field(default=16, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_key(self) -> NotificationSettings:
+        key = self.secrets_key.get_secret_value()
+        if key:
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "notifications.secrets_key must be 32 bytes in base64; make one with"
+                    " `openssl rand -base64 32`"
+                )
+        return self
 
 
 class StreamsSettings(_Section):
@@ -219,6 +296,9 @@ class CdcSettings(_Section):
     # (FileConfigProvider). Both providers must be configured on the worker (deploy/local/connect.sh).
     connect_secret_provider: Literal["env", "file"] = "env"
     connect_secrets_file: str = ""
+    # Kafka Connect's REST API, if the stream workers should watch the mapped connectors and notify
+    # their tenant (webhooks: connector.failed) when one fails; "" watches nothing.
+    connect_url: str = ""
 
 
 HS256_MIN_SECRET_BYTES = 32
@@ -302,6 +382,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generator: GeneratorSettings = GeneratorSettings()
+    notifications: NotificationSettings = NotificationSettings()
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
     auth: AuthSettings = AuthSettings()

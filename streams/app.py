@@ -73,8 +73,11 @@ def create_app(
     async def cache_reachable() -> bool:
         return await (await cache()).ping()
 
+    # The projections' topics (the dead-letter topic too, for notifications) are as contiguous as the
+    # pipeline's and read through the same sequencer, so they get the same delivery fixes.
+    sequenced = [*pipeline, *sorted({p.topic for p in projections} - set(pipeline))]
     app = worker_app(
-        settings, settings.streams.app_id, sequenced_topics=pipeline,
+        settings, settings.streams.app_id, sequenced_topics=sequenced,
         lag_topics=[*consumed, *cdc_topics(settings, mappings)],
         ready_checks=[("postgres", cache_reachable), *((p.name, p.ready) for p in projections)],
     )  # fmt: skip

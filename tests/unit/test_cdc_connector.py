@@ -19,6 +19,7 @@ from ragstream.streams.cdc.connect import ConnectClient
 from ragstream.streams.cdc.connector import cdc_topic, database_for, redacted, render_config, resolve_password
 from ragstream.streams.cdc.mapping import CdcMapping, parse_mapping
 from ragstream.streams.cdc.pg import TableReport, readiness
+from ragstream.streams.cdc.watch import connector_state
 from ragstream.topics import Cleanup
 
 pytestmark = pytest.mark.unit
@@ -274,3 +275,15 @@ class TestMappingPaths:
         monkeypatch.setenv("RAGSTREAM_CDC__MAPPINGS", "a.yaml")
         with pytest.raises(SettingsError):
             Settings()
+
+
+def test_a_connector_counts_as_failed_when_it_or_any_task_failed() -> None:
+    running = {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}
+    assert connector_state(running) == ("RUNNING", "")
+    task_failed = {"connector": {"state": "RUNNING"}, "tasks": [{"state": "FAILED", "trace": "boom"}]}
+    assert connector_state(task_failed) == ("FAILED", "boom")
+    assert connector_state({"connector": {"state": "FAILED", "trace": "down"}, "tasks": []}) == (
+        "FAILED",
+        "down",
+    )
+    assert connector_state({}) == ("UNKNOWN", "")
