@@ -80,3 +80,23 @@ def rebuild(
     from ragstream.bench import rebuild as bench
 
     emit(bench.run(chunks, prefix), json_output)
+
+
+@bench_app.command("encoder")
+def encoder(
+    backends: str = typer.Option(
+        "torch-fp32,torch-bf16,onnx-fp32,onnx-int8", "--backends", help="Comma-separated backends."
+    ),
+    texts: int = typer.Option(256, "--texts", min=8, help="Chunk texts embedded per round."),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Interleaved rounds (median reported)."),
+    queries: int = typer.Option(100, "--queries", min=1, help="Single-query embeddings per backend."),
+    json_output: bool = JSON,
+) -> None:
+    """Encoder backends side by side: passages/s, query p50/p99, peak memory, cosine to fp32."""
+    from ragstream.bench import encoder as bench
+    from ragstream.embedding.backends import BACKENDS
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    if unknown := [b for b in chosen if b not in BACKENDS]:
+        raise typer.BadParameter(f"unknown backends {unknown}; one of {', '.join(BACKENDS)}")
+    emit(bench.run(chosen, texts, rounds, queries), json_output)
