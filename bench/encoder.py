@@ -31,7 +31,7 @@ REFERENCE = "torch-fp32"
 
 def run(backends: Sequence[str], texts_count: int, rounds: int, queries: int) -> dict[str, Any]:
     settings = get_settings()
-    texts = chunk_texts(documents(max(1, texts_count // 10)), settings.chunking)[:texts_count]
+    texts = chunk_texts(documents(max(1, texts_count // 4)), settings.chunking)[:texts_count]
     names = [REFERENCE, *(b for b in backends if b != REFERENCE)]
     skipped = {n: r for n in names if (r := unsupported_reason(BACKENDS[n], cpu_flags())) is not None}
     names = [n for n in names if n not in skipped]
@@ -94,15 +94,16 @@ def _alone(backend: str) -> dict[str, Any]:
     """Peak RSS (MiB) of a fresh process that loads this backend and embeds a few texts, and
     whether that process imported torch (a query node on ONNX Runtime must not)."""
     code = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
         "from ragstream.embedding import load_embedder\n"
         "from ragstream.settings import get_settings\n"
         "s = get_settings().embedding.model_copy(update={'backend': sys.argv[1]})\n"
         "e = load_embedder(s)\n"
         "e.embed_passages(['a short passage'] * 32)\n"
         "e.embed_query('a query')\n"
-        "print(json.dumps({'torch': 'torch' in sys.modules,"
-        " 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        # VmHWM, not ru_maxrss: the latter starts from the parent's peak across fork and exec.
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'rss': int(hwm) / 1024}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, backend], capture_output=True, text=True, timeout=600, check=False

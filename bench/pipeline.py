@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 import uuid
@@ -13,21 +14,27 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ragstream.bench.corpus import ACTOR, TENANT
 from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_token
+from ragstream.bench.topic import chunks_in_topic
+from ragstream.codec import load_codec
 from ragstream.contracts import UpsertDocument
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.local.processes import free_port
 from ragstream.settings import PROJECT_ROOT
+from ragstream.topics import catalogue
 
 STATE_ROOT = PROJECT_ROOT / ".stack" / "bench"
 WAIT_TIMEOUT_S = 3600.0
 
 
 @contextmanager
-def fresh_pipeline(name: str, *, workers: int = 1, keep: bool = False) -> Iterator[BenchPipeline]:
-    """Stream worker(s) and query API on new topics, consumer group, schema and data folders."""
+def fresh_pipeline(
+    name: str, *, workers: int = 1, keep: bool = False, env: Mapping[str, str] | None = None
+) -> Iterator[BenchPipeline]:
+    """Stream worker(s) and query API on new topics, consumer group, schema and data folders
+    (`env`: more settings for them)."""
     tag = f"bench-{name}-{uuid.uuid4().hex[:8]}"
     state_dir = STATE_ROOT / tag
-    running = BenchPipeline(LocalPipeline(isolated_env(tag, state_dir), state_dir / "logs"))
+    running = BenchPipeline(LocalPipeline(isolated_env(tag, state_dir, **(env or {})), state_dir / "logs"))
     try:
         running.start(workers)
         yield running
@@ -39,6 +46,42 @@ def fresh_pipeline(name: str, *, workers: int = 1, keep: bool = False) -> Iterat
         running.pipeline.stop()
         if not keep:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@contextmanager
+def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
+    """A query API (no stream worker) on pipeline `prefix`'s embeddings topic, once its live
+    generation holds the whole topic and has built its HNSW graph; yields it and the chunk count."""
+    state_dir = STATE_ROOT / f"{prefix}-{name}"
+    pipeline = LocalPipeline(isolated_env(prefix, state_dir), state_dir / "logs")
+    try:
+        pipeline.create_topics()  # idempotent: the embeddings topic is there already
+        pipeline.start_query_api()
+        settings = pipeline.settings
+        topic = catalogue(prefix).embeddings.name
+        chunks = asyncio.run(chunks_in_topic(settings.kafka, topic, load_codec(settings.codec.schemas_dir)))
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        # The feed builds the HNSW graph once idle (for 1,000 points or more); wait for it too, so it
+        # neither shares the cores with what is measured next nor leaves searches scanning.
+        while True:
+            ready = httpx.get(f"{pipeline.query_url}/ready", timeout=30).json()
+            if ready.get("chunks", 0) >= chunks and (chunks < 1000 or ready.get("unindexed_vectors") == 0):
+                break
+            _before(deadline, "the live generation to catch up and build its HNSW graph")
+            time.sleep(0.5)
+        yield pipeline, chunks
+    except Exception:
+        for process in pipeline.processes.values():
+            print(f"--- {process.name} log ---\n{process.log_tail(30)}")
+        raise
+    finally:
+        pipeline.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _before(deadline: float, what: str) -> None:
+    if time.monotonic() > deadline:
+        raise TimeoutError(f"gave up waiting for {what}")
 
 
 class BenchPipeline:

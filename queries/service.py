@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Histogram
 
 from ragstream.embedding.base import Embedder
+from ragstream.embedding.query_cache import QueryVectorCache
 from ragstream.queries.answers.base import Answer, Generator, Passage, passages_from_chunks
 from ragstream.queries.exceptions import InvalidConsistencyToken, NotCaughtUp
 from ragstream.queries.indexing.feed import IndexFeed
@@ -84,9 +85,11 @@ class QueryService:
         settings: RetrievalSettings,
         *,
         shared: SharedReadModels | None = None,
+        query_cache_size: int = 0,
     ) -> None:
         self.feed = feed
         self.embedder = embedder
+        self.query_vectors = QueryVectorCache(query_cache_size)
         self.generator = generator
         self.settings = settings
         self.shared = shared
@@ -145,7 +148,7 @@ class QueryService:
         async def dense() -> list[Hit]:
             if q.mode == Mode.BM25:
                 return []
-            vector = await timed("embed", embedder.embed_query, q.text)
+            vector = await timed("embed", self.query_vectors.embed_query, embedder, q.text)
             return await timed("vector", vector_index.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())

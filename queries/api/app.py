@@ -66,8 +66,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             indexes = await asyncio.to_thread(open_shared_indexes, settings, model.dimension)
             shared = SharedReadModels(indexes, SharedIndexState.of(registry))
         service = LoggedQueryService(
-            feed, model, make_generator(settings.generator), settings.retrieval, shared=shared
-        )
+            feed, model, make_generator(settings.generator), settings.retrieval, shared=shared,
+            query_cache_size=settings.embedding.query_cache_size,
+        )  # fmt: skip
         service.query_log = query_log
         admin = IndexManager(settings, service, registry, codec)
         app.state.registry = registry
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 "generation": service.feed.generation.name,
                 "documents": documents,
                 "chunks": await asyncio.to_thread(keyword.count),
+                "unindexed_vectors": service.feed.unindexed_points,
             }
         )
 

@@ -44,6 +44,7 @@ class IndexFeed:
         *,
         on_applied: Callable[[list[tuple[str, str, int, bool]]], object] | None = None,
         observe_freshness: bool = True,
+        batch_records: int = 500,
     ) -> None:
         self._kafka = kafka
         self.topic = topic
@@ -52,6 +53,9 @@ class IndexFeed:
         self._on_applied = on_applied
         # A rebuild re-reads old events; their age says nothing about how fresh the live node is.
         self._observe_freshness = observe_freshness
+        # Records per read and apply: every batch ends in a commit of each index, so a rebuild's
+        # catch-up reads larger ones (a live feed's batches are small anyway: what arrived).
+        self._batch_records = batch_records
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._pausing = False
@@ -143,7 +147,7 @@ class IndexFeed:
     async def _run(self) -> None:
         assert self._consumer is not None
         while not self._pausing:
-            batches = await self._consumer.getmany(timeout_ms=250, max_records=500)
+            batches = await self._consumer.getmany(timeout_ms=250, max_records=self._batch_records)
             records, errors = decode_batches(self._codec, batches)
             self.errors += errors
             if errors:
@@ -173,9 +177,19 @@ class IndexFeed:
                 await maybe
         await self.notify()
 
+    @property
+    def unindexed_points(self) -> int:
+        """Vectors applied since the HNSW graph was last built (searched by scanning meanwhile)."""
+        return self._unoptimized
+
     async def _maybe_optimize(self, min_points: int = 1000, idle_s: float = 5.0) -> None:
         if self._unoptimized < min_points or time.monotonic() - self._idle_since < idle_s:
             return
+        await self.optimize()
+
+    async def optimize(self) -> None:
+        """Build the vector index's HNSW graph over what the generation holds (between batches:
+        it takes the projector's write lock)."""
         projector = self.generation.projector
         vector = projector.vector
         if not isinstance(vector, QdrantEdgeVectorIndex):

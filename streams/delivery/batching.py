@@ -65,7 +65,8 @@ class BatchQueue(Generic[T]):
             self._source.result()  # re-raises the source's failure
             return None
         getter = asyncio.ensure_future(self._queue.get())
-        done, _ = await asyncio.wait({getter, self._source}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {getter, self._source}
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if getter in done:
             return getter.result()
         getter.cancel()
