@@ -47,7 +47,10 @@ async def open_live_generation(
             else await asyncio.to_thread(load_embedder, settings.embedding)
         )
         topic = catalogue(settings.kafka.topic_prefix).embeddings.name
-        manifest = Manifest.new(name, "initial", "all", model.name, None, model.dimension, source=topic)
+        manifest = Manifest.new(
+            name, "initial", "all", model.name, None, model.dimension,
+            source=topic, embedding_version=model.version,
+        )  # fmt: skip
         manifest.complete = True
         write_manifest(root, manifest)
         return await asyncio.to_thread(Generation.open, root, name, model.dimension, local), model, manifest

@@ -71,9 +71,13 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
     manifest = Manifest.new(
         name, "rebuild", job.read_model, model.name, plan.model_path, model.dimension, source=topic,
         chunking=None if live else generation.chunking, embedding_generation=None if live else generation.id,
+        embedding_version=model.version,
     )  # fmt: skip
     write_manifest(root, manifest)
-    job.detail = {"embedding_model": model.name, "dimension": model.dimension, "topic": topic}
+    job.detail = {
+        "embedding_model": model.name, "embedding_version": model.version,
+        "dimension": model.dimension, "topic": topic,
+    }  # fmt: skip
     requested_at = -1
     if not live:
         job.detail.update(chunking=generation.chunking, embedding_generation=generation.id)
