@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,6 +28,22 @@ WAIT_TIMEOUT_S = 3600.0
 
 
 @contextmanager
+def _cleaned_up(pipeline: LocalPipeline, state_dir: Path, *, keep: bool = False) -> Iterator[LocalPipeline]:
+    """Stops the pipeline's processes at the end (their logs printed if anything failed) and removes
+    its state unless `keep`."""
+    try:
+        yield pipeline
+    except Exception:
+        for process in pipeline.processes.values():
+            print(f"--- {process.name} log ---\n{process.log_tail(30)}")
+        raise
+    finally:
+        pipeline.stop()
+        if not keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@contextmanager
 def fresh_pipeline(
     name: str, *, workers: int = 1, keep: bool = False, env: Mapping[str, str] | None = None
 ) -> Iterator[BenchPipeline]:
@@ -34,18 +51,11 @@ def fresh_pipeline(
     (`env`: more settings for them)."""
     tag = f"bench-{name}-{uuid.uuid4().hex[:8]}"
     state_dir = STATE_ROOT / tag
-    running = BenchPipeline(LocalPipeline(isolated_env(tag, state_dir, **(env or {})), state_dir / "logs"))
-    try:
+    pipeline = LocalPipeline(isolated_env(tag, state_dir, **(env or {})), state_dir / "logs")
+    with _cleaned_up(pipeline, state_dir, keep=keep):
+        running = BenchPipeline(pipeline)
         running.start(workers)
         yield running
-    except Exception:
-        for process in running.pipeline.processes.values():
-            print(f"--- {process.name} log ---\n{process.log_tail(30)}")
-        raise
-    finally:
-        running.pipeline.stop()
-        if not keep:
-            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @contextmanager
@@ -53,8 +63,9 @@ def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
     """A query API (no stream worker) on pipeline `prefix`'s embeddings topic, once its live
     generation holds the whole topic and has built its HNSW graph; yields it and the chunk count."""
     state_dir = STATE_ROOT / f"{prefix}-{name}"
-    pipeline = LocalPipeline(isolated_env(prefix, state_dir), state_dir / "logs")
-    try:
+    with _cleaned_up(
+        LocalPipeline(isolated_env(prefix, state_dir), state_dir / "logs"), state_dir
+    ) as pipeline:
         pipeline.create_topics()  # idempotent: the embeddings topic is there already
         pipeline.start_query_api()
         settings = pipeline.settings
@@ -70,13 +81,6 @@ def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
             _before(deadline, "the live generation to catch up and build its HNSW graph")
             time.sleep(0.5)
         yield pipeline, chunks
-    except Exception:
-        for process in pipeline.processes.values():
-            print(f"--- {process.name} log ---\n{process.log_tail(30)}")
-        raise
-    finally:
-        pipeline.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _before(deadline: float, what: str) -> None:
