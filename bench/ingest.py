@@ -13,6 +13,7 @@ from ragstream.bench.corpus import chunk_texts, documents
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
 from ragstream.bench.profile import Profiles
+from ragstream.contracts import UpsertDocument
 from ragstream.embedding import Embedder, load_embedder
 from ragstream.settings import get_settings
 
@@ -27,30 +28,11 @@ def run(
     settings = get_settings()
     commands = documents(docs)
     texts = chunk_texts(commands, settings.chunking)
-    holder: dict[str, BenchPipeline] = {}
     runs: dict[str, dict[str, Any]] = {}
-    with PeakMemory(lambda: holder["p"].process_names() if "p" in holder else {}) as memory:
-        for backend in backends:
-            env = {"RAGSTREAM_EMBEDDING__BACKEND": backend}
-            with fresh_pipeline("ingest", workers=workers, env=env) as pipeline:
-                holder["p"] = pipeline
-                pipeline.warm_up()
-                before = pipeline.ready()
-                metrics_before = pipeline.worker_metrics()
-                with Profiles(profile, pipeline.process_names()) as profiles:
-                    pipeline_s = pipeline.ingest(commands)
-                after = pipeline.ready()
-                metrics = _delta(pipeline.worker_metrics(), metrics_before)
-                del holder["p"]
-            chunks = after["chunks"] - before["chunks"]
-            runs[backend] = {
-                "chunks": chunks,
-                "pipeline_s": round(pipeline_s, 2),
-                "pipeline_chunks_per_s": round(chunks / pipeline_s, 2),
-                "worker_model": _model_share(metrics, pipeline_s),
-                "profile": profiles.summaries() or None,
-            }
-        # The pipelines are gone: each model now has both cores to itself, as the worker had.
+    for backend in backends:
+        runs[backend] = _pipeline_run(commands, backend, workers, profile)
+    # The pipelines are gone: each model now has both cores to itself, as the worker had.
+    with PeakMemory() as memory:
         for backend in backends:
             embedder, embed_s, model_load_s = _embed_only(texts, backend)
             rate = len(texts) / embed_s
@@ -79,6 +61,34 @@ def run(
         if reference
         else None,
         "peak_rss_mb": peaks,
+    }
+
+
+def _pipeline_run(
+    commands: list[UpsertDocument], backend: str, workers: int, profile: Path | None
+) -> dict[str, Any]:
+    holder: dict[str, BenchPipeline] = {}
+    # Memory per run: the processes of two runs share their names.
+    with PeakMemory(lambda: holder["p"].process_names() if "p" in holder else {}) as memory:
+        env = {"RAGSTREAM_EMBEDDING__BACKEND": backend}
+        with fresh_pipeline("ingest", workers=workers, env=env) as pipeline:
+            holder["p"] = pipeline
+            pipeline.warm_up()
+            before = pipeline.ready()
+            metrics_before = pipeline.worker_metrics()
+            with Profiles(profile, pipeline.process_names()) as profiles:
+                pipeline_s = pipeline.ingest(commands)
+            after = pipeline.ready()
+            metrics = _delta(pipeline.worker_metrics(), metrics_before)
+        peaks = memory.peaks_mb()
+    chunks = after["chunks"] - before["chunks"]
+    return {
+        "chunks": chunks,
+        "pipeline_s": round(pipeline_s, 2),
+        "pipeline_chunks_per_s": round(chunks / pipeline_s, 2),
+        "worker_model": _model_share(metrics, pipeline_s),
+        "profile": profiles.summaries() or None,
+        "peak_rss_mb": {k: v for k, v in peaks.items() if k != "bench"},
     }
 
 
