@@ -53,6 +53,10 @@ class OnnxEmbedder:
         self._tokenizer.enable_padding()  # to the longest text of each call
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: the model shares the cores with Kafka clients,
+        # the index writers and the event loop, and a stream of small calls (single edits) would
+        # otherwise keep the cores busy between calls.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.name = name
