@@ -132,7 +132,14 @@ async def _load(
     bulk_done = asyncio.Event()
     bulk_task: asyncio.Task[None] | None = None
 
-    async with CommandProducer(settings) as producer, httpx.AsyncClient(timeout=60) as client:
+    # Every write is observed by a search that holds its connection until the write is visible;
+    # under a bulk import hundreds wait at once, so the pool must not cap them.
+    client_limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+    timeout = httpx.Timeout(60.0, pool=None)
+    async with (
+        CommandProducer(settings) as producer,
+        httpx.AsyncClient(timeout=timeout, limits=client_limits) as client,
+    ):
 
         async def visible(token: str, query: str) -> httpx.Response:
             body = {"query": query, "limit": 1, "mode": "bm25", "consistency_token": token}
