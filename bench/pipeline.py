@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,12 +76,23 @@ def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
         # The feed builds the HNSW graph once idle (for 1,000 points or more); wait for it too, so it
         # neither shares the cores with what is measured next nor leaves searches scanning.
         while True:
-            ready = httpx.get(f"{pipeline.query_url}/ready", timeout=30).json()
+            ready = get_json(f"{pipeline.query_url}/ready", deadline)
             if ready.get("chunks", 0) >= chunks and (chunks < 1000 or ready.get("unindexed_vectors") == 0):
                 break
             _before(deadline, "the live generation to catch up and build its HNSW graph")
             time.sleep(0.5)
         yield pipeline, chunks
+
+
+def get_json(url: str, deadline: float) -> dict[str, Any]:
+    """GET a JSON body, waiting out a process that does not answer: qdrant-edge holds the GIL for a
+    whole HNSW build, so a query API answers nothing while it builds (BENCHMARKS.md)."""
+    while True:
+        try:
+            body: dict[str, Any] = httpx.get(url, timeout=60).json()
+            return body
+        except httpx.TimeoutException:
+            _before(deadline, f"{url} to answer")
 
 
 def _before(deadline: float, what: str) -> None:

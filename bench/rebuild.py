@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from ragstream.bench.memory import PeakMemory
-from ragstream.bench.pipeline import query_api_on
+from ragstream.bench.pipeline import get_json, query_api_on
 from ragstream.bench.synthetic import DIMENSION
 from ragstream.bench.topic import fill_synthetic, read_batches
 from ragstream.codec import load_codec
@@ -88,7 +88,7 @@ def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, A
             if time.monotonic() > deadline:
                 raise TimeoutError("gave up waiting for the rebuild")
             time.sleep(0.1)
-            job = httpx.get(f"{url}/v1/admin/jobs/{job['id']}", timeout=30).json()
+            job = get_json(f"{url}/v1/admin/jobs/{job['id']}", deadline)
             if job["phase"] != last:
                 phases[last] = phases.get(last, 0.0) + time.monotonic() - since
                 last, since = job["phase"], time.monotonic()
