@@ -110,10 +110,11 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
                 break
             await asyncio.sleep(0.3)
         # The HNSW graph is built once, over everything replayed, before the swap: the new
-        # generation serves indexed searches from its first query (built per batch, it would be
-        # rebuilt again and again; left to the idle feed, the first minutes would scan).
+        # generation serves indexed searches from its first query (left to the idle feed, the
+        # first minutes would scan). In a child process: qdrant-edge holds the GIL while it builds,
+        # which would freeze this whole query API, live searches included.
         job.phase = "indexing"
-        await feed.optimize()
+        await feed.optimize_apart()
         job.phase = "swapping"
         await swap(feed, manifest, model)
         swapped = True

@@ -21,6 +21,7 @@ from ragstream.codec import AvroSingleObjectCodec
 from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.observability.metrics import ERRORS
 from ragstream.queries.indexing.generation import Generation
+from ragstream.queries.indexing.optimize import OptimizeFailed, optimize_apart
 from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
@@ -207,6 +208,25 @@ class IndexFeed:
             time.monotonic() - started,
         )
         self._unoptimized = 0
+
+    async def optimize_apart(self) -> None:
+        """Build the HNSW graph in a child process (see ragstream.queries.indexing.optimize), the
+        feed paused meanwhile: for a generation that is not serving yet (a rebuild's)."""
+        projector = self.generation.projector
+        if not isinstance(projector.vector, QdrantEdgeVectorIndex):
+            return  # a server vector index optimizes itself
+        await self.pause()
+        try:
+            started = time.monotonic()
+            projector.vector, failure = await optimize_apart(projector.vector)
+            if failure is not None:
+                raise OptimizeFailed(failure)
+            log.info(
+                "built the HNSW graph of %s apart in %.1fs", self.generation.name, time.monotonic() - started
+            )
+            self._unoptimized = 0
+        finally:
+            self.resume()
 
     def is_caught_up_to(self, positions: dict[int, int]) -> bool:
         return all(self.command_positions.get(p, -1) >= o for p, o in positions.items())
