@@ -76,8 +76,9 @@ def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
         # The feed builds the HNSW graph once idle (for 1,000 points or more); wait for it too, so it
         # neither shares the cores with what is measured next nor leaves searches scanning.
         while True:
-            ready = get_json(f"{pipeline.query_url}/ready", deadline)
-            if ready.get("chunks", 0) >= chunks and (chunks < 1000 or ready.get("unindexed_vectors") == 0):
+            # {} while the node does not answer (an HNSW build holds the GIL) or is not ready yet.
+            status = pipeline.node_status()
+            if status.get("chunks", 0) >= chunks and status.get("vector_index_optimizing") is False:
                 break
             _before(deadline, "the live generation to catch up and build its HNSW graph")
             time.sleep(0.5)
@@ -135,7 +136,7 @@ class BenchPipeline:
         self.ingest([doc])
 
     def ready(self) -> dict[str, int]:
-        data = httpx.get(f"{self.pipeline.query_url}/ready", timeout=10).json()
+        data = self.pipeline.node_status()
         return {"documents": int(data["documents"]), "chunks": int(data["chunks"])}
 
     def worker_metrics(self) -> dict[str, float]:

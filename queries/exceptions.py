@@ -15,4 +15,8 @@ class NotCaughtUp(QueryError):
 
 
 class InvalidConsistencyToken(QueryError):
-    """The token is not of the form 'partition:offset[,partition:offset...]'."""
+    """The token is malformed or names positions the commands topic does not have (HTTP 400)."""
+
+
+class TokenCheckUnavailable(QueryError):
+    """The commands topic's bounds cannot be read to check a consistency token (HTTP 503)."""

@@ -12,7 +12,8 @@ from prometheus_client import Histogram
 from ragstream.embedding.base import Embedder
 from ragstream.embedding.query_cache import QueryVectorCache
 from ragstream.queries.answers.base import Answer, Generator, Passage, passages_from_chunks
-from ragstream.queries.exceptions import InvalidConsistencyToken, NotCaughtUp
+from ragstream.queries.consistency import CommandLogBounds, PositionWatch, parse_token
+from ragstream.queries.exceptions import NotCaughtUp
 from ragstream.queries.indexing.feed import IndexFeed
 from ragstream.queries.readmodels.base import Hit, KeywordIndex, SearchFilter, VectorIndex
 from ragstream.queries.readmodels.shared import SharedIndexes
@@ -43,6 +44,8 @@ class SearchQuery:
     rrf_k: int | None = None
     alpha: float | None = None
     consistency_token: str | None = None
+    # Who asked (the credential's subject), for the query log.
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,25 +54,18 @@ class SearchResult:
     timings_ms: dict[str, float]
 
 
-def parse_token(token: str) -> dict[int, int]:
-    positions: dict[int, int] = {}
-    try:
-        for part in token.split(","):
-            partition, offset = part.strip().split(":")
-            positions[int(partition)] = max(positions.get(int(partition), -1), int(offset))
-    except ValueError:
-        raise InvalidConsistencyToken(
-            f"bad consistency token {token!r}; expected 'partition:offset'"
-        ) from None
-    return positions
-
-
 @dataclass
 class SharedReadModels:
-    """Server read models every query node searches, and where their projection has got to."""
+    """Server read models every query node searches, and where their projection has got to (the
+    stream workers publish it in PostgreSQL; one watch per process follows it for waiting queries)."""
 
     indexes: SharedIndexes
     state: SharedIndexState
+    positions: PositionWatch
+
+    @classmethod
+    def of(cls, indexes: SharedIndexes, state: SharedIndexState) -> SharedReadModels:
+        return cls(indexes, state, PositionWatch(state.command_positions))
 
 
 def _behind(applied: Mapping[int, int], needed: Mapping[int, int]) -> dict[int, tuple[int, int]]:
@@ -86,6 +82,7 @@ class QueryService:
         *,
         shared: SharedReadModels | None = None,
         query_cache_size: int = 0,
+        bounds: CommandLogBounds | None = None,
     ) -> None:
         self.feed = feed
         self.embedder = embedder
@@ -93,6 +90,8 @@ class QueryService:
         self.generator = generator
         self.settings = settings
         self.shared = shared
+        # Without bounds (tests without a broker) a token is checked for its form only.
+        self.bounds = bounds
 
     def read_models(self) -> tuple[KeywordIndex, VectorIndex]:
         """The keyword and vector index to search: a server one where configured, else this node's."""
@@ -107,20 +106,15 @@ class QueryService:
         if not token:
             return
         positions = parse_token(token)
-        timeout = self.settings.consistency_timeout_s
-        deadline = time.monotonic() + timeout
-        if not await self.feed.wait_for(positions, timeout):
+        if self.bounds is not None:
+            await self.bounds.check(positions)
+        deadline = time.monotonic() + self.settings.consistency_timeout_s
+        if not await self.feed.wait_for(positions, self.settings.consistency_timeout_s):
             raise NotCaughtUp(_behind(self.feed.command_positions, positions))
         if self.shared is not None:
-            # The stream workers publish their progress in PostgreSQL; poll it until it passes.
-            while True:
-                applied = await self.shared.state.command_positions()
-                behind = _behind(applied, positions)
-                if not behind:
-                    return
-                if time.monotonic() >= deadline:
-                    raise NotCaughtUp(behind)
-                await asyncio.sleep(0.05)
+            behind = await self.shared.positions.wait_for(positions, max(0.0, deadline - time.monotonic()))
+            if behind:
+                raise NotCaughtUp(behind)
 
     async def search(self, q: SearchQuery) -> SearchResult:
         await self._consistent(q.consistency_token)
@@ -148,7 +142,7 @@ class QueryService:
         async def dense() -> list[Hit]:
             if q.mode == Mode.BM25:
                 return []
-            vector = await timed("embed", self.query_vectors.embed_query, embedder, q.text)
+            vector = await timed("embed", self.query_vectors.embed_query, embedder, q.text, q.tenant)
             return await timed("vector", vector_index.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())

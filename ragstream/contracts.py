@@ -7,6 +7,7 @@ sizes, NUL). Nothing that fails these models reaches Kafka.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -131,6 +132,14 @@ class WritePosition(BaseModel):
     @property
     def token(self) -> str:
         return f"{self.partition}:{self.offset}"
+
+
+def consistency_token(positions: Iterable[WritePosition]) -> str:
+    """One token for several writes: the highest offset written per partition."""
+    best: dict[int, int] = {}
+    for p in positions:
+        best[p.partition] = max(best.get(p.partition, -1), p.offset)
+    return ",".join(f"{partition}:{offset}" for partition, offset in sorted(best.items()))
 
 
 @dataclass(frozen=True)

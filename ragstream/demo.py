@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from ragstream.commands.corpus import discover, file_command, pydoc_topic_commands
+from ragstream.contracts import WritePosition, consistency_token
 from ragstream.local import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import PROJECT_ROOT, get_settings
@@ -42,17 +43,15 @@ def corpus() -> list[dict[str, Any]]:
 
 
 def ingest(pipeline: LocalPipeline, docs: list[dict[str, Any]]) -> str:
-    best: dict[int, int] = {}
+    positions: list[WritePosition] = []
     with httpx.Client(timeout=60) as client:
         for i in range(0, len(docs), 32):
             response = client.post(
                 f"{pipeline.command_url}/v1/documents", json={"documents": docs[i : i + 32]}
             )
             response.raise_for_status()
-            for c in response.json()["commands"]:
-                p, o = c["position"]["partition"], c["position"]["offset"]
-                best[p] = max(best.get(p, -1), o)
-    return ",".join(f"{p}:{o}" for p, o in sorted(best.items()))
+            positions.extend(WritePosition.model_validate(c["position"]) for c in response.json()["commands"])
+    return consistency_token(positions)
 
 
 def wait_for(pipeline: LocalPipeline, token: str, timeout: float = 1800) -> None:
@@ -100,7 +99,7 @@ def main() -> None:
         token = ingest(pipeline, docs)
         wait_for(pipeline, token)
         elapsed = time.perf_counter() - started
-        ready = httpx.get(f"{pipeline.query_url}/ready").json()
+        ready = pipeline.node_status()
         console.print(
             f"[green]ingest complete[/green]: {ready['documents']} documents, {ready['chunks']} chunks indexed"
             f" in {elapsed:.1f}s (unchanged documents from an earlier run are skipped, not re-embedded)\n"

@@ -129,6 +129,9 @@ class EmbeddingSettings(_Section):
     cache_dir: Path = Path.home() / ".cache" / "ragstream" / "models"
     # Recent query embeddings kept by the query node (0 turns the cache off).
     query_cache_size: int = Field(default=1024, ge=0)
+    # The embedding cache is kept per tenant, so no tenant learns whether another holds a text. Tenants
+    # listed here trust each other and share one cache ("all": every tenant). Env: a JSON list.
+    cache_shared_tenants: tuple[str, ...] = ()
 
 
 class IndexSettings(_Section):
@@ -142,16 +145,54 @@ class ApiSettings(_Section):
     query_port: int = 8082
     max_document_bytes: int = 2 * 1024 * 1024
     max_batch_documents: int = 256
+    # Request bodies are cut off at these sizes while they arrive (Content-Length or chunked), before
+    # authentication or parsing: a query is small, a command batch carries documents.
+    max_command_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_query_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class RateLimit(_Section):
+    """A token bucket: `per_s` tokens a second, up to `burst` at once; per_s 0 means unlimited."""
+
+    per_s: float = Field(default=0.0, ge=0)
+    burst: int = Field(default=1, ge=1)
+
+    @property
+    def unlimited(self) -> bool:
+        return self.per_s == 0
+
+
+class LimitSettings(_Section):
+    """Rate limits (per API replica, in memory) and the daily write quota (per tenant, in PostgreSQL).
+
+    The defaults suit a production node; the local dev profile (demo, tests) turns them off unless a
+    test turns them on. Every request to the query API costs one token; a command request one token
+    per document it carries. A bucket is kept per tenant and per credential (API key or token subject).
+    """
+
+    # Off in the local dev profile (LocalPipeline); a test that checks limits turns them on.
+    enabled: bool = True
+    queries_per_tenant: RateLimit = RateLimit(per_s=100, burst=200)
+    queries_per_key: RateLimit = RateLimit(per_s=20, burst=40)
+    commands_per_tenant: RateLimit = RateLimit(per_s=200, burst=400)
+    commands_per_key: RateLimit = RateLimit(per_s=50, burst=100)
+    # Request-body bytes a tenant may write through the command API per UTC day; 0: unlimited.
+    write_bytes_per_day: int = Field(default=10 * 1024**3, ge=0)
 
 
 class RetrievalSettings(_Section):
-    # Chosen on SciFact (train split, see BENCHMARKS.md): convex alpha=0.6 gave nDCG@10 0.719, RRF k=20
-    # 0.709, RRF k=60 0.704, BM25 alone 0.620, dense alone 0.677.
+    # Chosen by 5-fold cross-validation on SciFact train and confirmed on NFCorpus dev (BENCHMARKS.md,
+    # "Retrieval quality"): convex alpha=0.5 was chosen in 4 of 5 folds (held-out nDCG@10 0.739 against
+    # BM25 0.699 and dense 0.691). rrf_k is for requests or deployments that choose RRF.
     fusion: str = "convex"
     rrf_k: int = 20
-    convex_alpha: float = 0.6
+    convex_alpha: float = 0.5
     candidates: int = 50
-    consistency_timeout_s: float = Field(default=10.0, gt=0)
+    # How long a query with a consistency token waits for the read models (hard cap: a minute).
+    consistency_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # How long the commands topic's end offsets are trusted when checking a token; a token beyond
+    # them makes the node ask the broker again (one request however many callers are waiting).
+    consistency_bounds_ttl_s: float = Field(default=2.0, gt=0)
     query_log_retention_days: int = Field(default=30, ge=1)
 
 
@@ -180,6 +221,18 @@ class CdcSettings(_Section):
     # Table mapping files (or folders of *.yaml) the stream workers turn Debezium change events with;
     # the same files `ragstream connectors apply` registered. Env: a JSON list.
     mappings: list[Path] = Field(default_factory=list)
+    # A mapping's `password_env` may only name a variable with this prefix, so a mapping file cannot
+    # make ragstream (or Kafka Connect) read any other secret of the environment.
+    secret_prefix: str = Field(default="RAGSTREAM_CDC_SECRET_", min_length=1)
+    # How the connector config refers to the password (never as a literal): "env" reads the variable
+    # of the same name in the Kafka Connect worker's environment (EnvVarConfigProvider), "file" a
+    # key of that name in `connect_secrets_file`, a properties file on the Connect worker's host
+    # (FileConfigProvider). Both providers must be configured on the worker (deploy/local/connect.sh).
+    connect_secret_provider: Literal["env", "file"] = "env"
+    connect_secrets_file: str = ""
+
+
+HS256_MIN_SECRET_BYTES = 32
 
 
 class AuthSettings(_Section):
@@ -187,12 +240,33 @@ class AuthSettings(_Section):
     # services print a warning when it is off.
     enabled: bool = True
     api_keys_file: Path = PROJECT_ROOT / ".stack" / "api-keys.json"
+    # How often the key file is checked for changes (created or revoked keys apply without a restart).
+    api_keys_reload_s: float = Field(default=2.0, ge=0)
     jwt_secret: SecretStr = SecretStr("")
     jwt_jwks_url: str = ""
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_tenant_claim: str = "tenant"
     jwt_groups_claim: str = "groups"
+    # JWKS keys are cached this long; a token with an unknown key id refreshes them at most once per
+    # `jwks_refresh_interval_s`, so forged key ids cannot make the node hammer the identity provider.
+    jwks_cache_s: float = Field(default=300.0, gt=0)
+    jwks_refresh_interval_s: float = Field(default=30.0, ge=0)
+    jwks_timeout_s: float = Field(default=5.0, gt=0)
+    # Tolerated clock skew when checking exp/nbf/iat.
+    jwt_leeway_s: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _strong_enough(self) -> AuthSettings:
+        secret = self.jwt_secret.get_secret_value()
+        if secret and len(secret.encode()) < HS256_MIN_SECRET_BYTES:
+            raise ValueError(
+                f"auth.jwt_secret must be at least {HS256_MIN_SECRET_BYTES} bytes for HS256"
+                f" (got {len(secret.encode())}); generate one with `openssl rand -hex 32`"
+            )
+        if self.enabled and self.jwt_jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("auth.jwt_issuer and auth.jwt_audience are required with auth.jwt_jwks_url")
+        return self
 
 
 class OpenSearchSettings(_Section):
@@ -242,6 +316,7 @@ class Settings(BaseSettings):
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
     auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()
     qdrant: QdrantSettings = QdrantSettings()
     observability: ObservabilitySettings = ObservabilitySettings()

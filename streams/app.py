@@ -27,7 +27,7 @@ from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, owned_events
 from ragstream.streams.dlq import send_dead_letter
-from ragstream.streams.embedding_cache import EmbeddingCache
+from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.generations import GenerationFollower
 from ragstream.streams.metrics import COMMANDS, PROCESSED
 from ragstream.streams.projections import register_projections
@@ -57,6 +57,7 @@ def create_app(
     model: Embedder = embedder if embedder is not None else load_embedder(settings.embedding)
     resources: dict[str, Any] = {}
     lock = asyncio.Lock()
+    scopes = CacheScopes(settings.embedding.cache_shared_tenants)
 
     async def cache() -> EmbeddingCache:
         async with lock:
@@ -66,7 +67,7 @@ def create_app(
 
     async def stage() -> EmbeddingStage:
         if "stage" not in resources:
-            resources["stage"] = EmbeddingStage(model, await cache())
+            resources["stage"] = EmbeddingStage(model, await cache(), scopes)
         return resources["stage"]  # type: ignore[no-any-return]
 
     async def cache_reachable() -> bool:

@@ -36,7 +36,7 @@ from ragstream.logread import open_log_consumer
 from ragstream.settings import Settings
 from ragstream.streams.chunking import ChunkingConfig
 from ragstream.streams.dlq import DEAD_LETTERS, dead_letter_headers
-from ragstream.streams.embedding_cache import EmbeddingCache
+from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.metrics import PROCESSED
 from ragstream.streams.stages import PASS_THROUGH, EmbeddingStage, chunk_upserted
 from ragstream.topics import catalogue
@@ -81,7 +81,8 @@ class GenerationBuilder:
             config = ChunkingConfig(**self.generation.chunking)
         except (ConfigurationError, OSError, ValueError) as exc:
             raise GenerationUnbuildable(f"{type(exc).__name__}: {exc}") from exc
-        stage = EmbeddingStage(embedder, await self._cache())
+        scopes = CacheScopes(self._settings.embedding.cache_shared_tenants)
+        stage = EmbeddingStage(embedder, await self._cache(), scopes)
         kafka = self._settings.kafka
         await create_topics(kafka, [self._output])
         group = f"{self._settings.streams.app_id}.{self.generation.id}"

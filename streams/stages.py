@@ -11,9 +11,10 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from ragstream.embedding.base import Embedder
+from ragstream.embedding.passage import passage_input
 from ragstream.settings import ChunkingProfile, ChunkingSettings
 from ragstream.streams.chunking import ChunkingConfig, chunk_document
-from ragstream.streams.embedding_cache import EmbeddingCache
+from ragstream.streams.embedding_cache import CacheKey, CacheScopes, EmbeddingCache
 
 EMBEDDINGS = Counter("ragstream_embeddings_total", "Chunk embeddings by origin", ["origin"])
 EMBED_BATCH = Histogram(
@@ -78,42 +79,63 @@ def chunk_upserted(event: Mapping[str, Any], config: ChunkingConfig) -> dict[str
 class EmbeddingStage:
     """Embeds the chunks of many documents in few model calls; cached vectors are never recomputed."""
 
-    def __init__(self, embedder: Embedder, cache: EmbeddingCache | None) -> None:
+    def __init__(
+        self, embedder: Embedder, cache: EmbeddingCache | None, scopes: CacheScopes | None = None
+    ) -> None:
         self._embedder = embedder
         self._cache = cache
+        self._scopes = scopes or CacheScopes()
         self._model_key = f"{embedder.name}@{embedder.version}"
 
     async def embed(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        hashes = sorted({c["content_hash"] for r in records for c in r["chunks"]})
-        cached: dict[str, bytes] = await self._cache.get(self._model_key, hashes) if self._cache else {}
-        missing = [h for h in hashes if h not in cached]
-        texts_by_hash = {c["content_hash"]: c["text"] for r in records for c in r["chunks"]}
-        computed: dict[str, bytes] = {}
-        if missing:
-            texts = [texts_by_hash[h] for h in missing]
+        # The model input is the chunk with its title and heading path, so a vector is cached by the
+        # hash of that input (the same text under another title is another vector), per tenant scope.
+        inputs: dict[tuple[int, int], str] = {
+            (id(r), c["chunk_number"]): passage_input(r.get("title") or "", c.get("heading") or "", c["text"])
+            for r in records
+            for c in r["chunks"]
+        }
+        key_of = {
+            (id(r), c["chunk_number"]): (
+                self._scopes.of(r["tenant"]),
+                text_hash(inputs[(id(r), c["chunk_number"])]),
+            )
+            for r in records
+            for c in r["chunks"]
+        }
+        keys = sorted(set(key_of.values()))
+        cached = await self._cache.get(self._model_key, keys) if self._cache else {}
+        missing = [k for k in keys if k not in cached]
+        texts_by_hash = {key_of[where][1]: text for where, text in inputs.items()}
+        # An input missing in two scopes of one batch is embedded once and cached in both.
+        hashes = sorted({h for _, h in missing})
+        by_hash: dict[str, bytes] = {}
+        if hashes:
+            texts = [texts_by_hash[h] for h in hashes]
             EMBED_BATCH.observe(len(texts))
             with EMBED_SECONDS.time():
                 # The model releases the GIL; a thread keeps the event loop (and heartbeats) alive.
                 vectors = await asyncio.to_thread(self._embedder.embed_passages, texts)
-            computed = {
-                h: np.asarray(v, dtype=np.float32).tobytes() for h, v in zip(missing, vectors, strict=True)
+            by_hash = {
+                h: np.asarray(v, dtype=np.float32).tobytes() for h, v in zip(hashes, vectors, strict=True)
             }
-            if self._cache:
-                await self._cache.put(self._model_key, computed)
+        computed = {k: by_hash[k[1]] for k in missing}
+        if self._cache and computed:
+            await self._cache.put(self._model_key, computed)
         EMBEDDINGS.labels("computed").inc(len(computed))
-        EMBEDDINGS.labels("cache").inc(len(hashes) - len(computed))
-        vectors_by_hash = {**cached, **computed}
+        EMBEDDINGS.labels("cache").inc(len(keys) - len(computed))
+        vectors_by_key = {**cached, **computed}
         out = []
-        seen_computed: set[str] = set()
+        seen_computed: set[CacheKey] = set()
         for record in records:
             chunks = []
             fresh = 0
             for c in record["chunks"]:
-                h = c["content_hash"]
-                if h in computed and h not in seen_computed:
-                    seen_computed.add(h)
+                k = key_of[(id(record), c["chunk_number"])]
+                if k in computed and k not in seen_computed:
+                    seen_computed.add(k)
                     fresh += 1
-                chunks.append(dict(c, vector=np.frombuffer(vectors_by_hash[h], dtype=np.float32).tolist()))
+                chunks.append(dict(c, vector=np.frombuffer(vectors_by_key[k], dtype=np.float32).tolist()))
             out.append(
                 dict(
                     record,

@@ -8,6 +8,7 @@ timeouts (a crashed worker's partitions move within seconds), the delivery fixes
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from ragstream.observability.lag import LagMonitor
 from ragstream.settings import Settings
 from ragstream.streams.delivery import audit_sequencers, install_fixes
 
+log = logging.getLogger("ragstream.streams.worker")
 # A named check behind /ready: reachable or not (a slow answer counts as not).
 ReadyCheck = tuple[str, Callable[[], Awaitable[bool]]]
 READY_TIMEOUT_S = 3.0
@@ -95,8 +97,10 @@ def worker_app(
         # green meanwhile, so a liveness probe does not restart a worker for it.
         problems = ["rebalancing"] if app.rebalancing else []
         problems += [f"{name} unreachable" for name, check in ready_checks if not await reachable(check)]
-        body = {"status": "not ready" if problems else "ready", "problems": problems}
-        return web.json(body, status=503 if problems else 200)
+        if problems:
+            # Why goes to the log: the page is unauthenticated and says ready or not, nothing more.
+            log.warning("not ready: %s", ", ".join(problems))
+        return web.json({"status": "not ready" if problems else "ready"}, status=503 if problems else 200)
 
     audit_sequencers(app)
     return app

@@ -20,6 +20,21 @@ def unique_tag(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
+# What a developer's shell may hold for the CLI and the SDK (ragstream.client.profiles): never the tests'.
+CLIENT_ENV = ("RAGSTREAM_API_KEY", "RAGSTREAM_TOKEN", "RAGSTREAM_PROFILE", "RAGSTREAM_QUERY_URL",
+              "RAGSTREAM_COMMAND_URL")  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_client_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI reads no profile file and no credential of the developer's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAGSTREAM_CONFIG", str(tmp_path_factory.mktemp("client") / "profiles.json"))
+        for name in CLIENT_ENV:
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Settings:
     """The local stack, started if it is not running (idempotent)."""

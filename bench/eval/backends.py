@@ -2,8 +2,9 @@
 
 The backends change nothing but the vectors, so this compares them without the pipeline: the
 dataset's documents are chunked with the stream workers' chunker and settings (as the eval ingest
-sends them: the text, or the title when there is none), every chunk and query is embedded with each
-backend in this process, and documents are ranked by their best chunk's cosine, as the dense mode of
+sends them: the text, or the title when there is none), every chunk is embedded as the embedding
+stage embeds it (title, heading path and text: ragstream.embedding.passage) and every query with
+each backend in this process, and documents are ranked by their best chunk's cosine, as the dense mode of
 the query API ranks them. nDCG@10 of each backend is compared per query with fp32 torch's.
 """
 
@@ -19,6 +20,7 @@ from ragstream.bench.eval.beir import Dataset
 from ragstream.bench.eval.metrics import mean_scores, paired_difference, per_query
 from ragstream.contracts import MAX_CONTENT_CHARS
 from ragstream.embedding import load_embedder
+from ragstream.embedding.passage import passage_input
 from ragstream.settings import ChunkingSettings, EmbeddingSettings
 from ragstream.streams.chunking import chunk_document
 from ragstream.streams.stages import chunking_config
@@ -39,7 +41,7 @@ def compare_backends(
         content = (doc.text or doc.title)[:MAX_CONTENT_CHARS]
         for span in chunk_document(content, "text/plain", config)[1]:
             owners.append(doc.id)
-            texts.append(span.text)
+            texts.append(passage_input(doc.title, span.heading or "", span.text))
     query_ids = list(dataset.queries)
     names = [REFERENCE, *(b for b in backends if b != REFERENCE)]
     scores: dict[str, dict[str, dict[str, float]]] = {}

@@ -78,6 +78,21 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+# The split `ragstream eval` reads when none is given: the first of these the folder has.
+PREFERRED_SPLITS = ("test", "dev", "train")
+
+
+def default_split(folder: Path) -> str:
+    """The split to evaluate when none is named: test, else dev, else train, else the only one."""
+    available = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+    for split in PREFERRED_SPLITS:
+        if split in available:
+            return split
+    if not available:
+        raise DatasetError(f"{folder}/qrels holds no <split>.tsv file")
+    return available[0]
+
+
 def load_dataset(folder: Path, split: str, *, limit_queries: int | None = None) -> Dataset:
     qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
     queries: dict[str, str] = {}

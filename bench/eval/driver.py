@@ -55,14 +55,22 @@ def send_commands_sync(settings: Settings, commands: Sequence[DocumentCommand], 
     return asyncio.run(send_commands(settings, commands, **kw))
 
 
-def ready(query_url: str) -> dict[str, Any]:
-    """The query API's /ready body ({} while it is not ready)."""
-    try:
-        response = httpx.get(f"{query_url}/ready", timeout=10)
-    except httpx.HTTPError:
-        return {}
-    data: dict[str, Any] = response.json() if response.status_code == 200 else {}
-    return data
+def wait_until_settled(
+    pipeline: LocalPipeline, *, timeout_s: float, on_wait: Callable[[], None] | None = None
+) -> float:
+    """Blocks while the query API's vector index has an HNSW build due or running, and returns the
+    seconds waited. Vector searches can change when the build lands, so queries sent across it would
+    not be comparable: the served hybrid ranking of a query would not be the re-fusion of the dense
+    ranking the same run recorded a minute earlier."""
+    started = time.monotonic()
+    while pipeline.node_status().get("vector_index_optimizing"):
+        check_alive(pipeline)
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"the vector index was still being optimized after {timeout_s:.0f}s")
+        if on_wait is not None:
+            on_wait()
+        time.sleep(1)
+    return time.monotonic() - started
 
 
 def check_alive(pipeline: LocalPipeline) -> None:

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragstream.bench.eval.beir import Dataset
-from ragstream.bench.eval.driver import ready, send_commands_sync, token_of, wait_for_token
+from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_token, wait_until_settled
 from ragstream.contracts import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
+from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import PROJECT_ROOT, ChunkingSettings
 
@@ -47,13 +48,15 @@ class IngestResult:
 
 
 def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str) -> str:
-    """Stable across runs: the same corpus, chunking and model land in the same topics and state."""
+    """Stable across runs: the same corpus, chunking, model and passage format land in the same
+    topics and state (so vectors of another passage format are never reused)."""
     key = "|".join(
         (
             dataset.name,
             dataset.fingerprint(),
             model,
             f"{chunking.max_tokens}/{chunking.overlap_tokens}/{chunking.min_tokens}",
+            PASSAGE_FORMAT,
         )
     )
     return f"eval-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -104,14 +107,17 @@ def ingested(
         pipeline.start(command_api=False)
         started = time.monotonic()
         expected = len({c.document_id for c in commands})
-        have = int(ready(pipeline.query_url).get("documents", 0))
+        have = int(pipeline.node_status().get("documents", 0))
         reused = have >= expected
         if reused:
             console.print(f"reusing the complete ingest of {have} documents")
         else:
             console.print(f"{have} of {expected} documents indexed; sending the corpus")
             _send_and_wait(pipeline, commands, options.timeout_s, console)
-        status = ready(pipeline.query_url)
+        waited = wait_until_settled(pipeline, timeout_s=options.timeout_s)
+        if waited >= 1:
+            console.print(f"waited {waited:.0f}s for the vector index build to finish")
+        status = pipeline.node_status()
         result = IngestResult(
             tag, state_dir, int(status.get("documents", 0)), int(status.get("chunks", 0)), reused,
             time.monotonic() - started,
@@ -141,6 +147,6 @@ def _send_and_wait(
         indexing = progress.add_task("indexed documents", total=len(commands))
 
         def show() -> None:
-            progress.update(indexing, completed=int(ready(pipeline.query_url).get("documents", 0)))
+            progress.update(indexing, completed=int(pipeline.node_status().get("documents", 0)))
 
         wait_for_token(pipeline, token_of(positions), timeout_s=timeout_s, on_wait=show)

@@ -1,8 +1,9 @@
 """Ranking metrics at document level, as pure functions.
 
 Conventions follow trec_eval / pytrec_eval, which BEIR reports: linear gain (a judgment of 2 counts
-twice a judgment of 1), log2 position discount, judgments <= 0 are not relevant, and a query without
-any relevant judgment is left out of the averages instead of counting as zero.
+twice a judgment of 1), log2 position discount, judgments <= 0 are not relevant. A query without any
+relevant judgment is left out of the averages (trec_eval would count it as zero; the eval loads only
+queries that have one, so the figures agree: tests/unit/test_eval_runs.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ score the rankings at document level."""
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragstream.bench.eval.beir import Dataset, load_dataset, subset
+from ragstream.bench.eval.crossval import cross_validate, fold_means
 from ragstream.bench.eval.ingest import IngestOptions, IngestResult, ingested
 from ragstream.bench.eval.metrics import evaluate, mean_scores, paired_difference, per_query
 from ragstream.bench.eval.retrieve import DEPTH, MODES, ModeRun, document_rankings, run_mode
-from ragstream.bench.eval.sweep import FusionSetting, default_grid, fused_rankings, sweep
+from ragstream.bench.eval.runs import write_trec
+from ragstream.bench.eval.sweep import FusionSetting, default_grid, fused_rankings, refusion_check, sweep
 from ragstream.settings import RetrievalSettings
 
 
@@ -31,8 +32,10 @@ class EvalOptions:
     limit_queries: int | None = None
     limit_docs: int | None = None
     sweep: bool = False
+    # Folds of the sweep's cross-validation (each fold's setting is chosen on the other folds).
+    cv_folds: int = 5
     concurrency: int = 4
-    # Where to write every mode's chunk-level hits, for analysis without re-querying.
+    # A folder for every mode's document ranking as a TREC run file (<mode>.trec).
     save_runs: Path | None = None
 
 
@@ -86,19 +89,10 @@ def run_eval(
     if options.sweep:
         report.sweep = _sweep(runs, dataset, retrieval, options)
     if options.save_runs is not None:
-        _save_runs(options.save_runs, runs)
+        for mode, run in runs.items():
+            write_trec(options.save_runs / f"{mode}.trec", document_rankings(run), f"ragstream-{mode}")
+        report.settings["runs"] = str(options.save_runs)
     return report
-
-
-def _save_runs(path: Path, runs: dict[str, ModeRun]) -> None:
-    data = {
-        mode: {
-            q: [[h.document_id, h.chunk_id, h.version, h.score] for h in hits] for q, hits in run.hits.items()
-        }
-        for mode, run in runs.items()
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
 
 
 def _fusion_overrides(options: EvalOptions) -> dict[str, Any]:
@@ -167,16 +161,55 @@ def _sweep(
     for depth in sorted({DEPTH, retrieval.candidates}, reverse=True):
         baseline = per_query(fused_rankings(bm25, dense, served, depth), dataset.qrels)
         base_ndcg = {q: s["ndcg@10"] for q, s in baseline.items()}
-        for setting, scores in sweep(bm25, dense, dataset.qrels, default_grid(), depth):
+        scored = sweep(bm25, dense, dataset.qrels, default_grid(), depth)
+        for setting, scores in scored:
             delta, se = paired_difference({q: s["ndcg@10"] for q, s in scores.items()}, base_ndcg)
             rows.append({
                 "fusion": setting.fusion, "rrf_k": setting.rrf_k, "alpha": setting.alpha, "candidates": depth,
                 **mean_scores(scores), "ndcg@10_vs_served": delta, "ndcg@10_vs_served_se": se,
             })  # fmt: skip
+        if depth == retrieval.candidates and options.cv_folds >= 2:
+            rows.append(_cross_validation(scored, bm25, dense, dataset, depth, options.cv_folds))
     if "hybrid" in runs:
         # The server's own hybrid ranking must equal the local re-fusion of its two lists.
-        local = fused_rankings(bm25, dense, served)
-        remote = document_rankings(runs["hybrid"])
-        same = sum(local[q] == remote.get(q) for q in local) / max(1, len(local))
-        rows.append({"check": "local re-fusion equals served hybrid ranking", "fraction": same})
+        rows.append(refusion_check(bm25, dense, runs["hybrid"], served))
     return rows
+
+
+def _cross_validation(
+    scored: list[tuple[FusionSetting, dict[str, dict[str, float]]]],
+    bm25: ModeRun,
+    dense: ModeRun,
+    dataset: Dataset,
+    depth: int,
+    k: int,
+) -> dict[str, Any]:
+    """Hybrid with the fusion setting chosen on the other folds, beside each single retriever, fold
+    by fold (the same folds), at the depth users get."""
+    ndcg = [(setting, {q: s["ndcg@10"] for q, s in scores.items()}) for setting, scores in scored]
+    cv = cross_validate(ndcg, k)
+    single = {
+        mode: fold_means(
+            {q: s["ndcg@10"] for q, s in per_query(document_rankings(run), dataset.qrels).items()}, k
+        )
+        for mode, run in (("bm25", bm25), ("dense", dense))
+    }
+    return {
+        "cross_validation": k,
+        "candidates": depth,
+        "hybrid_ndcg@10": cv.mean,
+        "hybrid_ndcg@10_spread": cv.spread,
+        "folds": [
+            {
+                "chosen": f.chosen.label,
+                "held_out": f.held_out,
+                "in_sample": f.in_sample,
+                "queries": f.queries,
+                "bm25": single["bm25"][i],
+                "dense": single["dense"][i],
+            }
+            for i, f in enumerate(cv.folds)
+        ],
+        "bm25_ndcg@10": statistics.fmean(single["bm25"]),
+        "dense_ndcg@10": statistics.fmean(single["dense"]),
+    }

@@ -58,3 +58,61 @@ def sweep(
 ) -> list[tuple[FusionSetting, dict[str, dict[str, float]]]]:
     """Per-query scores of every setting of `grid`."""
     return [(s, per_query(fused_rankings(bm25, dense, s, depth), qrels)) for s in grid]
+
+
+def _score_groups(ranked: Sequence[tuple[str, float]]) -> list[frozenset[str]]:
+    """Documents grouped by equal score (rounded to float32 precision, as served), best first."""
+    groups: list[tuple[float, set[str]]] = []
+    for document, score in ranked:
+        key = float(f"{score:.6g}")
+        if groups and groups[-1][0] == key:
+            groups[-1][1].add(document)
+        else:
+            groups.append((key, {document}))
+    return [frozenset(members) for _, members in groups]
+
+
+def _documents_with_scores(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    seen: set[str] = set()
+    out = []
+    for document, score in hits:
+        if document not in seen:
+            seen.add(document)
+            out.append((document, score))
+    return out
+
+
+def refusion_check(
+    bm25: ModeRun, dense: ModeRun, hybrid: ModeRun, served: FusionSetting
+) -> dict[str, object]:
+    """Does re-fusing the BM25 and dense runs with the query service's `fuse` give the hybrid ranking
+    the service served? Per query: the same ranking; the same but for the order of documents with
+    equal fused scores (a tie the two orders break differently); or a real difference, counted by
+    its cause where one is visible (the served page holds a document neither run holds)."""
+    same = ties = missing = other = 0
+    examples: list[str] = []
+    for query, served_hits in hybrid.hits.items():
+        lexical = [h.as_hit() for h in bm25.hits.get(query, [])]
+        vector = [h.as_hit() for h in dense.hits.get(query, [])]
+        fused = fuse(served.fusion, lexical, vector, rrf_k=served.rrf_k, alpha=served.alpha)
+        local = _documents_with_scores([(h.chunk.document_id, h.score) for h in paginate(fused, 0, DEPTH)])
+        remote = _documents_with_scores([(h.document_id, h.score) for h in served_hits])
+        if [d for d, _ in local] == [d for d, _ in remote]:
+            same += 1
+        elif _score_groups(local) == _score_groups(remote):
+            ties += 1
+        elif {d for d, _ in remote} - {d for d, _ in local}:
+            missing += 1
+        else:
+            other += 1
+            if len(examples) < 3:
+                examples.append(query)
+    total = max(1, len(hybrid.hits))
+    return {
+        "check": "local re-fusion equals served hybrid ranking",
+        "fraction": same / total,
+        "equal_but_for_tie_order": ties / total,
+        "served_documents_missing_from_the_runs": missing / total,
+        "different": other / total,
+        "different_examples": examples,
+    }

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi import FastAPI
 
+from ragstream.commands.api.quota import QuotaUnavailable, WriteQuota
 from ragstream.commands.api.routes import router
 from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
 from ragstream.commands.sdk import CommandProducer, WrittenCommand
 from ragstream.contracts import DocumentCommand
-from ragstream.http import install_auth
-from ragstream.observability.http import instrument_app
+from ragstream.http.problems import problem
+from ragstream.http.service import create_service_app
 from ragstream.observability.metrics import count_commands
 from ragstream.settings import Settings, get_settings
 
@@ -37,58 +36,47 @@ class _CountingProducer(CommandProducer):
         return written
 
 
+async def _ready(app: FastAPI) -> bool:
+    producer: CommandProducer | None = getattr(app.state, "producer", None)
+    quota: WriteQuota | None = getattr(app.state, "quota", None)
+    return producer is not None and await producer.ping() and (quota is None or await quota.ping())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    limits = settings.limits
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = _CountingProducer(settings)
         await producer.start()
-        app.state.producer = producer
-        app.state.settings = settings
+        quota = None
         try:
+            if limits.enabled and limits.write_bytes_per_day:
+                quota = await WriteQuota.connect(settings.postgres, limits.write_bytes_per_day)
+            app.state.producer = producer
+            app.state.quota = quota
             yield
         finally:
+            if quota is not None:
+                await quota.close()
             await producer.stop()
 
-    app = FastAPI(title="ragstream command API", version="1", lifespan=lifespan)
-    install_auth(app, settings, "command API")
+    app = create_service_app(
+        title="ragstream command API",
+        service="command-api",
+        settings=settings,
+        lifespan=lifespan,
+        ready=_ready,
+        body_limit=settings.api.max_command_body_bytes,
+        rate_limits=(limits.commands_per_tenant, limits.commands_per_key),
+        rate_unit="commands",
+        errors={
+            InvalidCommand: lambda exc: problem("validation", str(exc)),
+            # Nothing was written; the command ids make a retry safe.
+            CommandNotWritten: lambda exc: problem("unavailable", str(exc)),
+            QuotaUnavailable: lambda exc: problem("unavailable", str(exc), headers={"Retry-After": "5"}),
+        },
+    )
     app.include_router(router)
-
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # Reject oversized bodies before parsing them (header check; the model re-checks content).
-        length = request.headers.get("content-length")
-        limit = settings.api.max_document_bytes * 4
-        if length is not None and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                {"detail": f"request body over {limit} bytes"}, status.HTTP_413_CONTENT_TOO_LARGE
-            )
-        return await call_next(request)
-
-    instrument_app(app, "command-api")  # after the size limit, so rejected bodies are measured too
-
-    @app.exception_handler(InvalidCommand)
-    async def _invalid(_: Request, exc: InvalidCommand) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
-
-    @app.exception_handler(ValidationError)
-    async def _validation(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"detail": exc.errors(include_url=False, include_context=False)}, 422)
-
-    @app.exception_handler(CommandNotWritten)
-    async def _not_written(_: Request, exc: CommandNotWritten) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
-
-    @app.get("/health", tags=["ops"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready", tags=["ops"])
-    async def ready(request: Request) -> JSONResponse:
-        producer: CommandProducer | None = getattr(request.app.state, "producer", None)
-        if producer is None or not await producer.ping():
-            return JSONResponse({"status": "not ready", "kafka": "unreachable"}, 503)
-        return JSONResponse({"status": "ready", "kafka": "ok"})
-
     return app

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ragstream.auth import Identity
+from ragstream.commands.api.quota import WriteQuota
 from ragstream.commands.sdk import CommandProducer
-from ragstream.http import WriterDep
+from ragstream.http.ratelimit import RateLimiter
+from ragstream.http.security import Writer
 from ragstream.settings import Settings
 
 
@@ -19,16 +23,30 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_write_tenant(writer: WriterDep) -> str:
-    return writer.tenant
+@dataclass
+class WriteBudget:
+    """What one write request spends: a token per command from the rate limits, and its body's
+    bytes from the tenant's daily quota."""
+
+    writer: Identity
+    body_bytes: int
+    limiter: RateLimiter | None
+    quota: WriteQuota | None
+
+    async def charge(self, commands: int) -> None:
+        if self.limiter is not None:
+            self.limiter.take(self.writer.tenant, self.writer.subject, commands)
+        if self.quota is not None and self.body_bytes:
+            await self.quota.charge(self.writer.tenant, self.body_bytes)
 
 
-def get_actor(writer: WriterDep) -> str:
-    return writer.subject
+async def get_budget(request: Request, writer: Writer) -> WriteBudget:
+    state = request.app.state
+    return WriteBudget(
+        writer, len(await request.body()), getattr(state, "rate_limiter", None), getattr(state, "quota", None)
+    )
 
 
 ProducerDep = Annotated[CommandProducer, Depends(get_producer)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-ActorDep = Annotated[str, Depends(get_actor)]
-# Writing needs the `write` scope for the caller's tenant.
-TenantDep = Annotated[str, Depends(get_write_tenant)]
+BudgetDep = Annotated[WriteBudget, Depends(get_budget)]

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, status
 
-from ragstream.commands.api.deps import ActorDep, ProducerDep, SettingsDep, TenantDep
+from ragstream.commands.api.deps import BudgetDep, ProducerDep, SettingsDep
 from ragstream.commands.api.schemas import (
     AccessChangeIn,
     CommandAccepted,
@@ -15,8 +15,15 @@ from ragstream.commands.api.schemas import (
 from ragstream.commands.sdk import WrittenCommand
 from ragstream.contracts import DeleteDocument, DocumentCommand, UpdateDocumentAccess, UpsertDocument
 from ragstream.http import DocumentPath
+from ragstream.http.jsonbody import StrictJSONRoute
+from ragstream.http.security import Writer
+from ragstream.http.service import COMMON_ERRORS, error_responses
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"])
+# Writing needs the `write` scope; the tenant and the recorded actor come from the credentials.
+router = APIRouter(
+    prefix="/v1/documents", tags=["documents"], route_class=StrictJSONRoute,
+    responses=error_responses(*COMMON_ERRORS, 413, 503),
+)  # fmt: skip
 
 
 def _accepted(written: list[WrittenCommand]) -> CommandsAccepted:
@@ -38,8 +45,8 @@ async def upsert_documents(
     body: Annotated[DocumentIn | DocumentBatchIn, Body()],
     producer: ProducerDep,
     settings: SettingsDep,
-    tenant: TenantDep,
-    actor: ActorDep,
+    writer: Writer,
+    budget: BudgetDep,
 ) -> CommandsAccepted:
     documents = body.documents if isinstance(body, DocumentBatchIn) else [body]
     if len(documents) > settings.api.max_batch_documents:
@@ -47,8 +54,11 @@ async def upsert_documents(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"a batch holds at most {settings.api.max_batch_documents} documents, got {len(documents)}",
         )
+    await budget.charge(len(documents))
     commands: list[DocumentCommand] = [
-        UpsertDocument(tenant=tenant, actor=actor, source={"via": "command-api"}, **doc.model_dump())
+        UpsertDocument(
+            tenant=writer.tenant, actor=writer.subject, source={"via": "command-api"}, **doc.model_dump()
+        )
         for doc in documents
     ]
     return _accepted(await producer.send_many(commands))
@@ -58,14 +68,15 @@ async def upsert_documents(
 async def delete_document(
     document_id: DocumentPath,
     producer: ProducerDep,
-    tenant: TenantDep,
-    actor: ActorDep,
+    writer: Writer,
+    budget: BudgetDep,
     document_version: int | None = None,
 ) -> CommandsAccepted:
+    await budget.charge(1)
     command = DeleteDocument(
-        tenant=tenant,
+        tenant=writer.tenant,
         document_id=document_id,
-        actor=actor,
+        actor=writer.subject,
         document_version=document_version,
         source={"via": "command-api"},
     )
@@ -77,15 +88,16 @@ async def update_document_access(
     document_id: DocumentPath,
     body: AccessChangeIn,
     producer: ProducerDep,
-    tenant: TenantDep,
-    actor: ActorDep,
+    writer: Writer,
+    budget: BudgetDep,
 ) -> CommandsAccepted:
     if body.metadata is None and body.acl is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give metadata, acl or both")
+    await budget.charge(1)
     command = UpdateDocumentAccess(
-        tenant=tenant,
+        tenant=writer.tenant,
         document_id=document_id,
-        actor=actor,
+        actor=writer.subject,
         source={"via": "command-api"},
         **body.model_dump(),
     )

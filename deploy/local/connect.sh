@@ -11,11 +11,16 @@ CONNECT_HEAP="${RAGSTREAM_STACK__CONNECT_HEAP:-512m}"
 # Names the worker group and its three internal topics: two Connect clusters on one Kafka need two names.
 CONNECT_GROUP="${RAGSTREAM_STACK__CONNECT_GROUP:-ragstream-connect}"
 DEBEZIUM_VERSION="${RAGSTREAM_STACK__DEBEZIUM_VERSION:-3.6.1.Final}"
+# Connector configs refer to database passwords through config providers, never literally (see
+# "Secrets" in connectors/README.md): ${env:NAME} for a variable of this worker's environment whose
+# name has this prefix, ${file:PATH:NAME} for a properties file under the secrets folder.
+SECRET_PREFIX="${RAGSTREAM_CDC__SECRET_PREFIX:-RAGSTREAM_CDC_SECRET_}"
 
 WORKER_LIBS="$CACHE_DIR/connect-worker-libs"
 PLUGIN_PATH="$CACHE_DIR/connect-plugins"
 DEBEZIUM_DIR="$PLUGIN_PATH/debezium-connector-postgres-$DEBEZIUM_VERSION"
 HOME_DIR="$STACK_DIR/connect"
+SECRETS_DIR="${RAGSTREAM_STACK__CONNECT_SECRETS_DIR:-$HOME_DIR/secrets}"
 PID_FILE="$HOME_DIR/connect.pid"
 LOG_FILE="$HOME_DIR/connect.log"
 CONF="$HOME_DIR/connect-distributed.properties"
@@ -49,7 +54,8 @@ check_java() {
 }
 
 write_config() {
-  mkdir -p "$HOME_DIR"
+  mkdir -p "$HOME_DIR" "$SECRETS_DIR"
+  chmod 700 "$SECRETS_DIR"
   cat >"$CONF" <<CONF
 bootstrap.servers=127.0.0.1:$KAFKA_PORT
 group.id=$CONNECT_GROUP
@@ -76,6 +82,14 @@ plugin.discovery=service_load
 offset.flush.interval.ms=2000
 # One worker: no need to wait for others to join before assigning connectors.
 scheduled.rebalance.max.delay.ms=0
+# Secrets stay out of connector configs (and so out of the config topic and the REST API): a config
+# says \${env:NAME} or \${file:PATH:NAME} and the worker resolves it when it starts the connector. The
+# allowlists keep a connector config from reading any other variable or file of this worker.
+config.providers=env,file
+config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
+config.providers.env.param.allowlist.pattern=^${SECRET_PREFIX}[A-Z0-9_]+\$
+config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
+config.providers.file.param.allowed.paths=$SECRETS_DIR
 CONF
   cat >"$HOME_DIR/log4j2.properties" <<LOG
 rootLogger.level=INFO
@@ -104,6 +118,8 @@ start() {
   mkdir -p "$HOME_DIR"
   if pid_alive "$PID_FILE"; then
     rest_up || wait_rest || die "Connect (pid $(cat "$PID_FILE")) runs but $REST_URL does not answer; see $LOG_FILE"
+    grep -q '^config.providers=' "$CONF" 2>/dev/null \
+      || log "warning: the running worker has no config providers (started by an older connect.sh); restart it so connector passwords resolve"
     log "connect already running (pid $(cat "$PID_FILE")) at $REST_URL"; return 0
   fi
   if (exec 3<>"/dev/tcp/127.0.0.1/$CONNECT_PORT") 2>/dev/null; then

@@ -30,6 +30,8 @@ class AdminNotFound(Exception):
 class Job:
     kind: str  # replay or rebuild
     read_model: str
+    # The one tenant whose documents a replay re-applies; None: every tenant (rebuilds always).
+    tenant: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: str = "running"  # running, done or failed
     phase: str = "starting"

@@ -48,9 +48,15 @@ async def open_live_generation(
         )
         topic = catalogue(settings.kafka.topic_prefix).embeddings.name
         manifest = Manifest.new(
-            name, "initial", "all", model.name, None, model.dimension,
-            source=topic, embedding_version=model.version,
-        )  # fmt: skip
+            name,
+            "initial",
+            "all",
+            model.name,
+            None,
+            model.dimension,
+            source=topic,
+            model_version=model.version,
+        )
         manifest.complete = True
         write_manifest(root, manifest)
         return await asyncio.to_thread(Generation.open, root, name, model.dimension, local), model, manifest

@@ -7,42 +7,12 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from ragstream.auth import AuthError, authenticate
 from ragstream.queries.admin.querylog import QueryLog, QueryLogEntry
 from ragstream.queries.answers.base import Answer, Passage
 from ragstream.queries.service import QueryService, SearchQuery, SearchResult
-from ragstream.settings import AuthSettings
 
 # Answers search first; the endpoint travels with the request's task so the entry says "answer".
 _ENDPOINT: ContextVar[str] = ContextVar("ragstream_query_endpoint", default="search")
-# The caller is known to the route's auth dependency only; the service learns it from here.
-_CALLER: ContextVar[str] = ContextVar("ragstream_query_caller", default="")
-
-
-class CallerMiddleware:
-    """Puts the authenticated caller's subject where the query log can read it (pure ASGI, so the
-    context variable reaches the endpoint). A failed authentication is left to the routes."""
-
-    def __init__(self, app: ASGIApp, auth: AuthSettings) -> None:
-        self.app = app
-        self.auth = auth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            subject = authenticate(Headers(scope=scope), self.auth).subject
-        except AuthError:
-            subject = "unauthenticated"
-        token = _CALLER.set(subject)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _CALLER.reset(token)
 
 
 class LoggedQueryService(QueryService):
@@ -56,7 +26,7 @@ class LoggedQueryService(QueryService):
             chunks = [h.chunk for h in result.hits]
             self.query_log.record(
                 QueryLogEntry(
-                    subject=_CALLER.get(),
+                    subject=q.subject,
                     tenant=q.tenant,
                     principals=list(q.principals or []),
                     endpoint=_ENDPOINT.get(),

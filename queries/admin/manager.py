@@ -83,28 +83,33 @@ class IndexManager:
         """Rebuild the OpenSearch keyword index into its next generation and swap the alias."""
         from ragstream.queries.admin.shared_rebuild import SharedKeywordRebuild  # the opensearch extra
 
-        self._exclusive()
+        self._exclusive(None)
         rebuild = SharedKeywordRebuild(self._settings, self._codec, SharedIndexState.of(self._registry))
         return self.jobs.start(Job("rebuild", "lexical"), rebuild.run)
 
-    def _exclusive(self) -> None:
+    def _exclusive(self, tenant: str | None) -> None:
+        """One job at a time; `tenant` is who asks (None: an operator), who may learn only of its own."""
         busy = self.jobs.running("rebuild") or self.jobs.running("replay")
-        if busy is not None:
-            raise AdminConflict(
-                f"{busy.kind} {busy.id} is running; wait for it or poll /v1/admin/jobs/{busy.id}"
-            )
+        if busy is None:
+            return
+        if tenant is not None and busy.tenant != tenant:
+            raise AdminConflict("another replay or rebuild is running on this node; try again later")
+        raise AdminConflict(f"{busy.kind} {busy.id} is running; wait for it or poll /v1/admin/jobs/{busy.id}")
 
-    def start_replay(self, read_model: str, from_offset: int | None, from_time: datetime | None) -> Job:
-        self._exclusive()
+    def start_replay(
+        self, read_model: str, from_offset: int | None, from_time: datetime | None, tenant: str | None
+    ) -> Job:
+        """Re-apply the log to the read models, for one tenant's documents or (None) every tenant's."""
+        self._exclusive(tenant)
         self._held_here(read_model, "replayed")
         feed = self.feed
-        job = Job("replay", read_model, generation=feed.generation.name)
+        job = Job("replay", read_model, tenant=tenant, generation=feed.generation.name)
         return self.jobs.start(
             job,
             lambda j: replay(
                 j, kafka=self._settings.kafka, topic=feed.topic, codec=self._codec,
                 projector=feed.generation.projector, read_models=READ_MODEL_CHOICES[read_model],
-                target=feed.next_offsets(), from_offset=from_offset, from_time=from_time,
+                target=feed.next_offsets(), from_offset=from_offset, from_time=from_time, tenant=tenant,
             ),
         )  # fmt: skip
 
@@ -116,7 +121,7 @@ class IndexManager:
         chunking: dict[str, int | None],
         requested_by: str,
     ) -> Job:
-        self._exclusive()
+        self._exclusive(None)
         if read_model == "lexical" and "lexical" in shared_read_models(self._settings):
             if model is not None or model_path is not None or any(v is not None for v in chunking.values()):
                 raise AdminInvalid(
@@ -128,7 +133,7 @@ class IndexManager:
         generation, embedder = await plan_generation(
             self._settings, self.service.embedder, live, read_model, model, model_path, chunking
         )
-        self._exclusive()  # loading a model yields the loop; another request may have started a job
+        self._exclusive(None)  # loading a model yields the loop; another request may have started a job
         plan = RebuildPlan(
             self.root, self._settings.kafka, self._codec, lambda: self.feed, embedder,
             generation.embedding_model_path, generation, self.embedding_generations, requested_by,
@@ -175,6 +180,25 @@ class IndexManager:
         generation = self._retired.pop(name, None)
         if generation is not None:
             generation.close()
+
+    async def status(self) -> dict[str, Any]:
+        """The live generation and how many documents and chunks the searched read models hold."""
+        service = self.service
+        keyword, _ = service.read_models()
+        shared = service.shared
+        documents = (
+            await shared.state.count_documents()
+            if shared is not None and "lexical" in shared.indexes.read_models
+            else service.feed.generation.projector.state.count_documents()
+        )
+        chunks = await asyncio.to_thread(keyword.count)
+        return {
+            "generation": service.feed.generation.name,
+            "documents": documents,
+            "chunks": chunks,
+            # An HNSW build is due or running: searches may change once it is done.
+            "vector_index_optimizing": service.feed.optimization_due,
+        }
 
     def generations(self) -> list[dict[str, Any]]:
         current, live = current_generation(self.root), self.feed.generation

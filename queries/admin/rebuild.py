@@ -71,7 +71,7 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
     manifest = Manifest.new(
         name, "rebuild", job.read_model, model.name, plan.model_path, model.dimension, source=topic,
         chunking=None if live else generation.chunking, embedding_generation=None if live else generation.id,
-        embedding_version=model.version,
+        model_version=model.version,
     )  # fmt: skip
     write_manifest(root, manifest)
     job.detail = {

@@ -34,8 +34,10 @@ async def replay(
     target: dict[int, int],
     from_offset: int | None = None,
     from_time: datetime | None = None,
+    tenant: str | None = None,
 ) -> None:
-    """Re-apply [start, target) of every partition; `target` is the applied position (next offsets)."""
+    """Re-apply [start, target) of every partition; `target` is the applied position (next offsets).
+    With `tenant`, only that tenant's documents are re-applied (the others are read and left alone)."""
     consumer, tps = await open_log_consumer(kafka, topic, "replay")
     try:
         job.phase = "seeking"
@@ -57,6 +59,8 @@ async def replay(
             }
             job.done += sum(len(msgs) for msgs in batches.values())
             records, _ = decode_batches(codec, batches)
+            if tenant is not None:
+                records = [r for r in records if r.record.get("tenant") == tenant]
             if records:
                 result = await asyncio.to_thread(projector.reapply_batch, records, read_models)
                 job.applied += len(result.applied)

@@ -1,80 +1,33 @@
 """Admin endpoints of the query API: replay, blue/green rebuild, generations, query history.
 
-They act on the whole node (every tenant), so with auth on they need the `admin` scope.
+`admin` is tenant-scoped: its own tenant's query log, replays of its own tenant's documents and its
+jobs. What spans tenants (rebuilds, generations, the node's status, every tenant's log and replays)
+needs `operator`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import asdict
-from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ragstream.http import IdentityDep
+from ragstream.auth import OPERATOR, Identity
+from ragstream.http.jsonbody import StrictJSONRoute
+from ragstream.http.security import Admin, Operator, require_operator, throttle
+from ragstream.http.service import COMMON_ERRORS, error_responses
 from ragstream.identifiers import TENANT_PATTERN
 from ragstream.queries.admin.jobs import AdminConflict, AdminInvalid, AdminNotFound, Job
 from ragstream.queries.admin.manager import IndexManager
 from ragstream.queries.admin.querylog import QueryLog
-from ragstream.settings import Settings
+from ragstream.queries.admin.schemas import JobOut, RebuildIn, ReplayIn
 
-
-def require_admin(request: Request, identity: IdentityDep) -> None:
-    """With auth on, only an identity holding the `admin` scope; the dev profile trusts everyone."""
-    settings: Settings = request.app.state.settings
-    if settings.auth.enabled:
-        identity.require("admin")
-
-
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-ReadModel = Literal["lexical", "vector", "all"]
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], route_class=StrictJSONRoute, dependencies=[Depends(throttle)],
+    responses=error_responses(*COMMON_ERRORS, 404, 409, 413, 503),
+)  # fmt: skip
 T = TypeVar("T")
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReplayIn(_Body):
-    read_model: ReadModel = "all"
-    from_offset: int | None = Field(default=None, ge=0, description="Per partition; default: the start")
-    from_time: datetime | None = Field(default=None, description="ISO 8601; offsets found by timestamp")
-
-    @model_validator(mode="after")
-    def _one_start(self) -> ReplayIn:
-        if self.from_offset is not None and self.from_time is not None:
-            raise ValueError("give from_offset or from_time, not both")
-        return self
-
-
-class RebuildIn(_Body):
-    read_model: ReadModel = "all"
-    embedding_model: str | None = Field(default=None, max_length=256)
-    embedding_model_path: str | None = Field(default=None, max_length=4096)
-    # Another chunk budget or model: the stream workers build an embedding generation for it
-    # (see ragstream.embedding.generation).
-    chunk_max_tokens: int | None = Field(default=None, ge=1, le=8192)
-    chunk_overlap_tokens: int | None = Field(default=None, ge=0, le=8192)
-    chunk_min_tokens: int | None = Field(default=None, ge=0, le=8192)
-
-
-class JobOut(BaseModel):
-    id: str
-    kind: str
-    read_model: str
-    state: str
-    phase: str
-    total: int
-    done: int
-    applied: int
-    skipped: int
-    generation: str | None
-    error: str
-    detail: dict[str, Any]
-    started_at: float
-    finished_at: float | None
 
 
 def get_admin(request: Request) -> IndexManager:
@@ -90,7 +43,7 @@ AdminDep = Annotated[IndexManager, Depends(get_admin)]
 
 
 def _out(job: Job) -> JobOut:
-    return JobOut(**{k: v for k, v in asdict(job).items() if k in JobOut.model_fields})
+    return JobOut.model_validate(asdict(job))
 
 
 async def _checked(call: Awaitable[T]) -> T:
@@ -104,16 +57,25 @@ async def _checked(call: Awaitable[T]) -> T:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
 
 
+def _visible(job: Job, identity: Identity) -> bool:
+    return identity.has(OPERATOR) or job.tenant == identity.tenant
+
+
 @router.post("/replay", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-async def replay(body: ReplayIn, admin: AdminDep) -> JobOut:
+async def replay(body: ReplayIn, admin: AdminDep, identity: Admin) -> JobOut:
+    all_tenants = identity.has(OPERATOR) if body.all_tenants is None else body.all_tenants
+    if all_tenants:
+        identity.require(OPERATOR)
+
     async def start() -> Job:
-        return admin.start_replay(body.read_model, body.from_offset, body.from_time)
+        tenant = None if all_tenants else identity.tenant
+        return admin.start_replay(body.read_model, body.from_offset, body.from_time, tenant)
 
     return _out(await _checked(start()))
 
 
 @router.post("/rebuild", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-async def rebuild(body: RebuildIn, admin: AdminDep, identity: IdentityDep) -> JobOut:
+async def rebuild(body: RebuildIn, admin: AdminDep, identity: Operator) -> JobOut:
     chunking = {
         "max_tokens": body.chunk_max_tokens,
         "overlap_tokens": body.chunk_overlap_tokens,
@@ -128,35 +90,45 @@ async def rebuild(body: RebuildIn, admin: AdminDep, identity: IdentityDep) -> Jo
 
 
 @router.get("/jobs", response_model=list[JobOut])
-async def jobs(admin: AdminDep) -> list[JobOut]:
-    return [_out(j) for j in admin.jobs.all()]
+async def jobs(admin: AdminDep, identity: Admin) -> list[JobOut]:
+    return [_out(j) for j in admin.jobs.all() if _visible(j, identity)]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-async def job(job_id: str, admin: AdminDep) -> JobOut:
+async def job(job_id: str, admin: AdminDep, identity: Admin) -> JobOut:
     found = admin.jobs.get(job_id)
-    if found is None:
+    if found is None or not _visible(found, identity):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
     return _out(found)
 
 
-@router.get("/generations")
+@router.get("/status", dependencies=[Depends(require_operator)])
+async def node_status(admin: AdminDep) -> dict[str, Any]:
+    """The live generation and what the read models hold, over every tenant."""
+    return await admin.status()
+
+
+@router.get("/generations", dependencies=[Depends(require_operator)])
 async def generations(admin: AdminDep) -> dict[str, Any]:
     return {"live": admin.feed.generation.name, "generations": admin.generations()}
 
 
-@router.post("/generations/drop-old")
+@router.post("/generations/drop-old", dependencies=[Depends(require_operator)])
 async def drop_old(admin: AdminDep) -> dict[str, list[str]]:
     return {"dropped": await _checked(admin.drop_old())}
 
 
-@router.delete("/generations/{name}")
-async def drop(name: str, admin: AdminDep) -> dict[str, list[str]]:
+@router.delete("/generations/{name}", dependencies=[Depends(require_operator)])
+async def drop(name: Annotated[str, Path(max_length=64)], admin: AdminDep) -> dict[str, list[str]]:
     await _checked(admin.drop(name))
     return {"dropped": [name]}
 
 
-@router.delete("/embedding-generations/{generation_id}", status_code=status.HTTP_202_ACCEPTED)
+@router.delete(
+    "/embedding-generations/{generation_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(require_operator)],
+)
 async def retire_embedding_generation(
     generation_id: Annotated[str, Path(pattern=r"^e[0-9a-f]{12}$")], admin: AdminDep
 ) -> dict[str, str]:
@@ -168,10 +140,17 @@ async def retire_embedding_generation(
 @router.get("/query-log")
 async def query_log(
     request: Request,
-    tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None,
+    identity: Admin,
+    tenant: Annotated[
+        str | None,
+        Query(pattern=TENANT_PATTERN, description="Default: the caller's; every tenant's for an operator"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
+    identity.require_tenant(tenant)
     log = get_query_log(request)
     if log is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the query log is not enabled")
+    if tenant is None and not identity.has(OPERATOR):
+        tenant = identity.tenant
     return {"retention_days": log.retention_days, "entries": await log.recent(tenant, limit)}

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ragstream.http import IdentityDep
 from ragstream.queries.registry import RegistryStore
 from ragstream.queries.service import QueryService
 
@@ -19,11 +18,5 @@ def get_registry(request: Request) -> RegistryStore:
     return registry
 
 
-def get_principals(identity: IdentityDep) -> list[str]:
-    """Without principals a caller sees only documents whose ACL is empty (tenant-wide)."""
-    return list(identity.principals)
-
-
 ServiceDep = Annotated[QueryService, Depends(get_service)]
 RegistryDep = Annotated[RegistryStore, Depends(get_registry)]
-PrincipalsDep = Annotated[list[str], Depends(get_principals)]

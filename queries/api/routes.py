@@ -1,16 +1,23 @@
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 
-from ragstream.http import DocumentPath, TenantDep
+from ragstream.auth import Identity
+from ragstream.http import DocumentPath
+from ragstream.http.jsonbody import StrictJSONRoute
+from ragstream.http.security import Reader, throttle
+from ragstream.http.service import COMMON_ERRORS, error_responses
+from ragstream.http.sse import encode_event
+from ragstream.queries.answers.base import Passage
 from ragstream.queries.answers.citations import answer_from_text
-from ragstream.queries.api.deps import PrincipalsDep, RegistryDep, ServiceDep
+from ragstream.queries.api.deps import RegistryDep, ServiceDep
 from ragstream.queries.api.schemas import (
+    AnswerCitations,
+    AnswerDelta,
     AnswerIn,
     AnswerOut,
     HistoryOut,
@@ -23,17 +30,31 @@ from ragstream.queries.registry import RegistryStore
 from ragstream.queries.registry.store import DocumentRecord
 from ragstream.queries.service import SearchQuery
 
-router = APIRouter(prefix="/v1", tags=["queries"])
+# Reading needs the `read` scope and acts for the caller's tenant with its principals (without
+# principals a caller sees only documents whose ACL is empty, tenant-wide).
+router = APIRouter(
+    prefix="/v1", tags=["queries"], route_class=StrictJSONRoute, dependencies=[Depends(throttle)],
+    responses=error_responses(*COMMON_ERRORS, 413),
+)  # fmt: skip
+# A consistency token can be malformed (400) or wait past the timeout (504).
+TOKEN_ERRORS = error_responses(400, 503, 504)
 
 
-@router.post("/search", response_model=SearchOut)
-async def search(
-    body: SearchIn, service: ServiceDep, tenant: TenantDep, principals: PrincipalsDep
-) -> SearchOut:
+def _query(reader: Identity, text: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "tenant": reader.tenant,
+        "principals": list(reader.principals),
+        "subject": reader.subject,
+    }
+
+
+@router.post("/search", response_model=SearchOut, responses=TOKEN_ERRORS)
+async def search(body: SearchIn, service: ServiceDep, reader: Reader) -> SearchOut:
     query = SearchQuery(
-        text=body.query, tenant=tenant, principals=principals, metadata=body.filters.metadata,
-        document_ids=body.filters.document_ids, limit=body.limit, offset=body.offset, mode=body.mode,
-        fusion=body.fusion, rrf_k=body.rrf_k, alpha=body.alpha, consistency_token=body.consistency_token,
+        **_query(reader, body.query), metadata=body.filters.metadata, document_ids=body.filters.document_ids,
+        limit=body.limit, offset=body.offset, mode=body.mode, fusion=body.fusion, rrf_k=body.rrf_k,
+        alpha=body.alpha, consistency_token=body.consistency_token,
     )  # fmt: skip
     result = await service.search(query)
     hits = [
@@ -57,12 +78,10 @@ async def search(
     return SearchOut(hits=hits, timings_ms=result.timings_ms)
 
 
-@router.post("/answer", response_model=AnswerOut)
-async def answer(
-    body: AnswerIn, service: ServiceDep, tenant: TenantDep, principals: PrincipalsDep
-) -> AnswerOut | StreamingResponse:
+@router.post("/answer", response_model=AnswerOut, responses=TOKEN_ERRORS)
+async def answer(body: AnswerIn, service: ServiceDep, reader: Reader) -> AnswerOut | StreamingResponse:
     query = SearchQuery(
-        text=body.question, tenant=tenant, principals=principals, metadata=body.filters.metadata,
+        **_query(reader, body.question), metadata=body.filters.metadata,
         document_ids=body.filters.document_ids, limit=body.passages, mode=body.mode,
         consistency_token=body.consistency_token,
     )  # fmt: skip
@@ -79,16 +98,16 @@ async def answer(
     )
 
 
-async def _sse(deltas: AsyncIterator[str], passages: list) -> AsyncIterator[bytes]:  # type: ignore[type-arg]
+async def _sse(deltas: AsyncIterator[str], passages: list[Passage]) -> AsyncIterator[bytes]:
     """Text deltas as they come, then one `citations` event resolved against the passages."""
     parts = []
     async for delta in deltas:
         parts.append(delta)
-        yield f"event: delta\ndata: {json.dumps({'text': delta})}\n\n".encode()
+        yield encode_event("delta", AnswerDelta(text=delta).model_dump_json())
     final = answer_from_text("".join(parts), passages)
-    payload = {"grounded": final.grounded, "citations": [asdict(c) for c in final.citations]}
-    yield f"event: citations\ndata: {json.dumps(payload)}\n\n".encode()
-    yield b"event: done\ndata: {}\n\n"
+    citations = AnswerCitations(grounded=final.grounded, citations=list(final.citations))
+    yield encode_event("citations", citations.model_dump_json())
+    yield encode_event("done", "{}")
 
 
 async def _visible_document(
@@ -101,16 +120,14 @@ async def _visible_document(
     return record
 
 
-@router.get("/documents/{document_id:path}/history", response_model=HistoryOut)
-async def document_history(
-    document_id: DocumentPath, registry: RegistryDep, tenant: TenantDep, principals: PrincipalsDep
-) -> HistoryOut:
-    await _visible_document(registry, tenant, document_id, principals)
-    return HistoryOut(document_id=document_id, entries=await registry.history(tenant, document_id))
+@router.get(
+    "/documents/{document_id:path}/history", response_model=HistoryOut, responses=error_responses(404)
+)
+async def document_history(document_id: DocumentPath, registry: RegistryDep, reader: Reader) -> HistoryOut:
+    await _visible_document(registry, reader.tenant, document_id, list(reader.principals))
+    return HistoryOut(document_id=document_id, entries=await registry.history(reader.tenant, document_id))
 
 
-@router.get("/documents/{document_id:path}", response_model=DocumentRecord)
-async def get_document(
-    document_id: DocumentPath, registry: RegistryDep, tenant: TenantDep, principals: PrincipalsDep
-) -> DocumentRecord:
-    return await _visible_document(registry, tenant, document_id, principals)
+@router.get("/documents/{document_id:path}", response_model=DocumentRecord, responses=error_responses(404))
+async def get_document(document_id: DocumentPath, registry: RegistryDep, reader: Reader) -> DocumentRecord:
+    return await _visible_document(registry, reader.tenant, document_id, list(reader.principals))

@@ -76,6 +76,19 @@ class AnswerOut(BaseModel):
     timings_ms: dict[str, float]
 
 
+class AnswerDelta(BaseModel):
+    """`event: delta` of a streamed answer (`"stream": true`): the next piece of the text."""
+
+    text: str
+
+
+class AnswerCitations(BaseModel):
+    """`event: citations` of a streamed answer, after the last delta; `event: done` follows."""
+
+    grounded: bool
+    citations: list[Citation]
+
+
 class HistoryOut(BaseModel):
     document_id: str
     entries: list[AuditEntry]

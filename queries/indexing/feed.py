@@ -26,6 +26,8 @@ from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
 
+# New points after which the embedded vector index is rebuilt once the feed is idle.
+OPTIMIZE_AFTER_POINTS = 1000
 log = logging.getLogger("ragstream.queries.feed")
 FRESHNESS = Histogram(
     "ragstream_freshness_seconds",
@@ -179,12 +181,16 @@ class IndexFeed:
         await self.notify()
 
     @property
-    def unindexed_points(self) -> int:
-        """Vectors applied since the HNSW graph was last built (searched by scanning meanwhile)."""
-        return self._unoptimized
+    def optimization_due(self) -> bool:
+        """True from the point the embedded vector index has enough new points to be rebuilt (HNSW,
+        once the feed is idle) until that build is done. Searches in between may find other
+        neighbours than after it, so a measurement waits for it (`ragstream eval`)."""
+        return self._unoptimized >= OPTIMIZE_AFTER_POINTS and isinstance(
+            self.generation.projector.vector, QdrantEdgeVectorIndex
+        )
 
-    async def _maybe_optimize(self, min_points: int = 1000, idle_s: float = 5.0) -> None:
-        if self._unoptimized < min_points or time.monotonic() - self._idle_since < idle_s:
+    async def _maybe_optimize(self, idle_s: float = 5.0) -> None:
+        if not self.optimization_due or time.monotonic() - self._idle_since < idle_s:
             return
         await self.optimize()
 
@@ -193,8 +199,7 @@ class IndexFeed:
         it takes the projector's write lock)."""
         projector = self.generation.projector
         vector = projector.vector
-        if not isinstance(vector, QdrantEdgeVectorIndex):
-            return  # a server vector index optimizes itself
+        assert isinstance(vector, QdrantEdgeVectorIndex)  # a server vector index optimizes itself
 
         def optimize() -> None:
             with projector.write_lock:

@@ -47,8 +47,9 @@ class Manifest:
     # The chunk budget of that embedding generation, where it is not the workers' own.
     chunking: dict[str, int] | None = None
     embedding_generation: str | None = None
-    # The query embedder's full version: weights, backend and precision (None in older manifests).
-    embedding_version: str | None = None
+    # The embedder's version (model files and passage format) the generation was built with; None
+    # in manifests written before it was recorded.
+    embedding_model_version: str | None = None
 
     @classmethod
     def new(
@@ -63,13 +64,13 @@ class Manifest:
         source: str,
         chunking: dict[str, int] | None = None,
         embedding_generation: str | None = None,
-        embedding_version: str | None = None,
+        model_version: str | None = None,
     ) -> Manifest:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         return cls(
             name, origin, read_model, model, model_path, dimension, now,
             source=source, chunking=chunking, embedding_generation=embedding_generation,
-            embedding_version=embedding_version,
+            embedding_model_version=model_version,
         )  # fmt: skip
 
 

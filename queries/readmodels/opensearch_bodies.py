@@ -6,12 +6,20 @@ bulk actions and their outcome. The index class (`opensearch_index`) sends them.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ragstream.queries.readmodels.base import IndexedChunk, SearchFilter
+from ragstream.queries.readmodels.keyword_text import (
+    DOCUMENT_ENTRY,
+    KIND_CHUNK,
+    KIND_DOCUMENT,
+    MAX_TOKEN_CHARS,
+    STOP_WORDS,
+    KeywordQuery,
+    document_text,
+)
 from ragstream.queries.readmodels.terms import (
     acl_terms,
     filter_conditions,
@@ -22,16 +30,19 @@ from ragstream.queries.readmodels.terms import (
 
 DEFAULT_ALIAS = "ragstream-chunks"
 # Bumped whenever the mappings or analysis change; recorded in each generation's mapping `_meta`.
-SCHEMA_VERSION = 1
-TITLE_BOOST = 1.5
+# 2: whole-document entries (`kind`, `body`, `chunks`), shared stop words, porter2, explicit BM25.
+# A generation of an earlier schema refuses the new fields (strict mappings): rebuild into a new one.
+SCHEMA_VERSION = 2
 ANALYZER = "ragstream_english"
+# Chunk text only picks a found document's best chunk; analysed as Tantivy's chunk index does (its
+# `en_stem`: no stop words), so both backends cite the same chunk.
+CHUNK_ANALYZER = "ragstream_english_chunk"
+# Tantivy's fixed BM25 parameters (also Lucene's defaults), so both backends score alike.
+BM25_K1 = 1.2
+BM25_B = 0.75
+CHUNK_FIELDS = ["title", "text"]
+DOCUMENT_FIELDS = ["body"]
 _MAX_ID_BYTES = 512  # OpenSearch rejects longer document ids.
-_MAX_FALLBACK_WORDS = 256
-_WORD = re.compile(r"\w+")
-# Operators of simple_query_string that stay enabled: quotes for phrases, +/| and parentheses, and
-# prefix*. NOT ("-word") is left out: with the OR default it turns "apples -pie" into "apples, or
-# anything without pie", which matches nearly everything.
-_QUERY_FLAGS = "AND|OR|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE|PREFIX"
 SOURCE_FIELDS = [
     "tenant",
     "document_id",
@@ -61,27 +72,29 @@ class IndexOptions:
 # -- index layout ------------------------------------------------------------------------------
 
 
+def _english(stop_words: bool) -> dict[str, Any]:
+    stop = ["ragstream_english_stop"] if stop_words else []
+    return {
+        "type": "custom",
+        "tokenizer": "standard",
+        "filter": [
+            "ragstream_english_possessive", "ragstream_english_long", "lowercase", *stop,
+            "ragstream_english_stemmer",
+        ],
+    }  # fmt: skip
+
+
 def analysis_settings() -> dict[str, Any]:
-    """OpenSearch's `english` analyzer spelled out, so it can be extended without changing meaning:
-    standard tokenizer, possessive stemming, lowercase, English stop words, Porter stemming."""
+    """The analyzers of Tantivy's keyword index in OpenSearch's terms: standard tokenizer, possessive
+    stemming, lowercase, Snowball English (porter2) stemming, and for documents the shared stop words."""
     return {
         "filter": {
             "ragstream_english_possessive": {"type": "stemmer", "language": "possessive_english"},
-            "ragstream_english_stop": {"type": "stop", "stopwords": "_english_"},
-            "ragstream_english_stemmer": {"type": "stemmer", "language": "english"},
+            "ragstream_english_long": {"type": "length", "max": MAX_TOKEN_CHARS},
+            "ragstream_english_stop": {"type": "stop", "stopwords": list(STOP_WORDS)},
+            "ragstream_english_stemmer": {"type": "stemmer", "language": "porter2"},
         },
-        "analyzer": {
-            ANALYZER: {
-                "type": "custom",
-                "tokenizer": "standard",
-                "filter": [
-                    "ragstream_english_possessive",
-                    "lowercase",
-                    "ragstream_english_stop",
-                    "ragstream_english_stemmer",
-                ],
-            }
-        },
+        "analyzer": {ANALYZER: _english(stop_words=True), CHUNK_ANALYZER: _english(stop_words=False)},
     }
 
 
@@ -92,6 +105,8 @@ def mappings() -> dict[str, Any]:
         "_meta": {"ragstream_schema": SCHEMA_VERSION},
         "properties": {
             "chunk_id": keyword,
+            # "chunk", or "document" for the whole-document entry BM25 ranks documents by.
+            "kind": keyword,
             "tenant": keyword,
             "document_id": keyword,
             # tenant + document id, for listing and replacing one document's chunks.
@@ -103,8 +118,11 @@ def mappings() -> dict[str, Any]:
             "chunk_number": {"type": "integer"},
             "start": {"type": "integer", "index": False},
             "end": {"type": "integer", "index": False},
-            "title": {"type": "text", "analyzer": ANALYZER},
-            "text": {"type": "text", "analyzer": ANALYZER},
+            "title": {"type": "text", "analyzer": CHUNK_ANALYZER},
+            "text": {"type": "text", "analyzer": CHUNK_ANALYZER},
+            # Whole-document entries only: title and text, and how many chunks the document has.
+            "body": {"type": "text", "analyzer": ANALYZER},
+            "chunks": {"type": "integer", "index": False},
             # Returned as given; never indexed, so any key (dots, brackets) is fine.
             "metadata": {"type": "object", "enabled": False},
         },
@@ -125,6 +143,7 @@ def index_template(alias: str, options: IndexOptions) -> dict[str, Any]:
                     "refresh_interval": "-1",
                     "gc_deletes": options.gc_deletes,
                 },
+                "similarity": {"default": {"type": "BM25", "k1": BM25_K1, "b": BM25_B}},
                 "analysis": analysis_settings(),
             },
             "mappings": mappings(),
@@ -138,7 +157,8 @@ def template_name(alias: str) -> str:
 
 def slot_id(tenant: str, document_id: str, chunk_number: int) -> str:
     """Document id of a chunk *slot*: tenant-scoped and version-free, so versions of the same chunk
-    compete for one id and external versioning can reject the older one."""
+    compete for one id and external versioning can reject the older one. The whole-document entry
+    is slot DOCUMENT_ENTRY, versioned and replaced like the chunks."""
     key = scoped_key(tenant, f"{document_id}#c{chunk_number}")
     if len(key.encode()) <= _MAX_ID_BYTES:
         return key
@@ -148,6 +168,7 @@ def slot_id(tenant: str, document_id: str, chunk_number: int) -> str:
 def chunk_source(chunk: IndexedChunk) -> dict[str, Any]:
     return {
         "chunk_id": chunk.chunk_id,
+        "kind": KIND_CHUNK,
         "tenant": chunk.tenant,
         "document_id": chunk.document_id,
         "doc_key": scoped_key(chunk.tenant, chunk.document_id),
@@ -160,6 +181,23 @@ def chunk_source(chunk: IndexedChunk) -> dict[str, Any]:
         "title": chunk.title,
         "text": chunk.text,
         "metadata": dict(chunk.metadata),
+    }
+
+
+def document_source(chunks: Sequence[IndexedChunk]) -> dict[str, Any]:
+    """The whole-document entry: filtered like the document's chunks, ranked on `body`."""
+    first = chunks[0]
+    return {
+        "kind": KIND_DOCUMENT,
+        "tenant": first.tenant,
+        "document_id": first.document_id,
+        "doc_key": scoped_key(first.tenant, first.document_id),
+        "acl": acl_terms(first.acl),
+        "meta": metadata_terms(first.metadata),
+        "version": first.version,
+        "chunk_number": DOCUMENT_ENTRY,
+        "body": document_text(chunks),
+        "chunks": len(chunks),
     }
 
 
@@ -193,39 +231,36 @@ def filter_clauses(flt: SearchFilter) -> list[dict[str, Any]]:
     return filter_conditions(flt, _term, _terms)
 
 
-def text_query(query: str) -> dict[str, Any]:
-    return {
-        "simple_query_string": {
-            "query": query,
-            "fields": [f"title^{TITLE_BOOST}", "text"],
-            "default_operator": "or",
-            "flags": _QUERY_FLAGS,
-            "lenient": True,
-        }
-    }
+def text_query(query: KeywordQuery, fields: Sequence[str]) -> dict[str, Any]:
+    """The words as one OR-query summed over `fields`, and each phrase as one more optional
+    clause: the same reading of user text as the Tantivy index, and no query syntax at all."""
+    should: list[dict[str, Any]] = []
+    if query.words:
+        should.append({"multi_match": {"query": query.words, "fields": list(fields), "type": "most_fields"}})
+    should += [
+        {"multi_match": {"query": phrase, "fields": list(fields), "type": "phrase"}}
+        for phrase in query.phrases
+    ]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
-def words_query(query: str) -> dict[str, Any] | None:
-    """Fallback when the cluster still rejects a query (e.g. too many clauses): its words only."""
-    words = _WORD.findall(query)[:_MAX_FALLBACK_WORDS]
-    if not words:
-        return None
-    return {
-        "multi_match": {
-            "query": " ".join(words),
-            "fields": [f"title^{TITLE_BOOST}", "text"],
-            "operator": "or",
-            "lenient": True,
-        }
-    }
-
-
-def search_body(scoring: Mapping[str, Any], flt: SearchFilter, limit: int) -> dict[str, Any]:
+def search_body(
+    scoring: Mapping[str, Any],
+    flt: SearchFilter,
+    limit: int,
+    *,
+    kind: str = KIND_CHUNK,
+    doc_keys: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Entries of `kind` (of the documents `doc_keys` only, when given) that pass `flt`, by score."""
+    filters = [_term("kind", kind), *filter_clauses(flt)]
+    if doc_keys is not None:
+        filters.append(_terms("doc_key", list(doc_keys)))
     return {
         "size": limit,
         "track_total_hits": False,
-        "_source": SOURCE_FIELDS,
-        "query": {"bool": {"must": [dict(scoring)], "filter": filter_clauses(flt)}},
+        "_source": SOURCE_FIELDS if kind == KIND_CHUNK else ["doc_key", "chunks"],
+        "query": {"bool": {"must": [dict(scoring)], "filter": filters}},
     }
 
 
@@ -248,6 +283,15 @@ def document_actions(
             "version_type": "external_gte",
         }
         lines += [{"index": meta}, chunk_source(chunk)]
+    if chunks:
+        meta = {
+            "_index": index,
+            "_id": slot_id(tenant, document_id, DOCUMENT_ENTRY),
+            "version": chunks[0].version,
+            "version_type": "external_gte",
+        }
+        lines += [{"index": meta}, document_source(chunks)]
+        new_slots.add(DOCUMENT_ENTRY)
     new_version = max((chunk.version for chunk in chunks), default=None)
     for number, version in sorted(stored.items()):
         if number in new_slots:

@@ -17,9 +17,12 @@ above what they remove; OpenSearch keeps tombstones for `index.gc_deletes`, so t
 late stale write after a delete lasts that long. The projection's own version guard stays the
 first line of defence: this one is for concurrent or zombie writers.
 
-Searches. User text goes through `simple_query_string`, which never fails on syntax and has no
-field syntax: `tenant:globex` is two words, not an escape from the filters. Tenant, ACL, metadata and
-document filters are `bool.filter` clauses, applied inside the search before top-k and unscored.
+Searches rank documents, as the Tantivy backend does (`keyword_text`): each document has one more
+entry (slot DOCUMENT_ENTRY, `kind` "document") holding its title and text in `body`; a search ranks
+those entries, then picks each found document's best chunk among its chunk entries. User text is
+reduced to words and quoted phrases, so no query syntax applies: `tenant:globex` is two words, not
+an escape from the filters. Tenant, ACL, metadata and document filters are `bool.filter` clauses,
+applied inside the search before top-k and unscored.
 """
 
 from __future__ import annotations
@@ -42,9 +45,17 @@ from opensearchpy.exceptions import (
 from ragstream.queries.readmodels.base import Hit, IndexedChunk, KeywordIndex, SearchFilter, check_chunk_of
 from ragstream.queries.readmodels.exceptions import IndexUnavailableError, ReadModelError
 from ragstream.queries.readmodels.generations import generation_name, generation_number, is_generation
+from ragstream.queries.readmodels.keyword_text import (
+    KIND_CHUNK,
+    KIND_DOCUMENT,
+    parse_keyword_query,
+    rank_by_document,
+)
 from ragstream.queries.readmodels.lifecycle import ServerIndexLifecycle
 from ragstream.queries.readmodels.opensearch_bodies import (
+    CHUNK_FIELDS,
     DEFAULT_ALIAS,
+    DOCUMENT_FIELDS,
     SOURCE_FIELDS,
     IndexOptions,
     bulk_outcome,
@@ -54,7 +65,6 @@ from ragstream.queries.readmodels.opensearch_bodies import (
     search_body,
     template_name,
     text_query,
-    words_query,
 )
 from ragstream.queries.readmodels.terms import scoped_key
 
@@ -261,25 +271,34 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
             return []
         if flt.document_ids is not None and not flt.document_ids:
             return []
-        try:
-            response = self._call(
-                lambda: self.client.search(index=self.name, body=search_body(text_query(query), flt, limit))
-            )
-        except ReadModelError as exc:
-            if not isinstance(exc.__cause__, RequestError):
-                raise
-            # The cluster refused the query itself (e.g. more clauses than allowed): retry with words.
-            fallback = words_query(query)
-            if fallback is None:
-                return []
-            log.info("keyword query rejected (%s); retrying with its words only", exc.__cause__)
-            response = self._call(
-                lambda: self.client.search(index=self.name, body=search_body(fallback, flt, limit))
-            )
-        return [
-            Hit(chunk_from_source(hit["_source"]), float(hit["_score"] or 0.0))
-            for hit in response["hits"]["hits"]
-        ]
+        parsed = parse_keyword_query(query)
+        if parsed is None:
+            return []
+        documents = self._search(
+            search_body(text_query(parsed, DOCUMENT_FIELDS), flt, limit, kind=KIND_DOCUMENT)
+        )
+        if not documents:
+            return []
+        found = [(str(hit["_source"]["doc_key"]), float(hit["_score"] or 0.0)) for hit in documents]
+        # Every chunk of the found documents is a candidate, so each document gets its best one.
+        candidates = sum(int(hit["_source"].get("chunks") or 1) for hit in documents)
+        body = search_body(
+            text_query(parsed, CHUNK_FIELDS), flt, candidates, doc_keys=[key for key, _ in found]
+        )
+        chunks = [chunk_from_source(hit["_source"]) for hit in self._search(body)]
+        return rank_by_document(found, chunks, self._first_chunks)
+
+    def _search(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        response = self._call(lambda: self.client.search(index=self.name, body=body))
+        return list(response["hits"]["hits"])
+
+    def _first_chunks(self, keys: list[str]) -> dict[str, IndexedChunk]:
+        first: dict[str, IndexedChunk] = {}
+        for key in keys:
+            stored = self._stored_by_key(key)
+            if stored:
+                first[key] = stored[0]
+        return first
 
     def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
         self._check_open()
@@ -287,7 +306,8 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
 
     def count(self) -> int:
         self._check_open()
-        response = self._call(lambda: self.client.count(index=self.name))
+        body = {"query": {"term": {"kind": KIND_CHUNK}}}
+        response = self._call(lambda: self.client.count(index=self.name, body=body))
         return int(response["count"])
 
     # -- helpers -------------------------------------------------------------------------------
@@ -322,7 +342,10 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
             after = hits[-1]["sort"]
 
     def _stored(self, tenant: str, document_id: str) -> list[IndexedChunk]:
-        query = {"term": {"doc_key": scoped_key(tenant, document_id)}}
+        return self._stored_by_key(scoped_key(tenant, document_id))
+
+    def _stored_by_key(self, key: str) -> list[IndexedChunk]:
+        query = {"bool": {"filter": [{"term": {"doc_key": key}}, {"term": {"kind": KIND_CHUNK}}]}}
         sort = [{"version": "asc"}, {"chunk_number": "asc"}]
         return [chunk_from_source(hit["_source"]) for hit in self._scan(query, sort)]
 

@@ -1,7 +1,12 @@
 """Merging the keyword and the vector result lists into one ranking.
 
-Both functions take each list in the order its retriever returned it (best first); a chunk is identified by
-its `chunk_id`, so the same chunk found by both retrievers is merged rather than listed twice.
+Both functions take each list in the order its retriever returned it (best first). The vector list
+ranks chunks; the keyword list ranks documents (each hit is a document's best-matching chunk, scored
+as the whole document). So a keyword hit is merged into its document's best vector hit, whichever
+chunk that is, and the document's keyword and vector evidence add up on one entry that cites the
+chunk the vector search found closest; a keyword hit whose document the vector list lacks is listed
+with its own chunk. (A second keyword hit of one document, from a keyword list that ranks chunks,
+merges with the same chunk of the vector list, or is listed on its own.)
 """
 
 from __future__ import annotations
@@ -57,13 +62,28 @@ def _ranked(hits: Sequence[Hit]) -> list[tuple[int, Hit]]:
     return ranked
 
 
+def _document(chunk: IndexedChunk) -> tuple[str, str]:
+    return chunk.tenant, chunk.document_id
+
+
 def _merge(bm25: Sequence[Hit], vector: Sequence[Hit]) -> dict[str, _Entry]:
     entries: dict[str, _Entry] = {}
-    for rank, hit in _ranked(bm25):
-        entries[hit.chunk.chunk_id] = _Entry(hit.chunk, bm25_score=hit.score, bm25_rank=rank)
+    # Each document's best vector hit: where that document's keyword hit lands.
+    lead: dict[tuple[str, str], _Entry] = {}
     for rank, hit in _ranked(vector):
-        entry = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
-        entry.vector_score, entry.vector_rank = hit.score, rank
+        entry = _Entry(hit.chunk, vector_score=hit.score, vector_rank=rank)
+        entries[hit.chunk.chunk_id] = entry
+        lead.setdefault(_document(hit.chunk), entry)
+    for rank, hit in _ranked(bm25):
+        same = entries.get(hit.chunk.chunk_id)
+        document_lead = lead.get(_document(hit.chunk))
+        if document_lead is not None and document_lead.bm25_rank is None:
+            target = document_lead
+        elif same is not None and same.bm25_rank is None:
+            target = same
+        else:
+            target = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
+        target.bm25_score, target.bm25_rank = hit.score, rank
     return entries
 
 

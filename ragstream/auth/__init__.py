@@ -1,6 +1,19 @@
 """Authentication for both HTTP APIs: API keys (hashed at rest) and JWT bearer tokens."""
 
-from ragstream.auth.exceptions import AuthError, Forbidden, Unauthenticated
-from ragstream.auth.identity import Identity, authenticate
+from ragstream.auth.authenticator import Authenticator
+from ragstream.auth.exceptions import AuthError, AuthUnavailable, Forbidden, Unauthenticated
+from ragstream.auth.identity import ADMIN, OPERATOR, READ, SCOPES, WRITE, Identity
 
-__all__ = ["AuthError", "Forbidden", "Identity", "Unauthenticated", "authenticate"]
+__all__ = [
+    "ADMIN",
+    "OPERATOR",
+    "READ",
+    "SCOPES",
+    "WRITE",
+    "AuthError",
+    "AuthUnavailable",
+    "Authenticator",
+    "Forbidden",
+    "Identity",
+    "Unauthenticated",
+]

@@ -1,71 +1,135 @@
-"""`ragstream search` and `ragstream ask`: readable clients of the query API."""
+"""`ragstream search` and `ragstream ask`: the query API, as the configured credential."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from enum import StrEnum
 from typing import Any
 
-import httpx
 import typer
-from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
+from rich.text import Text
 
-from ragstream.settings import get_settings
+from ragstream.cli.output import Col, console, emit, json_option, print_table
+from ragstream.cli.session import PRINCIPALS_HELP, TENANT_HELP, URL_HELP, open_session
+from ragstream.client import AnswerCitations, AnswerDelta, AnswerEvent, AnswerOut, SearchOut
+from ragstream.queries.answers.base import Citation
 
-console = Console()
+PASSAGE_CHARS = 160
 
 
-def _post(path: str, body: dict[str, Any], tenant: str, principals: str, url: str | None) -> dict[str, Any]:
-    settings = get_settings()
-    base = url or f"http://{settings.api.query_host}:{settings.api.query_port}"
-    headers = {"X-Tenant": tenant, "X-Principals": principals}
-    if api_key := os.environ.get("RAGSTREAM_API_KEY"):
-        headers["X-API-Key"] = api_key
-    try:
-        response = httpx.post(f"{base}{path}", json=body, headers=headers, timeout=60)
-    except httpx.HTTPError as exc:
-        console.print(f"[red]query API at {base} unreachable: {exc}[/red]")
-        raise typer.Exit(2) from exc
-    if response.status_code >= 400:
-        console.print(f"[red]{response.status_code}: {response.text}[/red]")
-        raise typer.Exit(1)
-    data: dict[str, Any] = response.json()
-    return data
+class Mode(StrEnum):
+    hybrid = "hybrid"
+    bm25 = "bm25"
+    dense = "dense"
+
+
+def _filters(values: list[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, wanted = value.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--filter")
+        out[key] = wanted
+    return out
+
+
+FILTER_HELP = "Only documents whose metadata KEY has VALUE (KEY=VALUE, repeat)."
+TOKEN_HELP = "Wait until the read models hold this write (a consistency token from a write)."
 
 
 def search(
+    ctx: typer.Context,
     query: str,
     limit: int = typer.Option(10, min=1, max=100),
-    mode: str = typer.Option("hybrid", help="hybrid, bm25 or dense"),
-    tenant: str = typer.Option("default"),
-    principals: str = typer.Option("", help="Comma-separated principals and groups, e.g. user:ann,group:eng"),
-    url: str = typer.Option(None, help="Query API base URL."),
+    mode: Mode = typer.Option(Mode.hybrid, help="Retrieval mode."),
+    filter_: list[str] = typer.Option([], "--filter", help=FILTER_HELP),
+    consistency_token: str | None = typer.Option(None, help=TOKEN_HELP),
+    tenant: str | None = typer.Option(None, help=TENANT_HELP),
+    principals: str = typer.Option("", help=PRINCIPALS_HELP),
+    url: str | None = typer.Option(None, help=URL_HELP),
+    json_output: bool = json_option(),
 ) -> None:
     """Ranked passages with each retriever's score."""
-    data = _post("/v1/search", {"query": query, "limit": limit, "mode": mode}, tenant, principals, url)
-    table = Table("#", "document", "score", "bm25 rank", "vector rank", "passage")
-    for hit in data["hits"]:
-        s = hit["scores"]
-        text = hit["text"].replace("\n", " ")
-        table.add_row(str(hit["rank"]), hit["document_id"], f"{hit['score']:.4f}", str(s["bm25_rank"] or "-"),
-                      str(s["vector_rank"] or "-"), text[:160] + ("…" if len(text) > 160 else ""))  # fmt: skip
-    console.print(table)
+    session = open_session(ctx, url=url, tenant=tenant, principals=principals)
+    result = session.client.search(
+        query, limit=limit, mode=mode.value, metadata=_filters(filter_), consistency_token=consistency_token
+    )
+    if json_output:
+        emit(result)
+        return
+    show_hits(result)
+
+
+def show_hits(result: SearchOut) -> None:
+    if not result.hits:
+        console.print("no passages found")
+        return
+    cols = [
+        Col("#", 9, justify="right"), Col("document", 8, wrap=True, min_width=16),
+        Col("score", 6, justify="right"), Col("bm25 rank", 2, justify="right"),
+        Col("vector rank", 1, justify="right"), Col("passage", 7, wrap=True, min_width=24),
+    ]  # fmt: skip
+    rows = []
+    for hit in result.hits:
+        s, text = hit.scores, hit.text.replace("\n", " ")
+        passage = text[:PASSAGE_CHARS] + ("…" if len(text) > PASSAGE_CHARS else "")
+        rows.append([str(hit.rank), hit.document_id, f"{hit.score:.4f}", str(s.bm25_rank or "-"),
+                     str(s.vector_rank or "-"), passage])  # fmt: skip
+    print_table(cols, rows)
 
 
 def ask(
+    ctx: typer.Context,
     question: str,
     passages: int = typer.Option(5, min=1, max=20),
-    tenant: str = typer.Option("default"),
-    principals: str = typer.Option("", help="Comma-separated principals and groups"),
-    url: str = typer.Option(None, help="Query API base URL."),
+    mode: Mode = typer.Option(Mode.hybrid, help="Retrieval mode."),
+    filter_: list[str] = typer.Option([], "--filter", help=FILTER_HELP),
+    consistency_token: str | None = typer.Option(None, help=TOKEN_HELP),
+    stream: bool = typer.Option(False, help="Print the answer as it is written."),
+    tenant: str | None = typer.Option(None, help=TENANT_HELP),
+    principals: str = typer.Option("", help=PRINCIPALS_HELP),
+    url: str | None = typer.Option(None, help=URL_HELP),
+    json_output: bool = json_option("Print JSON: one document, or with --stream one line per event."),
 ) -> None:
     """A grounded answer with numbered citations."""
-    data = _post("/v1/answer", {"question": question, "passages": passages}, tenant, principals, url)
-    print_answer(question, data)
+    session = open_session(ctx, url=url, tenant=tenant, principals=principals)
+    options: dict[str, Any] = {
+        "passages": passages, "mode": mode.value, "metadata": _filters(filter_),
+        "consistency_token": consistency_token,
+    }  # fmt: skip
+    if stream:
+        _stream(session.client.stream_answer(question, **options), question, json_output)
+        return
+    result = session.client.answer(question, **options)
+    if json_output:
+        emit(result)
+        return
+    print_answer(question, result)
 
 
-def print_answer(question: str, data: dict[str, Any]) -> None:
-    console.print(Panel(data["answer"], title=f"[bold]{question}[/bold]", expand=False))
-    for c in data["citations"]:
-        console.print(f"  [{c['marker']}] {c['document_id']} ({c['title']}) chars {c['start']}-{c['end']}")
+def _stream(events: Iterator[AnswerEvent], question: str, json_output: bool) -> None:
+    if not json_output:
+        console.print(Text(question, style="bold"))
+    for event in events:
+        if json_output:
+            emit({"event": "delta" if isinstance(event, AnswerDelta) else "citations", **event.model_dump()})
+        elif isinstance(event, AnswerDelta):
+            console.print(event.text, end="", soft_wrap=True, highlight=False)
+        elif isinstance(event, AnswerCitations):
+            console.print()
+            print_citations(event.citations)
+
+
+def print_answer(question: str, data: AnswerOut) -> None:
+    console.print(Panel(data.answer, title=Text(question, style="bold"), expand=False))
+    print_citations(data.citations)
+
+
+def print_citations(citations: list[Citation]) -> None:
+    for c in citations:
+        console.print(
+            f"  [{c.marker}] {c.document_id} ({c.title}) chars {c.start}-{c.end}",
+            markup=False,
+            highlight=False,
+        )

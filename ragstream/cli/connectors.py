@@ -10,13 +10,19 @@ from typing import Any
 
 import asyncpg
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from ragstream.cli.output import Col, console, emit, json_option, print_table
 from ragstream.kafka import create_topics
 from ragstream.settings import Settings, get_settings
 from ragstream.streams.cdc.connect import ConnectClient
-from ragstream.streams.cdc.connector import Database, cdc_topic, database_for, redacted, render_config
+from ragstream.streams.cdc.connector import (
+    Database,
+    cdc_topic,
+    database_for,
+    redacted,
+    render_config,
+    resolve_password,
+)
 from ragstream.streams.cdc.exceptions import CdcError
 from ragstream.streams.cdc.mapping import CdcMapping, load_mapping, load_mappings
 from ragstream.streams.cdc.pg import drop_slot, inspect_table, readiness, set_replica_identity_full
@@ -24,7 +30,6 @@ from ragstream.streams.cdc.pg import drop_slot, inspect_table, readiness, set_re
 app = typer.Typer(
     help="Database tables as document sources: Debezium connectors on Kafka Connect.", no_args_is_help=True
 )
-console = Console()
 # Where stream workers find the mapping files: a JSON list of files or folders.
 MAPPINGS_ENV = "RAGSTREAM_CDC__MAPPINGS"
 
@@ -137,6 +142,7 @@ def render(
 @app.command()
 def status(
     connect_url: str = typer.Option(_DEFAULT_URL, envvar="RAGSTREAM_CONNECT__URL", help=_URL_HELP),
+    json_output: bool = json_option("Print Kafka Connect's status of every connector as JSON."),
 ) -> None:
     """Every connector on the Connect cluster, with its tasks' state."""
     try:
@@ -144,12 +150,21 @@ def status(
             statuses = client.statuses()
     except CdcError as exc:
         raise _fail(str(exc), 2) from exc
-    table = Table("connector", "state", "tasks", "error")
-    for name, st in sorted(statuses.items()):
-        tasks = ", ".join(str(t.get("state")) for t in st.get("tasks", [])) or "-"
-        error = _trace(st).splitlines()[:1]
-        table.add_row(name, str(st.get("connector", {}).get("state", "?")), tasks, error[0] if error else "")
-    console.print(table if statuses else "no connectors")
+    if json_output:
+        emit(statuses)
+    elif statuses:
+        rows = []
+        for name, st in sorted(statuses.items()):
+            tasks = ", ".join(str(t.get("state")) for t in st.get("tasks", [])) or "-"
+            error = _trace(st).splitlines()[:1]
+            rows.append(
+                [name, str(st.get("connector", {}).get("state", "?")), tasks, error[0] if error else ""]
+            )
+        cols = [Col("connector", 9), Col("state", 8), Col("tasks", 5, wrap=True),
+                Col("error", 6, wrap=True, min_width=20)]  # fmt: skip
+        print_table(cols, rows)
+    else:
+        console.print("no connectors")
     if any("FAILED" in _state_line(st) for st in statuses.values()):
         raise typer.Exit(1)
 
@@ -172,7 +187,8 @@ def delete(
         if not keep_slot and config.get("slot.name"):
             db = Database(
                 host=config.get("database.hostname", "127.0.0.1"), port=int(config.get("database.port", "5432")),
-                user=config.get("database.user", ""), password=config.get("database.password", ""),
+                user=config.get("database.user", ""),
+                password=resolve_password(config.get("database.password", ""), get_settings()),
                 database=config.get("database.dbname", ""),
             )  # fmt: skip
             slot = config["slot.name"]

@@ -9,14 +9,18 @@ import typer
 from rich.console import Console
 
 from ragstream.bench.cli import bench_app
-from ragstream.bench.eval.beir import DatasetError, load_dataset, subset
+from ragstream.bench.eval.beir import DatasetError, default_split, load_dataset, read_qrels, subset
+from ragstream.bench.eval.compare import compare_runs
 from ragstream.bench.eval.ingest import STATE_ROOT, IngestOptions
-from ragstream.bench.eval.report import print_report
+from ragstream.bench.eval.keyword_ablation import ablation
+from ragstream.bench.eval.metrics import has_relevant
+from ragstream.bench.eval.report import print_comparison, print_report
 from ragstream.bench.eval.retrieve import MODES
 from ragstream.bench.eval.runner import EvalOptions, run_eval
+from ragstream.bench.eval.runs import RunFileError, read_run
 from ragstream.settings import ChunkingSettings, get_settings
 
-__all__ = ["bench_app", "eval_command"]
+__all__ = ["bench_app", "compare_command", "eval_command", "keyword_command"]
 
 
 def eval_command(
@@ -27,7 +31,9 @@ def eval_command(
         file_okay=False,
         help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/",
     ),
-    split: str = typer.Option("test", "--split", help="qrels/<split>.tsv"),
+    split: str | None = typer.Option(
+        None, "--split", help="qrels/<split>.tsv (default: test, else dev, else train, as the dataset has)"
+    ),
     mode: str = typer.Option("all", "--mode", help="bm25, dense, hybrid or all"),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
     limit_queries: int | None = typer.Option(None, "--limit-queries", min=1, help="First N judged queries."),
@@ -37,9 +43,14 @@ def eval_command(
     fusion: str | None = typer.Option(None, "--fusion", help="Hybrid fusion for this run: rrf or convex."),
     rrf_k: int | None = typer.Option(None, "--rrf-k", min=1, max=1000),
     alpha: float | None = typer.Option(None, "--alpha", min=0.0, max=1.0, help="Convex weight of dense."),
-    sweep: bool = typer.Option(False, "--sweep", help="Also sweep RRF k and convex alpha (no re-query)."),
+    sweep: bool = typer.Option(
+        False, "--sweep", help="Also sweep RRF k and convex alpha (no re-query), cross-validated."
+    ),
+    cv_folds: int = typer.Option(
+        5, "--cv-folds", min=2, max=50, help="Folds of the sweep's cross-validation."
+    ),
     save_runs: Path | None = typer.Option(
-        None, "--save-runs", help="Write every mode's hits to this JSON file."
+        None, "--save-runs", file_okay=False, help="Folder for every mode's TREC run file (<mode>.trec)."
     ),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Chunking (default: settings)."),
     overlap_tokens: int | None = typer.Option(None, "--overlap-tokens", min=0),
@@ -61,7 +72,9 @@ def eval_command(
 ) -> None:
     """Retrieval quality (nDCG@10, Recall@100, MRR@10) of a BEIR dataset ingested through the pipeline."""
     if backends is not None:
-        _compare_backends(dataset, split, backends, limit_queries, limit_docs, json_output)
+        _compare_backends(
+            dataset, split or default_split(dataset), backends, limit_queries, limit_docs, json_output
+        )
         return
     if mode not in (*MODES, "all"):
         raise typer.BadParameter(f"mode must be one of {', '.join(MODES)} or all", param_hint="--mode")
@@ -83,6 +96,7 @@ def eval_command(
         limit_queries=limit_queries,
         limit_docs=limit_docs,
         sweep=sweep,
+        cv_folds=cv_folds,
         save_runs=save_runs,
     )
     ingest = IngestOptions(
@@ -94,7 +108,7 @@ def eval_command(
         tag=tag,
     )
     try:
-        report = run_eval(dataset, split, options, ingest, console)
+        report = run_eval(dataset, split or default_split(dataset), options, ingest, console)
     except DatasetError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -132,3 +146,66 @@ def _compare_backends(
         )
     if json_output:
         print(json.dumps(report), flush=True)
+
+
+def compare_command(
+    runs: list[str] = typer.Argument(
+        ...,
+        help="Run files: TREC (.trec), or FILE.json#MODE from an earlier `eval --save-runs`; the first is the baseline.",
+    ),
+    dataset: Path = typer.Option(..., "--dataset", exists=True, file_okay=False, help="BEIR folder."),
+    split: str | None = typer.Option(None, "--split", help="qrels/<split>.tsv (default as for `eval`)."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 of saved runs, with per-query paired differences to the first."""
+    # Wide enough for the run labels, whatever the terminal (or its absence) says.
+    console = Console(stderr=json_output, width=200)
+    try:
+        chosen = split or default_split(dataset)
+        qrels = read_qrels(dataset / "qrels" / f"{chosen}.tsv")
+        loaded = [(spec, read_run(spec)) for spec in runs]
+    except (DatasetError, RunFileError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    judged = {q: j for q, j in qrels.items() if has_relevant(j)}
+    compared = compare_runs(loaded, judged)
+    print_comparison(f"{dataset.name}/{chosen}: {len(judged)} judged queries", compared, console)
+    if json_output:
+        out = {
+            "dataset": dataset.name, "split": chosen, "queries": len(judged),
+            "runs": [{"run": r.name, **r.means, "versus_first": r.versus_baseline} for r in compared],
+        }  # fmt: skip
+        print(json.dumps(out), flush=True)
+
+
+def keyword_command(
+    dataset: Path = typer.Option(..., "--dataset", exists=True, file_okay=False, help="BEIR folder."),
+    split: str | None = typer.Option(None, "--split", help="qrels/<split>.tsv (default as for `eval`)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Chunking (default: settings)."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
+) -> None:
+    """BM25 variants, one cause at a time, in-process (no pipeline, no model): chunks or documents,
+    title weight, query syntax, stop words, k1/b, and the served keyword index."""
+    # Wide enough for the run labels, whatever the terminal (or its absence) says.
+    console = Console(stderr=json_output, width=200)
+    try:
+        chosen = split or default_split(dataset)
+        data = load_dataset(dataset, chosen)
+    except DatasetError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    profile = get_settings().chunking
+    if max_tokens is not None:
+        profile = profile.model_copy(update={"max_tokens": max_tokens})
+    rows = ablation(data, profile, on_row=lambda label: console.print(f"done: {label}"))
+    compared = compare_runs(rows, data.qrels)
+    print_comparison(
+        f"{data.name}/{chosen}: {len(data.queries)} judged queries, keyword variants", compared, console
+    )
+    if json_output:
+        out = {
+            "dataset": data.name, "split": chosen, "queries": len(data.queries),
+            "chunking": profile.model_dump(include={"max_tokens", "overlap_tokens", "min_tokens"}),
+            "runs": [{"run": r.name, **r.means, "versus_first": r.versus_baseline} for r in compared],
+        }  # fmt: skip
+        print(json.dumps(out), flush=True)

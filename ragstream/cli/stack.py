@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from ragstream.cli.output import Col, ExitCode, console, emit, json_option, print_table
 from ragstream.kafka import create_topics
 from ragstream.local import stack
 from ragstream.settings import get_settings
@@ -14,7 +14,6 @@ from ragstream.topics import catalogue
 app = typer.Typer(
     help="Run the local development stack (Kafka in KRaft mode, PostgreSQL).", no_args_is_help=True
 )
-console = Console()
 
 
 @app.command()
@@ -49,16 +48,18 @@ def down() -> None:
 
 
 @app.command("status")
-def status_cmd() -> None:
-    """Show whether each service runs, where it listens and where its logs are."""
-    if not _print_status():
-        raise typer.Exit(3)
+def status_cmd(json_output: bool = json_option()) -> None:
+    """Show whether each service runs, where it listens and where its logs are (exit 1 if one does not)."""
+    if not _print_status(json_output):
+        raise typer.Exit(ExitCode.ERROR)
 
 
-def _print_status() -> bool:
-    table = Table("service", "state", "detail")
+def _print_status(json_output: bool = False) -> bool:
     statuses = stack.status(get_settings())
-    for s in statuses:
-        table.add_row(s.name, "[green]running[/green]" if s.running else "[red]stopped[/red]", s.detail)
-    console.print(table)
+    if json_output:
+        emit([asdict(s) for s in statuses])
+    else:
+        rows = [[s.name, "[green]running[/green]" if s.running else "[red]stopped[/red]", s.detail]
+                for s in statuses]  # fmt: skip
+        print_table([Col("service", 9), Col("state", 8), Col("detail", 3, wrap=True, min_width=20)], rows)
     return all(s.running for s in statuses)

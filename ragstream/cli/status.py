@@ -8,16 +8,18 @@ and the services' own endpoints, so it works with no worker running (which is wh
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import httpx
 import typer
-from rich.console import Console, Group
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ragstream.cli.output import Col, ExitCode, console, emit, fitted_table, json_option
+from ragstream.cli.session import open_session
+from ragstream.client import NO_RETRIES, ApiError, AsyncClient, ClientError, Unreachable
 from ragstream.local import stack
 from ragstream.observability.lag import GroupLag, PartitionLag, PartitionOffsets, group_lag, topic_offsets
 from ragstream.observability.scrape import HistogramSummary, histograms
@@ -34,6 +36,7 @@ class QueryNode:
     url: str
     ready: dict[str, Any] | None = None
     error: str | None = None
+    note: str = ""
     freshness: dict[str, HistogramSummary] = field(default_factory=dict)
 
 
@@ -45,6 +48,7 @@ class StatusReport:
     offsets: list[PartitionOffsets] = field(default_factory=list)
     lag: GroupLag | None = None
     dlq_topic: str = ""
+    topic_prefix: str = ""
     kafka_error: str | None = None
     query: QueryNode | None = None
 
@@ -79,21 +83,21 @@ async def _kafka(settings: Settings, group: str, report: StatusReport) -> None:
         report.kafka_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def _query_node(url: str) -> QueryNode:
-    node = QueryNode(url)
-    async with httpx.AsyncClient(base_url=url, timeout=HTTP_TIMEOUT_S) as client:
+async def _query_node(options: dict[str, Any]) -> QueryNode:
+    node = QueryNode(options["query_url"])
+    async with AsyncClient(**options, timeout_s=HTTP_TIMEOUT_S, retry=NO_RETRIES) as client:
         try:
-            ready = await client.get("/ready")
-            node.ready = (
-                ready.json() if ready.headers.get("content-type", "").startswith("application/json") else None
-            )
-            if ready.status_code != 200:
-                node.error = f"not ready ({ready.status_code})"
-            metrics = await client.get("/metrics")
-            if metrics.status_code == 200:
-                node.freshness = histograms(metrics.text, FRESHNESS, "read_model")
-        except httpx.HTTPError as exc:
-            node.error = f"unreachable: {type(exc).__name__}"
+            if not await client.ready():
+                node.error = "not ready"
+            else:
+                try:
+                    node.ready = await client.node_status()
+                except ApiError as exc:
+                    # The counts are the operator's (/v1/admin/status); without that scope they stay "?".
+                    node.ready, node.note = {}, f"counts: {exc.status} {exc.title}"
+            node.freshness = histograms(await client.metrics(), FRESHNESS, "read_model")
+        except ClientError as exc:
+            node.error = f"unreachable: {exc}" if isinstance(exc, Unreachable) else str(exc)
     return node
 
 
@@ -103,16 +107,24 @@ async def collect_status(
     query_url: str | None = None,
     lag_threshold: int | None = None,
     group: str | None = None,
+    client_options: dict[str, Any] | None = None,
 ) -> StatusReport:
-    """Everything `ragstream status` shows; the stack scripts run in a thread meanwhile."""
+    """Everything `ragstream status` shows; the stack scripts run in a thread meanwhile.
+
+    `client_options`: how to reach the query API (a CLI session's); else `query_url` or the local port."""
     report = StatusReport(
         group=group or settings.streams.app_id,
         lag_threshold=settings.observability.lag_threshold if lag_threshold is None else lag_threshold,
         dlq_topic=catalogue(settings.kafka.topic_prefix).dlq.name,
+        topic_prefix=settings.kafka.topic_prefix,
     )
-    url = query_url or f"http://{settings.api.query_host}:{settings.api.query_port}"
+    options = client_options or {
+        "query_url": query_url or f"http://{settings.api.query_host}:{settings.api.query_port}"
+    }
     services, _, report.query = await asyncio.gather(
-        asyncio.to_thread(stack.status, settings), _kafka(settings, report.group, report), _query_node(url)
+        asyncio.to_thread(stack.status, settings),
+        _kafka(settings, report.group, report),
+        _query_node(options),
     )
     report.services = services
     return report
@@ -122,11 +134,11 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
-def _stack_table(report: StatusReport) -> Table:
-    table = Table("service", "state", "detail", title="stack", title_justify="left", title_style="bold")
-    for s in report.services:
-        table.add_row(s.name, "[green]running[/green]" if s.running else "[red]stopped[/red]", s.detail)
-    return table
+def _stack_table(report: StatusReport, width: int) -> Table:
+    cols = [Col("service", 9), Col("state", 8), Col("detail", 3, wrap=True, min_width=20)]
+    rows = [[s.name, "[green]running[/green]" if s.running else "[red]stopped[/red]", s.detail]
+            for s in report.services]  # fmt: skip
+    return fitted_table(cols, rows, width, title="stack")[0]
 
 
 def _group_heading(g: GroupLag) -> Text:
@@ -136,15 +148,20 @@ def _group_heading(g: GroupLag) -> Text:
     )  # fmt: skip
 
 
-def _topics_table(report: StatusReport) -> Table:
+def _topics_table(report: StatusReport, width: int) -> Table:
     """One row per topic, with the group's lag per partition: fits one screen at any partition count."""
-    table = Table("topic", "records", "end offset", "group lag", "lag by partition", "")
+    cols = [
+        Col("topic", 9), Col("records", 6, justify="right"),
+        Col("end offset", 1, justify="right"), Col("group lag", 7, justify="right"),
+        Col("lag by partition", 3, wrap=True, min_width=10), Col("state", 8),
+    ]  # fmt: skip
     by_topic: dict[str, list[PartitionOffsets]] = {}
     for o in report.offsets:
         by_topic.setdefault(o.topic, []).append(o)
     lags: dict[str, list[PartitionLag]] = {}
     for p in report.lag.partitions if report.lag else []:
         lags.setdefault(p.topic, []).append(p)
+    rows: list[list[RenderableType]] = []
     for topic in sorted(by_topic.keys() | lags.keys()):
         parts = by_topic.get(topic, [])
         records = sum(p.records for p in parts)
@@ -155,15 +172,15 @@ def _topics_table(report: StatusReport) -> Table:
             per_partition.append(f"{p.partition}:{p.lag} ", style="bold red" if report.is_lagging(p) else "")
         lagging = any(report.is_lagging(p) for p in consumed)
         state = Text("LAGGING", "bold red") if lagging else Text("ok", "green") if consumed else Text("")
-        table.add_row(
-            Text(topic, style=dlq), Text(str(records), style=dlq), str(sum(p.end for p in parts)),
+        rows.append([
+            Text(topic.removeprefix(f"{report.topic_prefix}."), style=dlq), Text(str(records), style=dlq), str(sum(p.end for p in parts)),
             Text(str(sum(p.lag for p in consumed)), "bold red" if lagging else "") if consumed else Text("-"),
             per_partition, state,
-        )  # fmt: skip
-    return table
+        ])  # fmt: skip
+    return fitted_table(cols, rows, width, title=f"topics {report.topic_prefix}.*")[0]
 
 
-def _query_table(node: QueryNode) -> Group:
+def _query_table(node: QueryNode, width: int) -> Group:
     ready = node.ready or {}
     heading = Text.assemble(("query node ", "bold"), (node.url, "bold"), ": ")
     if node.error:
@@ -173,30 +190,36 @@ def _query_table(node: QueryNode) -> Group:
             f"generation {ready.get('generation', '?')}, {ready.get('documents', '?')} documents, "
             f"{ready.get('chunks', '?')} chunks"
         )
+        if node.note:
+            heading.append(f" ({node.note})", style="dim")
     if not node.freshness:
         return Group(heading)
-    table = Table("read model", "changes applied", "freshness mean", "p50", "p99")
-    for read_model, h in sorted(node.freshness.items()):
-        table.add_row(
+    cols = [Col("read model", 9), Col("changes applied", 6, justify="right"), Col("freshness mean", 5),
+            Col("p50", 7), Col("p99", 8)]  # fmt: skip
+    rows = [
+        [
             read_model,
             f"{h.count:.0f}",
             _seconds(h.mean),
             _seconds(h.quantile(0.5)),
             _seconds(h.quantile(0.99)),
-        )
-    return Group(heading, table)
+        ]
+        for read_model, h in sorted(node.freshness.items())
+    ]
+    return Group(heading, fitted_table(cols, rows, width)[0])
 
 
-def render(report: StatusReport) -> Group:
-    parts: list[Any] = [_stack_table(report)]
+def render(report: StatusReport, width: int = 120) -> Group:
+    """The report for a terminal `width` columns wide (inside the panel's border)."""
+    parts: list[Any] = [_stack_table(report, width)]
     if report.kafka_error is not None:
         parts.append(Text(f"kafka: {report.kafka_error}", style="red"))
     else:
         if report.lag is not None:
             parts.append(_group_heading(report.lag))
-        parts.append(_topics_table(report))
+        parts.append(_topics_table(report, width))
     if report.query is not None:
-        parts.append(_query_table(report.query))
+        parts.append(_query_table(report.query, width))
     dead = report.dead_letters
     parts.append(Text(f"dead letters: {dead if dead is not None else '?'}", style="red" if dead else "green"))
     lagging = report.lagging
@@ -208,19 +231,60 @@ def render(report: StatusReport) -> Group:
     return Group(*parts)
 
 
+def _lag(p: PartitionLag) -> dict[str, Any]:
+    return {**asdict(p), "lag": p.lag}
+
+
+def as_json(report: StatusReport) -> dict[str, Any]:
+    node, g = report.query, report.lag
+    return {
+        "healthy": report.healthy,
+        "services": [asdict(s) for s in report.services],
+        "kafka_error": report.kafka_error,
+        "topics": [{**asdict(o), "records": o.records} for o in report.offsets],
+        "consumer_group": None if g is None else {
+            "group": g.group, "state": g.state, "members": g.members, "lag": g.total,
+            "partitions": [_lag(p) for p in g.partitions],
+        },
+        "lag_threshold": report.lag_threshold,
+        "lagging": [_lag(p) for p in report.lagging],
+        "dead_letters": report.dead_letters,
+        "query_node": None if node is None else {
+            "url": node.url, "status": node.ready, "error": node.error, "note": node.note or None,
+            "freshness": {name: {"count": h.count, "mean_s": h.mean, "p50_s": h.quantile(0.5),
+                                 "p99_s": h.quantile(0.99)} for name, h in node.freshness.items()},
+        },
+    }  # fmt: skip
+
+
+# The panel's border and padding.
+PANEL_COLUMNS = 4
+
+
 def status(
-    query_url: str | None = typer.Option(None, help="Query API to read (default: settings api.query_*)."),
+    ctx: typer.Context,
+    query_url: str | None = typer.Option(
+        None, help="Query API to read (default: RAGSTREAM_QUERY_URL, the profile, then the local port)."
+    ),
     lag_threshold: int | None = typer.Option(
         None,
         min=0,
         help="Records behind before a partition is LAGGING (default: RAGSTREAM_OBSERVABILITY__LAG_THRESHOLD or 100).",
     ),
     group: str | None = typer.Option(None, help="Consumer group (default: settings streams.app_id)."),
+    json_output: bool = json_option(),
 ) -> None:
-    """Stack health, topic sizes, stream-worker lag, read-model freshness and dead letters at a glance."""
+    """Stack health, topic sizes, stream-worker lag, read-model freshness and dead letters at a glance.
+
+    The query node's counts need a credential with the operator scope (RAGSTREAM_API_KEY or a profile)."""
+    options = open_session(ctx, url=query_url).client_options()
     report = asyncio.run(
-        collect_status(get_settings(), query_url=query_url, lag_threshold=lag_threshold, group=group)
+        collect_status(get_settings(), lag_threshold=lag_threshold, group=group, client_options=options)
     )
-    Console().print(Panel(render(report), title="ragstream status", expand=False))
+    if json_output:
+        emit(as_json(report))
+    else:
+        width = console.width - PANEL_COLUMNS
+        console.print(Panel(render(report, width), title="ragstream status", expand=False))
     if not report.healthy:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.ERROR)

@@ -11,19 +11,21 @@ from ragstream.embedding.base import Embedder, Vectors
 
 class QueryVectorCache:
     """A thread-safe LRU of query vectors, keyed by the embedder's name and version as well as the
-    text, so a swap to another model (a rebuild) never serves a vector of the old one."""
+    text, so a swap to another model (a rebuild) never serves a vector of the old one, and by the
+    tenant: a hit answers measurably faster, so a shared entry would tell one tenant what another
+    asked (the embedding cache is kept per tenant for the same reason)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._vectors: OrderedDict[tuple[str, str, str], Vectors] = OrderedDict()
+        self._vectors: OrderedDict[tuple[str, str, str, str], Vectors] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def embed_query(self, embedder: Embedder, text: str) -> Vectors:
+    def embed_query(self, embedder: Embedder, text: str, tenant: str) -> Vectors:
         if self.size <= 0:
             return embedder.embed_query(text)
-        key = (embedder.name, embedder.version, text)
+        key = (tenant, embedder.name, embedder.version, text)
         with self._lock:
             vector = self._vectors.get(key)
             if vector is not None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from ragstream.kafka import create_topics
 from ragstream.local.processes import ManagedProcess, free_port, spawn, wait_ready
@@ -25,8 +28,10 @@ def isolated_env(tag: str, base_dir: Path, **extra: str) -> dict[str, str]:
         "RAGSTREAM_INDEX__DATA_DIR": str(base_dir / "readmodels"),
         "RAGSTREAM_API__COMMAND_PORT": str(free_port()),
         "RAGSTREAM_API__QUERY_PORT": str(free_port()),
-        # The local dev profile: callers are trusted to name their tenant and principals in headers.
+        # The local dev profile: callers are trusted to name their tenant and principals in headers,
+        # and no rate limit or quota applies (a test that checks them turns them on).
         "RAGSTREAM_AUTH__ENABLED": "false",
+        "RAGSTREAM_LIMITS__ENABLED": "false",
     }
     env.update(extra)
     return env
@@ -61,6 +66,19 @@ class LocalPipeline:
     @property
     def query_url(self) -> str:
         return f"http://127.0.0.1:{self.env['RAGSTREAM_API__QUERY_PORT']}"
+
+    def node_status(self, url: str | None = None) -> dict[str, Any]:
+        """A query node's live generation, documents and chunks (the operator's /v1/admin/status; the
+        dev profile needs no credentials); {} while the node is not ready."""
+        base = url or self.query_url
+        try:
+            if httpx.get(f"{base}/ready", timeout=10).status_code != 200:
+                return {}
+            response = httpx.get(f"{base}/v1/admin/status", timeout=30)
+        except httpx.HTTPError:
+            return {}
+        data: dict[str, Any] = response.json() if response.status_code == 200 else {}
+        return data
 
     def create_topics(self) -> None:
         settings = self.settings

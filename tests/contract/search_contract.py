@@ -59,6 +59,11 @@ class SearchIndexContract(ABC):
         yield index
         index.close()
 
+    def hits_per_document(self, matching_chunks: int) -> int:
+        """How many hits a document with that many matching chunks gives: every chunk here; a
+        keyword index ranks documents and gives one, the document's best chunk."""
+        return matching_chunks
+
     def put(self, index: SearchIndex, *chunks: IndexedChunk) -> None:
         """Replace each mentioned document with the given chunks, then flush."""
         by_document: dict[tuple[str, str], list[IndexedChunk]] = {}
@@ -74,10 +79,9 @@ class SearchIndexContract(ABC):
         first, second = self.chunk("doc-1", 0, "apples"), self.chunk("doc-1", 1, "apples")
         self.put(index, first, second)
 
-        assert set(hit_ids(self.find(index, "apples", SearchFilter(TENANT)))) == {
-            first.chunk_id,
-            second.chunk_id,
-        }
+        ids = hit_ids(self.find(index, "apples", SearchFilter(TENANT)))
+        assert set(ids) <= {first.chunk_id, second.chunk_id}
+        assert len(ids) == self.hits_per_document(2)
 
     def test_replace_hides_the_previous_version(self, index: SearchIndex) -> None:
         old = self.chunk("doc-1", 0, "apples", version=1)
@@ -108,7 +112,8 @@ class SearchIndexContract(ABC):
         index.flush()
 
         ids = hit_ids(self.find(index, "apples", SearchFilter(TENANT)))
-        assert sorted(ids) == sorted(chunk.chunk_id for chunk in chunks)
+        assert set(ids) <= {chunk.chunk_id for chunk in chunks}
+        assert len(ids) == self.hits_per_document(2)
         assert index.count() == 2
         assert index.chunk_ids(TENANT, "doc-1") == [chunk.chunk_id for chunk in chunks]
 
@@ -281,12 +286,13 @@ class SearchIndexContract(ABC):
         index.flush()
         assert self.find(index, "apples", bob) == []
         alice_hits = self.find(index, "apples", SearchFilter(TENANT, principals=["user:alice"]))
-        assert sorted(hit.chunk.text for hit in alice_hits) == sorted(chunk.text for chunk in original)
+        assert {hit.chunk.text for hit in alice_hits} <= {chunk.text for chunk in original}
+        assert len(alice_hits) == self.hits_per_document(2)
         assert {hit.chunk.metadata["lang"] for hit in alice_hits} == {"fr"}
 
         index.update_access(TENANT, "doc-1", {}, [])
         index.flush()
-        assert len(self.find(index, "apples", bob)) == 2
+        assert len(self.find(index, "apples", bob)) == self.hits_per_document(2)
         assert index.chunk_ids(TENANT, "doc-1") == [chunk.chunk_id for chunk in original]
 
     def test_update_access_changes_metadata_filtering(self, index: SearchIndex) -> None:
@@ -331,7 +337,7 @@ class SearchIndexContract(ABC):
             assert reopened.count() == 3
             assert reopened.chunk_ids(TENANT, "doc-1") == [chunk.chunk_id for chunk in chunks]
             flt = SearchFilter(TENANT, principals=["group:eng"], metadata={"lang": "en"})
-            assert len(self.find(reopened, "apples", flt)) == 3
+            assert len(self.find(reopened, "apples", flt)) == self.hits_per_document(3)
             assert self.find(reopened, "apples", SearchFilter(TENANT, principals=["user:bob"])) == []
         finally:
             reopened.close()

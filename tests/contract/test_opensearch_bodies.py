@@ -9,8 +9,10 @@ import pytest
 from ragstream.queries.readmodels.base import SearchFilter
 from ragstream.queries.readmodels.exceptions import IndexUnavailableError
 from ragstream.queries.readmodels.generations import generation_name, generation_number
+from ragstream.queries.readmodels.keyword_text import STOP_WORDS, parse_keyword_query
 from ragstream.queries.readmodels.opensearch_bodies import (
     ANALYZER,
+    CHUNK_ANALYZER,
     IndexOptions,
     bulk_outcome,
     chunk_from_source,
@@ -21,7 +23,6 @@ from ragstream.queries.readmodels.opensearch_bodies import (
     search_body,
     slot_id,
     text_query,
-    words_query,
 )
 from ragstream.queries.readmodels.opensearch_index import OpenSearchKeywordIndex
 from ragstream.queries.readmodels.terms import PUBLIC_ACL
@@ -51,13 +52,14 @@ def test_replace_indexes_new_slots_and_deletes_dropped_ones_at_the_new_version()
     lines = document_actions("idx", "acme", "doc", chunks, stored={0: 4, 1: 4, 2: 4, 3: 4})
 
     actions = [line for line in lines if {"index", "delete"} & line.keys()]
-    assert [next(iter(action)) for action in actions] == ["index", "index", "delete", "delete"]
+    # Two chunks, then the whole-document entry, then the slots the new version no longer has.
+    assert [next(iter(action)) for action in actions] == ["index", "index", "index", "delete", "delete"]
     for action in actions:
         meta = next(iter(action.values()))
         assert meta["_index"] == "idx"
         assert meta["version"] == 5
         assert meta["version_type"] == "external_gte"
-    assert [next(iter(a.values()))["_id"] for a in actions[2:]] == [slot_id("acme", "doc", n) for n in (2, 3)]
+    assert [next(iter(a.values()))["_id"] for a in actions[3:]] == [slot_id("acme", "doc", n) for n in (2, 3)]
     # Each index action is followed by its source.
     assert lines[1]["chunk_id"] == "doc#v5#c0"
 
@@ -112,27 +114,43 @@ def test_filters_are_exact_terms_inside_the_query() -> None:
     assert clauses[2] == {"term": {"meta": '["lang","en"]'}}
     assert clauses[3] == {"terms": {"document_id": ["d"]}}
 
-    body = search_body(text_query("apples"), flt, 7)
+    parsed = parse_keyword_query("apples")
+    assert parsed is not None
+    body = search_body(text_query(parsed, ["text"]), flt, 7)
     assert body["size"] == 7
-    assert body["query"]["bool"]["filter"] == clauses
+    assert body["query"]["bool"]["filter"] == [{"term": {"kind": "chunk"}}, *clauses]
     assert filter_clauses(SearchFilter("acme")) == [{"term": {"tenant": "acme"}}]
 
 
-def test_user_text_is_parsed_leniently_on_text_fields_only() -> None:
-    query = text_query("tenant:globex apples")["simple_query_string"]
-    assert query["fields"] == ["title^1.5", "text"]
-    assert query["default_operator"] == "or"
-    assert "NOT" not in query["flags"].split("|")
+def test_user_text_becomes_words_and_phrases_without_query_syntax() -> None:
+    parsed = parse_keyword_query('tenant:globex IL-6 "Change  Log" NOT (apples')
+    assert parsed is not None
+    query = text_query(parsed, ["body"])["bool"]
+    assert query["minimum_should_match"] == 1
+    assert query["should"] == [
+        {
+            "multi_match": {
+                "query": "tenant globex il 6 not apples",
+                "fields": ["body"],
+                "type": "most_fields",
+            }
+        },
+        {"multi_match": {"query": "change log", "fields": ["body"], "type": "phrase"}},
+    ]
+    assert parse_keyword_query("(( :: ))") is None
 
-    assert words_query("apples AND ( [1 TO") == {
-        "multi_match": {
-            "query": "apples AND 1 TO",
-            "fields": ["title^1.5", "text"],
-            "operator": "or",
-            "lenient": True,
-        }
-    }
-    assert words_query("(( :: ))") is None
+
+def test_documents_are_ranked_by_their_whole_document_entry() -> None:
+    chunks = [make_chunk("doc-1", 0, "kafka streams"), make_chunk("doc-1", 1, "feed the index")]
+    lines = document_actions("gen", "acme", "doc-1", chunks, {})
+    entry = lines[-1]
+    assert lines[-2]["index"]["_id"] == slot_id("acme", "doc-1", -1)
+    assert entry["kind"] == "document"
+    assert entry["body"] == "kafka streams\nfeed the index"
+    assert entry["chunks"] == 2
+    flt = SearchFilter("acme")
+    body = search_body(text_query(parse_keyword_query("kafka"), ["body"]), flt, 5, kind="document")  # type: ignore[arg-type]
+    assert body["query"]["bool"]["filter"][0] == {"term": {"kind": "document"}}
 
 
 def test_template_sets_refresh_on_flush_strict_mappings_and_the_english_analyzer() -> None:
@@ -148,10 +166,16 @@ def test_template_sets_refresh_on_flush_strict_mappings_and_the_english_analyzer
     analyzer = settings["analysis"]["analyzer"][ANALYZER]
     assert analyzer["tokenizer"] == "standard"
     assert "lowercase" in analyzer["filter"]
+    # The same stop words, stemmer and BM25 parameters as the Tantivy index, so both rank alike.
+    filters = settings["analysis"]["filter"]
+    assert filters["ragstream_english_stop"]["stopwords"] == list(STOP_WORDS)
+    assert filters["ragstream_english_stemmer"]["language"] == "porter2"
+    assert settings["similarity"]["default"] == {"type": "BM25", "k1": 1.2, "b": 0.75}
     mappings = body["template"]["mappings"]
     assert mappings["dynamic"] == "strict"
-    assert mappings["properties"]["text"]["analyzer"] == ANALYZER
-    assert mappings["properties"]["title"]["analyzer"] == ANALYZER
+    assert mappings["properties"]["body"]["analyzer"] == ANALYZER
+    assert mappings["properties"]["text"]["analyzer"] == CHUNK_ANALYZER
+    assert mappings["properties"]["title"]["analyzer"] == CHUNK_ANALYZER
     assert mappings["properties"]["metadata"] == {"type": "object", "enabled": False}
 
 

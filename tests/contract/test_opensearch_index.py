@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError
 
-from ragstream.queries.readmodels.base import KeywordIndex, SearchFilter, SearchIndex
+from ragstream.queries.readmodels.base import IndexedChunk, KeywordIndex, SearchFilter, SearchIndex
 from ragstream.queries.readmodels.exceptions import IndexUnavailableError, ReadModelError, ReadOnlyIndexError
 from ragstream.queries.readmodels.generations import generation_name
 from ragstream.queries.readmodels.opensearch_bodies import template_name
@@ -27,6 +28,7 @@ from ragstream.queries.readmodels.opensearch_index import (
     OpenSearchKeywordIndex,
     make_client,
 )
+from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
 from tests.contract.factory import hit_ids
 from tests.contract.keyword_contract import KeywordIndexContract
 from tests.contract.search_contract import TENANT
@@ -105,7 +107,7 @@ class TestOpenSearchKeywordIndex(KeywordIndexContract):
 
         assert index.chunk_ids(TENANT, "doc-1") == [chunk.chunk_id for chunk in newer]
         assert self.find(index, "apples", SearchFilter(TENANT)) == []
-        assert len(self.find(index, "bananas", SearchFilter(TENANT))) == 3
+        assert len(self.find(index, "bananas", SearchFilter(TENANT))) == self.hits_per_document(3)
 
     def test_redelivered_version_after_delete_does_not_resurrect(self, index: SearchIndex) -> None:
         chunk = self.chunk("doc-1", 0, "apples", version=4)
@@ -167,10 +169,14 @@ class TestOpenSearchKeywordIndex(KeywordIndexContract):
         fresh = IndexGenerations(client, alias).create_next()
         settings = client.indices.get_settings(index=fresh)[fresh]["settings"]["index"]
         assert settings["refresh_interval"] == "-1"
-        analyzed = client.indices.analyze(
-            index=fresh, body={"field": "text", "text": "The services were running"}
-        )
-        assert [token["token"] for token in analyzed["tokens"]] == ["servic", "were", "run"]
+
+        def tokens(field: str) -> list[str]:
+            body = {"field": field, "text": "The services were running"}
+            return [token["token"] for token in client.indices.analyze(index=fresh, body=body)["tokens"]]
+
+        # Documents are ranked without stop words; chunks keep them, as in Tantivy's chunk index.
+        assert tokens("body") == ["servic", "were", "run"]
+        assert tokens("text") == ["the", "servic", "were", "run"]
 
     # -- instances -----------------------------------------------------------------------------
 
@@ -203,3 +209,60 @@ class TestOpenSearchKeywordIndex(KeywordIndexContract):
             assert reopened.chunk_ids(TENANT, "doc-1") == ["doc-1#v1#c0"]
         finally:
             reopened.close()
+
+
+def test_both_backends_rank_documents_alike(tmp_path: Path) -> None:
+    """The same corpus in Tantivy and OpenSearch: the same documents, in the same order, with scores
+    in the same proportions (Lucene leaves BM25's constant (k1 + 1) factor out), and the same chunk
+    cited for each. Plain words, so the two tokenizers cannot differ; stop words, stemming, k1, b,
+    document statistics and query reading are what is compared."""
+    rng = random.Random(18)
+    vocabulary = [
+        "apple",
+        "river",
+        "stone",
+        "cloud",
+        "ember",
+        "lantern",
+        "harbor",
+        "meadow",
+        "quartz",
+        "violet",
+        "willow",
+        "falcon",
+    ]
+    filler = ["the", "of", "and", "a", "is", "to", "with", "on", "for", "this"]
+    chunks: list[IndexedChunk] = []
+    for d in range(40):
+        start = 0
+        for n in range(rng.randint(1, 4)):
+            words = rng.choices(vocabulary + filler, k=rng.randint(4, 30))
+            text = " ".join(w + ("s" if rng.random() < 0.2 else "") for w in words)
+            chunks.append(
+                IndexedChunk(TENANT, f"doc-{d}", 1, n, text, f"Title {d}", start, start + len(text))
+            )
+            start += len(text) + 1
+    tantivy_index = TantivyKeywordIndex(tmp_path / "tantivy")
+    opensearch_index = OpenSearchKeywordIndex(node(), alias_for(tmp_path))
+    try:
+        for index in (tantivy_index, opensearch_index):
+            for d in range(40):
+                index.replace_document(TENANT, f"doc-{d}", [c for c in chunks if c.document_id == f"doc-{d}"])
+            index.flush()
+        for query in (
+            "apple",
+            "river stones",
+            "the harbor lanterns",
+            '"violet willow"',
+            "falcon quartz ember",
+        ):
+            ours = tantivy_index.search(query, SearchFilter(TENANT), 10)
+            theirs = opensearch_index.search(query, SearchFilter(TENANT), 10)
+            assert [h.chunk.document_id for h in ours] == [h.chunk.document_id for h in theirs], query
+            assert [h.score / ours[0].score for h in ours] == pytest.approx(
+                [h.score / theirs[0].score for h in theirs], rel=1e-3
+            )
+            assert hit_ids(ours) == hit_ids(theirs), query
+    finally:
+        tantivy_index.close()
+        opensearch_index.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from ragstream.queries.readmodels.exceptions import (
     ReadModelError,
     ReadOnlyIndexError,
 )
-from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
+from ragstream.queries.readmodels.tantivy_index import DOCUMENTS_FOLDER, TantivyKeywordIndex
 from tests.contract.keyword_contract import KeywordIndexContract
 from tests.contract.search_contract import TENANT
 
@@ -72,7 +73,7 @@ class TestTantivyKeywordIndex(KeywordIndexContract):
             f"""
             from pathlib import Path
             from ragstream.queries.readmodels.base import SearchFilter
-            from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
+            from ragstream.queries.readmodels.tantivy_index import DOCUMENTS_FOLDER, TantivyKeywordIndex
 
             reader = TantivyKeywordIndex.open_readonly(Path({str(index_path)!r}))
             print(len(reader.search("apples", SearchFilter({TENANT!r}), 10)))
@@ -89,3 +90,21 @@ class TestTantivyKeywordIndex(KeywordIndexContract):
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "2"
+
+    def test_an_index_without_documents_gets_them_built_on_open(self, index_path: Path) -> None:
+        # Keyword indexes written before documents were ranked hold chunks only; the first writable
+        # open builds the document index from them, so an upgraded node searches at once.
+        index = TantivyKeywordIndex(index_path)
+        self.put(index, self.chunk("doc-1", 0, "apples"), self.chunk("doc-1", 1, "apples", weak=True))
+        self.put(index, self.chunk("doc-2", 0, "bananas"))
+        index.close()
+        shutil.rmtree(index_path / DOCUMENTS_FOLDER)
+
+        reopened = TantivyKeywordIndex(index_path)
+        try:
+            assert [h.chunk.chunk_id for h in reopened.search("apples", SearchFilter(TENANT), 10)] == [
+                "doc-1#v1#c0"
+            ]
+            assert reopened.count() == 3
+        finally:
+            reopened.close()

@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ragstream.auth.keys import create_key
 from ragstream.codec import Decoded, load_codec
-from ragstream.local.pipeline import LocalPipeline
+from ragstream.contracts import WritePosition, consistency_token
+from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import Settings
 
 
@@ -26,11 +29,7 @@ def post_documents(base: str, docs: list[dict[str, Any]], *, tenant: str = "defa
 
 def token_of(commands: list[dict[str, Any]]) -> str:
     """Merge the positions of several writes into one consistency token."""
-    best: dict[int, int] = {}
-    for c in commands:
-        p, o = c["position"]["partition"], c["position"]["offset"]
-        best[p] = max(best.get(p, -1), o)
-    return ",".join(f"{p}:{o}" for p, o in sorted(best.items()))
+    return consistency_token(WritePosition.model_validate(c["position"]) for c in commands)
 
 
 def search(
@@ -123,3 +122,31 @@ def wait_for_token(query_url: str, token: str, timeout_s: float = 240) -> None:
         if response.status_code == 200:
             return
         assert response.status_code == 504 and time.monotonic() < deadline, response.text
+
+
+@contextlib.contextmanager
+def secured_pipeline(
+    tag: str,
+    work: Path,
+    grants: dict[str, tuple[str, list[str]]],
+    *,
+    workers: int = 0,
+    principals: dict[str, list[str]] | None = None,
+    **env: str,
+) -> Iterator[tuple[LocalPipeline, dict[str, str]]]:
+    """The command and query APIs with authentication on (and `workers` stream workers, none by
+    default), and an API key per grant (name -> (tenant, scopes), with `principals` by name); `env`
+    adds settings."""
+    keys_file = work / "api-keys.json"
+    keys = {
+        name: create_key(
+            keys_file, name=name, tenant=tenant, principals=(principals or {}).get(name, []), scopes=scopes
+        )
+        for name, (tenant, scopes) in grants.items()
+    }
+    settings = isolated_env(
+        tag, work, RAGSTREAM_AUTH__ENABLED="true", RAGSTREAM_AUTH__API_KEYS_FILE=str(keys_file), **env
+    )
+    with logs_on_failure(LocalPipeline(settings, work / "logs", workers=workers)) as pipeline:
+        pipeline.start()
+        yield pipeline, keys

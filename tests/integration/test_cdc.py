@@ -116,13 +116,18 @@ def connect(local_stack: Settings) -> str:
 def source(connect: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
     tag = unique_tag("cdc")
     work = Path(tmp_path_factory.mktemp(tag))
-    env = isolated_env(tag, work)
+    # The password travels to Kafka Connect as a reference to this variable, never as the value (the
+    # local database trusts local connections, so the value is not checked there; see
+    # test_connect_secrets.py for the worker resolving it).
+    secret = f"RAGSTREAM_CDC_SECRET_{tag.upper()}"
+    env = isolated_env(tag, work, **{secret: f"s3cret-{tag}"})
     schema = f"{tag}_src"
     mapping_file = work / "articles.yaml"
     mapping_file.write_text(
         textwrap.dedent(f"""\
             name: {tag}
             table: {schema}.articles
+            database: {{password_env: {secret}}}
             document:
               id: id
               id_prefix: "articles/"
@@ -162,6 +167,15 @@ def running(source: Source) -> Iterator[tuple[Source, LocalPipeline]]:
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert f"connector {source.tag}: created" in applied.stdout
     assert "RUNNING" in applied.stdout
+    stored = httpx.get(f"{CONNECT_URL}/connectors/{source.tag}/config", timeout=10).json()
+    assert stored["database.password"] == f"${{env:RAGSTREAM_CDC_SECRET_{source.tag.upper()}}}"
+    tasks = httpx.get(f"{CONNECT_URL}/connectors/{source.tag}/tasks", timeout=10).text
+    assert f"s3cret-{source.tag}" not in tasks + str(stored)  # not in Connect's REST API
+    group = os.environ.get("RAGSTREAM_STACK__CONNECT_GROUP", "ragstream-connect")
+    config_topic = asyncio.run(read_topic(source.settings, f"{group}-configs"))
+    assert config_topic and not any(
+        f"s3cret-{source.tag}".encode() in (m.value or b"") for *_, m in config_topic
+    )
     again = source.cli("apply", str(source.mapping_file))
     assert again.returncode == 0 and f"connector {source.tag}: unchanged" in again.stdout, again.stdout
     pipeline = LocalPipeline(source.env, source.work / "logs")

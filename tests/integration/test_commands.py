@@ -155,7 +155,13 @@ def test_health_and_ready(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("content", "content_type", "status"),
     [
-        (b'{"document_id": "x", "content": "caf\xe9"}', "application/json", 400),  # invalid UTF-8
+        (b'{"document_id": "x", "content": "caf\xe9"}', "application/json", 422),  # invalid UTF-8
+        (b'{"document_id": "x", "content": "lone \\ud800 surrogate"}', "application/json", 422),
+        (
+            b'{"document_id": "x", "content": "x", "document_version": 99999999999999999999}',
+            "application/json",
+            422,
+        ),
         (b"document_id=x&content=y", "application/x-www-form-urlencoded", 422),
         (b"just text", "text/plain", 422),
         (b'{"document_id": "x", "content": "' + b"a" * (9 * 1024 * 1024) + b'"}', "application/json", 413),
@@ -167,5 +173,6 @@ def test_api_rejects_bad_bodies_with_a_clear_4xx(
     before = len(decoded_records(topics, commands_topic(topics)))
     response = client.post("/v1/documents", content=content, headers={"Content-Type": content_type})
     assert response.status_code == status, response.text
-    assert response.json()["detail"]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] and response.json()["status"] == status
     assert len(decoded_records(topics, commands_topic(topics))) == before

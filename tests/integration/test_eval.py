@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import ir_measures
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -68,7 +69,9 @@ def test_eval_reports_every_mode_and_reuses_the_ingest(local_stack: Settings, tm
     common = ["--dataset", str(dataset), "--json", "--state-dir", str(tmp_path / "state")]
     common += ["--tag", f"evaltest-{uuid.uuid4().hex[:8]}"]
 
-    report = run_eval(*common, "--mode", "all")
+    runs = tmp_path / "runs"
+    report = run_eval(*common, "--mode", "all", "--sweep", "--cv-folds", "2", "--save-runs", str(runs))
+    # No --split: the one split the folder has.
     assert report["dataset"] == "tiny" and report["split"] == "test" and report["queries"] == 4
     assert set(report["results"]) == {"bm25", "dense", "hybrid"}
     for metrics in report["results"].values():
@@ -80,6 +83,18 @@ def test_eval_reports_every_mode_and_reuses_the_ingest(local_stack: Settings, tm
     assert settings["documents"] == 8 and settings["chunks"] >= 8
     assert {"chunking", "fusion", "rrf_k", "alpha", "model"} <= set(settings)
     assert settings["reused_ingest"] is False
+
+    # One TREC run file per mode, which trec_eval (through ir-measures) scores as the eval does.
+    qrels = [ir_measures.Qrel(q, doc, 1) for q, (_, doc) in QUERIES.items()]
+    for mode, metrics in report["results"].items():
+        run = list(ir_measures.read_trec_run(str(runs / f"{mode}.trec")))
+        assert {r.query_id for r in run} == set(QUERIES)
+        ndcg = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
+        assert ndcg == pytest.approx(metrics["ndcg@10"])
+    check = next(row for row in report["sweep"] if "check" in row)
+    assert check["fraction"] + check["equal_but_for_tie_order"] == 1.0
+    cv = next(row for row in report["sweep"] if "cross_validation" in row)
+    assert len(cv["folds"]) == 2 and 0.0 <= cv["hybrid_ndcg@10"] <= 1.0
 
     again = run_eval(*common, "--mode", "bm25", "--limit-queries", "1")
     assert again["settings"]["reused_ingest"] is True

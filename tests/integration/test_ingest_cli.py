@@ -1,4 +1,6 @@
-"""`ragstream ingest` writes one upsert per supported file to the real broker, and says what it skipped."""
+"""`ragstream ingest --kafka` writes one upsert per supported file straight to the real broker, says
+which tenant it writes to, and what it skipped. (Through the command API as a tenant key:
+tests/integration/test_cli_clients.py.)"""
 
 from __future__ import annotations
 
@@ -37,13 +39,14 @@ def test_ingest_folder_sends_text_markdown_and_html(
 
         get_settings.cache_clear()
         try:
-            result = CliRunner().invoke(app, ["ingest", str(docs), "--tenant", "acme"])
+            result = CliRunner().invoke(app, ["ingest", str(docs), "--kafka", "--tenant", "acme"])
         finally:
             get_settings.cache_clear()
 
-    assert result.exit_code == 2, result.output  # one file was rejected
+    assert result.exit_code == 1, result.output  # one file was rejected
     # The console wraps long lines (the path's length decides where), so compare words, not lines.
     assert "not valid UTF-8" in " ".join(result.output.split())
+    assert "to tenant 'acme'" in " ".join(result.stderr.split())
     topic = catalogue(isolated_settings.kafka.topic_prefix).commands.name
     sent = {d.record["document_id"]: d.record for *_, d in decoded_records(isolated_settings, topic)}
     assert set(sent) == {"guide/intro.md", "notes.txt", "page.html"}

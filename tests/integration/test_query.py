@@ -4,6 +4,7 @@ answers with citations, the nothing-relevant path."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -131,13 +132,21 @@ def test_streamed_answer_sends_deltas_then_citations(indexed: LocalPipeline) -> 
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{"query": ""}, {"query": "x", "limit": 0}, {"query": "x", "mode": "magic"}, {"query": "x", "alpha": 2},
-     {"query": "x", "consistency_token": "garbage"}, {"nope": 1}],
+    ("body", "status"),
+    [({"query": ""}, 422), ({"query": "x", "limit": 0}, 422), ({"query": "x", "mode": "magic"}, 422),
+     ({"query": "x", "alpha": 2}, 422), ({"nope": 1}, 422),
+     # A token that is malformed or names positions the topic does not have: 400 at once.
+     ({"query": "x", "consistency_token": "garbage"}, 400), ({"query": "x", "consistency_token": "-1:4"}, 400),
+     ({"query": "x", "consistency_token": "999:1"}, 400), ({"query": "x", "consistency_token": "0:99999999"}, 400)],
 )  # fmt: skip
-def test_bad_search_requests_get_a_clear_4xx(indexed: LocalPipeline, body: dict[str, Any]) -> None:
+def test_bad_search_requests_get_a_clear_4xx(
+    indexed: LocalPipeline, body: dict[str, Any], status: int
+) -> None:
+    started = time.monotonic()
     response = httpx.post(f"{indexed.query_url}/v1/search", json=body)
-    assert response.status_code == 422 and response.json()["detail"]
+    assert response.status_code == status and response.json()["detail"]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert time.monotonic() - started < 5  # refused at once, not after the consistency timeout
 
 
 def test_document_view_respects_acl(indexed: LocalPipeline) -> None:

@@ -82,7 +82,7 @@ def test_workers_project_bm25_into_opensearch_and_every_replica_searches_it(shar
         assert [h["chunk_id"] for h in hits] == ["s-3#v1#c0"]
         hybrid = search(url, "shared4 server read models", mode="hybrid")
         assert hybrid and hybrid[0]["chunk_id"] == "s-4#v1#c0"
-        assert httpx.get(f"{url}/ready").json()["chunks"] >= 6
+        assert shared.node_status(url)["chunks"] >= 6
     # The query nodes hold no keyword index of their own.
     data_dirs = [Path(shared.env["RAGSTREAM_INDEX__DATA_DIR"])]
     data_dirs.append(Path(f"{shared.env['RAGSTREAM_INDEX__DATA_DIR']}-query-api-2"))

@@ -13,10 +13,10 @@ from pydantic_settings import SettingsError
 
 from ragstream.codec import load_codec
 from ragstream.contracts import DeleteDocument, UpsertDocument, encode_command
-from ragstream.settings import KafkaSettings, PostgresSettings, Settings
+from ragstream.settings import CdcSettings, KafkaSettings, PostgresSettings, Settings
 from ragstream.streams.cdc import ConnectError, InvalidMapping
 from ragstream.streams.cdc.connect import ConnectClient
-from ragstream.streams.cdc.connector import cdc_topic, redacted, render_config
+from ragstream.streams.cdc.connector import cdc_topic, database_for, redacted, render_config, resolve_password
 from ragstream.streams.cdc.mapping import CdcMapping, parse_mapping
 from ragstream.streams.cdc.pg import TableReport, readiness
 from ragstream.topics import Cleanup
@@ -56,15 +56,19 @@ def mapping(**extra: Any) -> CdcMapping:
     return parse_mapping(data)
 
 
+SECRET = "RAGSTREAM_CDC_SECRET_DOCS"
+
+
 class TestRender:
     def test_settings_fill_the_template(self) -> None:
-        config = render_config(mapping(), settings())
+        m = mapping(database={"password_env": SECRET})
+        config = render_config(m, settings(), environ={SECRET: "pw"})
         assert config["name"] == "kb-articles"
         assert config["connector.class"] == "io.debezium.connector.postgresql.PostgresConnector"
         assert (config["database.hostname"], config["database.port"]) == ("db.local", "5433")
         assert (config["database.user"], config["database.password"], config["database.dbname"]) == (
             "rag",
-            "pw",
+            "${env:RAGSTREAM_CDC_SECRET_DOCS}",
             "docs",
         )
         assert config["topic.prefix"] == "team1.cdc"
@@ -75,7 +79,7 @@ class TestRender:
         assert config["snapshot.mode"] == "initial"
         assert config["topic.creation.default.partitions"] == "3"
         assert config["value.converter.schemas.enable"] == "false"
-        assert all("${" not in v for v in config.values())
+        assert all("${" not in v for k, v in config.items() if k != "database.password")
 
     def test_mapping_overrides_database_and_names(self) -> None:
         m = mapping(
@@ -84,30 +88,85 @@ class TestRender:
                 "port": 6000,
                 "database": "cms",
                 "user": "reader",
-                "password_env": "CMS_PW",
+                "password_env": "RAGSTREAM_CDC_SECRET_CMS",
             },
             slot_name="my_slot",
             publication="my_pub",
         )
-        config = render_config(m, settings(), environ={"CMS_PW": "secret"})
+        config = render_config(m, settings(), environ={"RAGSTREAM_CDC_SECRET_CMS": "secret"})
         assert (config["database.hostname"], config["database.port"], config["database.dbname"]) == (
             "other",
             "6000",
             "cms",
         )
-        assert (config["database.user"], config["database.password"]) == ("reader", "secret")
+        assert config["database.user"] == "reader"
         assert (config["slot.name"], config["publication.name"]) == ("my_slot", "my_pub")
-        assert redacted(config)["database.password"] == "********"
+        assert (
+            database_for(m, settings(), environ={"RAGSTREAM_CDC_SECRET_CMS": "secret"}).password == "secret"
+        )
+
+    def test_the_password_is_never_in_the_connector_config(self) -> None:
+        m = mapping(database={"password_env": "RAGSTREAM_CDC_SECRET_CMS"})
+        environ = {"RAGSTREAM_CDC_SECRET_CMS": "hunter2-secret"}
+        for provider, reference in [
+            ("env", "${env:RAGSTREAM_CDC_SECRET_CMS}"),
+            ("file", "${file:/etc/connect/secrets.properties:RAGSTREAM_CDC_SECRET_CMS}"),
+        ]:
+            cdc = CdcSettings(
+                connect_secret_provider=provider, connect_secrets_file="/etc/connect/secrets.properties"
+            )
+            config = render_config(m, settings().model_copy(update={"cdc": cdc}), environ=environ)
+            assert config["database.password"] == reference
+            assert "hunter2" not in json.dumps(config)
+            # A reference names a variable, not a secret: shown as it is.
+            assert redacted(config)["database.password"] == reference
+            assert resolve_password(reference, settings(), environ) == "hunter2-secret"
+        assert redacted({"database.password": "literal"})["database.password"] == "********"
+
+    def test_a_password_needs_a_variable_the_connector_can_refer_to(self) -> None:
+        with pytest.raises(
+            InvalidMapping, match=r"name the variable that holds it in database\.password_env"
+        ):
+            render_config(mapping(), settings())
+        # No password at all (a trust-authenticated dev database): nothing to refer to.
+        assert render_config(mapping(), settings(password=SecretStr("")))["database.password"] == ""
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "CMS_PW",
+            "RAGSTREAM_AUTH__JWT_SECRET",
+            "RAGSTREAM_CDC_SECRET_",
+            "ragstream_cdc_secret_x",
+            "RAGSTREAM_CDC_SECRET_A-B",
+        ],
+    )
+    def test_password_env_may_only_name_variables_with_the_prefix(self, name: str) -> None:
+        environ = {name: "leaked"}
+        with pytest.raises(
+            InvalidMapping, match="must be an upper-case variable name starting with RAGSTREAM_CDC_SECRET_"
+        ):
+            render_config(mapping(database={"password_env": name}), settings(), environ=environ)
+        if "-" not in name:  # else it is no reference at all (a literal password)
+            with pytest.raises(InvalidMapping, match="starting with RAGSTREAM_CDC_SECRET_"):
+                resolve_password("${env:" + name + "}", settings(), environ)
+
+    def test_the_prefix_is_a_setting(self) -> None:
+        custom = settings().model_copy(update={"cdc": CdcSettings(secret_prefix="CMS_")})
+        config = render_config(mapping(database={"password_env": "CMS_PW"}), custom, environ={"CMS_PW": "x"})
+        assert config["database.password"] == "${env:CMS_PW}"
 
     def test_missing_password_variable(self) -> None:
-        with pytest.raises(InvalidMapping, match="CMS_PW is not set"):
-            render_config(mapping(database={"password_env": "CMS_PW"}), settings(), environ={})
+        with pytest.raises(InvalidMapping, match="RAGSTREAM_CDC_SECRET_CMS is not set"):
+            render_config(
+                mapping(database={"password_env": "RAGSTREAM_CDC_SECRET_CMS"}), settings(), environ={}
+            )
 
     def test_unknown_placeholder_in_template(self, tmp_path: Path) -> None:
         template = tmp_path / "t.json"
         template.write_text(json.dumps({"x": "${nope}"}))
         with pytest.raises(InvalidMapping, match="unknown placeholder"):
-            render_config(mapping(), settings(), template=template)
+            render_config(mapping(), settings(password=SecretStr("")), template=template)
 
     def test_topic_matches_debezium_naming(self) -> None:
         topic = cdc_topic(mapping(), settings())

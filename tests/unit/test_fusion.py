@@ -193,3 +193,40 @@ class TestPaginate:
     def test_rejects_bad_bounds(self, offset: int, limit: int) -> None:
         with pytest.raises(InvalidFusionArgument):
             paginate(self.ITEMS, offset, limit)
+
+
+class TestDocumentsAcrossChunks:
+    """The keyword list ranks documents (each hit a document's best chunk); the vector list ranks
+    chunks. A document's evidence from both must add up, whichever chunk each retriever cited."""
+
+    @staticmethod
+    def part(document: str, number: int) -> IndexedChunk:
+        return IndexedChunk("t", document, 1, number, f"{document} part {number}")
+
+    @pytest.mark.parametrize("method", ["rrf", "convex"])
+    def test_keyword_hit_joins_its_documents_best_vector_chunk(self, method: str) -> None:
+        keyword = [Hit(self.part("A", 0), 9.0), Hit(self.part("B", 0), 5.0)]
+        vector = [Hit(self.part("B", 3), 0.9), Hit(self.part("A", 2), 0.8), Hit(self.part("A", 1), 0.7)]
+        fused = fuse(method, keyword, vector)
+
+        top = fused[0]
+        # A is first for BM25 and second for vectors: one entry, citing the closest chunk A#2.
+        assert (top.chunk.document_id, top.chunk.chunk_number) == ("A", 2)
+        assert (top.bm25_rank, top.vector_rank) == (1, 2)
+        # The document's other vector chunk keeps its own vector evidence only.
+        [other] = [h for h in fused if h.chunk.chunk_number == 1]
+        assert other.bm25_rank is None and other.vector_rank == 3
+        # No keyword chunk is listed beside the vector chunk that took its evidence.
+        assert {(h.chunk.document_id, h.chunk.chunk_number) for h in fused} == {("A", 2), ("A", 1), ("B", 3)}
+
+    def test_keyword_hit_of_a_document_the_vectors_missed_keeps_its_own_chunk(self) -> None:
+        fused = fuse("rrf", [Hit(self.part("A", 4), 3.0)], [Hit(self.part("B", 0), 0.9)])
+        assert {(h.chunk.document_id, h.chunk.chunk_number) for h in fused} == {("A", 4), ("B", 0)}
+
+    def test_keyword_evidence_goes_to_the_documents_best_vector_chunk_even_if_it_cited_another(self) -> None:
+        keyword = [Hit(self.part("A", 1), 3.0)]
+        fused = fuse("rrf", keyword, [Hit(self.part("A", 0), 0.9), Hit(self.part("A", 1), 0.5)])
+        assert [(h.chunk.chunk_number, h.bm25_rank, h.vector_rank) for h in fused] == [
+            (0, 1, 1),
+            (1, None, 2),
+        ]

@@ -18,6 +18,7 @@ from ragstream.queries.answers.base import NOT_FOUND_TEXT, Generator, Passage
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.answers.exceptions import GeneratorUnavailable, InvalidGeneratorArgument
 from ragstream.queries.answers.openai_compatible import SYSTEM_PROMPT, OpenAICompatibleGenerator
+from ragstream.queries.api.app import ERRORS
 
 pytestmark = pytest.mark.unit
 
@@ -225,3 +226,16 @@ def test_rejects_bad_settings(kwargs: dict[str, Any]) -> None:
     settings: dict[str, Any] = {"base_url": "http://127.0.0.1:1", "model": "m"} | kwargs
     with pytest.raises(InvalidGeneratorArgument):
         OpenAICompatibleGenerator(**settings)
+
+
+async def test_an_outage_is_logged_for_the_operator_and_never_echoed_to_the_caller(
+    llm: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm.failures = [500] * 10
+    with pytest.raises(GeneratorUnavailable) as caught:
+        await generator(llm.base_url, max_attempts=1).generate(QUESTION, PASSAGES)
+    response = ERRORS[GeneratorUnavailable](caught.value)
+    body = json.loads(response.body)
+    assert (response.status_code, body["type"]) == (503, "https://ragstream.dev/problems/unavailable")
+    assert "127.0.0.1" not in response.body.decode() and "overloaded" not in response.body.decode()
+    assert llm.base_url.rstrip("/") in caplog.text  # the operator's log has it

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ragstream.codec import load_codec
-from ragstream.queries.indexing.feed import IndexFeed
+from ragstream.queries.indexing.feed import OPTIMIZE_AFTER_POINTS, IndexFeed
 from ragstream.queries.indexing.generation import Generation
 from ragstream.queries.readmodels.base import SearchFilter
 from ragstream.records import LogRecord
@@ -224,3 +224,15 @@ async def test_on_applied_receives_the_applied_versions_only(
     assert calls == [[("t", "a", 1, False), ("t", "b", 1, False), ("t", "a", 2, True)]]
     await feed.apply([embedded("b", 1, "cmds/0/1", 1)])  # redelivery: nothing applied, nothing to report
     assert len(calls) == 1
+
+
+async def test_an_hnsw_build_is_reported_due_until_it_has_run(open_feed: Callable[..., IndexFeed]) -> None:
+    # `ragstream eval` waits on this (through /ready) so that no query races the build.
+    feed = open_feed()
+    await feed.apply([embedded(f"d{i}", 1, f"cmds/0/{i}", i) for i in range(3)])
+    assert not feed.optimization_due
+    feed._unoptimized = OPTIMIZE_AFTER_POINTS  # as many new points as the running feed counts
+    assert feed.optimization_due
+
+    await feed._maybe_optimize(idle_s=0.0)
+    assert not feed.optimization_due

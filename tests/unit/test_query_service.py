@@ -151,7 +151,7 @@ async def test_the_query_chooses_fusion_and_its_k_over_the_settings(feed: IndexF
 async def test_convex_alpha_zero_from_the_query_is_honoured_not_taken_for_unset(feed: IndexFeed) -> None:
     # alpha=0 means "BM25 only"; treating 0 as missing would fall back to the settings' 0.6.
     result = await service(feed, fusion="convex", convex_alpha=0.6).search(
-        query("consumers commit offsets kafka", alpha=0.0, limit=50)
+        query("consumers commit offsets kafka records", alpha=0.0, limit=50)
     )
     lexical = [h.bm25_score for h in result.hits if h.bm25_score is not None]
     low, high = min(lexical), max(lexical)
@@ -224,7 +224,7 @@ async def test_a_token_already_applied_answers_at_once(feed: IndexFeed) -> None:
     assert docs(result.hits)[0] == "search"
 
 
-@pytest.mark.parametrize("token", ["garbage", "0-5", "0:x", "0:1:2", "0:1,"])
+@pytest.mark.parametrize("token", ["garbage", "0-5", "0:x", "0:1:2", "0:1,", "-1:3", "0:-1"])
 async def test_a_malformed_token_is_rejected_rather_than_ignored(feed: IndexFeed, token: str) -> None:
     with pytest.raises(InvalidConsistencyToken):
         await service(feed).search(query("kafka", consistency_token=token))

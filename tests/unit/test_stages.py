@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 
+from ragstream.embedding.passage import PASSAGE_FORMAT, passage_input
 from ragstream.settings import ChunkingProfile, ChunkingSettings
-from ragstream.streams.stages import ChunkingPolicy, chunk_upserted, chunker_id
+from ragstream.streams.stages import ChunkingPolicy, EmbeddingStage, chunk_upserted, chunker_id
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +50,75 @@ def test_chunks_carry_deterministic_numbers_spans_and_hashes() -> None:
     assert numbers == list(range(len(numbers))) and len(numbers) > 1
     assert all(c["end"] > c["start"] for c in first["chunks"])
     assert len({c["content_hash"] for c in first["chunks"]}) == len(numbers)
+
+
+class RecordingEmbedder:
+    """Turns each passage into a vector derived from its text, and remembers what it was given."""
+
+    name, version, dimension = "recording", "1", 2
+
+    def __init__(self) -> None:
+        self.passages: list[str] = []
+
+    def embed_passages(self, texts: Sequence[str]) -> Any:
+        self.passages += texts
+        return np.asarray([[len(t), sum(map(ord, t)) % 97] for t in texts], dtype=np.float32)
+
+    def embed_query(self, text: str) -> Any:
+        return self.embed_passages([text])[0]
+
+
+class DictCache:
+    """The EmbeddingCache interface over a dict (the PostgreSQL one is covered by integration tests)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], bytes] = {}
+
+    async def get(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        return {h: self.rows[(model, h)] for h in hashes if (model, h) in self.rows}
+
+    async def put(self, model: str, vectors: Mapping[str, bytes]) -> None:
+        self.rows.update({(model, h): v for h, v in vectors.items()})
+
+
+def chunked(title: str, heading: str, text: str) -> dict[str, Any]:
+    return {"tenant": "t", "title": title, "chunks": [{"chunk_number": 0, "text": text, "heading": heading}]}
+
+
+async def test_the_title_and_heading_path_are_embedded_with_each_chunk_not_stored() -> None:
+    embedder = RecordingEmbedder()
+    [record] = await EmbeddingStage(embedder, None).embed(
+        [chunked("Kafka guide", "Install > Linux", "Run it.")]
+    )
+
+    assert embedder.passages == ["Kafka guide\nInstall > Linux\nRun it."]
+    # What is stored and cited stays the chunk's own text.
+    assert record["chunks"][0]["text"] == "Run it."
+
+
+def test_passage_input_does_not_repeat_a_title_the_heading_path_starts_with() -> None:
+    assert passage_input("Guide", "Guide > Install", "text") == "Guide > Install\ntext"
+    assert passage_input("", "", "text") == "text"
+    assert passage_input("  A   title ", "", "text") == "A title\ntext"
+
+
+async def test_the_same_text_under_another_title_is_another_vector() -> None:
+    embedder, cache = RecordingEmbedder(), DictCache()
+    stage = EmbeddingStage(embedder, cache)  # type: ignore[arg-type]
+    first = await stage.embed([chunked("Apples", "", "Same text.")])
+    second = await stage.embed([chunked("Pears", "", "Same text.")])
+    again = await stage.embed([chunked("Apples", "", "Same text.")])
+
+    assert len(embedder.passages) == 2  # the third came from the cache
+    assert first[0]["chunks"][0]["vector"] != second[0]["chunks"][0]["vector"]
+    assert again[0]["chunks"][0]["vector"] == first[0]["chunks"][0]["vector"]
+    assert again[0]["embeddings_computed"] == 0
+
+
+def test_the_passage_format_is_part_of_the_embedder_version() -> None:
+    # The version keys the embedding cache and is recorded with every vector: vectors of chunk text
+    # alone (earlier releases) are never reused for title + heading + text.
+    from ragstream.embedding import load_embedder
+    from ragstream.settings import EmbeddingSettings
+
+    assert load_embedder(EmbeddingSettings()).version.endswith("+" + PASSAGE_FORMAT)
