@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from ragstream.embedding import SentenceTransformerEmbedder, load_embedder
+from ragstream.embedding.backends import BACKENDS
 from ragstream.embedding.sentence_transformer import _bundled_model
+from ragstream.embedding.version import embedder_version
 from ragstream.settings import EmbeddingSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -37,7 +39,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_onnx_vectors_agree_with_fp32_torch_and_the_export_is_cached(cache_dir: Path) -> None:
     torch_fp32 = load_embedder(EmbeddingSettings(backend="torch-fp32", cache_dir=cache_dir))
     onnx_fp32 = load_embedder(EmbeddingSettings(backend="onnx-fp32", cache_dir=cache_dir))
-    assert onnx_fp32.version.endswith("+onnx-fp32") and torch_fp32.version.endswith("+torch-fp32")
+    _, weights = _bundled_model()
+    assert onnx_fp32.version == embedder_version(weights, BACKENDS["onnx-fp32"])
+    assert torch_fp32.version == embedder_version(weights, BACKENDS["torch-fp32"])
     reference, got = torch_fp32.embed_passages(TEXTS), onnx_fp32.embed_passages(TEXTS)
     assert got.shape == reference.shape == (len(TEXTS), 384)
     assert np.min(np.sum(reference * got, axis=1)) > 0.9999  # padded and truncated texts alike
@@ -80,5 +84,5 @@ def test_auto_falls_back_to_torch_for_a_model_onnx_cannot_reproduce(tmp_path: Pa
     embedder = load_embedder(EmbeddingSettings(model="cls", model_path=model, cache_dir=cache_dir))
 
     assert isinstance(embedder, SentenceTransformerEmbedder)
-    assert embedder.version == f"path:{model}+torch-fp32"
+    assert embedder.version == embedder_version(f"path:{model}", BACKENDS["torch-fp32"])
     assert embedder.embed_query("hello").shape == (384,)
