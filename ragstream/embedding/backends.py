@@ -3,7 +3,7 @@
 
 "auto" resolves to the first backend of `AUTO_PREFERENCE` that this CPU and installation support.
 The order is a measurement, not a guess: `ragstream bench encoder` (passages/s, query latency,
-agreement with fp32) and `ragstream eval-backends` (nDCG@10 on SciFact) ranked them, and only
+agreement with fp32) and `ragstream eval --backends` (nDCG@10 on SciFact) ranked them, and only
 backends within 0.005 nDCG@10 of fp32 torch qualify (BENCHMARKS.md, "Encoder backends").
 """
 
