@@ -1,16 +1,19 @@
-"""Reading a topic from given offsets to its current end, decoded."""
+"""Reading a topic from given offsets to its current end, decoded; filling one with synthetic records."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from ragstream.codec import AvroSingleObjectCodec, CodecError
-from ragstream.kafka import security_options
+from ragstream.bench.synthetic import embedded_records
+from ragstream.codec import AvroSingleObjectCodec, CodecError, load_codec
+from ragstream.kafka import create_topics, make_producer, security_options
 from ragstream.records import LogRecord
-from ragstream.settings import KafkaSettings
+from ragstream.settings import KafkaSettings, Settings
+from ragstream.topics import catalogue, document_key
 
 
 async def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
@@ -124,3 +127,31 @@ async def command_timestamps(
                 continue
             out.setdefault(command_id, message.timestamp / 1000)
     return out
+
+
+async def fill_synthetic(settings: Settings, prefix: str, chunks: int) -> float:
+    """The embeddings topic of pipeline `prefix`, filled with synthetic DocumentEmbedded records;
+    returns the seconds it took."""
+    topic = catalogue(prefix).embeddings
+    await create_topics(settings.kafka, [topic])
+    codec = load_codec(settings.codec.schemas_dir)
+    producer = make_producer(settings.kafka, client_suffix="bench")
+    started = time.perf_counter()
+    await producer.start()
+    try:
+        pending = []
+        for record in embedded_records(chunks, topic=f"{prefix}.document-commands"):
+            key = document_key(record["tenant"], record["document_id"])
+            pending.append(await producer.send(topic.name, codec.encode("DocumentEmbedded", record), key=key))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def chunks_in_topic(kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec) -> int:
+    """Chunks of the DocumentEmbedded records on an embeddings topic."""
+    chunks = 0
+    async for batch in read_batches(kafka, topic, codec):
+        chunks += sum(len(r.record.get("chunks", ())) for r in batch if r.name == "DocumentEmbedded")
+    return chunks

@@ -168,8 +168,19 @@ def create_app(
     @app.agent(chunks_topic)
     async def embed_chunks(stream: Any) -> None:
         allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
+
+        def passages(event: Any) -> int:
+            # What a document costs the model; an undecodable record costs nothing (it is
+            # dead-lettered when its batch is handled).
+            try:
+                name, record = decode(event, allowed)
+            except Exception:
+                return 0
+            return len(record["chunks"]) if name == "DocumentChunked" else 0
+
         batches = event_batches(
-            stream, settings.embedding.batch_size, settings.embedding.batch_wait_s,
+            stream, settings.embedding.batch_size,
+            max_weight=settings.embedding.max_passages_per_call, weight=passages,
             is_current=owns, sequencer=faust_sequencer(app, "embed_chunks", [topics.chunks.name]),
         )  # fmt: skip
         async for events in batches:
