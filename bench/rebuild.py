@@ -61,7 +61,7 @@ def run(chunks: int, prefix: str | None) -> dict[str, Any]:
 async def _fill(settings: Settings, prefix: str, chunks: int) -> float:
     topic = catalogue(prefix).embeddings
     await create_topics(settings.kafka, [topic])
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     producer = make_producer(settings.kafka, client_suffix="bench")
     started = time.perf_counter()
     await producer.start()
@@ -77,7 +77,7 @@ async def _fill(settings: Settings, prefix: str, chunks: int) -> float:
 
 
 async def _replay(settings: Settings, prefix: str, root: Path) -> dict[str, Any]:
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     topic = catalogue(prefix).embeddings.name
     generation = Generation.open(root, "g2", DIMENSION)
     chunks = records = 0

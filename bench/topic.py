@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from ragstream.codec import AvroSingleObjectCodec, CodecError
+from ragstream.codec import Codec, CodecError
 from ragstream.kafka import security_options
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
@@ -78,7 +78,7 @@ async def _fetch_to_end(
 async def read_batches(
     kafka: KafkaSettings,
     topic: str,
-    codec: AvroSingleObjectCodec,
+    codec: Codec,
     *,
     start: dict[int, int] | None = None,
     max_records: int = 500,
@@ -98,7 +98,7 @@ async def read_batches(
 
 
 async def embeddings_computed(
-    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec, start: dict[int, int]
+    kafka: KafkaSettings, topic: str, codec: Codec, start: dict[int, int]
 ) -> tuple[int, int]:
     """(embeddings computed, DocumentEmbedded records) on the embeddings topic since `start`."""
     computed = records = 0
@@ -110,9 +110,7 @@ async def embeddings_computed(
     return computed, records
 
 
-async def command_timestamps(
-    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec
-) -> dict[str, float]:
+async def command_timestamps(kafka: KafkaSettings, topic: str, codec: Codec) -> dict[str, float]:
     """command_id -> Kafka timestamp (seconds) of its first record on `topic`: every stage's output
     carries the command id, so consecutive topics give each hop's latency."""
     out: dict[str, float] = {}

@@ -33,7 +33,7 @@ class WrittenCommand:
 class CommandProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._codec = load_codec(settings.codec.schemas_dir)
+        self._codec = load_codec(settings.codec)
         self._topic = catalogue(settings.kafka.topic_prefix).commands.name
         self._producer = make_producer(settings.kafka, client_suffix="commands")
         self._started = False

@@ -32,6 +32,8 @@ class StackSettings(_Section):
     postgres_port: int = 15432
     connect_port: int = 18083
     opensearch_port: int = 19200
+    # The schema registry (Confluent-compatible API) that `ragstream stack up` starts.
+    schema_registry_port: int = 18081
 
 
 class KafkaSettings(_Section):
@@ -80,6 +82,22 @@ class PostgresSettings(_Section):
 class CodecSettings(_Section):
     # schemas/avro/, linked into the package as ragstream/schemas, so an installed ragstream has it.
     schemas_dir: Path = Path(__file__).parent / "schemas"
+    # How records are written: "confluent" (magic byte 0 + schema id from the registry, what the
+    # Kafka ecosystem's serdes write) or "single-object" (Avro's own encoding with a fingerprint, no
+    # registry). Readers accept both either way, so a deployment switches without a stop.
+    wire_format: Literal["confluent", "single-object"] = "confluent"
+    registry_url: str = "http://127.0.0.1:18081"
+    # HTTP basic auth for a registry that requires it ("user:password").
+    registry_basic_auth: SecretStr = SecretStr("")
+
+
+class SchemaRegistrySettings(_Section):
+    """The registry `ragstream serve schema-registry` runs (the local stack's)."""
+
+    host: str = "127.0.0.1"
+    port: int = 18081
+    # Its own PostgreSQL schema: shared by every deployment and test that uses this registry.
+    pg_schema: str = "schema_registry"
 
 
 class ChunkingProfile(_Section):
@@ -296,6 +314,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
     codec: CodecSettings = CodecSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     chunking: ChunkingSettings = ChunkingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.embedding import Embedder
 from ragstream.queries.admin.generations import EmbeddingGenerations
 from ragstream.queries.admin.jobs import (
@@ -52,7 +52,7 @@ RETIRE_GRACE_S = 10.0
 
 class IndexManager:
     def __init__(
-        self, settings: Settings, service: QueryService, registry: RegistryStore, codec: AvroSingleObjectCodec
+        self, settings: Settings, service: QueryService, registry: RegistryStore, codec: Codec
     ) -> None:
         self._settings = settings
         self.root = settings.index.data_dir

@@ -255,7 +255,7 @@ class TestConnectClient:
 
 class TestEncoding:
     def test_commands_encode_like_every_other_producer(self) -> None:
-        codec = load_codec(Settings().codec.schemas_dir)
+        codec = load_codec(Settings().codec)
         upsert = UpsertDocument(tenant="acme", document_id="7", content="body", source={"via": "cdc"})
         delete = DeleteDocument(tenant="acme", document_id="8")
         encoded = [encode_command(codec, c) for c in (upsert, delete)]

@@ -48,7 +48,7 @@ def test_the_live_generation_is_the_embeddings_topic_and_any_other_has_its_own()
 
 
 def test_a_request_round_trips_through_its_avro_contract() -> None:
-    codec = load_codec(SETTINGS.codec.schemas_dir)
+    codec = load_codec(SETTINGS.codec)
     generation = EmbeddingGeneration(48, 8, 4, "minilm-copy", "/models/minilm")
     decoded = codec.decode(
         codec.encode("RequestEmbeddingGeneration", generation.request("key:ops", datetime.now(UTC)))

@@ -22,7 +22,7 @@ from ragstream.settings import KafkaSettings, Settings
 pytestmark = pytest.mark.unit
 DIM = 4
 TOPIC = "t.document-embeddings"
-CODEC = load_codec(Settings().codec.schemas_dir)
+CODEC = load_codec(Settings().codec)
 Applied = list[tuple[str, str, int, bool]]
 
 

@@ -92,7 +92,7 @@ def embedded(
 @pytest.fixture
 async def feed(tmp_path: Path) -> AsyncIterator[IndexFeed]:
     generation = Generation.open(tmp_path, "g1", DIM)
-    feed = IndexFeed(KafkaSettings(), TOPIC, load_codec(Settings().codec.schemas_dir), generation)
+    feed = IndexFeed(KafkaSettings(), TOPIC, load_codec(Settings().codec), generation)
     await feed.apply([embedded(*doc, offset=i) for i, doc in enumerate(CORPUS)])
     yield feed
     generation.close()
