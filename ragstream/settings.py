@@ -43,6 +43,9 @@ class KafkaSettings(_Section):
     replication_factor: int = Field(default=1, ge=1)
     client_id: str = "ragstream"
     max_message_bytes: int = 8 * 1024 * 1024
+    # The client behind the producer SDK (`ragstream ingest --kafka`, the command API, benchmarks):
+    # confluent-kafka (librdkafka), the faster in `ragstream bench produce` (BENCHMARKS.md), or aiokafka.
+    producer_client: Literal["confluent-kafka", "aiokafka"] = "confluent-kafka"
     # How every client (producers, consumers, admin, faust workers) talks to the brokers.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
