@@ -111,7 +111,8 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(two_worker
 
     for url in replicas:
         for i, doc in enumerate(docs):
-            hits = search(url, f"uniq{i:03d}marker", mode="bm25", limit=100,
+            # Dense, because the vector index holds one point per chunk (the keyword index, one per document).
+            hits = search(url, f"uniq{i:03d}marker", mode="dense", limit=100,
                           filters={"document_ids": [doc["document_id"]]})  # fmt: skip
             expected = {
                 f"{doc['document_id']}#v1#c{c['chunk_number']}" for c in latest[doc["document_id"]]["chunks"]

@@ -231,7 +231,7 @@ def test_unauthenticated_pages_reveal_nothing(secured: Secured) -> None:
     status = httpx.get(
         f"{pipeline.query_url}/v1/admin/status", headers={"X-API-Key": secured.keys["operator"]}
     )
-    assert set(status.json()) == {"generation", "documents", "chunks"}
+    assert set(status.json()) == {"generation", "documents", "chunks", "vector_index_optimizing"}
 
 
 def test_the_admin_cli_works_with_an_operator_key(secured: Secured, monkeypatch: pytest.MonkeyPatch) -> None:
