@@ -37,6 +37,19 @@ def ingest(
     emit(bench.run(docs, workers, profile, chosen), json_output)
 
 
+@bench_app.command("produce")
+def produce(
+    commands: int = typer.Option(5000, "--commands", min=1, help="Commands written for the throughput."),
+    batch: int = typer.Option(500, "--batch", min=1, help="Commands per send_many call."),
+    acks: int = typer.Option(300, "--acks", min=1, help="Single sends timed from call to ack."),
+    json_output: bool = JSON,
+) -> None:
+    """The producer SDK on confluent-kafka and on aiokafka: commands/s and ack latency."""
+    from ragstream.bench import produce as bench
+
+    emit(bench.run(commands, batch, acks), json_output)
+
+
 @bench_app.command("reingest")
 def reingest(
     docs: int = typer.Option(160, "--docs", min=1),

@@ -107,7 +107,7 @@ async def _hops(pipeline: BenchPipeline, visible: dict[str, float]) -> dict[str,
     (producer clocks: all on this machine) and the moment its search returned."""
     settings = pipeline.pipeline.settings
     topics = catalogue(settings.kafka.topic_prefix)
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     stamps = [
         await command_timestamps(settings.kafka, t.name, codec)
         for t in (topics.commands, topics.events, topics.chunks, topics.embeddings)

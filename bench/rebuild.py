@@ -106,7 +106,7 @@ def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, A
 
 
 async def _replay(settings: Settings, prefix: str, root: Path) -> dict[str, Any]:
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     topic = catalogue(prefix).embeddings.name
     generation = Generation.open(root, "g2", DIMENSION)
     chunks = records = 0

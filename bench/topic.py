@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from ragstream.bench.synthetic import embedded_records
-from ragstream.codec import AvroSingleObjectCodec, CodecError, load_codec
+from ragstream.codec import Codec, CodecError, load_codec
 from ragstream.kafka import create_topics, make_producer, security_options
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings, Settings
@@ -81,7 +81,7 @@ async def _fetch_to_end(
 async def read_batches(
     kafka: KafkaSettings,
     topic: str,
-    codec: AvroSingleObjectCodec,
+    codec: Codec,
     *,
     start: dict[int, int] | None = None,
     max_records: int = 500,
@@ -101,7 +101,7 @@ async def read_batches(
 
 
 async def embeddings_computed(
-    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec, start: dict[int, int]
+    kafka: KafkaSettings, topic: str, codec: Codec, start: dict[int, int]
 ) -> tuple[int, int]:
     """(embeddings computed, DocumentEmbedded records) on the embeddings topic since `start`."""
     computed = records = 0
@@ -113,9 +113,7 @@ async def embeddings_computed(
     return computed, records
 
 
-async def command_timestamps(
-    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec
-) -> dict[str, float]:
+async def command_timestamps(kafka: KafkaSettings, topic: str, codec: Codec) -> dict[str, float]:
     """command_id -> Kafka timestamp (seconds) of its first record on `topic`: every stage's output
     carries the command id, so consecutive topics give each hop's latency."""
     out: dict[str, float] = {}
@@ -134,7 +132,7 @@ async def fill_synthetic(settings: Settings, prefix: str, chunks: int) -> float:
     returns the seconds it took."""
     topic = catalogue(prefix).embeddings
     await create_topics(settings.kafka, [topic])
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     producer = make_producer(settings.kafka, client_suffix="bench")
     started = time.perf_counter()
     await producer.start()
@@ -149,7 +147,7 @@ async def fill_synthetic(settings: Settings, prefix: str, chunks: int) -> float:
     return time.perf_counter() - started
 
 
-async def chunks_in_topic(kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec) -> int:
+async def chunks_in_topic(kafka: KafkaSettings, topic: str, codec: Codec) -> int:
     """Chunks of the DocumentEmbedded records on an embeddings topic."""
     chunks = 0
     async for batch in read_batches(kafka, topic, codec):

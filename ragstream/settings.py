@@ -34,6 +34,8 @@ class StackSettings(_Section):
     postgres_port: int = 15432
     connect_port: int = 18083
     opensearch_port: int = 19200
+    # The schema registry (Confluent-compatible API) that `ragstream stack up` starts.
+    schema_registry_port: int = 18081
 
 
 class KafkaSettings(_Section):
@@ -43,6 +45,9 @@ class KafkaSettings(_Section):
     replication_factor: int = Field(default=1, ge=1)
     client_id: str = "ragstream"
     max_message_bytes: int = 8 * 1024 * 1024
+    # The client behind the producer SDK (`ragstream ingest --kafka`, the command API, benchmarks):
+    # confluent-kafka (librdkafka), the faster in `ragstream bench produce` (BENCHMARKS.md), or aiokafka.
+    producer_client: Literal["confluent-kafka", "aiokafka"] = "confluent-kafka"
     # How every client (producers, consumers, admin, faust workers) talks to the brokers.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
@@ -82,6 +87,22 @@ class PostgresSettings(_Section):
 class CodecSettings(_Section):
     # schemas/avro/, linked into the package as ragstream/schemas, so an installed ragstream has it.
     schemas_dir: Path = Path(__file__).parent / "schemas"
+    # How records are written: "confluent" (magic byte 0 + schema id from the registry, what the
+    # Kafka ecosystem's serdes write) or "single-object" (Avro's own encoding with a fingerprint, no
+    # registry). Readers accept both either way, so a deployment switches without a stop.
+    wire_format: Literal["confluent", "single-object"] = "confluent"
+    registry_url: str = "http://127.0.0.1:18081"
+    # HTTP basic auth for a registry that requires it ("user:password").
+    registry_basic_auth: SecretStr = SecretStr("")
+
+
+class SchemaRegistrySettings(_Section):
+    """The registry `ragstream serve schema-registry` runs (the local stack's)."""
+
+    host: str = "127.0.0.1"
+    port: int = 18081
+    # Its own PostgreSQL schema: shared by every deployment and test that uses this registry.
+    pg_schema: str = "schema_registry"
 
 
 class ChunkingProfile(_Section):
@@ -387,6 +408,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
     codec: CodecSettings = CodecSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     chunking: ChunkingSettings = ChunkingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()

@@ -47,7 +47,7 @@ def create_app(
     settings: Settings, *, embedder: Embedder | None = None, projections: Sequence[Projection] = ()
 ) -> faust.App:
     topics = catalogue(settings.kafka.topic_prefix)
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     chunking = ChunkingPolicy(settings.chunking)
     mappings = load_mappings(settings.cdc.mappings)
     pipeline = [topics.commands.name, topics.events.name, topics.chunks.name, topics.embeddings.name]

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.embedding import Embedder, load_embedder
 from ragstream.embedding.generation import EmbeddingGeneration
 from ragstream.exceptions import ConfigurationError
@@ -45,7 +45,7 @@ Swap = Callable[[IndexFeed, Manifest, Embedder], Awaitable[None]]
 class RebuildPlan:
     root: Path
     kafka: KafkaSettings
-    codec: AvroSingleObjectCodec
+    codec: Codec
     live: Callable[[], IndexFeed]
     # The query embedder of the new generation (its passages are embedded by the stream workers).
     embedder: Embedder

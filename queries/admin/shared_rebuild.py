@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.queries.admin.jobs import Job
 from ragstream.queries.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
@@ -29,7 +29,7 @@ from ragstream.topics import catalogue
 
 
 class SharedKeywordRebuild:
-    def __init__(self, settings: Settings, codec: AvroSingleObjectCodec, state: SharedIndexState) -> None:
+    def __init__(self, settings: Settings, codec: Codec, state: SharedIndexState) -> None:
         self._settings = settings
         self._codec = codec
         self._state = state

@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             for read_model in local_read_models(settings):
                 await registry.record_read_model_versions(read_model, applied)
 
-        codec = load_codec(settings.codec.schemas_dir)
+        codec = load_codec(settings.codec)
         topic = generation_topic(settings, manifest)
         feed = IndexFeed(settings.kafka, topic, codec, generation, on_applied=record_versions)
         await feed.start()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Histogram
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.observability.metrics import ERRORS
 from ragstream.queries.indexing.generation import Generation
@@ -42,7 +42,7 @@ class IndexFeed:
         self,
         kafka: KafkaSettings,
         topic: str,
-        codec: AvroSingleObjectCodec,
+        codec: Codec,
         generation: Generation,
         *,
         on_applied: Callable[[list[tuple[str, str, int, bool]]], object] | None = None,
