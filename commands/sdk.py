@@ -2,6 +2,9 @@
 
 async with CommandProducer(get_settings()) as producer:
     written = await producer.send(UpsertDocument(document_id="faq/1", content="..."))
+
+Records are Avro in the schema registry's wire format (`codec.wire_format`), produced by
+confluent-kafka or aiokafka (`kafka.producer_client`, see commands/producers.py).
 """
 
 from __future__ import annotations
@@ -12,12 +15,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
 from ragstream.blobs import BlobStore, open_blob_store
 from ragstream.codec import CodecError, load_codec
-from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
+from ragstream.commands.exceptions import InvalidCommand
 from ragstream.commands.files import binary_upsert, message_attachments
+from ragstream.commands.producers import make_command_producer
 from ragstream.contracts import (
     ContentType,
     DocumentCommand,
@@ -26,7 +28,6 @@ from ragstream.contracts import (
     WritePosition,
     encode_command,
 )
-from ragstream.kafka import make_producer
 from ragstream.observability.tracing import trace_headers
 from ragstream.settings import Settings
 from ragstream.topics import catalogue
@@ -43,9 +44,9 @@ class WrittenCommand:
 class CommandProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._codec = load_codec(settings.codec.schemas_dir)
+        self._codec = load_codec(settings.codec)
         self._topic = catalogue(settings.kafka.topic_prefix).commands.name
-        self._producer = make_producer(settings.kafka, client_suffix="commands")
+        self._producer = make_command_producer(settings.kafka)
         self._started = False
         self._blobs: BlobStore | None = None
 
@@ -70,11 +71,7 @@ class CommandProducer:
 
     async def ping(self) -> bool:
         """True when the broker answers a metadata request."""
-        try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=5)
-        except (KafkaError, TimeoutError, OSError):
-            return False
-        return True
+        return await self._producer.ping()
 
     def encode(self, command: DocumentCommand) -> EncodedCommand:
         try:
@@ -126,25 +123,17 @@ class CommandProducer:
     async def send_many(self, commands: Sequence[DocumentCommand]) -> list[WrittenCommand]:
         """Encode every command first, so one invalid command means none is written."""
         payloads = [(c, self.encode(c)) for c in commands]
-        try:
-            futures = [
-                await self._producer.send(
-                    self._topic,
-                    value=encoded.value,
-                    key=encoded.key,
-                    headers=[*encoded.headers.items(), *trace_headers()],
-                )
-                for _, encoded in payloads
-            ]
-            metadata = await asyncio.gather(*futures)
-        except KafkaError as exc:
-            raise CommandNotWritten(f"Kafka did not accept the commands: {exc}") from exc
-        return [
-            WrittenCommand(
-                c.command_id,
-                c.tenant,
-                c.document_id,
-                WritePosition(topic=m.topic, partition=m.partition, offset=m.offset),
+        acks = [
+            await self._producer.send(
+                self._topic,
+                value=encoded.value,
+                key=encoded.key,
+                headers=[*encoded.headers.items(), *trace_headers()],
             )
-            for (c, _), m in zip(payloads, metadata, strict=True)
+            for _, encoded in payloads
+        ]
+        positions = await asyncio.gather(*acks)
+        return [
+            WrittenCommand(c.command_id, c.tenant, c.document_id, position)
+            for (c, _), position in zip(payloads, positions, strict=True)
         ]

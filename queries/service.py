@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from prometheus_client import Histogram
 
 from ragstream.embedding.base import Embedder
-from ragstream.queries.answers.base import Answer, Generator, Passage, passages_from_chunks
+from ragstream.embedding.query_cache import QueryVectorCache
+from ragstream.queries.answers.base import Generator, Passage, passages_from_chunks
+from ragstream.queries.answers.resilient import Generated, ResilientGenerator, StreamItem
+from ragstream.queries.answers.templates import PromptTemplate
 from ragstream.queries.consistency import CommandLogBounds, PositionWatch, parse_token
 from ragstream.queries.exceptions import NotCaughtUp
 from ragstream.queries.indexing.feed import IndexFeed
@@ -76,15 +79,20 @@ class QueryService:
         self,
         feed: IndexFeed,
         embedder: Embedder,
-        generator: Generator,
+        generator: Generator | ResilientGenerator,
         settings: RetrievalSettings,
         *,
         shared: SharedReadModels | None = None,
+        query_cache_size: int = 0,
         bounds: CommandLogBounds | None = None,
     ) -> None:
         self.feed = feed
         self.embedder = embedder
-        self.generator = generator
+        self.query_vectors = QueryVectorCache(query_cache_size)
+        # Answers go through the resilient wrapper (deadline, breaker, fallback) when it has one.
+        self.generator = (
+            generator if isinstance(generator, ResilientGenerator) else ResilientGenerator(generator)
+        )
         self.settings = settings
         self.shared = shared
         # Without bounds (tests without a broker) a token is checked for its form only.
@@ -99,19 +107,42 @@ class QueryService:
         assert keyword is not None and vector is not None, "each read model is either local or shared"
         return keyword, vector
 
-    async def _consistent(self, token: str | None) -> None:
-        if not token:
-            return
+    async def check_token(self, token: str) -> dict[int, int]:
+        """The command positions of a consistency token, checked against the commands topic (400
+        for one that is malformed or beyond what was written)."""
         positions = parse_token(token)
         if self.bounds is not None:
             await self.bounds.check(positions)
-        deadline = time.monotonic() + self.settings.consistency_timeout_s
-        if not await self.feed.wait_for(positions, self.settings.consistency_timeout_s):
-            raise NotCaughtUp(_behind(self.feed.command_positions, positions))
+        return positions
+
+    async def wait_applied(self, positions: Mapping[int, int], timeout: float) -> dict[int, tuple[int, int]]:
+        """{} once this node's read models (and the server ones) have applied every command position
+        given, else, when `timeout` ends, per partition what they applied and what was needed."""
+        deadline = time.monotonic() + timeout
+        needed = dict(positions)
+        if not await self.feed.wait_for(needed, timeout):
+            return _behind(self.feed.command_positions, needed)
         if self.shared is not None:
-            behind = await self.shared.positions.wait_for(positions, max(0.0, deadline - time.monotonic()))
-            if behind:
-                raise NotCaughtUp(behind)
+            return await self.shared.positions.wait_for(needed, max(0.0, deadline - time.monotonic()))
+        return {}
+
+    async def holds(self, tenant: str, document_id: str, version: int) -> bool:
+        """Whether every read model searched here holds `version` of the document (or a later one)."""
+        state = self.feed.generation.projector.state
+        if await asyncio.to_thread(state.version, tenant, document_id) < version:
+            return False
+        if self.shared is not None:
+            held = await self.shared.state.versions([(tenant, document_id)])
+            return held.get((tenant, document_id), 0) >= version
+        return True
+
+    async def _consistent(self, token: str | None) -> None:
+        if not token:
+            return
+        positions = await self.check_token(token)
+        behind = await self.wait_applied(positions, self.settings.consistency_timeout_s)
+        if behind:
+            raise NotCaughtUp(behind)
 
     async def search(self, q: SearchQuery) -> SearchResult:
         await self._consistent(q.consistency_token)
@@ -139,7 +170,7 @@ class QueryService:
         async def dense() -> list[Hit]:
             if q.mode == Mode.BM25:
                 return []
-            vector = await timed("embed", embedder.embed_query, q.text)
+            vector = await timed("embed", self.query_vectors.embed_query, embedder, q.text, q.tenant)
             return await timed("vector", vector_index.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())
@@ -160,14 +191,18 @@ class QueryService:
         result = await self.search(q)
         return passages_from_chunks([h.chunk for h in result.hits]), result
 
-    async def answer(self, q: SearchQuery) -> tuple[Answer, list[Passage], SearchResult]:
+    async def answer(
+        self, q: SearchQuery, template: PromptTemplate | None = None
+    ) -> tuple[Generated, list[Passage], SearchResult]:
         passages, result = await self.passages(q)
         started = time.perf_counter()
-        answer = await self.generator.generate(q.text, passages)
+        generated = await self.generator.generate(q.text, passages, template)
         result.timings_ms["generation"] = (time.perf_counter() - started) * 1000
         STAGE_SECONDS.labels("generation").observe(result.timings_ms["generation"] / 1000)
-        return answer, passages, result
+        return generated, passages, result
 
-    async def stream_answer(self, q: SearchQuery) -> tuple[AsyncIterator[str], list[Passage]]:
+    async def stream_answer(
+        self, q: SearchQuery, template: PromptTemplate | None = None
+    ) -> tuple[AsyncIterator[StreamItem], list[Passage]]:
         passages, _ = await self.passages(q)
-        return self.generator.stream(q.text, passages), passages
+        return self.generator.stream(q.text, passages, template), passages

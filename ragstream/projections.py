@@ -6,6 +6,10 @@ OpenSearch) must be written once per record, so they run inside the stream worke
 where each partition has one owner; the composition root hands them to the workers. The workers
 deliver records in offset order per partition, at least once, and commit a batch only after
 `apply` returned; a projection therefore has to be idempotent (version guards, stored offsets).
+
+A record that does not decode is dead-lettered before `apply` sees it, unless the projection says
+`reads_undecodable = True` (see ReadsUndecodable): the follower of the dead-letter topic must never
+dead-letter what it reads, or one bad record would circle forever.
 """
 
 from __future__ import annotations
@@ -45,4 +49,13 @@ class Projection(Protocol):
     async def ready(self) -> bool:
         """Whether the read model is reachable now (the worker's /ready)."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release what `open` took; the worker calls it when the projection's agent stops."""
+
+
+@runtime_checkable
+class ReadsUndecodable(Protocol):
+    """A projection that is given undecodable records as they are (`LogRecord.name` "", its key and
+    headers kept) instead of having them dead-lettered."""
+
+    reads_undecodable: bool

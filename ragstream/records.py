@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class LogRecord:
-    name: str  # the Avro record name, e.g. "DocumentEmbedded"
+    name: str  # the Avro record name, e.g. "DocumentEmbedded"; "" for a record that did not decode
     record: Mapping[str, Any]
     topic: str
     partition: int
     offset: int
+    # The Kafka key and headers, where the reader kept them (the stream workers' projections do).
+    key: bytes | None = None
+    headers: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def position(self) -> str:

@@ -5,6 +5,8 @@ Example: RAGSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092, RAGSTREAM_POSTGRES__PAS
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -32,6 +34,8 @@ class StackSettings(_Section):
     postgres_port: int = 15432
     connect_port: int = 18083
     opensearch_port: int = 19200
+    # The schema registry (Confluent-compatible API) that `ragstream stack up` starts.
+    schema_registry_port: int = 18081
 
 
 class KafkaSettings(_Section):
@@ -41,6 +45,9 @@ class KafkaSettings(_Section):
     replication_factor: int = Field(default=1, ge=1)
     client_id: str = "ragstream"
     max_message_bytes: int = 8 * 1024 * 1024
+    # The client behind the producer SDK (`ragstream ingest --kafka`, the command API, benchmarks):
+    # confluent-kafka (librdkafka), the faster in `ragstream bench produce` (BENCHMARKS.md), or aiokafka.
+    producer_client: Literal["confluent-kafka", "aiokafka"] = "confluent-kafka"
     # How every client (producers, consumers, admin, faust workers) talks to the brokers.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
@@ -80,6 +87,22 @@ class PostgresSettings(_Section):
 class CodecSettings(_Section):
     # schemas/avro/, linked into the package as ragstream/schemas, so an installed ragstream has it.
     schemas_dir: Path = Path(__file__).parent / "schemas"
+    # How records are written: "confluent" (magic byte 0 + schema id from the registry, what the
+    # Kafka ecosystem's serdes write) or "single-object" (Avro's own encoding with a fingerprint, no
+    # registry). Readers accept both either way, so a deployment switches without a stop.
+    wire_format: Literal["confluent", "single-object"] = "confluent"
+    registry_url: str = "http://127.0.0.1:18081"
+    # HTTP basic auth for a registry that requires it ("user:password").
+    registry_basic_auth: SecretStr = SecretStr("")
+
+
+class SchemaRegistrySettings(_Section):
+    """The registry `ragstream serve schema-registry` runs (the local stack's)."""
+
+    host: str = "127.0.0.1"
+    port: int = 18081
+    # Its own PostgreSQL schema: shared by every deployment and test that uses this registry.
+    pg_schema: str = "schema_registry"
 
 
 class ChunkingProfile(_Section):
@@ -118,9 +141,20 @@ class EmbeddingSettings(_Section):
     model: str = "all-MiniLM-L6-v2"
     model_path: Path | None = None
     batch_size: int = Field(default=32, ge=1, le=256)
-    # How long the embedder waits to fill a batch across messages before encoding a partial one.
-    batch_wait_s: float = 0.2
+    # The embedding stage never waits to fill a batch: it takes what has arrived while the model was
+    # busy (a lone edit goes at once, batches grow with load), up to this many passages per model
+    # call, so a small edit waits for at most one such call behind a bulk import.
+    max_passages_per_call: int = Field(default=96, ge=1, le=4096)
     device: str = "cpu"
+    # How passages and queries are encoded: "auto" picks the fastest backend that measured within
+    # 0.005 nDCG@10 of fp32 torch on SciFact and that this CPU and installation support (see
+    # ragstream.embedding.backends and BENCHMARKS.md); or one of torch-fp32, torch-bf16, onnx-fp32,
+    # onnx-int8. The backend is part of the embedder's version, so vectors of two never mix.
+    backend: Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"] = "auto"
+    # Where ONNX exports of the packaged weights are kept (made offline on first use, never committed).
+    cache_dir: Path = Path.home() / ".cache" / "ragstream" / "models"
+    # Recent query embeddings kept by the query node (0 turns the cache off).
+    query_cache_size: int = Field(default=1024, ge=0)
     # The embedding cache is kept per tenant, so no tenant learns whether another holds a text. Tenants
     # listed here trust each other and share one cache ("all": every tenant). Env: a JSON list.
     cache_shared_tenants: tuple[str, ...] = ()
@@ -189,11 +223,86 @@ class RetrievalSettings(_Section):
 
 
 class GeneratorSettings(_Section):
-    kind: str = "extractive"
+    """How answers are written: "extractive" (quotes, no network) or "openai", any OpenAI-compatible
+    chat endpoint (`base_url`, `model`). Any other kind, or "openai" without a model, is an error at
+    start-up, never a silent switch to extractive."""
+
+    kind: Literal["extractive", "openai"] = "extractive"
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = ""
     api_key: SecretStr = SecretStr("")
-    timeout_s: float = 60.0
+    # The whole completion (retries included, or the first streamed piece) must arrive within this.
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # The circuit breaker on the endpoint: this many failures in a row open it; while open, answers
+    # come from the fallback at once; after `breaker_reset_s` one trial request may close it again.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=30.0, gt=0)
+    # What answers when the endpoint fails or the breaker is open: the extractive generator (the
+    # response says `"fallback": "extractive"`), or "none": a 503 as before.
+    fallback: Literal["extractive", "none"] = "extractive"
+
+    @model_validator(mode="after")
+    def _endpoint_when_openai(self) -> GeneratorSettings:
+        if self.kind == "openai":
+            if not self.model.strip():
+                raise ValueError("generator.model is required with generator.kind=openai")
+            if not self.base_url.startswith(("http://", "https://")):
+                raise ValueError(f"generator.base_url must be an http(s) URL, got {self.base_url!r}")
+        return self
+
+
+class NotificationSettings(_Section):
+    """Webhooks (delivered by the stream workers) and the wait-for-my-write event streams (query API)."""
+
+    # The stream workers turn the log into webhook deliveries; off: no notices are recorded.
+    enabled: bool = True
+    # Webhook targets in private, loopback, link-local or otherwise non-public address ranges are
+    # refused (at subscription and again at every delivery, after DNS resolution) unless this is on.
+    allow_private_targets: bool = False
+    # One attempt: connecting, sending and reading the answer, redirects included.
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # At most this much of an answer is read (and its first KiB kept in the delivery log).
+    max_response_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Redirects to the same origin (scheme, host, port) are followed this often; never to another.
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    # Attempts before a delivery is dead-lettered; waits between them grow exponentially, with jitter.
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_initial_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=900.0, gt=0)
+    # Requests in flight per endpoint (per worker); each endpoint has its own queue and tasks.
+    endpoint_concurrency: int = Field(default=4, ge=1, le=64)
+    # How often a worker looks for due deliveries and for documents the read models now hold.
+    poll_interval_s: float = Field(default=0.5, gt=0)
+    # A claimed delivery is another worker's to retry if its worker has not answered within this.
+    lease_s: float = Field(default=120.0, gt=0)
+    # A "searchable" or "deleted" notice waits this long for every read model to hold the version.
+    searchable_wait_s: float = Field(default=3600.0, gt=0)
+    max_subscriptions_per_tenant: int = Field(default=25, ge=1)
+    # During a secret rotation the previous secret keeps signing this long (two signatures).
+    rotation_overlap_s: float = Field(default=24 * 3600.0, ge=0)
+    # A key (32 bytes, base64) that encrypts signing secrets at rest (AES-GCM); without one they are
+    # stored as they are, protected only by the database's access control (see SECURITY.md).
+    secrets_key: SecretStr = SecretStr("")
+    delivery_log_retention_days: int = Field(default=30, ge=1)
+    # GET /v1/documents/{id}/events: the longest wait a request may ask for, and how many such
+    # streams one tenant may hold open at once per query API replica.
+    events_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    events_streams_per_tenant: int = Field(default=16, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_key(self) -> NotificationSettings:
+        key = self.secrets_key.get_secret_value()
+        if key:
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "notifications.secrets_key must be 32 bytes in base64; make one with"
+                    " `openssl rand -base64 32`"
+                )
+        return self
 
 
 class StreamsSettings(_Section):
@@ -262,6 +371,9 @@ class CdcSettings(_Section):
     # (FileConfigProvider). Both providers must be configured on the worker (deploy/local/connect.sh).
     connect_secret_provider: Literal["env", "file"] = "env"
     connect_secrets_file: str = ""
+    # Kafka Connect's REST API, if the stream workers should watch the mapped connectors and notify
+    # their tenant (webhooks: connector.failed) when one fails; "" watches nothing.
+    connect_url: str = ""
 
 
 HS256_MIN_SECRET_BYTES = 32
@@ -339,12 +451,14 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
     codec: CodecSettings = CodecSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     chunking: ChunkingSettings = ChunkingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()
     api: ApiSettings = ApiSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generator: GeneratorSettings = GeneratorSettings()
+    notifications: NotificationSettings = NotificationSettings()
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
     blobs: BlobSettings = BlobSettings()

@@ -56,7 +56,7 @@ def create_app(
     settings: Settings, *, embedder: Embedder | None = None, projections: Sequence[Projection] = ()
 ) -> faust.App:
     topics = catalogue(settings.kafka.topic_prefix)
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     chunking = ChunkingPolicy(settings.chunking, budget_tokenizer(settings.chunking, settings.embedding))
     extraction = ExtractionStage(settings.blobs, open_blob_store(settings.blobs))
     mappings = load_mappings(settings.cdc.mappings)
@@ -83,8 +83,11 @@ def create_app(
     async def cache_reachable() -> bool:
         return await (await cache()).ping()
 
+    # The projections' topics (the dead-letter topic too, for notifications) are as contiguous as the
+    # pipeline's and read through the same sequencer, so they get the same delivery fixes.
+    sequenced = [*pipeline, *sorted({p.topic for p in projections} - set(pipeline))]
     app = worker_app(
-        settings, settings.streams.app_id, sequenced_topics=pipeline,
+        settings, settings.streams.app_id, sequenced_topics=sequenced,
         lag_topics=[*consumed, *cdc_topics(settings, mappings)],
         ready_checks=[("postgres", cache_reachable), *((p.name, p.ready) for p in projections)],
     )  # fmt: skip
@@ -185,8 +188,19 @@ def create_app(
     @app.agent(chunks_topic)
     async def embed_chunks(stream: Any) -> None:
         allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
+
+        def passages(event: Any) -> int:
+            # What a document costs the model; an undecodable record costs nothing (it is
+            # dead-lettered when its batch is handled).
+            try:
+                name, record = decode(event, allowed)
+            except Exception:
+                return 0
+            return len(record["chunks"]) if name == "DocumentChunked" else 0
+
         batches = event_batches(
-            stream, settings.embedding.batch_size, settings.embedding.batch_wait_s,
+            stream, settings.embedding.batch_size,
+            max_weight=settings.embedding.max_passages_per_call, weight=passages,
             is_current=owns, sequencer=faust_sequencer(app, "embed_chunks", [topics.chunks.name]),
         )  # fmt: skip
         async for events in batches:

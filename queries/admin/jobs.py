@@ -32,6 +32,8 @@ class Job:
     read_model: str
     # The one tenant whose documents a replay re-applies; None: every tenant (rebuilds always).
     tenant: str | None = None
+    # The tenant that started it (told when it finishes, if it subscribed); "" for none.
+    owner: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: str = "running"  # running, done or failed
     phase: str = "starting"
@@ -52,13 +54,18 @@ class Job:
         return self.state == "running"
 
 
+# Told of every job that ended (done or failed), e.g. to notify its owner.
+JobHook = Callable[[Job], Awaitable[None]]
+
+
 class JobRegistry:
     """Keeps the last jobs for polling; their tasks are cancelled when the process stops."""
 
-    def __init__(self, keep: int = 50) -> None:
+    def __init__(self, keep: int = 50, *, on_finished: JobHook | None = None) -> None:
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._keep = keep
+        self._on_finished = on_finished
 
     def start(self, job: Job, work: Callable[[Job], Awaitable[None]]) -> Job:
         self._jobs[job.id] = job
@@ -81,6 +88,11 @@ class JobRegistry:
         finally:
             job.finished_at = time.time()
             self._tasks.pop(job.id, None)
+        if self._on_finished is not None:
+            try:
+                await self._on_finished(job)
+            except Exception:  # telling someone must never turn a finished job into a failed one
+                log.exception("after %s job %s", job.kind, job.id)
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)

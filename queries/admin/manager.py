@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.embedding import Embedder
 from ragstream.queries.admin.generations import EmbeddingGenerations
 from ragstream.queries.admin.jobs import (
@@ -22,6 +22,7 @@ from ragstream.queries.admin.jobs import (
     AdminInvalid,
     AdminNotFound,
     Job,
+    JobHook,
     JobRegistry,
 )
 from ragstream.queries.admin.rebuild import RebuildPlan, catch_up_paused, plan_generation, rebuild
@@ -52,7 +53,13 @@ RETIRE_GRACE_S = 10.0
 
 class IndexManager:
     def __init__(
-        self, settings: Settings, service: QueryService, registry: RegistryStore, codec: AvroSingleObjectCodec
+        self,
+        settings: Settings,
+        service: QueryService,
+        registry: RegistryStore,
+        codec: Codec,
+        *,
+        on_job_finished: JobHook | None = None,
     ) -> None:
         self._settings = settings
         self.root = settings.index.data_dir
@@ -60,7 +67,7 @@ class IndexManager:
         self._registry = registry
         self._codec = codec
         self.embedding_generations = EmbeddingGenerations(settings, codec)
-        self.jobs = JobRegistry()
+        self.jobs = JobRegistry(on_finished=on_job_finished)
         self._swap_lock = asyncio.Lock()
         self._retired: dict[str, Generation] = {}
         self._closers: set[asyncio.Task[None]] = set()
@@ -79,13 +86,13 @@ class IndexManager:
                 f" it cannot be {action} here"
             )
 
-    def start_shared_rebuild(self) -> Job:
+    def start_shared_rebuild(self, *, owner: str = "") -> Job:
         """Rebuild the OpenSearch keyword index into its next generation and swap the alias."""
         from ragstream.queries.admin.shared_rebuild import SharedKeywordRebuild  # the opensearch extra
 
         self._exclusive(None)
         rebuild = SharedKeywordRebuild(self._settings, self._codec, SharedIndexState.of(self._registry))
-        return self.jobs.start(Job("rebuild", "lexical"), rebuild.run)
+        return self.jobs.start(Job("rebuild", "lexical", owner=owner), rebuild.run)
 
     def _exclusive(self, tenant: str | None) -> None:
         """One job at a time; `tenant` is who asks (None: an operator), who may learn only of its own."""
@@ -97,13 +104,19 @@ class IndexManager:
         raise AdminConflict(f"{busy.kind} {busy.id} is running; wait for it or poll /v1/admin/jobs/{busy.id}")
 
     def start_replay(
-        self, read_model: str, from_offset: int | None, from_time: datetime | None, tenant: str | None
+        self,
+        read_model: str,
+        from_offset: int | None,
+        from_time: datetime | None,
+        tenant: str | None,
+        *,
+        owner: str = "",
     ) -> Job:
         """Re-apply the log to the read models, for one tenant's documents or (None) every tenant's."""
         self._exclusive(tenant)
         self._held_here(read_model, "replayed")
         feed = self.feed
-        job = Job("replay", read_model, tenant=tenant, generation=feed.generation.name)
+        job = Job("replay", read_model, tenant=tenant, generation=feed.generation.name, owner=owner)
         return self.jobs.start(
             job,
             lambda j: replay(
@@ -120,6 +133,8 @@ class IndexManager:
         model_path: str | None,
         chunking: dict[str, int | None],
         requested_by: str,
+        *,
+        owner: str = "",
     ) -> Job:
         self._exclusive(None)
         if read_model == "lexical" and "lexical" in shared_read_models(self._settings):
@@ -127,7 +142,7 @@ class IndexManager:
                 raise AdminInvalid(
                     "a shared keyword index is rebuilt from the log as it is; no model or chunking"
                 )
-            return self.start_shared_rebuild()
+            return self.start_shared_rebuild(owner=owner)
         self._held_here(read_model, "rebuilt")
         live = read_manifest(self.root, self.feed.generation.name)
         generation, embedder = await plan_generation(
@@ -139,7 +154,9 @@ class IndexManager:
             generation.embedding_model_path, generation, self.embedding_generations, requested_by,
             local_read_models(self._settings),
         )  # fmt: skip
-        return self.jobs.start(Job("rebuild", read_model), lambda j: rebuild(j, plan, self._swap))
+        return self.jobs.start(
+            Job("rebuild", read_model, owner=owner), lambda j: rebuild(j, plan, self._swap)
+        )
 
     async def _swap(self, feed: IndexFeed, manifest: Manifest, embedder: Embedder) -> None:
         async with self._swap_lock:

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS {s}.query_log (
     latency_ms    real        NOT NULL
 );
 ALTER TABLE {s}.query_log ADD COLUMN IF NOT EXISTS subject text NOT NULL DEFAULT '';
+-- Answers: the prompt template (name@version) that wrote it, and the fallback generator if one did.
+ALTER TABLE {s}.query_log ADD COLUMN IF NOT EXISTS template text NOT NULL DEFAULT '';
+ALTER TABLE {s}.query_log ADD COLUMN IF NOT EXISTS fallback text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS query_log_asked_at ON {s}.query_log (asked_at);
 CREATE INDEX IF NOT EXISTS query_log_tenant ON {s}.query_log (tenant, asked_at);
 """
@@ -57,6 +60,8 @@ class QueryLogEntry:
     chunk_ids: Sequence[str]
     latency_ms: float
     asked_at: datetime
+    template: str = ""
+    fallback: str = ""
 
 
 class QueryLog:
@@ -108,10 +113,10 @@ class QueryLog:
     async def _insert(self, batch: list[QueryLogEntry]) -> None:
         await self._pool.executemany(
             f"INSERT INTO {self._s}.query_log (asked_at, tenant, principals, endpoint, query, mode, document_ids,"
-            " chunk_ids, latency_ms, subject) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            " chunk_ids, latency_ms, subject, template, fallback) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
             [
                 (e.asked_at, e.tenant, list(e.principals), e.endpoint, e.query, e.mode, list(e.document_ids),
-                 list(e.chunk_ids), e.latency_ms, e.subject)
+                 list(e.chunk_ids), e.latency_ms, e.subject, e.template, e.fallback)
                 for e in batch
             ],
         )  # fmt: skip

@@ -69,7 +69,9 @@ async def replay(body: ReplayIn, admin: AdminDep, identity: Admin) -> JobOut:
 
     async def start() -> Job:
         tenant = None if all_tenants else identity.tenant
-        return admin.start_replay(body.read_model, body.from_offset, body.from_time, tenant)
+        return admin.start_replay(
+            body.read_model, body.from_offset, body.from_time, tenant, owner=identity.tenant
+        )
 
     return _out(await _checked(start()))
 
@@ -83,7 +85,12 @@ async def rebuild(body: RebuildIn, admin: AdminDep, identity: Operator) -> JobOu
     }
     job = await _checked(
         admin.start_rebuild(
-            body.read_model, body.embedding_model, body.embedding_model_path, chunking, identity.subject
+            body.read_model,
+            body.embedding_model,
+            body.embedding_model_path,
+            chunking,
+            identity.subject,
+            owner=identity.tenant,
         )
     )
     return _out(job)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
 from ragstream.queries.readmodels.base import IndexedChunk
+
+if TYPE_CHECKING:
+    from ragstream.queries.answers.templates import PromptTemplate
 
 NOT_FOUND_TEXT = "I could not find anything relevant to that question in the indexed documents."
 
@@ -98,10 +101,17 @@ class Answer:
 
 @runtime_checkable
 class Generator(Protocol):
-    async def generate(self, question: str, passages: Sequence[Passage]) -> Answer:
+    """`template`: the tenant's prompt template (None: the built-in one); a generator without a
+    prompt (the extractive one) ignores it."""
+
+    async def generate(
+        self, question: str, passages: Sequence[Passage], template: PromptTemplate | None = None
+    ) -> Answer:
         """A complete answer whose every marker resolves to one of `citations`."""
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str]:
+    def stream(
+        self, question: str, passages: Sequence[Passage], template: PromptTemplate | None = None
+    ) -> AsyncIterator[str]:
         """Text deltas of the answer as they are produced.
 
         Joined, they form the answer text; `queries.answers.citations.answer_from_text` turns that into an

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ragstream.queries.answers.base import Answer, Citation, Passage, citation_for, index_passages
 from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
+from ragstream.queries.answers.templates import PromptTemplate
 from ragstream.queries.answers.text import Sentence, idf_weights, overlap, split_sentences, terms
 
 # Keeps sentences only weakly related to the question out of an answer that has a strong match.
@@ -104,9 +105,14 @@ class ExtractiveGenerator:
             citations.append(citation_for(candidate.passage, sentence.start, sentence.end))
         return pieces, Answer("".join(pieces), citations, grounded=True)
 
-    async def generate(self, question: str, passages: Sequence[Passage]) -> Answer:
+    # Templates shape a language model's prompt; quoting sentences has none, so they are ignored.
+    async def generate(
+        self, question: str, passages: Sequence[Passage], template: PromptTemplate | None = None
+    ) -> Answer:
         return self._answer(question, passages)[1]
 
-    async def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str]:
+    async def stream(
+        self, question: str, passages: Sequence[Passage], template: PromptTemplate | None = None
+    ) -> AsyncIterator[str]:
         for piece in self._answer(question, passages)[0]:
             yield piece

@@ -19,13 +19,10 @@ from ragstream.queries.answers.base import NOT_FOUND_TEXT, Answer, Passage, inde
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.answers.exceptions import GeneratorUnavailable, InvalidGeneratorArgument
 from ragstream.queries.answers.sse import iter_sse_data
+from ragstream.queries.answers.templates import DEFAULT_TEMPLATE, PromptTemplate
 
-SYSTEM_PROMPT = f"""You answer questions using only the numbered passages the user provides.
-Rules:
-- End every sentence that states a fact with the marker of the passage that supports it, e.g. [1] or [2][3].
-- Make no claim that the passages do not support, and never use outside knowledge.
-- Only cite passage numbers that were given.
-- If the passages do not answer the question, reply exactly: {NOT_FOUND_TEXT}"""
+# The built-in prompt (a tenant's template replaces it: ragstream.queries.answers.templates).
+SYSTEM_PROMPT = DEFAULT_TEMPLATE.system_message()
 
 
 class _BadStatus(Exception):
@@ -39,11 +36,6 @@ def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, _BadStatus):
         return exc.status >= 500 or exc.status == 429
     return isinstance(exc, httpx.TransportError)
-
-
-def _user_message(question: str, passages: Sequence[Passage]) -> str:
-    blocks = [f"[{p.number}] {p.title}\n{p.text}" if p.title else f"[{p.number}]\n{p.text}" for p in passages]
-    return "Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
 
 
 def _field(data: Any, *path: str | int) -> Any:
@@ -97,8 +89,14 @@ class OpenAICompatibleGenerator:
                 yield client
 
     def _request(
-        self, client: httpx.AsyncClient, question: str, passages: Sequence[Passage], stream: bool
+        self,
+        client: httpx.AsyncClient,
+        question: str,
+        passages: Sequence[Passage],
+        stream: bool,
+        template: PromptTemplate | None,
     ) -> httpx.Request:
+        prompt = template or DEFAULT_TEMPLATE
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
         if self._api_key is not None:
             headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
@@ -107,8 +105,8 @@ class OpenAICompatibleGenerator:
             "temperature": self.temperature,
             "stream": stream,
             "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": _user_message(question, passages)},
+                {"role": "system", "content": prompt.system_message()},
+                {"role": "user", "content": prompt.user_message(question, passages)},
             ],
         }
         return client.build_request("POST", self.url, json=payload, headers=headers, timeout=self._timeout_s)
@@ -131,13 +129,17 @@ class OpenAICompatibleGenerator:
                 return response
         raise AssertionError("unreachable: tenacity reraises the last error")
 
-    async def generate(self, question: str, passages: Sequence[Passage]) -> Answer:
+    async def generate(
+        self, question: str, passages: Sequence[Passage], template: PromptTemplate | None = None
+    ) -> Answer:
         index_passages(passages)
         if not passages:
             return Answer.not_found()
         try:
             async with self._client() as client:
-                response = await self._send(client, self._request(client, question, passages, False), False)
+                response = await self._send(
+                    client, self._request(client, question, passages, False, template), False
+                )
                 data = response.json()
         except (httpx.HTTPError, _BadStatus) as exc:
             raise GeneratorUnavailable(f"completion request to {self.url} failed: {exc}") from exc
@@ -146,14 +148,16 @@ class OpenAICompatibleGenerator:
         content = _field(data, "choices", 0, "message", "content")
         return answer_from_text(content if isinstance(content, str) else "", passages)
 
-    async def stream(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str]:
+    async def stream(
+        self, question: str, passages: Sequence[Passage], template: PromptTemplate | None = None
+    ) -> AsyncIterator[str]:
         index_passages(passages)
         if not passages:
             yield NOT_FOUND_TEXT
             return
         try:
             async with self._client() as client:
-                request = self._request(client, question, passages, True)
+                request = self._request(client, question, passages, True, template)
                 response = await self._send(client, request, True)
                 try:
                     async for data in iter_sse_data(response.aiter_lines()):

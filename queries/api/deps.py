@@ -4,8 +4,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ragstream.queries.answers.template_store import TemplateStore
+from ragstream.queries.api.events import StreamSlots
 from ragstream.queries.registry import RegistryStore
 from ragstream.queries.service import QueryService
+from ragstream.settings import Settings
 
 
 def get_service(request: Request) -> QueryService:
@@ -18,5 +21,23 @@ def get_registry(request: Request) -> RegistryStore:
     return registry
 
 
+def get_templates(request: Request) -> TemplateStore:
+    templates: TemplateStore = request.app.state.templates
+    return templates
+
+
+def get_event_slots(request: Request) -> StreamSlots:
+    slots: StreamSlots = request.app.state.event_slots
+    return slots
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 ServiceDep = Annotated[QueryService, Depends(get_service)]
 RegistryDep = Annotated[RegistryStore, Depends(get_registry)]
+TemplatesDep = Annotated[TemplateStore, Depends(get_templates)]
+EventSlotsDep = Annotated[StreamSlots, Depends(get_event_slots)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -87,12 +87,29 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True)
+class DocumentChunks:
+    """One document's new chunks, for `replace_documents`; `new` when no version of the document
+    was ever applied to the index (nothing of it to remove)."""
+
+    tenant: str
+    document_id: str
+    chunks: Sequence[IndexedChunk]
+    new: bool = False
+
+
 @runtime_checkable
 class SearchIndex(Protocol):
     """What both the keyword and the vector read model can do besides searching."""
 
     def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
         """Atomically (as far as the backend allows) make `chunks` the only chunks of the document."""
+
+    def replace_documents(self, documents: Sequence[DocumentChunks]) -> None:
+        """`replace_document` for several distinct documents, in order. This default (inherited by
+        the adapters) replaces them one by one; a backend with a bulk write overrides it."""
+        for doc in documents:
+            self.replace_document(doc.tenant, doc.document_id, doc.chunks)
 
     def delete_document(self, tenant: str, document_id: str) -> None:
         """Replacing with no chunks: every backend's replace already removes the chunks the new

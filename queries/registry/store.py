@@ -196,21 +196,18 @@ class RegistryStore:
             tenant,
             document_id,
         )
-        return [
-            AuditEntry(
-                command_id=r["command_id"],
-                event_type=r["event_type"],
-                outcome=r["outcome"],
-                reason=r["reason"],
-                version=r["version"],
-                actor=r["actor"],
-                source=json.loads(r["source"]),
-                event_time=r["event_time"],
-                recorded_time=r["recorded_time"],
-                command_position=r["command_position"],
-            )
-            for r in rows
-        ]
+        return [_audit_entry(r) for r in rows]
+
+    async def command_outcome(self, tenant: str, document_id: str, command_id: str) -> AuditEntry | None:
+        """What became of one command on the document, once the registry has recorded it."""
+        row = await self._pool.fetchrow(
+            f"SELECT * FROM {self._s}.audit_log WHERE tenant=$1 AND document_id=$2 AND command_id=$3"
+            " ORDER BY id DESC LIMIT 1",
+            tenant,
+            document_id,
+            command_id,
+        )
+        return None if row is None else _audit_entry(row)
 
     async def count_documents(self, tenant: str | None = None, status: str = "active") -> int:
         if tenant is None:
@@ -240,3 +237,18 @@ class RegistryStore:
                 WHERE v.version <= $3""",
             [(t, d, v, deleted, read_model) for t, d, v, deleted in rows],
         )
+
+
+def _audit_entry(r: asyncpg.Record) -> AuditEntry:
+    return AuditEntry(
+        command_id=r["command_id"],
+        event_type=r["event_type"],
+        outcome=r["outcome"],
+        reason=r["reason"],
+        version=r["version"],
+        actor=r["actor"],
+        source=json.loads(r["source"]),
+        event_time=r["event_time"],
+        recorded_time=r["recorded_time"],
+        command_position=r["command_position"],
+    )

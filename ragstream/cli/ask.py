@@ -10,9 +10,9 @@ import typer
 from rich.panel import Panel
 from rich.text import Text
 
-from ragstream.cli.output import Col, console, emit, json_option, print_table
+from ragstream.cli.output import Col, console, emit, errors, json_option, print_table
 from ragstream.cli.session import PRINCIPALS_HELP, TENANT_HELP, URL_HELP, open_session
-from ragstream.client import AnswerCitations, AnswerDelta, AnswerEvent, AnswerOut, SearchOut
+from ragstream.client import AnswerCitations, AnswerDelta, AnswerEvent, AnswerFallback, AnswerOut, SearchOut
 from ragstream.queries.answers.base import Citation
 
 PASSAGE_CHARS = 160
@@ -88,6 +88,9 @@ def ask(
     filter_: list[str] = typer.Option([], "--filter", help=FILTER_HELP),
     consistency_token: str | None = typer.Option(None, help=TOKEN_HELP),
     stream: bool = typer.Option(False, help="Print the answer as it is written."),
+    template: str | None = typer.Option(
+        None, help="A prompt template of the tenant, NAME or NAME@VERSION (default: the tenant's default)."
+    ),
     tenant: str | None = typer.Option(None, help=TENANT_HELP),
     principals: str = typer.Option("", help=PRINCIPALS_HELP),
     url: str | None = typer.Option(None, help=URL_HELP),
@@ -97,7 +100,7 @@ def ask(
     session = open_session(ctx, url=url, tenant=tenant, principals=principals)
     options: dict[str, Any] = {
         "passages": passages, "mode": mode.value, "metadata": _filters(filter_),
-        "consistency_token": consistency_token,
+        "consistency_token": consistency_token, "template": template,
     }  # fmt: skip
     if stream:
         _stream(session.client.stream_answer(question, **options), question, json_output)
@@ -112,9 +115,12 @@ def ask(
 def _stream(events: Iterator[AnswerEvent], question: str, json_output: bool) -> None:
     if not json_output:
         console.print(Text(question, style="bold"))
+    names = {AnswerDelta: "delta", AnswerCitations: "citations", AnswerFallback: "fallback"}
     for event in events:
         if json_output:
-            emit({"event": "delta" if isinstance(event, AnswerDelta) else "citations", **event.model_dump()})
+            emit({"event": names[type(event)], **event.model_dump()})
+        elif isinstance(event, AnswerFallback):
+            _fallback_note(event.generator, event.reason)
         elif isinstance(event, AnswerDelta):
             console.print(event.text, end="", soft_wrap=True, highlight=False)
         elif isinstance(event, AnswerCitations):
@@ -123,6 +129,8 @@ def _stream(events: Iterator[AnswerEvent], question: str, json_output: bool) -> 
 
 
 def print_answer(question: str, data: AnswerOut) -> None:
+    if data.fallback is not None:
+        _fallback_note(data.fallback, data.fallback_reason or "")
     console.print(Panel(data.answer, title=Text(question, style="bold"), expand=False))
     print_citations(data.citations)
 
@@ -130,6 +138,12 @@ def print_answer(question: str, data: AnswerOut) -> None:
 def where(location: str, start: int, end: int) -> str:
     """ "page 2, chars 120-180" for a binary original, "chars 120-180" for text."""
     return f"{location}, chars {start}-{end}" if location else f"chars {start}-{end}"
+
+
+def _fallback_note(generator: str, reason: str) -> None:
+    errors.print(
+        f"[yellow]the language model is unavailable ({reason}); the {generator} generator answered[/yellow]"
+    )
 
 
 def print_citations(citations: list[Citation]) -> None:

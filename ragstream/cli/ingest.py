@@ -7,21 +7,24 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ragstream.cli.output import ExitCode, emit, errors, json_option
 from ragstream.cli.session import TENANT_HELP, Session, open_session
-from ragstream.client import DocumentIn
+from ragstream.client import CommandAccepted, CommandOutcome, DocumentIn
 from ragstream.client.operations import batches
 from ragstream.commands.corpus import BinaryFile, discover, file_command, is_binary_file, pydoc_topic_commands
 from ragstream.commands.exceptions import CommandError
 from ragstream.commands.sdk import CommandProducer
-from ragstream.contracts import UpsertDocument, WritePosition, consistency_token
+from ragstream.contracts import UpsertDocument, consistency_token
 from ragstream.settings import get_settings
 from ragstream.topics import catalogue
 
+# The reason the pipeline gives an unchanged re-ingest: not an error for ingest.
+UNCHANGED = "unchanged"
 COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
 
 
@@ -43,8 +46,12 @@ def ingest(
         help="Produce to the commands topic directly (trusted, no credential checked) instead of"
         " going through the command API.",
     ),
-    wait: bool = typer.Option(False, help="Return once every document is searchable."),
-    wait_timeout: float = typer.Option(600.0, min=1, help="Seconds --wait waits at most."),
+    wait: bool = typer.Option(
+        False,
+        help="Return once every document is searchable, and say which were rejected and why (the query"
+        " API's event stream of each write; needs the `read` scope).",
+    ),
+    wait_timeout: float = typer.Option(600.0, min=1, help="Seconds --wait waits at most, in all."),
     url: str | None = typer.Option(
         None, help="Command API base URL (default: RAGSTREAM_COMMAND_URL, the profile, the local port)."
     ),
@@ -74,22 +81,53 @@ def ingest(
     errors.print(f"writing {total} document(s) to tenant {target!r} through {route}", highlight=False)
     started = time.perf_counter()
     if kafka:
-        positions = asyncio.run(_produce(commands, files, batch, target, actor or "ingest-cli"))
+        written = asyncio.run(_produce(commands, files, batch, target, actor or "ingest-cli"))
     else:
-        positions = _post(session, commands, batch) + _upload(session, files)
-    token = consistency_token(positions)
+        written = _post(session, commands, batch) + _upload(session, files)
+    token = consistency_token(w.position for w in written)
     errors.print(f"wrote {total} command(s) in {time.perf_counter() - started:.1f}s", highlight=False)
-    if wait:
-        with Progress(TextColumn("waiting until searchable…"), console=errors, transient=True) as progress:
-            progress.add_task("wait")
-            session.client.wait_searchable(token, timeout_s=wait_timeout)
-        errors.print("searchable")
+    outcomes = _wait(session, written, wait_timeout) if wait else None
+    # Searchable: every write is (or was unchanged), as the query API's event streams said.
+    searchable = outcomes is not None and not (outcomes["rejected"] or outcomes["timed_out"])
     if json_output:
         emit({"tenant": target, "via": "kafka" if kafka else "command-api", "written": total,
-              "rejected": rejected, "consistency_token": token, "searchable": wait,
-              "files": len(files)})  # fmt: skip
-    if rejected:
+              "rejected": rejected, "consistency_token": token, "searchable": searchable, "files": len(files),
+              **({"outcomes": outcomes} if outcomes is not None else {})})  # fmt: skip
+    if rejected or (wait and not searchable):
         raise typer.Exit(ExitCode.ERROR)
+
+
+def _wait(session: Session, written: list[CommandAccepted], timeout_s: float) -> dict[str, Any]:
+    """Each write's outcome from the query API's event stream: searchable, unchanged (an
+    idempotent re-ingest, fine) or rejected with the reason, or still not searchable at the end."""
+    deadline = time.monotonic() + timeout_s
+    outcomes: list[CommandOutcome] = []
+    columns = (TextColumn("waiting until searchable"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=errors, transient=True) as progress:
+        task = progress.add_task("wait", total=len(written))
+        for command in written:
+            left = max(1.0, deadline - time.monotonic())
+            outcomes.append(session.client.wait_for(command, timeout_s=left))
+            progress.advance(task)
+    unchanged = [o for o in outcomes if o.outcome == "rejected" and o.reason.startswith(UNCHANGED)]
+    refused = [
+        f"{o.document_id}: {o.reason}" for o in outcomes if o.outcome == "rejected" and o not in unchanged
+    ]
+    timed_out = [o.document_id for o in outcomes if o.outcome == "timeout"]
+    for line in refused:
+        errors.print(f"[red]rejected {line}[/red]", highlight=False)
+    if timed_out:
+        errors.print(f"[red]not searchable within {timeout_s:g}s: {', '.join(timed_out[:10])}[/red]")
+    searchable = sum(o.outcome == "searchable" for o in outcomes)
+    errors.print(
+        f"searchable: {searchable}, unchanged: {len(unchanged)}, rejected: {len(refused)}", highlight=False
+    )
+    return {
+        "searchable": searchable,
+        "unchanged": len(unchanged),
+        "rejected": refused,
+        "timed_out": timed_out,
+    }
 
 
 def _commands(
@@ -122,20 +160,19 @@ def _documents(commands: list[UpsertDocument]) -> Iterator[DocumentIn]:
         yield DocumentIn.model_validate(command.model_dump(include=fields))
 
 
-def _post(session: Session, commands: list[UpsertDocument], batch: int) -> list[WritePosition]:
-    positions: list[WritePosition] = []
+def _post(session: Session, commands: list[UpsertDocument], batch: int) -> list[CommandAccepted]:
+    accepted: list[CommandAccepted] = []
     with Progress(*COLUMNS, console=errors) as progress:
         task = progress.add_task("writing documents", total=len(commands))
         for chunk in batches(_documents(commands), batch):
-            written = session.client.upsert(chunk, batch_size=batch)
-            positions.extend(c.position for c in written.commands)
+            accepted.extend(session.client.upsert(chunk, batch_size=batch).commands)
             progress.advance(task, len(chunk))
-    return positions
+    return accepted
 
 
-def _upload(session: Session, files: list[BinaryFile]) -> list[WritePosition]:
+def _upload(session: Session, files: list[BinaryFile]) -> list[CommandAccepted]:
     """One request per file (raw bytes, its content type); the API decides inline or blob store."""
-    positions: list[WritePosition] = []
+    accepted: list[CommandAccepted] = []
     with Progress(*COLUMNS, console=errors) as progress:
         task = progress.add_task("sending files", total=len(files))
         for file in files:
@@ -143,15 +180,16 @@ def _upload(session: Session, files: list[BinaryFile]) -> list[WritePosition]:
                 file.document_id, file.path.read_bytes(), file.content_type.value, title=file.path.stem,
                 metadata={"source": "file", "path": file.document_id[:1024]},
             )  # fmt: skip
-            positions.extend(c.position for c in written.commands)
+            accepted.extend(written.commands)
             progress.advance(task)
-    return positions
+    return accepted
 
 
 async def _produce(
     commands: list[UpsertDocument], files: list[BinaryFile], batch: int, tenant: str, actor: str
-) -> list[WritePosition]:
-    positions: list[WritePosition] = []
+) -> list[CommandAccepted]:
+    """The commands written to Kafka, described as the command API would have answered."""
+    accepted: list[CommandAccepted] = []
     async with CommandProducer(get_settings()) as producer:
         for file in files:
             # Large files go to the blob store first; this process must share it with the workers.
@@ -166,6 +204,10 @@ async def _produce(
             task = progress.add_task("writing commands", total=len(commands))
             for i in range(0, len(commands), batch):
                 chunk = commands[i : i + batch]
-                positions.extend(w.position for w in await producer.send_many(chunk))
+                accepted.extend(
+                    CommandAccepted(command_id=w.command_id, document_id=w.document_id, position=w.position,
+                                    consistency_token=w.position.token)
+                    for w in await producer.send_many(chunk)
+                )  # fmt: skip
                 progress.advance(task, len(chunk))
-    return positions
+    return accepted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ragstream.cli import auth, blobs, connectors, logops, serve, stack, streams, topics
+from ragstream.cli import auth, blobs, connectors, logops, serve, stack, streams, topics, webhooks
 from ragstream.cli.ask import ask, search
 from ragstream.cli.eval_bench import bench_app, compare_command, eval_command, keyword_command
 from ragstream.cli.ingest import ingest
@@ -61,6 +61,7 @@ app.add_typer(logops.rebuild_app, name="rebuild")
 app.add_typer(logops.generations_app, name="generations")
 app.command()(logops.audit)
 app.command("query-log")(logops.query_log)
+app.add_typer(webhooks.app, name="webhooks")
 app.command("eval")(eval_command)
 app.command("eval-compare")(compare_command)
 app.command("eval-keyword")(keyword_command)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 app = typer.Typer(help="Run the HTTP services.", no_args_is_help=True)
+GRACEFUL_SHUTDOWN_S = 10
 
 
 def _serve(factory: Callable[[Settings], FastAPI], host: str, port: int) -> None:
@@ -22,8 +23,10 @@ def _serve(factory: Callable[[Settings], FastAPI], host: str, port: int) -> None
             "tenant and principals are taken from request headers.",
             fg=typer.colors.RED, bold=True, err=True,
         )  # fmt: skip
+    # Long-lived responses (streamed answers, a write's event stream) must not hold up a stop: they
+    # are cut after this grace, and clients ask again.
     uvicorn.run(factory(get_settings()), host=host, port=port, log_level="warning",
-                log_config=logging_config("WARNING"))  # fmt: skip
+                log_config=logging_config("WARNING"), timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)  # fmt: skip
 
 
 @app.command()
@@ -42,3 +45,15 @@ def queries(port: int = typer.Option(None, help="Port (default: settings api.que
 
     api = get_settings().api
     _serve(query_api, api.query_host, port or api.query_port)
+
+
+@app.command("schema-registry")
+def schema_registry(
+    port: int = typer.Option(None, help="Port (default: settings schema_registry.port)."),
+) -> None:
+    """The schema registry (Confluent-compatible API, Avro subjects, stored in PostgreSQL)."""
+    from ragstream.schemaregistry.api import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.schema_registry.host, port=port or settings.schema_registry.port,
+                log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip

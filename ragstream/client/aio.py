@@ -22,6 +22,7 @@ from ragstream.client import operations as ops
 from ragstream.client.base import ClientBase
 from ragstream.client.errors import ApiError, Unreachable, error_from_response
 from ragstream.http.sse import SseDecoder
+from ragstream.queries.outcomes import CommandOutcome
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -35,6 +36,11 @@ class AsyncWriteResult(ops.Written):
         """Returns once the query API's read models have applied these writes."""
         await self.client.wait_searchable(self.consistency_token, timeout_s=timeout_s)
         return self
+
+    async def outcomes(self, timeout_s: float = 60.0) -> list[CommandOutcome]:
+        """What became of each write: searchable, rejected (with the reason) or timeout, waited
+        for on the query API's event stream one write after the other."""
+        return [await self.client.wait_for(c, timeout_s=timeout_s) for c in self.commands]
 
 
 class AsyncClient(ClientBase):

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar, overload
 
 from ragstream.client import operations as ops
+from ragstream.client import tenant_ops
 from ragstream.client.operations import Call, RetryPolicy
 from ragstream.client.profiles import resolve
 
@@ -144,6 +145,7 @@ class ClientBase:
     answer = call(ops.answer)
     stream_answer = stream(ops.stream_answer)
     wait_searchable = call(ops.wait_searchable)
+    wait_for = call(ops.wait_for)
     replay = call(ops.replay)
     rebuild = call(ops.rebuild)
     job = call(ops.job)
@@ -156,3 +158,19 @@ class ClientBase:
     node_status = call(ops.node_status)
     ready = call(ops.ready)
     metrics = call(ops.metrics)
+    create_webhook = call(tenant_ops.create_webhook)
+    webhooks = call(tenant_ops.webhooks)
+    webhook = call(tenant_ops.webhook)
+    update_webhook = call(tenant_ops.update_webhook)
+    delete_webhook = call(tenant_ops.delete_webhook)
+    rotate_webhook_secret = call(tenant_ops.rotate_webhook_secret)
+    webhook_deliveries = call(tenant_ops.webhook_deliveries)
+    replay_webhook_deliveries = call(tenant_ops.replay_webhook_deliveries)
+    ping_webhook = call(tenant_ops.ping_webhook)
+    create_template = call(tenant_ops.create_template)
+    templates = call(tenant_ops.templates)
+    template = call(tenant_ops.template)
+    template_versions = call(tenant_ops.template_versions)
+    set_default_template = call(tenant_ops.set_default_template)
+    clear_default_template = call(tenant_ops.clear_default_template)
+    delete_template = call(tenant_ops.delete_template)

@@ -143,11 +143,16 @@ def error_from_response(response: httpx.Response) -> ApiError:
     )
     if "retry_after_s" not in problem and (retry_after := _retry_after(response)) is not None:
         problem["retry_after_s"] = retry_after
-    kind = problem["type"].removeprefix(TYPE_BASE) if problem["type"].startswith(TYPE_BASE) else ""
-    cls = ERRORS.get(kind) or _BY_STATUS.get(response.status_code)
+    return error_from_problem(problem, response.status_code)
+
+
+def error_from_problem(problem: dict[str, Any], status: int) -> ApiError:
+    """The typed error of a problem object (an error answer's body, or an `error` event of a stream)."""
+    kind = str(problem.get("type", "")).removeprefix(TYPE_BASE)
+    cls = ERRORS.get(kind) or _BY_STATUS.get(status)
     if cls is None:
-        cls = InternalError if response.status_code >= 500 else BadRequest
-    return cls(problem, response.status_code)
+        cls = InternalError if status >= 500 else BadRequest
+    return cls(problem, status)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -19,15 +19,16 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from ragstream.client.errors import ClientError, NotCaughtUp, RateLimited, Unavailable
+from ragstream.client.errors import ClientError, NotCaughtUp, RateLimited, Unavailable, error_from_problem
 from ragstream.commands.api.schemas import AccessChangeIn, CommandAccepted, CommandsAccepted, DocumentIn
 from ragstream.contracts import consistency_token
 from ragstream.http.security import WhoAmI
-from ragstream.http.sse import ServerSentEvent
+from ragstream.http.sse import ServerSentEvent, SseDecoder
 from ragstream.queries.admin.schemas import JobOut, RebuildIn, ReplayIn
 from ragstream.queries.api.schemas import (
     AnswerCitations,
     AnswerDelta,
+    AnswerFallback,
     AnswerIn,
     AnswerOut,
     Filters,
@@ -35,6 +36,7 @@ from ragstream.queries.api.schemas import (
     SearchIn,
     SearchOut,
 )
+from ragstream.queries.outcomes import CommandOutcome
 from ragstream.queries.registry.store import DocumentRecord
 
 T = TypeVar("T")
@@ -44,6 +46,7 @@ Mode = Literal["hybrid", "bm25", "dense"]
 BATCH_DOCUMENTS = 64
 BATCH_BYTES = 4 * 1024 * 1024
 _DOCUMENT = TypeAdapter(DocumentRecord)
+_OUTCOME = TypeAdapter(CommandOutcome)
 _JOBS = TypeAdapter(list[JobOut])
 
 
@@ -237,13 +240,16 @@ def _answer_in(
     mode: Mode,
     metadata: Mapping[str, str] | None,
     consistency_token: str | None,
+    template: str | None,
     stream: bool,
 ) -> AnswerIn:
     if isinstance(question, AnswerIn):
         return question.model_copy(update={"stream": stream})
+    name, _, version = (template or "").partition("@")
     return AnswerIn(
         question=question, passages=passages, mode=mode, filters=Filters(metadata=dict(metadata or {})),
-        consistency_token=consistency_token, stream=stream,
+        consistency_token=consistency_token, stream=stream, template=name or None,
+        template_version=int(version) if version.isdigit() else None,
     )  # fmt: skip
 
 
@@ -254,9 +260,12 @@ def answer(
     mode: Mode = "hybrid",
     metadata: Mapping[str, str] | None = None,
     consistency_token: str | None = None,
+    template: str | None = None,
 ) -> Operation[AnswerOut]:
-    """A grounded answer with citations (`POST /v1/answer`)."""
-    body = _answer_in(question, passages, mode, metadata, consistency_token, stream=False)
+    """A grounded answer with citations (`POST /v1/answer`); `template` names one of the tenant's
+    prompt templates (`name` or `name@version`; default: the tenant's default). `fallback` in the
+    answer says the language model failed and the extractive generator answered instead."""
+    body = _answer_in(question, passages, mode, metadata, consistency_token, template, stream=False)
     response = yield Call("queries", "POST", "/v1/answer", json=_json(body))
     result: AnswerOut = _parsed(AnswerOut, response)
     return result
@@ -269,21 +278,29 @@ def stream_answer(
     mode: Mode = "hybrid",
     metadata: Mapping[str, str] | None = None,
     consistency_token: str | None = None,
+    template: str | None = None,
 ) -> Call:
-    """A grounded answer as it is written: `AnswerDelta`s with the text, then one `AnswerCitations`."""
-    body = _answer_in(question, passages, mode, metadata, consistency_token, stream=True)
+    """A grounded answer as it is written: an `AnswerFallback` first if the language model failed
+    and the extractive generator writes it, `AnswerDelta`s with the text, then one `AnswerCitations`."""
+    body = _answer_in(question, passages, mode, metadata, consistency_token, template, stream=True)
     return Call("queries", "POST", "/v1/answer", json=_json(body), stream=True)
 
 
-AnswerEvent = AnswerDelta | AnswerCitations
+AnswerEvent = AnswerDelta | AnswerCitations | AnswerFallback
 
 
 def answer_event(event: ServerSentEvent) -> AnswerEvent | None:
-    """A streamed answer's event as its model; None for `done` (and any event this SDK predates)."""
+    """A streamed answer's event as its model; None for `done` (and any event this SDK predates).
+    An `error` event (the model failed mid-answer) raises its typed error."""
     if event.event == "delta":
         return AnswerDelta.model_validate_json(event.data)
     if event.event == "citations":
         return AnswerCitations.model_validate_json(event.data)
+    if event.event == "fallback":
+        return AnswerFallback.model_validate_json(event.data)
+    if event.event == "error":
+        problem = json.loads(event.data)
+        raise error_from_problem(problem, int(problem.get("status", 500)))
     return None
 
 
@@ -303,6 +320,49 @@ def wait_searchable(token: str, *, timeout_s: float = 60.0) -> Operation[None]:
         except NotCaughtUp:
             if time.monotonic() >= deadline:
                 raise
+
+
+def _events(text: str) -> list[ServerSentEvent]:
+    decoder = SseDecoder()
+    events = [e for line in text.splitlines() if (e := decoder.feed(line)) is not None]
+    return [*events, *filter(None, [decoder.flush()])]
+
+
+def wait_for(
+    command: CommandAccepted | None = None,
+    *,
+    document_id: str | None = None,
+    command_id: str | None = None,
+    consistency_token: str | None = None,
+    timeout_s: float = 60.0,
+) -> Operation[CommandOutcome]:
+    """What became of one write: `searchable` the moment the query node's read models hold it,
+    `rejected` with the reason, or `timeout` after `timeout_s` (`GET /v1/documents/{id}/events`,
+    asked again while the node's own limit on one wait is shorter). Give the write's
+    `CommandAccepted`, or its document id, command id and (optionally) consistency token."""
+    if command is not None:
+        document_id, command_id = command.document_id, command.command_id
+        consistency_token = command.consistency_token
+    if not (document_id and command_id):
+        raise ValueError("give the command, or its document_id and command_id")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        params = {"command_id": command_id, "timeout_s": round(max(1.0, deadline - time.monotonic()), 1)}
+        if consistency_token:
+            params["consistency_token"] = consistency_token
+        response = yield Call("queries", "GET", _document_path(document_id) + "/events", params=params)
+        events = _events(response.text)
+        if not events:  # the stream was cut before its event: ask again while there is time
+            event = ServerSentEvent("timeout", json.dumps({"outcome": "timeout", "document_id": document_id,
+                                                           "command_id": command_id}))  # fmt: skip
+        else:
+            event = events[-1]
+        if event.event == "error":
+            problem = json.loads(event.data)
+            raise error_from_problem(problem, int(problem.get("status", 500)))
+        outcome = _OUTCOME.validate_json(event.data)
+        if outcome.outcome != "timeout" or time.monotonic() >= deadline:
+            return outcome
 
 
 def replay(body: ReplayIn) -> Operation[JobOut]:

@@ -16,10 +16,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ragstream.cli.main import app
+from ragstream.client import verify_webhook
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings, get_settings
 from tests.conftest import unique_tag
-from tests.integration.helpers import secured_pipeline
+from tests.integration.helpers import secured_pipeline, wait_until
+from tests.integration.servers import webhook_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,7 +66,12 @@ def cli(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "ops": ("acme", ["operator"]), "globex": ("globex", ["read"]),
     }  # fmt: skip
     work = Path(tmp_path_factory.mktemp(tag))
-    with secured_pipeline(tag, work, grants, workers=1, principals={"app": ["group:eng"]}) as (
+    # The webhook commands' receiver listens on 127.0.0.1.
+    env = {
+        "RAGSTREAM_NOTIFICATIONS__ALLOW_PRIVATE_TARGETS": "true",
+        "RAGSTREAM_NOTIFICATIONS__POLL_INTERVAL_S": "0.2",
+    }
+    with secured_pipeline(tag, work, grants, workers=1, principals={"app": ["group:eng"]}, **env) as (
         pipeline,
         keys,
     ):
@@ -97,6 +104,47 @@ def test_ingest_writes_to_the_keys_tenant_and_search_finds_it(cli: Cli, ingested
     table = cli("search", "basalt lava")
     assert table.exit_code == 0 and "guide/volcanoes.md" in table.stdout
     assert cli.json("search", "basalt", key="globex")["hits"] == []  # another tenant's key sees nothing
+
+
+def test_ingest_wait_says_what_became_of_each_document(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "granite.txt").write_text("Granite cools slowly, deep underground.")
+    fresh = cli.json("ingest", str(tmp_path), "--wait")
+    assert fresh["searchable"] and fresh["outcomes"]["searchable"] == 1
+    # It returned once searchable: the search finds it without any token.
+    assert [h["document_id"] for h in cli.json("search", "granite", "--mode", "bm25")["hits"]] == [
+        "granite.txt"
+    ]
+    again = cli("ingest", str(tmp_path), "--wait", "--json")  # the same file: unchanged, not an error
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert summary["searchable"] and summary["outcomes"] == {
+        "searchable": 0, "unchanged": 1, "rejected": [], "timed_out": [],
+    }  # fmt: skip
+    assert "searchable: 0, unchanged: 1, rejected: 0" in again.stderr
+
+
+def test_webhooks_commands_manage_the_tenants_subscriptions(cli: Cli) -> None:
+    with webhook_receiver() as receiver:
+        created = cli("webhooks", "create", receiver.url + "/cli", "-e", "document.searchable", key="admin")
+        assert created.exit_code == 0, created.output
+        secret = created.stdout.strip()
+        assert secret.startswith("whsec_") and "cannot be shown again" in created.stderr
+        [hook] = cli.json("webhooks", "list", key="admin")
+        assert (hook["url"], hook["events"], hook["active"]) == (
+            receiver.url + "/cli",
+            ["document.searchable"],
+            True,
+        )
+        assert cli("webhooks", "ping", hook["id"], key="admin").exit_code == 0
+        wait_until(lambda: bool(receiver.at("/cli")), timeout=30, interval=0.2)
+        ping = receiver.at("/cli")[0]
+        verify_webhook(secret, ping.headers, ping.body)
+        [delivery] = cli.json("webhooks", "deliveries", hook["id"], key="admin")
+        assert (delivery["kind"], delivery["state"]) == ("webhook.ping", "delivered")
+        assert cli("webhooks", "create", receiver.url, "-e", "document.nonsense", key="admin").exit_code == 2
+        assert cli("webhooks", "list", key="app").exit_code == 4  # read and write, not admin
+        assert cli("webhooks", "delete", hook["id"], key="admin").exit_code == 0
+        assert cli("webhooks", "delete", hook["id"], key="admin").exit_code == 3
 
 
 def test_a_tenant_the_key_cannot_act_for_is_refused_saying_whose_key_it_is(cli: Cli) -> None:

@@ -59,6 +59,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, str | None]] = [
     ("queries", "POST", "/v1/answer", {"question": "what is the matrix?"}, "read"),
     ("queries", "GET", "/v1/documents/m1", None, "read"),
     ("queries", "GET", "/v1/documents/m1/history", None, "read"),
+    ("queries", "GET", "/v1/documents/m1/events?command_id=c1&timeout_s=1", None, "read"),  # allowed: timeout
     ("queries", "GET", "/v1/whoami", None, None),
     ("queries", "GET", "/v1/admin/jobs", None, "admin"),
     ("queries", "GET", "/v1/admin/query-log", None, "admin"),
@@ -68,6 +69,13 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, str | None]] = [
     ("queries", "POST", "/v1/admin/rebuild", {"chunk_max_tokens": 0}, "operator"),  # allowed: 422
     ("queries", "DELETE", "/v1/admin/generations/g-none", None, "operator"),  # allowed: 404
     ("queries", "DELETE", "/v1/admin/embedding-generations/e000000000000", None, "operator"),
+    ("queries", "GET", "/v1/webhooks", None, "admin"),
+    ("queries", "POST", "/v1/webhooks", {"url": "ftp://example.com/hook"}, "admin"),  # allowed: 422
+    ("queries", "GET", "/v1/webhooks/wh_0000000000000000/deliveries", None, "admin"),  # allowed: 404
+    ("queries", "POST", "/v1/webhooks/wh_0000000000000000/rotate-secret", {}, "admin"),  # allowed: 404
+    ("queries", "GET", "/v1/templates", None, "admin"),
+    ("queries", "POST", "/v1/templates", {"name": "t", "system_prompt": "{x}"}, "admin"),  # allowed: 422
+    ("queries", "PUT", "/v1/templates/t/default", {}, "admin"),  # allowed: 404
 ]
 # What each credential holds; an operator administers every tenant, so it holds admin too.
 HOLDS = {"read": {"read"}, "write": {"write"}, "admin": {"admin"}, "operator": {"operator", "admin"}}

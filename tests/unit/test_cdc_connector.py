@@ -19,7 +19,9 @@ from ragstream.streams.cdc.connect import ConnectClient
 from ragstream.streams.cdc.connector import cdc_topic, database_for, redacted, render_config, resolve_password
 from ragstream.streams.cdc.mapping import CdcMapping, parse_mapping
 from ragstream.streams.cdc.pg import TableReport, readiness
+from ragstream.streams.cdc.watch import connector_state
 from ragstream.topics import Cleanup
+from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
 
@@ -255,7 +257,7 @@ class TestConnectClient:
 
 class TestEncoding:
     def test_commands_encode_like_every_other_producer(self) -> None:
-        codec = load_codec(Settings().codec.schemas_dir)
+        codec = load_codec(UNIT_CODEC)
         upsert = UpsertDocument(tenant="acme", document_id="7", content="body", source={"via": "cdc"})
         delete = DeleteDocument(tenant="acme", document_id="8")
         encoded = [encode_command(codec, c) for c in (upsert, delete)]
@@ -274,3 +276,15 @@ class TestMappingPaths:
         monkeypatch.setenv("RAGSTREAM_CDC__MAPPINGS", "a.yaml")
         with pytest.raises(SettingsError):
             Settings()
+
+
+def test_a_connector_counts_as_failed_when_it_or_any_task_failed() -> None:
+    running = {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}
+    assert connector_state(running) == ("RUNNING", "")
+    task_failed = {"connector": {"state": "RUNNING"}, "tasks": [{"state": "FAILED", "trace": "boom"}]}
+    assert connector_state(task_failed) == ("FAILED", "boom")
+    assert connector_state({"connector": {"state": "FAILED", "trace": "down"}, "tasks": []}) == (
+        "FAILED",
+        "down",
+    )
+    assert connector_state({}) == ("UNKNOWN", "")

@@ -20,6 +20,7 @@ from ragstream.streams.chunking import ChunkingConfig
 from ragstream.streams.documents.formats import ExtractionFailed, Limits, extract
 from ragstream.streams.documents.located import chunk_located
 from ragstream.streams.documents.sandbox import extract_bounded
+from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
 
@@ -167,7 +168,7 @@ def test_small_files_travel_inline_and_large_ones_by_reference(tmp_path: Path, p
     large = asyncio.run(binary_upsert(store, len(pdf) - 1, data=pdf, **common))  # type: ignore[arg-type]
     assert large.content_bytes is None and large.blob is not None
     assert store.get(large.blob.sha256) == pdf
-    codec = load_codec(get_settings().codec.schemas_dir)
+    codec = load_codec(UNIT_CODEC)
     for command in (small, large):
         decoded = codec.decode(encode_command(codec, command).value)
         assert decoded.record["content_bytes"] == command.content_bytes
@@ -190,7 +191,7 @@ def test_binary_and_text_bodies_are_not_mixed() -> None:
 
 
 def test_version_1_commands_still_decode_as_text_documents() -> None:
-    codec = load_codec(get_settings().codec.schemas_dir)
+    codec = load_codec(UNIT_CODEC)
     from ragstream.codec.avro import AvroSingleObjectCodec, read_schema_dir
 
     v1 = AvroSingleObjectCodec([s for s in read_schema_dir(get_settings().codec.schemas_dir) if s[1] == 1])

@@ -1,7 +1,9 @@
-"""OpenAICompatibleGenerator against a real HTTP server on 127.0.0.1 serving canned completions."""
+"""OpenAICompatibleGenerator against a real HTTP server on 127.0.0.1 serving canned completions:
+prompts (templates included), retries, and the resilient wrapper's deadline, breaker and fallback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -12,13 +14,18 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from ragstream.queries.answers.base import NOT_FOUND_TEXT, Generator, Passage
+from ragstream.queries.answers.breaker import BreakerState, CircuitBreaker
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.answers.exceptions import GeneratorUnavailable, InvalidGeneratorArgument
+from ragstream.queries.answers.extractive import ExtractiveGenerator
 from ragstream.queries.answers.openai_compatible import SYSTEM_PROMPT, OpenAICompatibleGenerator
+from ragstream.queries.answers.resilient import Fallback, ResilientGenerator, make_generator
+from ragstream.queries.answers.templates import PromptTemplate, validate_template
 from ragstream.queries.api.app import ERRORS
+from ragstream.settings import GeneratorSettings
 
 pytestmark = pytest.mark.unit
 
@@ -45,10 +52,12 @@ class FakeLLM:
     failures: list[int] = field(default_factory=list)
     extra_events: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    delay_s: float = 0.0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append({"body": body, "headers": dict(request.headers)})
+        await asyncio.sleep(self.delay_s)
         if self.failures:
             status = self.failures.pop(0)
             return web.json_response({"error": {"message": "overloaded"}}, status=status)
@@ -239,3 +248,110 @@ async def test_an_outage_is_logged_for_the_operator_and_never_echoed_to_the_call
     assert (response.status_code, body["type"]) == (503, "https://ragstream.dev/problems/unavailable")
     assert "127.0.0.1" not in response.body.decode() and "overloaded" not in response.body.decode()
     assert llm.base_url.rstrip("/") in caplog.text  # the operator's log has it
+
+
+async def test_a_tenants_template_is_what_the_model_is_given(llm: FakeLLM) -> None:
+    template = validate_template(
+        PromptTemplate(
+            system_prompt="Acme support. When unsure: {not_found}", passage_format="<{number}|{document_id}> {text}",
+            answer_style="One sentence.", language="French", name="support", version=2,
+        )
+    )  # fmt: skip
+    await generator(llm.base_url).generate(QUESTION, PASSAGES, template)
+    _ = [p async for p in generator(llm.base_url).stream(QUESTION, PASSAGES, template)]
+    for request in llm.requests:
+        system, user = request["body"]["messages"]
+        assert system["content"] == (
+            f"Acme support. When unsure: {NOT_FOUND_TEXT}\n\nAnswer style: One sentence.\n\n"
+            "Write the answer in this language: French"
+        )
+        assert "<1|ops> Failed embedding requests" in user["content"]
+        assert "<2|ui> The web console" in user["content"] and "[1] Operations" not in user["content"]
+
+
+# --- generation that degrades gracefully: deadline, breaker, extractive fallback -------------------
+
+
+def resilient(
+    base_url: str, *, failures: int = 2, timeout_s: float = 5.0
+) -> tuple[ResilientGenerator, Clock]:
+    clock = Clock()
+    breaker = CircuitBreaker(failures, 30.0, clock=clock)
+    primary = generator(base_url, max_attempts=1)
+    gen = ResilientGenerator(primary, breaker=breaker, fallback=ExtractiveGenerator(), timeout_s=timeout_s)
+    return gen, clock
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_llm_failure_falls_back_to_the_extractive_answer_marked_as_such(llm: FakeLLM) -> None:
+    gen, _ = resilient(llm.base_url)
+    llm.failures = [500]
+    generated = await gen.generate(QUESTION, PASSAGES)
+    assert generated.fallback is not None and (generated.fallback.generator, generated.fallback.reason) == (
+        "extractive",
+        "unavailable",
+    )
+    assert generated.answer == await ExtractiveGenerator().generate(QUESTION, PASSAGES)
+    ok = await gen.generate(QUESTION, PASSAGES)
+    assert ok.fallback is None and ok.answer.text == llm.content
+
+
+async def test_the_breaker_opens_on_a_failing_endpoint_and_closes_when_it_recovers(llm: FakeLLM) -> None:
+    gen, clock = resilient(llm.base_url, failures=2)
+    llm.failures = [500] * 100
+    for _ in range(2):
+        assert (await gen.generate(QUESTION, PASSAGES)).fallback is not None
+    asked = len(llm.requests)
+    open_answer = await gen.generate(QUESTION, PASSAGES)
+    assert open_answer.fallback is not None and open_answer.fallback.reason == "circuit-open"
+    assert len(llm.requests) == asked  # open: the endpoint is not even asked
+    streamed = [p async for p in gen.stream(QUESTION, PASSAGES)]
+    assert streamed[0] == Fallback("extractive", "circuit-open") and len(llm.requests) == asked
+    llm.failures = []  # the endpoint recovers
+    clock.now += 30
+    recovered = await gen.generate(QUESTION, PASSAGES)  # the half-open trial
+    assert recovered.fallback is None and recovered.answer.text == llm.content
+    assert gen.breaker is not None and gen.breaker.state is BreakerState.CLOSED
+
+
+async def test_a_slow_endpoint_times_out_into_the_fallback(llm: FakeLLM) -> None:
+    llm.delay_s = 2.0
+    gen, _ = resilient(llm.base_url, timeout_s=0.3)
+    generated = await gen.generate(QUESTION, PASSAGES)
+    assert generated.fallback == Fallback("extractive", "timeout")
+    streamed = [p async for p in gen.stream(QUESTION, PASSAGES)]
+    assert streamed[0] == Fallback("extractive", "timeout") and "".join(streamed[1:])
+
+
+async def test_a_stream_that_fails_mid_answer_raises_rather_than_mixing_two_answers(llm: FakeLLM) -> None:
+    llm.extra_events = [json.dumps({"error": {"message": "model crashed"}})]
+    gen, _ = resilient(llm.base_url)
+    seen: list[object] = []
+    with pytest.raises(GeneratorUnavailable):
+        async for piece in gen.stream(QUESTION, PASSAGES):
+            seen.append(piece)
+    assert seen == llm.pieces  # no fallback text after the model's own
+
+
+async def test_without_a_fallback_an_outage_is_still_a_503() -> None:
+    primary = generator(f"http://127.0.0.1:{closed_port()}/v1", max_attempts=1)
+    gen = ResilientGenerator(primary, breaker=CircuitBreaker(5, 30.0), fallback=None)
+    with pytest.raises(GeneratorUnavailable):
+        await gen.generate(QUESTION, PASSAGES)
+
+
+def test_the_settings_pick_the_generator_and_refuse_what_they_cannot_run() -> None:
+    assert not make_generator(GeneratorSettings()).uses_templates
+    openai = make_generator(GeneratorSettings(kind="openai", model="m", base_url="http://127.0.0.1:1/v1"))
+    assert openai.uses_templates and openai.breaker is not None
+    with pytest.raises(ValidationError, match="kind"):
+        GeneratorSettings(kind="llama")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"generator\.model is required"):
+        GeneratorSettings(kind="openai")

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragstream.settings import PROJECT_ROOT, Settings
 
@@ -629,3 +629,41 @@ def test_compose_healthchecks_use_tools_present_in_their_images() -> None:
         assert healthcheck.test[:2] == ["CMD", "python"]
     qdrant = services["qdrant"].healthcheck
     assert qdrant is not None and "curl" not in " ".join(qdrant.test)
+
+
+# == The answer generator in both ================================================================
+
+GENERATOR_KEYS = ("RAGSTREAM_GENERATOR__KIND", "RAGSTREAM_GENERATOR__BASE_URL", "RAGSTREAM_GENERATOR__MODEL")
+
+
+def test_both_manifests_pass_the_generators_kind_url_and_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    query_api = compose_services()["query-api"].environment
+    openai = {**example_env(), "RAGSTREAM_GENERATOR_KIND": "openai", "RAGSTREAM_GENERATOR_MODEL": "llama3.1:8b",
+              "RAGSTREAM_GENERATOR_BASE_URL": "http://ollama:11434/v1"}  # fmt: skip
+    k8s = {**config_env(), **secret_env()}
+    for where, env, switch in [
+        ("compose", {k: interpolate(v, openai) for k, v in query_api.items()}, {}),
+        ("k8s", k8s, {"RAGSTREAM_GENERATOR__KIND": "openai", "RAGSTREAM_GENERATOR__MODEL": "llama3.1:8b"}),
+    ]:
+        assert set(GENERATOR_KEYS) <= set(env), f"{where} must pass the generator's kind, URL and model"
+        generator = settings_from({**env, **switch}, monkeypatch).generator
+        assert (generator.kind, generator.model) == ("openai", "llama3.1:8b"), where
+        assert generator.base_url.startswith("http"), where
+        # Without a model the query API refuses to start, instead of crashing on the first answer.
+        with pytest.raises(ValidationError, match=r"generator\.model is required"):
+            settings_from({**env, **switch, "RAGSTREAM_GENERATOR__MODEL": ""}, monkeypatch)
+    # The default stays the extractive generator, which needs no model.
+    assert (
+        settings_from(
+            {k: interpolate(v, example_env()) for k, v in query_api.items()}, monkeypatch
+        ).generator.kind
+        == "extractive"
+    )
+    assert settings_from(k8s, monkeypatch).generator.kind == "extractive"
+
+
+def test_workers_and_query_api_share_the_key_that_seals_webhook_secrets() -> None:
+    services = compose_services()
+    key = "RAGSTREAM_NOTIFICATIONS__SECRETS_KEY"
+    assert services["query-api"].environment[key] == services["stream-worker"].environment[key]
+    assert key in secret_env()

@@ -23,7 +23,8 @@ from ragstream.queries.indexing.generation import Generation
 from ragstream.queries.retrieval.fusion import FusedHit
 from ragstream.queries.service import Mode, QueryService, SearchQuery
 from ragstream.records import LogRecord
-from ragstream.settings import KafkaSettings, RetrievalSettings, Settings
+from ragstream.settings import KafkaSettings, RetrievalSettings
+from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
 DIM = 128
@@ -92,7 +93,7 @@ def embedded(
 @pytest.fixture
 async def feed(tmp_path: Path) -> AsyncIterator[IndexFeed]:
     generation = Generation.open(tmp_path, "g1", DIM)
-    feed = IndexFeed(KafkaSettings(), TOPIC, load_codec(Settings().codec.schemas_dir), generation)
+    feed = IndexFeed(KafkaSettings(), TOPIC, load_codec(UNIT_CODEC), generation)
     await feed.apply([embedded(*doc, offset=i) for i, doc in enumerate(CORPUS)])
     yield feed
     generation.close()
@@ -231,7 +232,9 @@ async def test_a_malformed_token_is_rejected_rather_than_ignored(feed: IndexFeed
 
 
 async def test_answer_quotes_the_relevant_passage_and_cites_its_document_span(feed: IndexFeed) -> None:
-    answer, passages, _ = await service(feed).answer(query("When do consumers commit offsets?", limit=5))
+    generated, passages, _ = await service(feed).answer(query("When do consumers commit offsets?", limit=5))
+    answer = generated.answer
+    assert generated.fallback is None and generated.template is None
     assert answer.grounded and answer.citations
     cited = answer.citations[0]
     assert cited.chunk_id == "kafka#v1#c1" and f"[{cited.marker}]" in answer.text
@@ -248,7 +251,8 @@ async def test_answer_quotes_the_relevant_passage_and_cites_its_document_span(fe
 
 async def test_nothing_relevant_says_so_without_citations(feed: IndexFeed) -> None:
     # Dense search always returns neighbours, so passages exist, but none answers the question.
-    answer, passages, _ = await service(feed).answer(query("volcanic eruption lava temperature"))
+    generated, passages, _ = await service(feed).answer(query("volcanic eruption lava temperature"))
+    answer = generated.answer
     assert passages and (answer.text, answer.citations, answer.grounded) == (NOT_FOUND_TEXT, [], False)
     empty, none, _ = await service(feed).answer(query("kafka partitions", "initech"))
-    assert none == [] and empty.text == NOT_FOUND_TEXT and not empty.grounded
+    assert none == [] and empty.answer.text == NOT_FOUND_TEXT and not empty.answer.grounded

@@ -1,0 +1,95 @@
+"""What became of a write, as this query node sees it: the wait behind `GET /v1/documents/{id}/events`.
+
+A command is *searchable* the moment this node's read models hold its version (the index feed's
+condition wakes the waiter; no polling of the indexes), and *rejected* once the registry's audit
+trail records its rejection. The outcome of a command is told apart by the audit trail, which
+the stream workers write as soon as the command is validated, well before its chunks are indexed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ragstream.queries.readmodels.projection import parse_position
+from ragstream.queries.registry import RegistryStore
+from ragstream.queries.registry.store import AuditEntry
+from ragstream.queries.service import QueryService
+
+Outcome = Literal["searchable", "rejected", "timeout"]
+# How often the audit trail is asked while a command has not been recorded yet.
+AUDIT_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """searchable: the read models hold `version` (or a later one); rejected: with the `reason`
+    (and the document's version then); timeout: neither within the wait."""
+
+    outcome: Outcome
+    document_id: str
+    command_id: str
+    version: int | None = None
+    reason: str = ""
+
+
+class OutcomeWaiter:
+    def __init__(self, service: QueryService, registry: RegistryStore, poll_s: float = AUDIT_POLL_S) -> None:
+        self._service = service
+        self._registry = registry
+        self._poll_s = poll_s
+
+    async def wait(
+        self,
+        tenant: str,
+        document_id: str,
+        command_id: str,
+        positions: Mapping[int, int] | None,
+        timeout_s: float,
+    ) -> CommandOutcome:
+        """`positions`: the command's place in the commands topic (its consistency token), if known;
+        otherwise the audit trail says where it is."""
+        deadline = time.monotonic() + timeout_s
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        def timeout() -> CommandOutcome:
+            return CommandOutcome("timeout", document_id, command_id)
+
+        if positions and await self._behind(positions, left()):
+            return timeout()
+        entry = await self._recorded(tenant, document_id, command_id, deadline)
+        if entry is None:
+            return timeout()
+        if entry.outcome == "rejected":
+            return CommandOutcome("rejected", document_id, command_id, entry.version, entry.reason)
+        version = entry.version or 0
+        if not positions:
+            position = parse_position(entry.command_position)
+            # Only older records lack their position; the version check below still decides.
+            if position is not None and await self._behind(dict([position]), left()):
+                return timeout()
+        # Past the command's position, the version must be there; it is not if the document never
+        # reached the indexes (dead-lettered on the way): then wait on, for a later write or the end.
+        while not await self._service.holds(tenant, document_id, version):
+            if left() <= 0:
+                return timeout()
+            await asyncio.sleep(min(self._poll_s * 5, left()))
+        return CommandOutcome("searchable", document_id, command_id, entry.version)
+
+    async def _behind(self, positions: Mapping[int, int], timeout_s: float) -> bool:
+        """Whether the read models are still behind `positions` when `timeout_s` ends."""
+        return bool(await self._service.wait_applied(positions, timeout_s))
+
+    async def _recorded(
+        self, tenant: str, document_id: str, command_id: str, deadline: float
+    ) -> AuditEntry | None:
+        while True:
+            entry = await self._registry.command_outcome(tenant, document_id, command_id)
+            if entry is not None or time.monotonic() >= deadline:
+                return entry
+            await asyncio.sleep(min(self._poll_s, max(0.0, deadline - time.monotonic())))
