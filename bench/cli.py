@@ -25,9 +25,19 @@ def ingest(
     backends: str = typer.Option(
         "auto,torch-fp32", "--backends", help="Encoder backends, one pipeline each (auto: the default)."
     ),
+    formats: bool = typer.Option(
+        False, "--formats", help="Ingest generated PDFs instead (uploads, extraction): pages/s and chunks/s."
+    ),
+    pages: int = typer.Option(10, "--pages", min=1, help="With --formats: pydoc topics per PDF."),
     json_output: bool = JSON,
 ) -> None:
-    """Pipeline chunks/s end to end against raw model throughput on the same chunks, per backend."""
+    """Pipeline chunks/s end to end against raw model throughput on the same chunks, per backend; with
+    --formats, pages/s and chunks/s of PDFs (--docs of them)."""
+    if formats:
+        from ragstream.bench import formats as pdfs
+
+        emit(pdfs.run(docs, pages, workers), json_output)
+        return
     from ragstream.bench import ingest as bench
     from ragstream.embedding.backends import BACKENDS
 

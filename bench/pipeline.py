@@ -71,7 +71,7 @@ def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
         pipeline.start_query_api()
         settings = pipeline.settings
         topic = catalogue(prefix).embeddings.name
-        chunks = asyncio.run(chunks_in_topic(settings.kafka, topic, load_codec(settings.codec.schemas_dir)))
+        chunks = asyncio.run(chunks_in_topic(settings.kafka, topic, load_codec(settings.codec)))
         deadline = time.monotonic() + WAIT_TIMEOUT_S
         # The feed builds the HNSW graph once idle (for 1,000 points or more); wait for it too, so it
         # neither shares the cores with what is measured next nor leaves searches scanning.

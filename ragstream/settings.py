@@ -127,6 +127,9 @@ class ChunkingProfile(_Section):
 
 
 class ChunkingSettings(ChunkingProfile):
+    # "model": budgets count the embedding model's own tokens (its tokenizer.json, offline), so no
+    # chunk is truncated by the encoder; "estimate": a regex estimate that needs no model files.
+    tokenizer: Literal["model", "estimate"] = "model"
     # Overrides by tenant, then by the document's `source` metadata value (e.g. "pydoc", "file").
     # Env example: RAGSTREAM_CHUNKING__PER_TENANT='{"acme": {"max_tokens": 120}}'
     per_tenant: dict[str, ChunkingProfile] = Field(default_factory=dict)
@@ -315,6 +318,46 @@ class StreamsSettings(_Section):
     web_port: int = 6066
 
 
+class BlobSettings(_Section):
+    """Binary documents (PDF, Office, e-mail): where their bytes live and how they are extracted."""
+
+    # Files up to this size travel inside the command; larger ones go to the blob store first and the
+    # command carries their SHA-256 (claim check), so Kafka records stay small.
+    inline_max_bytes: int = Field(default=512 * 1024, ge=0)
+    # "local": a directory shared by the APIs and the workers (a mounted volume in a pod);
+    # "s3": an S3-compatible object store (s3_bucket, and s3_endpoint_url for MinIO and the like).
+    backend: Literal["local", "s3"] = "local"
+    dir: Path = PROJECT_ROOT / ".stack" / "blobs"
+    s3_bucket: str = ""
+    s3_prefix: str = "blobs/"
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # Empty: boto3's own chain (environment, shared config, instance or pod role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    # For development stacks only; production buckets are made (with their lifecycle rules) by their owners.
+    s3_create_bucket: bool = False
+    # Extraction runs in a child process per document with these bounds; past them the upsert is
+    # rejected with the reason, and the partition moves on.
+    extract_timeout_s: float = Field(default=60.0, gt=0)
+    extract_memory_mb: int = Field(default=1024, ge=64)
+    # How long a blob is kept after it was last written; `ragstream blobs sweep` deletes older ones
+    # (0: forever). The extracted text lives in the log, so search, rebuilds and generations never
+    # need a blob again; only replaying the *commands* (re-extraction) does, as far back as this.
+    retention_days: int = Field(default=0, ge=0)
+    # Refused by extraction beyond these (a 500-page PDF is rejected with the reason, not half-read).
+    max_pages: int = Field(default=300, ge=1)
+    max_extracted_chars: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Sum of the uncompressed sizes of an Office file's (zip) members: refuses zip bombs unopened.
+    max_unzipped_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024)
+
+    @model_validator(mode="after")
+    def _bucket_when_s3(self) -> BlobSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("blobs.s3_bucket is required with blobs.backend=s3")
+        return self
+
+
 class CdcSettings(_Section):
     # Table mapping files (or folders of *.yaml) the stream workers turn Debezium change events with;
     # the same files `ragstream connectors apply` registered. Env: a JSON list.
@@ -418,6 +461,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
+    blobs: BlobSettings = BlobSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()

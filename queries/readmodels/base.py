@@ -33,10 +33,32 @@ class IndexedChunk:
     # Principals and groups ("user:alice", "group:eng") allowed to read; empty means the whole tenant.
     acl: Sequence[str] = ()
     vector: Sequence[float] | None = None
+    # Where the chunk lies in a binary original ("page 2", "slide 3", "sheet Budget"); "" for text.
+    location: str = ""
 
     @property
     def chunk_id(self) -> str:
         return chunk_id(self.document_id, self.version, self.chunk_number)
+
+
+# The keyword indexes keep the location with the stored metadata, under a key no metadata key can be
+# (they match [A-Za-z0-9_.-]): their schemas are fixed (tantivy's chunk schema, OpenSearch's strict
+# mapping), and a stored-only value needs no new field, so indexes written before locations still
+# open. Qdrant's payload is schemaless and stores it as a key of its own.
+LOCATION_KEY = "@location"
+
+
+def stored_metadata(chunk: IndexedChunk) -> dict[str, str]:
+    metadata = dict(chunk.metadata)
+    if chunk.location:
+        metadata[LOCATION_KEY] = chunk.location
+    return metadata
+
+
+def split_location(stored: Mapping[str, object] | None) -> tuple[dict[str, str], str]:
+    """(metadata, location) of what `stored_metadata` stored."""
+    metadata = {str(k): str(v) for k, v in (stored or {}).items()}
+    return metadata, metadata.pop(LOCATION_KEY, "")
 
 
 def check_chunk_of(chunk: IndexedChunk, tenant: str, document_id: str) -> None:

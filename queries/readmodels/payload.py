@@ -43,6 +43,8 @@ def chunk_payload(chunk: IndexedChunk) -> dict[str, Any]:
         "start": chunk.start,
         "end": chunk.end,
         **access_payload(chunk.metadata, chunk.acl),
+        # A key of its own: update_access replaces the access keys only, so the location stays.
+        "location": chunk.location,
     }
 
 
@@ -57,6 +59,7 @@ def chunk_from_payload(payload: Mapping[str, Any]) -> IndexedChunk:
         start=int(payload.get("start", 0)),
         end=int(payload.get("end", 0)),
         metadata={str(k): str(v) for k, v in (payload.get("metadata") or {}).items()},
+        location=str(payload.get("location") or ""),
         acl=stored_acl([str(term) for term in payload.get("acl") or ()]),
     )
 

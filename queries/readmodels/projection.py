@@ -89,6 +89,7 @@ def to_chunks(record: Mapping[str, Any]) -> list[IndexedChunk]:
             metadata=dict(record["metadata"]),
             acl=list(record["acl"]),
             vector=c["vector"],
+            location=str(c.get("location") or ""),
         )
         for c in record["chunks"]
     ]

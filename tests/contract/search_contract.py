@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,17 @@ class SearchIndexContract(ABC):
         [hit] = self.find(index, "apples", SearchFilter(TENANT))
         assert without_vector(hit.chunk) == without_vector(chunk)
         assert hit.score > 0
+
+    def test_a_chunks_location_in_its_original_round_trips_and_survives_access_changes(
+        self, index: SearchIndex
+    ) -> None:
+        chunk = replace(self.chunk("doc-1", 0, "apples", metadata={"lang": "en"}), location="page 2")
+        self.put(index, chunk)
+        index.update_access(TENANT, "doc-1", {"lang": "de"}, [])
+        index.flush()
+
+        [hit] = self.find(index, "apples", SearchFilter(TENANT))
+        assert (hit.chunk.location, dict(hit.chunk.metadata)) == ("page 2", {"lang": "de"})
 
     # -- delete ----------------------------------------------------------------------------------
 
