@@ -152,8 +152,12 @@ def test_the_cli_ingests_a_mixed_folder_cites_pages_and_audits_a_rejection(
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a PDF")
 
     ingested = _cli(pipeline, key, tmp_path, "ingest", str(folder), "--wait", "--json")
-    assert ingested.exit_code == 0, ingested.output
-    assert json.loads(ingested.stdout)["written"] == 4
+    # --wait follows each write to its outcome: the broken file is rejected, so the exit says so.
+    assert ingested.exit_code == 1, ingested.output
+    report = json.loads(ingested.stdout)
+    assert report["written"] == 4 and report["outcomes"]["searchable"] == 3
+    assert [r.split(":")[0] for r in report["outcomes"]["rejected"]] == ["broken.pdf"]
+    assert "unreadable" in report["outcomes"]["rejected"][0]
 
     hits = json.loads(_cli(pipeline, key, tmp_path, "search", "who approves refunds", "--json").stdout)[
         "hits"
