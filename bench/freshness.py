@@ -49,6 +49,8 @@ def run(rate: float, duration_s: float, warmup_s: float = 5.0) -> dict[str, Any]
         "duration_s": duration_s,
         "hops_p50_s": hops,
         "peak_rss_mb": peaks,
+        # Raw seconds for --plot; taken out before the result is printed (ragstream.bench.plots).
+        "_samples_s": samples,
     }
 
 

@@ -5,17 +5,20 @@ ACL-hidden ones, the pipeline page). Screenshots land in artifacts/console/ (git
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Browser, Page, expect
 
 from ragstream.client import NO_RETRIES, Client, DocumentIn
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
+from ragstream.topics import catalogue
 from tests.conftest import unique_tag
 from tests.integration.browser import ARTIFACTS, chromium
 from tests.integration.helpers import secured_pipeline
@@ -42,6 +45,22 @@ class Console:
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_role("heading", name="Search", level=1)).to_be_visible()
         return page
+
+
+def produce_garbage(pipeline: LocalPipeline, *keys: bytes) -> None:
+    """Records no stage can decode: the workers dead-letter them under their keys' tenants."""
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=pipeline.settings.kafka.bootstrap_servers)
+        await producer.start()
+        try:
+            topic = catalogue(pipeline.settings.kafka.topic_prefix).commands.name
+            for key in keys:
+                await producer.send_and_wait(topic, b"not avro at all", key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())
 
 
 def shot(page: Page, name: str) -> None:
@@ -73,6 +92,7 @@ def console(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
             document_id=PAYROLL, title="Payroll", acl=["group:hr"],
             content="Payroll secret: salaries are paid on the 25th of each month.",
         )  # fmt: skip
+        produce_garbage(pipeline, b"acme/console/garbage", b"globex/globex-garbage")
         with client("writer") as acme:
             for doc in (tides, payroll):
                 assert acme.upsert(doc).outcomes(timeout_s=240)[0].outcome == "searchable"
@@ -190,7 +210,11 @@ def test_the_pipeline_page_is_an_admins_and_a_reader_is_refused(console: Console
     expect(stages.first).to_contain_text("validate")
     expect(admin.locator("#pipeline-group")).to_contain_text("1 worker")
     expect(admin.locator("#pipeline-freshness svg.histogram").first).to_be_visible()
-    expect(admin.locator("#pipeline-dead tbody")).to_contain_text("No dead letters")
+    # The tenant's own dead letter, with its stage and reason; never globex's.
+    dead = admin.locator("#pipeline-dead tbody")
+    expect(dead).to_contain_text("console/garbage")
+    expect(dead).to_contain_text("validate_commands")
+    assert "globex" not in dead.inner_text()
     shot(admin, "pipeline")
 
 
