@@ -121,8 +121,8 @@ def _by_mode(ax: Axes, results: Mapping[str, Mapping[str, float]]) -> None:
         bars = ax.bar(xs, values, width, label=metric)
         ax.bar_label(bars, fmt="%.3f", fontsize="x-small", padding=2)
     ax.set_xticks([m + width for m in range(len(modes))], modes)
-    ax.set_ylim(0, 1.05)
-    ax.legend(loc="lower right", fontsize="small")
+    ax.set_ylim(0, 1.15)
+    ax.legend(loc="upper center", ncols=len(metrics), fontsize="small")
 
 
 def _sweep(axes: Sequence[Axes], sweep: Sequence[Mapping[str, Any]]) -> None:
