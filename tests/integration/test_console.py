@@ -203,8 +203,14 @@ def test_the_pipeline_page_is_an_admins_and_a_reader_is_refused(console: Console
     key = {"X-API-Key": console.keys["reader"]}
     assert httpx.get(f"{console.pipeline.query_url}/v1/admin/pipeline", headers=key).status_code == 403
 
+    writer = {"X-API-Key": console.keys["writer"]}
+    replay = httpx.post(
+        f"{console.pipeline.query_url}/v1/admin/replay", json={"read_model": "all"}, headers=writer
+    )
+    assert replay.status_code == 202, replay.text
     admin = console.page("writer")
     admin.get_by_role("link", name="Pipeline").click()
+    expect(admin.locator("#pipeline-jobs tbody")).to_contain_text(replay.json()["id"])
     stages = admin.locator("#pipeline-stages tbody tr")
     expect(stages).to_have_count(3)
     expect(stages.first).to_contain_text("validate")
