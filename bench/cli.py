@@ -36,11 +36,12 @@ def ingest(
         None, "--profile", help="Sample each pipeline process with py-spy into this folder while timed."
     ),
     json_output: bool = JSON,
+    plot: Path | None = PLOT,
 ) -> None:
     """Pipeline chunks/s end to end against raw model throughput on the same chunks."""
     from ragstream.bench import ingest as bench
 
-    emit(bench.run(docs, workers, profile), json_output)
+    finish(bench.run(docs, workers, profile), json_output, plot)
 
 
 @bench_app.command("reingest")

@@ -3,7 +3,10 @@ chunk texts, model and batch size, in one run on one machine."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ def run(docs: int, workers: int = 1, profile: Path | None = None) -> dict[str, A
             pipeline.warm_up()
             before = pipeline.ready()
             metrics_before = pipeline.worker_metrics()
-            with Profiles(profile, pipeline.process_names()) as profiles:
+            with Profiles(profile, pipeline.process_names()) as profiles, _progress(pipeline) as progress:
                 pipeline_s = pipeline.ingest(commands)
             after = pipeline.ready()
             metrics = _delta(pipeline.worker_metrics(), metrics_before)
@@ -52,7 +55,32 @@ def run(docs: int, workers: int = 1, profile: Path | None = None) -> dict[str, A
         "worker_model": _model_share(metrics, pipeline_s),
         "profile": profiles.summaries() or None,
         "peak_rss_mb": peaks,
+        # [seconds, chunks searchable] while it ran, for --plot (throughput over time); never printed.
+        "_samples_progress": [[t, c - before["chunks"]] for t, c in progress],
     }  # fmt: skip
+
+
+@contextmanager
+def _progress(pipeline: BenchPipeline, every_s: float = 1.0) -> Iterator[list[tuple[float, int]]]:
+    """Samples the query node's chunk count while the block runs (a thread: the ingest blocks)."""
+    points: list[tuple[float, int]] = []
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def sample() -> None:
+        while not stop.wait(every_s):
+            try:
+                points.append((round(time.perf_counter() - started, 2), pipeline.ready()["chunks"]))
+            except Exception:  # a slow status page costs a point, not the benchmark
+                continue
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield points
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _model_share(metrics: dict[str, float], wall_s: float) -> dict[str, float] | None:

@@ -8,6 +8,7 @@ saved report can be drawn again (`ragstream bench plot REPORT.json DIR`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ SAMPLES = "_samples"
 DPI = 110
 
 
-def take_samples(result: dict[str, Any], path: str = "") -> dict[str, list[float]]:
+def take_samples(result: dict[str, Any], path: str = "") -> dict[str, list[Any]]:
     """Removes every `_samples*` key from `result` (nested too) and returns them by where they were:
     `{"10000 search": [...], ...}` for `result["sizes"]["10000"]["search"]["_samples_ms"]`."""
-    found: dict[str, list[float]] = {}
+    found: dict[str, list[Any]] = {}
     for key in list(result):
         value = result[key]
         if key.startswith(SAMPLES):
@@ -77,11 +78,36 @@ def histogram(values: Sequence[float], out: Path, name: str, title: str, unit: s
     return _save(fig, out, name)
 
 
-def plot_bench(result: Mapping[str, Any], samples: Mapping[str, Sequence[float]], out: Path) -> list[Path]:
-    """The charts a benchmark's samples make: a latency CDF (query), a histogram and CDF (freshness)."""
+def throughput(progress: Sequence[Sequence[float]], out: Path, name: str, title: str) -> Path:
+    """Chunks searchable over time, and the rate between samples."""
+    times = [float(t) for t, _ in progress]
+    chunks = [float(c) for _, c in progress]
+    # The rate over each interval, drawn at the interval's end.
+    rates = [(t1, (c1 - c0) / (t1 - t0)) for (t0, c0), (t1, c1) in pairwise(progress) if t1 > t0]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(times, chunks, color="#0a58ca", label="chunks searchable")
+    ax.set_xlabel("seconds since the first write")
+    ax.set_ylabel("chunks searchable")
+    rate_ax = ax.twinx()
+    rate_ax.step([t for t, _ in rates], [r for _, r in rates], where="pre", color="#bf8700", alpha=0.8,
+                 label="chunks/s")  # fmt: skip
+    rate_ax.set_ylabel("chunks/s (between samples)")
+    handles = ax.get_legend_handles_labels()[0] + rate_ax.get_legend_handles_labels()[0]
+    ax.legend(handles, [str(h.get_label()) for h in handles], loc="upper left", fontsize="small")
+    ax.set_title(title)
+    return _save(fig, out, name)
+
+
+def plot_bench(result: Mapping[str, Any], samples: Mapping[str, Sequence[Any]], out: Path) -> list[Path]:
+    """The charts a benchmark's samples make: a latency CDF (query), a histogram and CDF (freshness),
+    throughput over time (ingest)."""
     kind = str(result.get("bench", "bench"))
     if not samples:
         return []
+    if kind == "ingest":
+        progress = next(iter(samples.values()))
+        title = f"Ingest of {result.get('docs')} documents, {result.get('workers')} worker(s)"
+        return [throughput(progress, out, "ingest-throughput", title)] if len(progress) > 1 else []
     if kind == "freshness":
         values = next(iter(samples.values()))
         load = result.get("load_per_s")

@@ -29,6 +29,13 @@ def test_benchmarks_and_eval_reports_become_png_files(tmp_path: Path) -> None:
     paths = plot_bench(query, take_samples(query), tmp_path)
     fresh = {"bench": "freshness", "load_per_s": 2.0, "_samples_s": [0.4, 0.6, 0.7, 1.2]}
     paths += plot_bench(fresh, take_samples(fresh), tmp_path)
+    ingest = {
+        "bench": "ingest",
+        "docs": 3,
+        "workers": 1,
+        "_samples_progress": [[1.0, 0], [2.0, 10], [3.5, 40]],
+    }
+    paths += plot_bench(ingest, take_samples(ingest), tmp_path)
     sweep = [
         {"fusion": f, "rrf_k": k, "alpha": a, "candidates": 50, "ndcg@10": 0.7 + a / 10}
         for f, k, a in (("rrf", 10, 0.5), ("rrf", 60, 0.5), ("convex", 60, 0.3), ("convex", 60, 0.5))
@@ -41,6 +48,6 @@ def test_benchmarks_and_eval_reports_become_png_files(tmp_path: Path) -> None:
     paths += plot_eval(report, tmp_path)
     assert sorted(p.name for p in paths) == [
         "eval-scifact-train-by-mode.png", "eval-scifact-train-fusion-sweep.png", "eval-scifact-train-latency.png",
-        "freshness-cdf.png", "freshness-histogram.png", "query-search-latency-cdf.png",
+        "freshness-cdf.png", "freshness-histogram.png", "ingest-throughput.png", "query-search-latency-cdf.png",
     ]  # fmt: skip
     assert all(p.read_bytes().startswith(PNG) and p.stat().st_size > 5000 for p in paths)
