@@ -8,7 +8,6 @@ saved report can be drawn again (`ragstream bench plot REPORT.json DIR`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -78,20 +77,24 @@ def histogram(values: Sequence[float], out: Path, name: str, title: str, unit: s
     return _save(fig, out, name)
 
 
-def throughput(progress: Sequence[Sequence[float]], out: Path, name: str, title: str) -> Path:
-    """Chunks searchable over time, and the rate between samples."""
+def throughput(
+    progress: Sequence[Sequence[float]], out: Path, name: str, title: str, window_s: float = 10.0
+) -> Path:
+    """Chunks searchable over time, and the rate over a trailing window (the workers embed in
+    large batches, so the rate between two samples is all spikes)."""
     times = [float(t) for t, _ in progress]
     chunks = [float(c) for _, c in progress]
-    # The rate over each interval, drawn at the interval's end.
-    rates = [(t1, (c1 - c0) / (t1 - t0)) for (t0, c0), (t1, c1) in pairwise(progress) if t1 > t0]
+    rates = []
+    for i, t in enumerate(times):
+        j = next(k for k, u in enumerate(times) if u >= t - window_s)
+        rates.append((chunks[i] - chunks[j]) / (t - times[j]) if t > times[j] else 0.0)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(times, chunks, color="#0a58ca", label="chunks searchable")
     ax.set_xlabel("seconds since the first write")
     ax.set_ylabel("chunks searchable")
     rate_ax = ax.twinx()
-    rate_ax.step([t for t, _ in rates], [r for _, r in rates], where="pre", color="#bf8700", alpha=0.8,
-                 label="chunks/s")  # fmt: skip
-    rate_ax.set_ylabel("chunks/s (between samples)")
+    rate_ax.plot(times, rates, color="#bf8700", alpha=0.8, label=f"chunks/s over the last {window_s:g} s")
+    rate_ax.set_ylabel("chunks/s")
     handles = ax.get_legend_handles_labels()[0] + rate_ax.get_legend_handles_labels()[0]
     ax.legend(handles, [str(h.get_label()) for h in handles], loc="upper left", fontsize="small")
     ax.set_title(title)

@@ -151,6 +151,11 @@ def test_ask_streams_an_answer_whose_citation_opens_the_passage_and_the_document
     expect(passage).to_be_visible()
     expect(passage.locator("blockquote")).to_contain_text("gravitational")
     shot(page, "ask-citation")
+    page.keyboard.press("Escape")  # closes the passage; focus goes back to the citation
+    expect(passage).to_be_hidden()
+    expect(citation).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(passage).to_be_visible()
     page.get_by_role("link", name="Open the document").click()
     expect(page.get_by_role("heading", name="Tides", level=2)).to_be_visible()
     expect(page.locator("#document-chunks li.target")).to_contain_text("gravitational")

@@ -294,15 +294,24 @@ function answerWithMarkers(text) {
   return out;
 }
 
+let opener = null; // the citation that opened the passage: focus returns there when it closes
+
 function openPassage(marker) {
   const c = citations.find((x) => x.marker === marker);
   if (!c) return;
+  opener = document.activeElement;
   $("passage-title").textContent = `[${c.marker}] ${c.title || c.document_id}`;
   $("passage-meta").textContent = `${c.document_id} · chunk ${c.chunk_id} · characters ${c.start}–${c.end}`;
   $("passage-quote").textContent = c.quote;
   $("passage-open").href = `#documents?id=${encodeURIComponent(c.document_id)}&chunk=${encodeURIComponent(c.chunk_id)}`;
   $("passage").hidden = false;
   $("passage").focus();
+}
+
+function closePassage() {
+  $("passage").hidden = true;
+  if (opener && document.contains(opener)) opener.focus();
+  opener = null;
 }
 
 async function runAsk(event) {
@@ -533,7 +542,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     event.preventDefault();
     location.hash = `#documents?id=${encodeURIComponent(new FormData(event.target).get("id"))}`;
   });
-  $("passage-close").addEventListener("click", () => { $("passage").hidden = true; });
+  $("passage-close").addEventListener("click", closePassage);
   $("pipeline-refresh").addEventListener("click", () => loadPipeline());
   // "/" jumps to the search box, Escape closes an open passage.
   document.addEventListener("keydown", (event) => {
@@ -545,7 +554,7 @@ document.addEventListener("DOMContentLoaded", async () => {
         location.hash = "#search";
       } else $("search-query").focus();
     } else if (event.key === "Escape" && !$("passage").hidden) {
-      $("passage").hidden = true;
+      closePassage();
     }
   });
   window.addEventListener("hashchange", route);
