@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from ragstream.bench.corpus import ACTOR, TENANT, documents
+from ragstream.bench.eval.driver import token_of
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
 from ragstream.bench.stats import latency_summary, percentile
@@ -22,36 +24,74 @@ from ragstream.bench.topic import command_timestamps
 from ragstream.codec import load_codec
 from ragstream.commands.sdk import CommandProducer
 from ragstream.contracts import UpsertDocument
+from ragstream.settings import ChunkingSettings
+from ragstream.streams.chunking import chunk_document
+from ragstream.streams.stages import chunking_config
 from ragstream.topics import catalogue
 
 
-def run(rate: float, duration_s: float, warmup_s: float = 5.0) -> dict[str, Any]:
+def run(rate: float, duration_s: float, warmup_s: float = 5.0, bulk_chunks: int = 0) -> dict[str, Any]:
+    """With `bulk_chunks`, a bulk import of that many chunks is written at the end of the warm-up,
+    and only the single edits sent while it is being processed are measured."""
     holder: dict[str, BenchPipeline] = {}
+    bulk = bulk_documents(bulk_chunks) if bulk_chunks else []
     with PeakMemory(lambda: holder["p"].process_names() if "p" in holder else {}) as memory:
         with fresh_pipeline("freshness") as pipeline:
             holder["p"] = pipeline
             pipeline.warm_up()
-            samples, visible, sent, misses = asyncio.run(_load(pipeline, rate, duration_s, warmup_s))
+            load = asyncio.run(_load(pipeline, rate, duration_s, warmup_s, bulk))
             chunks = pipeline.ready()["chunks"]
-            hops = asyncio.run(_hops(pipeline, visible))
+            hops = asyncio.run(_hops(pipeline, load.visible_at))
         peaks = memory.peaks_mb()
-    summary = latency_summary(samples, duration_s, unit="s")
-    return {
+    summary = latency_summary(load.samples, duration_s, unit="s")
+    out: dict[str, Any] = {
         "bench": "freshness",
         "p50_s": summary["p50_s"],
         "p95_s": summary["p95_s"],
         "p99_s": summary["p99_s"],
         "load_per_s": rate,
-        "samples": len(samples),
-        "documents_sent": sent,
-        "not_visible": misses,
-        "chunks_per_document": round(chunks / max(1, sent), 2),
+        "samples": len(load.samples),
+        "documents_sent": load.sent,
+        "not_visible": load.misses,
+        "chunks_per_document": round((chunks - load.bulk_chunks) / max(1, load.sent), 2),
         "duration_s": duration_s,
         "hops_p50_s": hops,
-        "peak_rss_mb": peaks,
         # Raw seconds for --plot; taken out before the result is printed (ragstream.bench.plots).
-        "_samples_s": samples,
+        "_samples_s": load.samples,
     }
+    if bulk:
+        out["under_bulk"] = {
+            "bulk_documents": len(bulk),
+            "bulk_chunks": load.bulk_chunks,
+            "bulk_searchable_s": round(load.bulk_s, 2),
+            "bulk_chunks_per_s": round(load.bulk_chunks / load.bulk_s, 1) if load.bulk_s else None,
+        }
+    out["peak_rss_mb"] = peaks
+    return out
+
+
+def bulk_documents(chunks: int) -> list[UpsertDocument]:
+    """Documents of the bench corpus (prefixed, so none is cached) adding up to `chunks` chunks."""
+    config = chunking_config(ChunkingSettings())
+    out: list[UpsertDocument] = []
+    total = 0
+    for doc in documents(max(1, chunks // 4), prefix="bulk"):
+        if total >= chunks:
+            break
+        total += len(chunk_document(doc.content, doc.content_type.value, config)[1])
+        out.append(doc)
+    return out
+
+
+@dataclass
+class _Load:
+    samples: list[float] = field(default_factory=list)
+    # command_id -> wall clock when its search returned it
+    visible_at: dict[str, float] = field(default_factory=dict)
+    sent: int = 0
+    misses: int = 0
+    bulk_chunks: int = 0
+    bulk_s: float = 0.0
 
 
 def _document(base: UpsertDocument, number: int) -> tuple[UpsertDocument, str]:
@@ -69,7 +109,7 @@ async def _hops(pipeline: BenchPipeline, visible: dict[str, float]) -> dict[str,
     (producer clocks: all on this machine) and the moment its search returned."""
     settings = pipeline.pipeline.settings
     topics = catalogue(settings.kafka.topic_prefix)
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     stamps = [
         await command_timestamps(settings.kafka, t.name, codec)
         for t in (topics.commands, topics.events, topics.chunks, topics.embeddings)
@@ -84,38 +124,64 @@ async def _hops(pipeline: BenchPipeline, visible: dict[str, float]) -> dict[str,
 
 
 async def _load(
-    pipeline: BenchPipeline, rate: float, duration_s: float, warmup_s: float
-) -> tuple[list[float], dict[str, float], int, int]:
+    pipeline: BenchPipeline, rate: float, duration_s: float, warmup_s: float, bulk: list[UpsertDocument]
+) -> _Load:
     corpus = documents(79)
-    samples: list[float] = []
-    visible_at: dict[str, float] = {}  # command_id -> wall clock when its search returned it
-    misses = 0
+    out = _Load()
     interval = 1.0 / rate
     tasks: list[asyncio.Task[None]] = []
     settings = pipeline.pipeline.settings
+    bulk_done = asyncio.Event()
+    bulk_task: asyncio.Task[None] | None = None
 
-    async with CommandProducer(settings) as producer, httpx.AsyncClient(timeout=60) as client:
+    # Every write is observed by a search that holds its connection until the write is visible;
+    # under a bulk import hundreds wait at once, so the pool must not cap them.
+    client_limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+    timeout = httpx.Timeout(60.0, pool=None)
+    async with (
+        CommandProducer(settings) as producer,
+        httpx.AsyncClient(timeout=timeout, limits=client_limits) as client,
+    ):
 
-        async def observe(started: float, command_id: str, token: str, word: str, measured: bool) -> None:
-            nonlocal misses
-            body = {"query": word, "limit": 1, "mode": "bm25", "consistency_token": token}
+        async def visible(token: str, query: str) -> httpx.Response:
+            body = {"query": query, "limit": 1, "mode": "bm25", "consistency_token": token}
             while True:
                 response = await client.post(f"{pipeline.pipeline.query_url}/v1/search", json=body)
                 if response.status_code == 200:
-                    break
+                    return response
                 if response.status_code != 504:
                     raise RuntimeError(f"search failed: {response.status_code} {response.text}")
-            visible = time.perf_counter()
+
+        async def observe(started: float, command_id: str, token: str, word: str, measured: bool) -> None:
+            response = await visible(token, word)
+            seen = time.perf_counter()
             if not response.json()["hits"]:
-                misses += 1
+                out.misses += 1
             elif measured:
-                samples.append(visible - started)
-                visible_at[command_id] = time.time()
+                out.samples.append(seen - started)
+                out.visible_at[command_id] = time.time()
+
+        async def import_bulk() -> None:
+            before = pipeline.ready()["chunks"]
+            started = time.perf_counter()
+            positions: dict[int, int] = {}
+            for written in await producer.send_many(bulk):
+                p = written.position
+                positions[p.partition] = max(positions.get(p.partition, -1), p.offset)
+            await visible(token_of(positions), "bulk")
+            out.bulk_s = time.perf_counter() - started
+            out.bulk_chunks = pipeline.ready()["chunks"] - before
+            bulk_done.set()
 
         began = time.perf_counter()
         number = 0
         # Open-loop: writes go out on schedule whatever the pipeline does, as real writers would.
         while (now := time.perf_counter()) < began + warmup_s + duration_s:
+            if now >= began + warmup_s:
+                if bulk and bulk_task is None:
+                    bulk_task = asyncio.create_task(import_bulk())
+                elif bulk_done.is_set():
+                    break  # under bulk, only edits sent while the bulk was in flight count
             doc, word = _document(corpus[number % len(corpus)], number)
             started = time.perf_counter()
             written = await producer.send(doc)
@@ -125,4 +191,7 @@ async def _load(
             number += 1
             await asyncio.sleep(max(0.0, began + number * interval - time.perf_counter()))
         await asyncio.gather(*tasks)
-    return samples, visible_at, number, misses
+        if bulk_task is not None:
+            await bulk_task
+    out.sent = number
+    return out

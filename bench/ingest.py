@@ -1,11 +1,12 @@
 """`bench ingest`: end-to-end chunks/s through the whole pipeline against the raw model on the same
-chunk texts, model and batch size, in one run on one machine."""
+chunk texts, model and batch size, in one run on one machine; with several encoder backends, each
+pipeline against the fp32 torch one."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,65 @@ from ragstream.bench.corpus import chunk_texts, documents
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
 from ragstream.bench.profile import Profiles
-from ragstream.embedding import load_embedder
+from ragstream.contracts import UpsertDocument
+from ragstream.embedding import Embedder, load_embedder
 from ragstream.settings import get_settings
 
+REFERENCE = "torch-fp32"
 
-def run(docs: int, workers: int = 1, profile: Path | None = None) -> dict[str, Any]:
+
+def run(
+    docs: int, workers: int = 1, profile: Path | None = None, backends: Sequence[str] = ("auto",)
+) -> dict[str, Any]:
+    """One fresh pipeline per encoder backend (the workers and query API run with it), one after the
+    other on the same documents, then each backend's raw model on the same chunk texts."""
     settings = get_settings()
     commands = documents(docs)
     texts = chunk_texts(commands, settings.chunking)
+    runs: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        runs[backend] = _pipeline_run(commands, backend, workers, profile)
+    # The pipelines are gone: each model now has both cores to itself, as the worker had.
+    with PeakMemory() as memory:
+        for backend in backends:
+            embedder, embed_s, model_load_s = _embed_only(texts, backend)
+            rate = len(texts) / embed_s
+            runs[backend].update(
+                version=embedder.version,
+                embed_only_s=round(embed_s, 2),
+                embed_only_chunks_per_s=round(rate, 2),
+                ratio=round(runs[backend]["pipeline_chunks_per_s"] / rate, 3),
+                model_load_s=round(model_load_s, 2),
+            )
+        peaks = memory.peaks_mb()
+    reference = runs.get(REFERENCE)
+    return {
+        "bench": "ingest",
+        "docs": docs,
+        "workers": workers,
+        "batch_size": settings.embedding.batch_size,
+        "max_passages_per_call": settings.embedding.max_passages_per_call,
+        "model": settings.embedding.model,
+        "runs": runs,
+        # Each pipeline against the fp32 torch pipeline of the same run (same texts, same machine).
+        "pipeline_speedup_vs_torch_fp32": {
+            b: round(r["pipeline_chunks_per_s"] / reference["pipeline_chunks_per_s"], 3)
+            for b, r in runs.items()
+        }
+        if reference
+        else None,
+        "peak_rss_mb": peaks,
+    }
+
+
+def _pipeline_run(
+    commands: list[UpsertDocument], backend: str, workers: int, profile: Path | None
+) -> dict[str, Any]:
     holder: dict[str, BenchPipeline] = {}
+    # Memory per run: the processes of two runs share their names.
     with PeakMemory(lambda: holder["p"].process_names() if "p" in holder else {}) as memory:
-        with fresh_pipeline("ingest", workers=workers) as pipeline:
+        env = {"RAGSTREAM_EMBEDDING__BACKEND": backend}
+        with fresh_pipeline("ingest", workers=workers, env=env) as pipeline:
             holder["p"] = pipeline
             pipeline.warm_up()
             before = pipeline.ready()
@@ -33,28 +82,15 @@ def run(docs: int, workers: int = 1, profile: Path | None = None) -> dict[str, A
                 pipeline_s = pipeline.ingest(commands)
             after = pipeline.ready()
             metrics = _delta(pipeline.worker_metrics(), metrics_before)
-        chunks = after["chunks"] - before["chunks"]
-        # The pipeline is gone: the model now has both cores to itself, as the worker had.
-        embed_s, model_load_s = _embed_only(texts)
         peaks = memory.peaks_mb()
-    pipeline_rate = chunks / pipeline_s
-    embed_rate = len(texts) / embed_s
+    chunks = after["chunks"] - before["chunks"]
     return {
-        "bench": "ingest",
-        "docs": docs,
         "chunks": chunks,
-        "workers": workers,
         "pipeline_s": round(pipeline_s, 2),
-        "pipeline_chunks_per_s": round(pipeline_rate, 2),
-        "embed_only_s": round(embed_s, 2),
-        "embed_only_chunks_per_s": round(embed_rate, 2),
-        "ratio": round(pipeline_rate / embed_rate, 3),
-        "batch_size": settings.embedding.batch_size,
-        "model": settings.embedding.model,
-        "model_load_s": round(model_load_s, 2),
+        "pipeline_chunks_per_s": round(chunks / pipeline_s, 2),
         "worker_model": _model_share(metrics, pipeline_s),
         "profile": profiles.summaries() or None,
-        "peak_rss_mb": peaks,
+        "peak_rss_mb": {k: v for k, v in peaks.items() if k != "bench"},
         # [seconds, chunks searchable] while it ran, for --plot (throughput over time); never printed.
         "_samples_progress": [[t, c - before["chunks"]] for t, c in progress],
     }  # fmt: skip
@@ -104,12 +140,12 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
     return {k: v - before.get(k, 0.0) for k, v in after.items()}
 
 
-def _embed_only(texts: list[str]) -> tuple[float, float]:
-    settings = get_settings()
+def _embed_only(texts: list[str], backend: str) -> tuple[Embedder, float, float]:
+    settings = get_settings().embedding.model_copy(update={"backend": backend})
     started = time.perf_counter()
-    embedder = load_embedder(settings.embedding)
+    embedder = load_embedder(settings)
     embedder.embed_passages(texts[:8])  # first call pays for lazy initialisation
     loaded = time.perf_counter() - started
     started = time.perf_counter()
     embedder.embed_passages(texts)
-    return time.perf_counter() - started, loaded
+    return embedder, time.perf_counter() - started, loaded

@@ -2,43 +2,103 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ragstream.bench.corpus import ACTOR, TENANT
 from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_token
+from ragstream.bench.topic import chunks_in_topic
+from ragstream.codec import load_codec
 from ragstream.contracts import UpsertDocument
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.local.processes import free_port
 from ragstream.settings import PROJECT_ROOT
+from ragstream.topics import catalogue
 
 STATE_ROOT = PROJECT_ROOT / ".stack" / "bench"
 WAIT_TIMEOUT_S = 3600.0
 
 
 @contextmanager
-def fresh_pipeline(name: str, *, workers: int = 1, keep: bool = False) -> Iterator[BenchPipeline]:
-    """Stream worker(s) and query API on new topics, consumer group, schema and data folders."""
-    tag = f"bench-{name}-{uuid.uuid4().hex[:8]}"
-    state_dir = STATE_ROOT / tag
-    running = BenchPipeline(LocalPipeline(isolated_env(tag, state_dir), state_dir / "logs"))
+def _cleaned_up(pipeline: LocalPipeline, state_dir: Path, *, keep: bool = False) -> Iterator[LocalPipeline]:
+    """Stops the pipeline's processes at the end (their logs printed if anything failed) and removes
+    its state unless `keep`."""
     try:
-        running.start(workers)
-        yield running
+        yield pipeline
     except Exception:
-        for process in running.pipeline.processes.values():
+        for process in pipeline.processes.values():
             print(f"--- {process.name} log ---\n{process.log_tail(30)}")
         raise
     finally:
-        running.pipeline.stop()
+        pipeline.stop()
         if not keep:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@contextmanager
+def fresh_pipeline(
+    name: str, *, workers: int = 1, keep: bool = False, env: Mapping[str, str] | None = None
+) -> Iterator[BenchPipeline]:
+    """Stream worker(s) and query API on new topics, consumer group, schema and data folders
+    (`env`: more settings for them)."""
+    tag = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    state_dir = STATE_ROOT / tag
+    pipeline = LocalPipeline(isolated_env(tag, state_dir, **(env or {})), state_dir / "logs")
+    with _cleaned_up(pipeline, state_dir, keep=keep):
+        running = BenchPipeline(pipeline)
+        running.start(workers)
+        yield running
+
+
+@contextmanager
+def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
+    """A query API (no stream worker) on pipeline `prefix`'s embeddings topic, once its live
+    generation holds the whole topic and has built its HNSW graph; yields it and the chunk count."""
+    state_dir = STATE_ROOT / f"{prefix}-{name}"
+    with _cleaned_up(
+        LocalPipeline(isolated_env(prefix, state_dir), state_dir / "logs"), state_dir
+    ) as pipeline:
+        pipeline.create_topics()  # idempotent: the embeddings topic is there already
+        pipeline.start_query_api()
+        settings = pipeline.settings
+        topic = catalogue(prefix).embeddings.name
+        chunks = asyncio.run(chunks_in_topic(settings.kafka, topic, load_codec(settings.codec)))
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        # The feed builds the HNSW graph once idle (for 1,000 points or more); wait for it too, so it
+        # neither shares the cores with what is measured next nor leaves searches scanning.
+        while True:
+            # {} while the node does not answer (an HNSW build holds the GIL) or is not ready yet.
+            status = pipeline.node_status()
+            if status.get("chunks", 0) >= chunks and status.get("vector_index_optimizing") is False:
+                break
+            _before(deadline, "the live generation to catch up and build its HNSW graph")
+            time.sleep(0.5)
+        yield pipeline, chunks
+
+
+def get_json(url: str, deadline: float) -> dict[str, Any]:
+    """GET a JSON body, waiting out a process that does not answer: qdrant-edge holds the GIL for a
+    whole HNSW build, so a query API answers nothing while it builds (BENCHMARKS.md)."""
+    while True:
+        try:
+            body: dict[str, Any] = httpx.get(url, timeout=60).json()
+            return body
+        except httpx.TimeoutException:
+            _before(deadline, f"{url} to answer")
+
+
+def _before(deadline: float, what: str) -> None:
+    if time.monotonic() > deadline:
+        raise TimeoutError(f"gave up waiting for {what}")
 
 
 class BenchPipeline:

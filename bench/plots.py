@@ -108,9 +108,15 @@ def plot_bench(result: Mapping[str, Any], samples: Mapping[str, Sequence[Any]], 
     if not samples:
         return []
     if kind == "ingest":
-        progress = next(iter(samples.values()))
-        title = f"Ingest of {result.get('docs')} documents, {result.get('workers')} worker(s)"
-        return [throughput(progress, out, "ingest-throughput", title)] if len(progress) > 1 else []
+        # One pipeline per encoder backend: samples are keyed "runs <backend> progress".
+        charts = []
+        for where, progress in samples.items():
+            backend = where.split()[1] if where.startswith("runs ") else ""
+            title = f"Ingest of {result.get('docs')} documents, {result.get('workers')} worker(s) {backend}"
+            name = f"ingest-throughput-{backend}" if backend else "ingest-throughput"
+            if len(progress) > 1:
+                charts.append(throughput(progress, out, name, title.rstrip()))
+        return charts
     if kind == "freshness":
         values = next(iter(samples.values()))
         load = result.get("load_per_s")

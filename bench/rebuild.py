@@ -1,5 +1,7 @@
 """`bench rebuild`: replaying stored embeddings from the embeddings topic into a fresh index generation,
-the work a blue/green rebuild does (no model involved: the vectors are in the log).
+the work a blue/green rebuild does (no model involved: the vectors are in the log), HNSW build
+included: once directly through the query node's projector, once end to end through the admin
+rebuild of a running query API (`POST /v1/admin/rebuild`, followed to the swap).
 
 Without --prefix the topic is filled first with synthetic DocumentEmbedded records (not timed); with
 --prefix an existing pipeline's topic is replayed (for example an `eval-...` one).
@@ -15,69 +17,96 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ragstream.bench.memory import PeakMemory
-from ragstream.bench.synthetic import DIMENSION, embedded_records
-from ragstream.bench.topic import read_batches
+from ragstream.bench.pipeline import get_json, query_api_on
+from ragstream.bench.synthetic import DIMENSION
+from ragstream.bench.topic import fill_synthetic, read_batches
 from ragstream.codec import load_codec
-from ragstream.kafka import create_topics, make_producer
+from ragstream.local.pipeline import LocalPipeline
+from ragstream.queries.admin.rebuild import REBUILD_BATCH_RECORDS
 from ragstream.queries.indexing.generation import Generation
 from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.settings import Settings, get_settings
-from ragstream.topics import catalogue, document_key
+from ragstream.topics import catalogue
+
+WAIT_S = 3600.0
 
 
-def run(chunks: int, prefix: str | None) -> dict[str, Any]:
+def run(chunks: int, prefix: str | None, path: str = "both") -> dict[str, Any]:
     settings = get_settings()
-    with PeakMemory() as memory:
+    holder: dict[str, LocalPipeline] = {}
+    names = lambda: {p.pid: n for n, p in holder["p"].processes.items()} if "p" in holder else {}  # noqa: E731
+    with PeakMemory(names) as memory:
         if prefix is None:
             prefix = f"bench-rebuild-{uuid.uuid4().hex[:8]}"
-            fill_s = asyncio.run(_fill(settings, prefix, chunks))
+            fill_s = asyncio.run(fill_synthetic(settings, prefix, chunks))
             source = "synthetic DocumentEmbedded records (random unit vectors, real-ish text)"
         else:
             fill_s = 0.0
             source = f"existing topic of pipeline {prefix}"
-        root = Path(tempfile.mkdtemp(prefix="bench-rebuild-"))
-        try:
-            result = asyncio.run(_replay(settings, prefix, root))
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-        peaks = memory.peaks_mb()
+        out: dict[str, Any] = {"bench": "rebuild", "source": source, "fill_s": round(fill_s, 2)}
+        if path in ("projector", "both"):
+            root = Path(tempfile.mkdtemp(prefix="bench-rebuild-"))
+            try:
+                out["projector"] = _projector_summary(asyncio.run(_replay(settings, prefix, root)))
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+        if path in ("admin", "both"):
+            out["admin"] = _through_admin(prefix, holder)
+        out["peak_rss_mb"] = memory.peaks_mb()
+    return out
+
+
+def _projector_summary(result: dict[str, Any]) -> dict[str, Any]:
+    total_s = result["replay_s"] + result["optimize_s"]
     return {
-        "bench": "rebuild",
         "chunks": result["chunks"],
-        "chunks_per_s": round(result["chunks"] / result["replay_s"], 1),
         "documents": result["documents"],
         "records": result["records"],
         "replay_s": round(result["replay_s"], 2),
         "fetch_decode_s": round(result["fetch_decode_s"], 2),
         "apply_s": round(result["apply_s"], 2),
         "optimize_s": round(result["optimize_s"], 2),
-        "source": source,
-        "fill_s": round(fill_s, 2),
-        "peak_rss_mb": peaks,
+        "replay_chunks_per_s": round(result["chunks"] / result["replay_s"], 1),
+        "chunks_per_s": round(result["chunks"] / total_s, 1),
     }
 
 
-async def _fill(settings: Settings, prefix: str, chunks: int) -> float:
-    topic = catalogue(prefix).embeddings
-    await create_topics(settings.kafka, [topic])
-    codec = load_codec(settings.codec.schemas_dir)
-    producer = make_producer(settings.kafka, client_suffix="bench")
-    started = time.perf_counter()
-    await producer.start()
-    try:
-        pending = []
-        for record in embedded_records(chunks, topic=f"{prefix}.document-commands"):
-            key = document_key(record["tenant"], record["document_id"])
-            pending.append(await producer.send(topic.name, codec.encode("DocumentEmbedded", record), key=key))
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return time.perf_counter() - started
+def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, Any]:
+    """`POST /v1/admin/rebuild` on a query API whose live generation holds the topic (caught up and
+    indexed), followed to the swap as an operator would."""
+    with query_api_on(prefix, "admin") as (pipeline, chunks):
+        holder["p"] = pipeline
+        url = pipeline.query_url
+        deadline = time.monotonic() + WAIT_S
+        job = httpx.post(f"{url}/v1/admin/rebuild", json={"read_model": "all"}, timeout=60).json()
+        phases: dict[str, float] = {}
+        last, since = job["phase"], time.monotonic()
+        while job["state"] == "running":
+            if time.monotonic() > deadline:
+                raise TimeoutError("gave up waiting for the rebuild")
+            time.sleep(0.1)
+            job = get_json(f"{url}/v1/admin/jobs/{job['id']}", deadline)
+            if job["phase"] != last:
+                phases[last] = phases.get(last, 0.0) + time.monotonic() - since
+                last, since = job["phase"], time.monotonic()
+        phases[last] = phases.get(last, 0.0) + time.monotonic() - since
+        if job["state"] != "done":
+            raise RuntimeError(f"rebuild failed: {job.get('error')}")
+        wall_s = float(job["finished_at"]) - float(job["started_at"])
+        return {
+            "chunks": chunks,
+            "wall_s": round(wall_s, 2),
+            "chunks_per_s": round(chunks / wall_s, 1),
+            "phase_s": {k: round(v, 2) for k, v in phases.items()},
+            "generation": job["generation"],
+        }
 
 
 async def _replay(settings: Settings, prefix: str, root: Path) -> dict[str, Any]:
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     topic = catalogue(prefix).embeddings.name
     generation = Generation.open(root, "g2", DIMENSION)
     chunks = records = 0
@@ -85,7 +114,7 @@ async def _replay(settings: Settings, prefix: str, root: Path) -> dict[str, Any]
     started = time.perf_counter()
     try:
         # Fetch and decode happen in read_batches; apply in a thread, as the index feed does.
-        async for batch in read_batches(settings.kafka, topic, codec):
+        async for batch in read_batches(settings.kafka, topic, codec, max_records=REBUILD_BATCH_RECORDS):
             records += len(batch)
             chunks += sum(len(r.record.get("chunks", ())) for r in batch if r.name == "DocumentEmbedded")
             applied = time.perf_counter()

@@ -55,6 +55,6 @@ def _phase(pipeline: BenchPipeline, commands: list[UpsertDocument]) -> tuple[flo
     start = asyncio.run(end_offsets(settings.kafka, topic))
     seconds = pipeline.ingest(commands)
     computed, records = asyncio.run(
-        embeddings_computed(settings.kafka, topic, load_codec(settings.codec.schemas_dir), start)
+        embeddings_computed(settings.kafka, topic, load_codec(settings.codec), start)
     )
     return seconds, computed, records

@@ -1,16 +1,19 @@
-"""Reading a topic from given offsets to its current end, decoded."""
+"""Reading a topic from given offsets to its current end, decoded; filling one with synthetic records."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from ragstream.codec import AvroSingleObjectCodec, CodecError
-from ragstream.kafka import security_options
+from ragstream.bench.synthetic import embedded_records
+from ragstream.codec import Codec, CodecError, load_codec
+from ragstream.kafka import create_topics, make_producer, security_options
 from ragstream.records import LogRecord
-from ragstream.settings import KafkaSettings
+from ragstream.settings import KafkaSettings, Settings
+from ragstream.topics import catalogue, document_key
 
 
 async def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
@@ -78,7 +81,7 @@ async def _fetch_to_end(
 async def read_batches(
     kafka: KafkaSettings,
     topic: str,
-    codec: AvroSingleObjectCodec,
+    codec: Codec,
     *,
     start: dict[int, int] | None = None,
     max_records: int = 500,
@@ -98,7 +101,7 @@ async def read_batches(
 
 
 async def embeddings_computed(
-    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec, start: dict[int, int]
+    kafka: KafkaSettings, topic: str, codec: Codec, start: dict[int, int]
 ) -> tuple[int, int]:
     """(embeddings computed, DocumentEmbedded records) on the embeddings topic since `start`."""
     computed = records = 0
@@ -110,9 +113,7 @@ async def embeddings_computed(
     return computed, records
 
 
-async def command_timestamps(
-    kafka: KafkaSettings, topic: str, codec: AvroSingleObjectCodec
-) -> dict[str, float]:
+async def command_timestamps(kafka: KafkaSettings, topic: str, codec: Codec) -> dict[str, float]:
     """command_id -> Kafka timestamp (seconds) of its first record on `topic`: every stage's output
     carries the command id, so consecutive topics give each hop's latency."""
     out: dict[str, float] = {}
@@ -124,3 +125,31 @@ async def command_timestamps(
                 continue
             out.setdefault(command_id, message.timestamp / 1000)
     return out
+
+
+async def fill_synthetic(settings: Settings, prefix: str, chunks: int) -> float:
+    """The embeddings topic of pipeline `prefix`, filled with synthetic DocumentEmbedded records;
+    returns the seconds it took."""
+    topic = catalogue(prefix).embeddings
+    await create_topics(settings.kafka, [topic])
+    codec = load_codec(settings.codec)
+    producer = make_producer(settings.kafka, client_suffix="bench")
+    started = time.perf_counter()
+    await producer.start()
+    try:
+        pending = []
+        for record in embedded_records(chunks, topic=f"{prefix}.document-commands"):
+            key = document_key(record["tenant"], record["document_id"])
+            pending.append(await producer.send(topic.name, codec.encode("DocumentEmbedded", record), key=key))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def chunks_in_topic(kafka: KafkaSettings, topic: str, codec: Codec) -> int:
+    """Chunks of the DocumentEmbedded records on an embeddings topic."""
+    chunks = 0
+    async for batch in read_batches(kafka, topic, codec):
+        chunks += sum(len(r.record.get("chunks", ())) for r in batch if r.name == "DocumentEmbedded")
+    return chunks

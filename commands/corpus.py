@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragstream.commands.exceptions import InvalidCommand
+from ragstream.commands.files import BINARY_SUFFIXES
 from ragstream.contracts import ContentType, UpsertDocument
 
 SUFFIXES = {
@@ -20,6 +21,26 @@ SUFFIXES = {
 }
 
 
+# Text files become JSON commands; binary ones (PDF, Office, e-mail) are sent as files.
+KNOWN = frozenset(SUFFIXES) | frozenset(BINARY_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class BinaryFile:
+    path: Path
+    document_id: str
+    content_type: ContentType
+
+    @classmethod
+    def of(cls, path: Path, root: Path | None) -> BinaryFile:
+        document_id = path.relative_to(root).as_posix() if root else path.name
+        return cls(path, document_id, BINARY_SUFFIXES[path.suffix.lower()])
+
+
+def is_binary_file(path: Path) -> bool:
+    return path.suffix.lower() in BINARY_SUFFIXES
+
+
 @dataclass(frozen=True)
 class Skipped:
     path: Path
@@ -31,10 +52,10 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in SUFFIXES and not _hidden(child, path):
+                if child.is_file() and child.suffix.lower() in KNOWN and not _hidden(child, path):
                     files.append(child)
         elif path.is_file():
-            if path.suffix.lower() in SUFFIXES:
+            if path.suffix.lower() in KNOWN:
                 files.append(path)
             else:
                 skipped.append(Skipped(path, f"unsupported file type {path.suffix or '(none)'}"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Histogram
 
 from ragstream.embedding.base import Embedder
+from ragstream.embedding.query_cache import QueryVectorCache
 from ragstream.queries.answers.base import Generator, Passage, passages_from_chunks
 from ragstream.queries.answers.resilient import Generated, ResilientGenerator, StreamItem
 from ragstream.queries.answers.templates import PromptTemplate
@@ -82,10 +83,12 @@ class QueryService:
         settings: RetrievalSettings,
         *,
         shared: SharedReadModels | None = None,
+        query_cache_size: int = 0,
         bounds: CommandLogBounds | None = None,
     ) -> None:
         self.feed = feed
         self.embedder = embedder
+        self.query_vectors = QueryVectorCache(query_cache_size)
         # Answers go through the resilient wrapper (deadline, breaker, fallback) when it has one.
         self.generator = (
             generator if isinstance(generator, ResilientGenerator) else ResilientGenerator(generator)
@@ -167,7 +170,7 @@ class QueryService:
         async def dense() -> list[Hit]:
             if q.mode == Mode.BM25:
                 return []
-            vector = await timed("embed", embedder.embed_query, q.text)
+            vector = await timed("embed", self.query_vectors.embed_query, embedder, q.text, q.tenant)
             return await timed("vector", vector_index.search, vector.tolist(), flt, depth)  # type: ignore[no-any-return]
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from ragstream.blobs.base import BlobReference
 from ragstream.codec import Codec
 from ragstream.identifiers import DOCUMENT_ID_MAX_LENGTH, DOCUMENT_ID_PATTERN, TENANT_PATTERN
 from ragstream.topics import document_key
@@ -36,6 +37,21 @@ class ContentType(StrEnum):
     TEXT = "text/plain"
     MARKDOWN = "text/markdown"
     HTML = "text/html"
+    # Binary documents: their bytes travel inline (content_bytes) or by reference (blob), and the
+    # extraction stage turns them into Markdown text with page/slide/sheet locations.
+    PDF = "application/pdf"
+    DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+    XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    EMAIL = "message/rfc822"
+
+    @property
+    def is_binary(self) -> bool:
+        return self not in TEXT_TYPES
+
+
+TEXT_TYPES = frozenset({ContentType.TEXT, ContentType.MARKDOWN, ContentType.HTML})
+BINARY_TYPES = frozenset(ContentType) - TEXT_TYPES
 
 
 def _has_nul(value: Any) -> bool:
@@ -75,7 +91,7 @@ class _Command(BaseModel):
     @model_validator(mode="after")
     def _no_nul(self) -> _Command:
         # NUL can never be stored in PostgreSQL text: refuse it here rather than stall a projection later.
-        for name, value in self.model_dump(exclude={"content", "event_time"}).items():
+        for name, value in self.model_dump(exclude={"content", "content_bytes", "event_time"}).items():
             if _has_nul(value):
                 raise ValueError(f"{name} must not contain NUL characters")
         return self
@@ -86,23 +102,45 @@ class _Command(BaseModel):
         return record
 
 
+# An inline file larger than this belongs in the blob store (Kafka's records stay well under their limit).
+MAX_INLINE_BYTES = 4 * 1024 * 1024
+
+
 class UpsertDocument(_Command):
     avro_name: str = "UpsertDocument"
     title: Annotated[str, StringConstraints(max_length=1024)] = ""
-    content: Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHARS)]
+    content: Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHARS)] = ""
     content_type: ContentType = ContentType.TEXT
     metadata: Metadata = Field(default_factory=dict)
     acl: Acl = Field(default_factory=list)
+    # A binary document: its bytes (small) or a reference into the blob store (large), never both.
+    content_bytes: Annotated[bytes, Field(max_length=MAX_INLINE_BYTES)] | None = None
+    blob: BlobReference | None = None
 
-    @field_validator("content")
-    @classmethod
-    def _has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be empty")
-        return value
+    @model_validator(mode="after")
+    def _one_body(self) -> UpsertDocument:
+        if not self.content_type.is_binary:
+            if self.content_bytes is not None or self.blob is not None:
+                raise ValueError(f"{self.content_type.value} is text: send it as content, not bytes")
+            if not self.content.strip():
+                raise ValueError("content must not be empty")
+            return self
+        if self.content:
+            raise ValueError(f"{self.content_type.value} is binary: send bytes, not content")
+        if (self.content_bytes is None) == (self.blob is None):
+            raise ValueError(f"{self.content_type.value} needs exactly one of content_bytes and blob")
+        if self.content_bytes is not None and not self.content_bytes:
+            raise ValueError("the file is empty (0 bytes)")
+        if self.blob is not None:
+            if self.blob.size == 0:
+                raise ValueError("the file is empty (0 bytes)")
+            if self.blob.media_type != self.content_type.value:
+                raise ValueError("blob.media_type must equal content_type")
+        return self
 
     def to_avro(self) -> dict[str, Any]:
         record = super().to_avro()
+        record["schema_version"] = 2
         record["content_type"] = self.content_type.value
         return record
 

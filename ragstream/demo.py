@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.panel import Panel
 
 from ragstream.commands.corpus import discover, file_command, pydoc_topic_commands
-from ragstream.contracts import WritePosition, consistency_token
+from ragstream.contracts import ContentType, WritePosition, consistency_token
 from ragstream.local import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.local.samples import docx_bytes, pdf_bytes
 from ragstream.settings import PROJECT_ROOT, get_settings
 
 console = Console()
@@ -30,7 +31,30 @@ QUESTIONS = [
     "How does ragstream keep answers fresh when documents change?",
     "Which component stores the document registry and audit trail?",
     "What is the airspeed velocity of an unladen swallow carrying a coconut?",
+    # Answered from page 2 of the generated PDF: the citation names the page.
+    "How long are audit log exports kept?",
 ]
+# Binary documents made on the spot (no downloads): the answer above cites the PDF's page.
+PDF_PAGES = [
+    "Operations handbook. This handbook describes how the platform team runs ragstream in production.",
+    "Retention. Audit log exports are kept for seven years in cold storage, then destroyed.",
+    "On call. The on-call engineer acknowledges a page within fifteen minutes.",
+]
+
+
+def binary_documents() -> list[tuple[str, bytes, str]]:
+    return [
+        ("handbook/operations.pdf", pdf_bytes(PDF_PAGES, title="Operations handbook"), ContentType.PDF.value),
+        (
+            "handbook/deploys.docx",
+            docx_bytes(
+                "Deploy checklist",
+                [("Before", "Freeze merges and announce the window."), ("After", "Watch the error budget.")],
+                table=[["step", "owner"], ["canary", "release manager"]],
+            ),
+            ContentType.DOCX.value,
+        ),
+    ]
 
 
 def corpus() -> list[dict[str, Any]]:
@@ -50,6 +74,14 @@ def ingest(pipeline: LocalPipeline, docs: list[dict[str, Any]]) -> str:
         for i in range(0, len(docs), 32):
             response = client.post(
                 f"{pipeline.command_url}/v1/documents", json={"documents": docs[i : i + 32]}
+            )
+            response.raise_for_status()
+            positions.extend(WritePosition.model_validate(c["position"]) for c in response.json()["commands"])
+        for document_id, data, media_type in binary_documents():
+            response = client.put(
+                f"{pipeline.command_url}/v1/files/{document_id}",
+                content=data,
+                headers={"Content-Type": media_type},
             )
             response.raise_for_status()
             positions.extend(WritePosition.model_validate(c["position"]) for c in response.json()["commands"])
@@ -77,7 +109,10 @@ def show_answer(question: str, data: dict[str, Any]) -> None:
     for c in data["citations"]:
         seen.setdefault(c["marker"], c)
     for marker, c in sorted(seen.items()):
-        console.print(f"   [{marker}] {c['document_id']} — {c['title']} (chars {c['start']}-{c['end']})")
+        where = f"{c['location']}, " if c.get("location") else ""
+        console.print(
+            f"   [{marker}] {c['document_id']} — {c['title']} ({where}chars {c['start']}-{c['end']})"
+        )
     if not data["grounded"]:
         console.print("   (no citations: nothing relevant was found)")
     console.print()
@@ -112,7 +147,10 @@ def main() -> None:
         console.print("starting a stream worker, the command API and the query API…")
         pipeline.start()
         docs = corpus()
-        console.print(f"ingesting {len(docs)} documents (project docs + Python's documentation topics)…")
+        console.print(
+            f"ingesting {len(docs) + len(binary_documents())} documents (project docs, Python's documentation"
+            " topics, a generated PDF and DOCX)…"
+        )
         started = time.perf_counter()
         token = ingest(pipeline, docs)
         wait_for(pipeline, token)

@@ -24,7 +24,7 @@ def make_producer(settings: KafkaSettings, *, client_suffix: str = "producer") -
         acks="all",
         linger_ms=5,
         max_request_size=settings.max_message_bytes,
-        compression_type="lz4" if _has_lz4() else None,
+        compression_type="lz4" if has_lz4() else None,
         **security_options(settings),
     )
 
@@ -80,12 +80,12 @@ async def create_topics(settings: KafkaSettings, specs: list[TopicSpec]) -> list
         await admin.close()
 
 
-def _has_lz4() -> bool:
-    try:
-        import lz4  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def has_lz4() -> bool:
+    """Whether aiokafka can (de)compress lz4 (its `lz4` extra, cramjam): every consumer here is
+    aiokafka's, so a producer compresses with lz4 only when they can read it."""
+    from aiokafka.codec import has_lz4
+
+    return bool(has_lz4())
 
 
 def security_options(settings: KafkaSettings) -> dict[str, Any]:

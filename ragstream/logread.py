@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from ragstream.codec import AvroSingleObjectCodec, CodecError
+from ragstream.codec import Codec, CodecError
 from ragstream.kafka import make_consumer
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
@@ -49,7 +49,7 @@ async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[in
 
 
 def decode_batches(
-    codec: AvroSingleObjectCodec, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+    codec: Codec, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
 ) -> tuple[list[LogRecord], int]:
     """Decoded records in partition order, and how many could not be decoded."""
     records: list[LogRecord] = []

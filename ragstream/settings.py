@@ -34,6 +34,8 @@ class StackSettings(_Section):
     postgres_port: int = 15432
     connect_port: int = 18083
     opensearch_port: int = 19200
+    # The schema registry (Confluent-compatible API) that `ragstream stack up` starts.
+    schema_registry_port: int = 18081
 
 
 class KafkaSettings(_Section):
@@ -43,6 +45,9 @@ class KafkaSettings(_Section):
     replication_factor: int = Field(default=1, ge=1)
     client_id: str = "ragstream"
     max_message_bytes: int = 8 * 1024 * 1024
+    # The client behind the producer SDK (`ragstream ingest --kafka`, the command API, benchmarks):
+    # confluent-kafka (librdkafka), the faster in `ragstream bench produce` (BENCHMARKS.md), or aiokafka.
+    producer_client: Literal["confluent-kafka", "aiokafka"] = "confluent-kafka"
     # How every client (producers, consumers, admin, faust workers) talks to the brokers.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
@@ -82,6 +87,22 @@ class PostgresSettings(_Section):
 class CodecSettings(_Section):
     # schemas/avro/, linked into the package as ragstream/schemas, so an installed ragstream has it.
     schemas_dir: Path = Path(__file__).parent / "schemas"
+    # How records are written: "confluent" (magic byte 0 + schema id from the registry, what the
+    # Kafka ecosystem's serdes write) or "single-object" (Avro's own encoding with a fingerprint, no
+    # registry). Readers accept both either way, so a deployment switches without a stop.
+    wire_format: Literal["confluent", "single-object"] = "confluent"
+    registry_url: str = "http://127.0.0.1:18081"
+    # HTTP basic auth for a registry that requires it ("user:password").
+    registry_basic_auth: SecretStr = SecretStr("")
+
+
+class SchemaRegistrySettings(_Section):
+    """The registry `ragstream serve schema-registry` runs (the local stack's)."""
+
+    host: str = "127.0.0.1"
+    port: int = 18081
+    # Its own PostgreSQL schema: shared by every deployment and test that uses this registry.
+    pg_schema: str = "schema_registry"
 
 
 class ChunkingProfile(_Section):
@@ -106,6 +127,9 @@ class ChunkingProfile(_Section):
 
 
 class ChunkingSettings(ChunkingProfile):
+    # "model": budgets count the embedding model's own tokens (its tokenizer.json, offline), so no
+    # chunk is truncated by the encoder; "estimate": a regex estimate that needs no model files.
+    tokenizer: Literal["model", "estimate"] = "model"
     # Overrides by tenant, then by the document's `source` metadata value (e.g. "pydoc", "file").
     # Env example: RAGSTREAM_CHUNKING__PER_TENANT='{"acme": {"max_tokens": 120}}'
     per_tenant: dict[str, ChunkingProfile] = Field(default_factory=dict)
@@ -117,9 +141,20 @@ class EmbeddingSettings(_Section):
     model: str = "all-MiniLM-L6-v2"
     model_path: Path | None = None
     batch_size: int = Field(default=32, ge=1, le=256)
-    # How long the embedder waits to fill a batch across messages before encoding a partial one.
-    batch_wait_s: float = 0.2
+    # The embedding stage never waits to fill a batch: it takes what has arrived while the model was
+    # busy (a lone edit goes at once, batches grow with load), up to this many passages per model
+    # call, so a small edit waits for at most one such call behind a bulk import.
+    max_passages_per_call: int = Field(default=96, ge=1, le=4096)
     device: str = "cpu"
+    # How passages and queries are encoded: "auto" picks the fastest backend that measured within
+    # 0.005 nDCG@10 of fp32 torch on SciFact and that this CPU and installation support (see
+    # ragstream.embedding.backends and BENCHMARKS.md); or one of torch-fp32, torch-bf16, onnx-fp32,
+    # onnx-int8. The backend is part of the embedder's version, so vectors of two never mix.
+    backend: Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"] = "auto"
+    # Where ONNX exports of the packaged weights are kept (made offline on first use, never committed).
+    cache_dir: Path = Path.home() / ".cache" / "ragstream" / "models"
+    # Recent query embeddings kept by the query node (0 turns the cache off).
+    query_cache_size: int = Field(default=1024, ge=0)
     # The embedding cache is kept per tenant, so no tenant learns whether another holds a text. Tenants
     # listed here trust each other and share one cache ("all": every tenant). Env: a JSON list.
     cache_shared_tenants: tuple[str, ...] = ()
@@ -283,6 +318,46 @@ class StreamsSettings(_Section):
     web_port: int = 6066
 
 
+class BlobSettings(_Section):
+    """Binary documents (PDF, Office, e-mail): where their bytes live and how they are extracted."""
+
+    # Files up to this size travel inside the command; larger ones go to the blob store first and the
+    # command carries their SHA-256 (claim check), so Kafka records stay small.
+    inline_max_bytes: int = Field(default=512 * 1024, ge=0)
+    # "local": a directory shared by the APIs and the workers (a mounted volume in a pod);
+    # "s3": an S3-compatible object store (s3_bucket, and s3_endpoint_url for MinIO and the like).
+    backend: Literal["local", "s3"] = "local"
+    dir: Path = PROJECT_ROOT / ".stack" / "blobs"
+    s3_bucket: str = ""
+    s3_prefix: str = "blobs/"
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # Empty: boto3's own chain (environment, shared config, instance or pod role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    # For development stacks only; production buckets are made (with their lifecycle rules) by their owners.
+    s3_create_bucket: bool = False
+    # Extraction runs in a child process per document with these bounds; past them the upsert is
+    # rejected with the reason, and the partition moves on.
+    extract_timeout_s: float = Field(default=60.0, gt=0)
+    extract_memory_mb: int = Field(default=1024, ge=64)
+    # How long a blob is kept after it was last written; `ragstream blobs sweep` deletes older ones
+    # (0: forever). The extracted text lives in the log, so search, rebuilds and generations never
+    # need a blob again; only replaying the *commands* (re-extraction) does, as far back as this.
+    retention_days: int = Field(default=0, ge=0)
+    # Refused by extraction beyond these (a 500-page PDF is rejected with the reason, not half-read).
+    max_pages: int = Field(default=300, ge=1)
+    max_extracted_chars: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Sum of the uncompressed sizes of an Office file's (zip) members: refuses zip bombs unopened.
+    max_unzipped_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024)
+
+    @model_validator(mode="after")
+    def _bucket_when_s3(self) -> BlobSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("blobs.s3_bucket is required with blobs.backend=s3")
+        return self
+
+
 class CdcSettings(_Section):
     # Table mapping files (or folders of *.yaml) the stream workers turn Debezium change events with;
     # the same files `ragstream connectors apply` registered. Env: a JSON list.
@@ -376,6 +451,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
     codec: CodecSettings = CodecSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     chunking: ChunkingSettings = ChunkingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()
@@ -385,6 +461,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     streams: StreamsSettings = StreamsSettings()
     cdc: CdcSettings = CdcSettings()
+    blobs: BlobSettings = BlobSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()

@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 
+from ragstream.blobs import open_blob_store
 from ragstream.codec import CodecError, load_codec
 from ragstream.embedding import Embedder, load_embedder
 from ragstream.observability.metrics import observe_processing
@@ -27,12 +28,20 @@ from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, owned_events
 from ragstream.streams.dlq import send_dead_letter
+from ragstream.streams.documents.formats import ExtractionFailed
+from ragstream.streams.documents.stage import ExtractionStage, is_binary
 from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.generations import GenerationFollower
 from ragstream.streams.metrics import COMMANDS, PROCESSED
 from ragstream.streams.projections import register_projections
-from ragstream.streams.stages import PASS_THROUGH, ChunkingPolicy, EmbeddingStage, chunk_upserted
-from ragstream.streams.versioning import COMMAND_NAMES, decide
+from ragstream.streams.stages import (
+    PASS_THROUGH,
+    ChunkingPolicy,
+    EmbeddingStage,
+    budget_tokenizer,
+    chunk_upserted,
+)
+from ragstream.streams.versioning import COMMAND_NAMES, decide, rejected
 from ragstream.streams.worker import raw_topic, worker_app
 from ragstream.topics import catalogue, document_key
 
@@ -47,8 +56,9 @@ def create_app(
     settings: Settings, *, embedder: Embedder | None = None, projections: Sequence[Projection] = ()
 ) -> faust.App:
     topics = catalogue(settings.kafka.topic_prefix)
-    codec = load_codec(settings.codec.schemas_dir)
-    chunking = ChunkingPolicy(settings.chunking)
+    codec = load_codec(settings.codec)
+    chunking = ChunkingPolicy(settings.chunking, budget_tokenizer(settings.chunking, settings.embedding))
+    extraction = ExtractionStage(settings.blobs, open_blob_store(settings.blobs))
     mappings = load_mappings(settings.cdc.mappings)
     pipeline = [topics.commands.name, topics.events.name, topics.chunks.name, topics.embeddings.name]
     consumed = [topics.commands.name, topics.events.name, topics.chunks.name]
@@ -127,10 +137,20 @@ def create_app(
                         f"record key {msg.key!r} must be {key!r} so the document stays ordered"
                     )
                 state_key = key.decode()
-                decision = decide(
-                    name, cmd, document_state.get(state_key),
-                    position=f"{msg.topic}/{msg.partition}/{msg.offset}", now=datetime.now(UTC),
-                )  # fmt: skip
+                position = f"{msg.topic}/{msg.partition}/{msg.offset}"
+                try:
+                    # Extraction: a binary document becomes text here, before the versioning decision,
+                    # so a file that cannot be read is a rejected command and its partition moves on.
+                    if name == "UpsertDocument" and is_binary(cmd):
+                        cmd = await extraction.extract(cmd)
+                    decision = decide(
+                        name, cmd, document_state.get(state_key), position=position, now=datetime.now(UTC)
+                    )
+                except ExtractionFailed as exc:
+                    decision = rejected(
+                        name, cmd, document_state.get(state_key), f"unreadable: {exc}", position=position,
+                        now=datetime.now(UTC),
+                    )  # fmt: skip
                 await deliver(events_topic, key, codec.encode(decision.event_name, decision.event))
                 # The table (and its changelog) moves only once the event is durable. The other order
                 # lost updates: a worker killed between its changelog write and its event left the
@@ -168,8 +188,19 @@ def create_app(
     @app.agent(chunks_topic)
     async def embed_chunks(stream: Any) -> None:
         allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
+
+        def passages(event: Any) -> int:
+            # What a document costs the model; an undecodable record costs nothing (it is
+            # dead-lettered when its batch is handled).
+            try:
+                name, record = decode(event, allowed)
+            except Exception:
+                return 0
+            return len(record["chunks"]) if name == "DocumentChunked" else 0
+
         batches = event_batches(
-            stream, settings.embedding.batch_size, settings.embedding.batch_wait_s,
+            stream, settings.embedding.batch_size,
+            max_weight=settings.embedding.max_passages_per_call, weight=passages,
             is_current=owns, sequencer=faust_sequencer(app, "embed_chunks", [topics.chunks.name]),
         )  # fmt: skip
         async for events in batches:

@@ -38,7 +38,7 @@ from ragstream.streams.chunking import ChunkingConfig
 from ragstream.streams.dlq import DEAD_LETTERS, dead_letter_headers
 from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.metrics import PROCESSED
-from ragstream.streams.stages import PASS_THROUGH, EmbeddingStage, chunk_upserted
+from ragstream.streams.stages import PASS_THROUGH, EmbeddingStage, budget_tokenizer, chunk_upserted
 from ragstream.topics import catalogue
 
 log = logging.getLogger("ragstream.streams.generations")
@@ -75,10 +75,11 @@ class GenerationBuilder:
 
     async def run(self) -> None:
         try:
-            embedder = await asyncio.to_thread(
-                load_embedder, self.generation.embedding_settings(self._settings.embedding)
-            )
-            config = ChunkingConfig(**self.generation.chunking)
+            embedding = self.generation.embedding_settings(self._settings.embedding)
+            embedder = await asyncio.to_thread(load_embedder, embedding)
+            # Budgets in the generation's own model's tokens, as the live workers count theirs.
+            tokenizer = budget_tokenizer(self._settings.chunking, embedding)
+            config = ChunkingConfig.model_validate({"tokenizer": tokenizer, **self.generation.chunking})
         except (ConfigurationError, OSError, ValueError) as exc:
             raise GenerationUnbuildable(f"{type(exc).__name__}: {exc}") from exc
         scopes = CacheScopes(self._settings.embedding.cache_shared_tenants)

@@ -41,7 +41,7 @@ def _register(app: faust.App, projection: Projection, *, codec: Codec, dead_lett
         await projection.open()
         try:
             batches = event_batches(
-                stream, projection.max_batch, 0.0,
+                stream, projection.max_batch,
                 is_current=owned_by(app), sequencer=faust_sequencer(app, name, [projection.topic]),
             )  # fmt: skip
             async for events in batches:

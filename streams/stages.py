@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,10 @@ from prometheus_client import Counter, Histogram
 
 from ragstream.embedding.base import Embedder
 from ragstream.embedding.passage import passage_input
-from ragstream.settings import ChunkingProfile, ChunkingSettings
-from ragstream.streams.chunking import ChunkingConfig, chunk_document
+from ragstream.embedding.tokenizer import tokenizer_file
+from ragstream.settings import ChunkingProfile, ChunkingSettings, EmbeddingSettings
+from ragstream.streams.chunking import ChunkingConfig
+from ragstream.streams.documents.located import chunk_located
 from ragstream.streams.embedding_cache import CacheKey, CacheScopes, EmbeddingCache
 
 EMBEDDINGS = Counter("ragstream_embeddings_total", "Chunk embeddings by origin", ["origin"])
@@ -27,22 +30,34 @@ PASS_THROUGH = frozenset({"DocumentDeleted", "DocumentAccessUpdated", "CommandRe
 
 
 def chunker_id(config: ChunkingConfig) -> str:
-    return f"structure-v1:max={config.max_tokens},overlap={config.overlap_tokens},min={config.min_tokens}"
+    base = f"structure-v1:max={config.max_tokens},overlap={config.overlap_tokens},min={config.min_tokens}"
+    # Budgets in the model's tokens make other chunks than the estimate: say so (old ids unchanged).
+    return f"{base},tokens={Path(config.tokenizer).parent.name}" if config.tokenizer else base
 
 
-def chunking_config(profile: ChunkingProfile) -> ChunkingConfig:
+def chunking_config(profile: ChunkingProfile, tokenizer: str = "") -> ChunkingConfig:
     return ChunkingConfig(
-        max_tokens=profile.max_tokens, overlap_tokens=profile.overlap_tokens, min_tokens=profile.min_tokens
-    )
+        max_tokens=profile.max_tokens, overlap_tokens=profile.overlap_tokens, min_tokens=profile.min_tokens,
+        tokenizer=tokenizer,
+    )  # fmt: skip
+
+
+def budget_tokenizer(settings: ChunkingSettings, embedding: EmbeddingSettings) -> str:
+    """The tokenizer file chunk budgets are counted with: the embedding model's own, unless the
+    settings ask for the estimate or the model folder has none."""
+    if settings.tokenizer == "estimate":
+        return ""
+    file = tokenizer_file(embedding)
+    return str(file) if file is not None else ""
 
 
 class ChunkingPolicy:
     """Picks the chunking settings for a document: its tenant's, else its source's, else the default."""
 
-    def __init__(self, settings: ChunkingSettings) -> None:
-        self._default = chunking_config(settings)
-        self._tenants = {k: chunking_config(v) for k, v in settings.per_tenant.items()}
-        self._sources = {k: chunking_config(v) for k, v in settings.per_source.items()}
+    def __init__(self, settings: ChunkingSettings, tokenizer: str = "") -> None:
+        self._default = chunking_config(settings, tokenizer)
+        self._tenants = {k: chunking_config(v, tokenizer) for k, v in settings.per_tenant.items()}
+        self._sources = {k: chunking_config(v, tokenizer) for k, v in settings.per_source.items()}
 
     def for_document(self, tenant: str, metadata: Mapping[str, str]) -> ChunkingConfig:
         if tenant in self._tenants:
@@ -56,22 +71,24 @@ def text_hash(text: str) -> str:
 
 def chunk_upserted(event: Mapping[str, Any], config: ChunkingConfig) -> dict[str, Any]:
     """DocumentUpserted -> DocumentChunked (spans index the extracted text, for citations)."""
-    _, spans = chunk_document(event["content"], event["content_type"], config)
+    spans = chunk_located(event["content"], event["content_type"], event.get("locations") or [], config)
     carried = ("schema_version", "command_id", "tenant", "document_id", "actor", "event_time", "source",
                "event_id", "version", "recorded_time", "command_position", "title", "metadata", "acl")  # fmt: skip
     record = {k: event[k] for k in carried}
     record["content_version"] = event["version"]
     record["chunker"] = chunker_id(config)
+    record["schema_version"] = 2
     record["chunks"] = [
         {
-            "chunk_number": span.number,
-            "text": span.text,
-            "start": span.start,
-            "end": span.end,
-            "heading": span.heading,
-            "content_hash": text_hash(span.text),
+            "chunk_number": s.span.number,
+            "text": s.span.text,
+            "start": s.span.start,
+            "end": s.span.end,
+            "heading": s.span.heading,
+            "location": s.location,
+            "content_hash": text_hash(s.span.text),
         }
-        for span in spans
+        for s in spans
     ]
     return record
 

@@ -43,14 +43,8 @@ def event_id(command_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ragstream:event:{command_id}"))
 
 
-def decide(
-    name: str, cmd: Mapping[str, Any], state: Mapping[str, Any] | None, *, position: str, now: datetime
-) -> Decision:
-    state = state or {}
-    current = int(state.get("version", 0))
-    alive = bool(state) and not state.get("deleted", False)
-    recent = list(state.get("recent_commands", []))
-    base = {
+def _base(cmd: Mapping[str, Any], *, position: str, now: datetime) -> dict[str, Any]:
+    return {
         "schema_version": 1,
         "command_id": cmd["command_id"],
         "tenant": cmd["tenant"],
@@ -63,10 +57,29 @@ def decide(
         "command_position": position,
     }
 
+
+def rejected(
+    name: str, cmd: Mapping[str, Any], state: Mapping[str, Any] | None, reason: str, *, position: str,
+    now: datetime,
+) -> Decision:  # fmt: skip
+    """The command refused with `reason`; the document's state stays as it was."""
+    current = int((state or {}).get("version", 0))
+    event = dict(_base(cmd, position=position, now=now), command_type=name, reason=reason)
+    event["current_version"] = current or None
+    return Decision("CommandRejected", event, None)
+
+
+def decide(
+    name: str, cmd: Mapping[str, Any], state: Mapping[str, Any] | None, *, position: str, now: datetime
+) -> Decision:
+    state = state or {}
+    current = int(state.get("version", 0))
+    alive = bool(state) and not state.get("deleted", False)
+    recent = list(state.get("recent_commands", []))
+    base = _base(cmd, position=position, now=now)
+
     def reject(reason: str) -> Decision:
-        event = {k: v for k, v in base.items()}
-        event.update(command_type=name, reason=reason, current_version=current or None)
-        return Decision("CommandRejected", event, None)
+        return rejected(name, cmd, state, reason, position=position, now=now)
 
     if cmd["command_id"] in recent:
         return reject("duplicate: this command was already applied")
@@ -86,9 +99,12 @@ def decide(
             and state.get("acl") == acl
         ):
             return reject("unchanged: content, metadata and ACL equal the current version")
-        event = dict(base, version=version, previous_version=current or None, title=cmd["title"],
-                     content=cmd["content"], content_type=cmd["content_type"], content_hash=digest,
-                     metadata=metadata, acl=acl)  # fmt: skip
+        event = dict(base, schema_version=2, version=version, previous_version=current or None,
+                     title=cmd["title"], content=cmd["content"], content_type=cmd["content_type"],
+                     content_hash=digest, metadata=metadata, acl=acl,
+                     # A binary document's provenance, set by the extraction stage.
+                     original_media_type=cmd.get("original_media_type") or "", blob=cmd.get("blob"),
+                     locations=list(cmd.get("locations") or []))  # fmt: skip
         new_state = {"version": version, "deleted": False, "content_hash": digest, "content_version": version,
                      "metadata": metadata, "acl": acl, "recent_commands": recent}  # fmt: skip
         return Decision("DocumentUpserted", event, new_state)

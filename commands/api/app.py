@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from ragstream.commands.api import files
 from ragstream.commands.api.quota import QuotaUnavailable, WriteQuota
 from ragstream.commands.api.routes import router
 from ragstream.commands.exceptions import CommandNotWritten, InvalidCommand
@@ -79,4 +80,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.include_router(router)
+    app.include_router(files.router)
     return app

@@ -42,9 +42,11 @@ class WriteBudget:
 
 async def get_budget(request: Request, writer: Writer) -> WriteBudget:
     state = request.app.state
-    return WriteBudget(
-        writer, len(await request.body()), getattr(state, "rate_limiter", None), getattr(state, "quota", None)
-    )
+    try:
+        size = len(await request.body())
+    except RuntimeError:  # a multipart form was parsed from the stream: count what the body limit saw
+        size = int(getattr(request.state, "body_bytes", 0) or request.headers.get("content-length") or 0)
+    return WriteBudget(writer, size, getattr(state, "rate_limiter", None), getattr(state, "quota", None))
 
 
 ProducerDep = Annotated[CommandProducer, Depends(get_producer)]

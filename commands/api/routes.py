@@ -26,7 +26,7 @@ router = APIRouter(
 )  # fmt: skip
 
 
-def _accepted(written: list[WrittenCommand]) -> CommandsAccepted:
+def accepted(written: list[WrittenCommand]) -> CommandsAccepted:
     return CommandsAccepted(
         commands=[
             CommandAccepted(
@@ -61,7 +61,7 @@ async def upsert_documents(
         )
         for doc in documents
     ]
-    return _accepted(await producer.send_many(commands))
+    return accepted(await producer.send_many(commands))
 
 
 @router.delete("/{document_id:path}", status_code=status.HTTP_202_ACCEPTED, response_model=CommandsAccepted)
@@ -80,7 +80,7 @@ async def delete_document(
         document_version=document_version,
         source={"via": "command-api"},
     )
-    return _accepted([await producer.send(command)])
+    return accepted([await producer.send(command)])
 
 
 @router.patch("/{document_id:path}", status_code=status.HTTP_202_ACCEPTED, response_model=CommandsAccepted)
@@ -101,4 +101,4 @@ async def update_document_access(
         source={"via": "command-api"},
         **body.model_dump(),
     )
-    return _accepted([await producer.send(command)])
+    return accepted([await producer.send(command)])

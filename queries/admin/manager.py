@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.embedding import Embedder
 from ragstream.queries.admin.generations import EmbeddingGenerations
 from ragstream.queries.admin.jobs import (
@@ -57,7 +57,7 @@ class IndexManager:
         settings: Settings,
         service: QueryService,
         registry: RegistryStore,
-        codec: AvroSingleObjectCodec,
+        codec: Codec,
         *,
         on_job_finished: JobHook | None = None,
     ) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.embedding import Embedder, load_embedder
 from ragstream.embedding.generation import EmbeddingGeneration
 from ragstream.exceptions import ConfigurationError
@@ -34,6 +34,8 @@ from ragstream.settings import ChunkingProfile, KafkaSettings, Settings
 # How long the live feed may stay paused while the new one passes it; the new feed is within a
 # batch or two of the live one when the pause starts, so this is a safety net, not a wait.
 SWAP_CATCH_UP_S = 30.0
+# Records per batch while a rebuild replays the log (each batch ends in a commit of every index).
+REBUILD_BATCH_RECORDS = 2000
 # How often a rebuild looks for a worker's report that it cannot build the generation.
 FAILURE_CHECK_S = 2.0
 Swap = Callable[[IndexFeed, Manifest, Embedder], Awaitable[None]]
@@ -43,7 +45,7 @@ Swap = Callable[[IndexFeed, Manifest, Embedder], Awaitable[None]]
 class RebuildPlan:
     root: Path
     kafka: KafkaSettings
-    codec: AvroSingleObjectCodec
+    codec: Codec
     live: Callable[[], IndexFeed]
     # The query embedder of the new generation (its passages are embedded by the stream workers).
     embedder: Embedder
@@ -72,14 +74,19 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
         model_version=model.version,
     )  # fmt: skip
     write_manifest(root, manifest)
-    job.detail = {"embedding_model": model.name, "dimension": model.dimension, "topic": topic}
+    job.detail = {
+        "embedding_model": model.name, "embedding_version": model.version,
+        "dimension": model.dimension, "topic": topic,
+    }  # fmt: skip
     requested_at = -1
     if not live:
         job.detail.update(chunking=generation.chunking, embedding_generation=generation.id)
         job.phase = "requesting"
         requested_at = await plan.generations.request(generation, plan.requested_by)
     opened = await asyncio.to_thread(Generation.open, root, name, model.dimension, plan.read_models)
-    feed = IndexFeed(plan.kafka, topic, plan.codec, opened, observe_freshness=False)
+    feed = IndexFeed(
+        plan.kafka, topic, plan.codec, opened, observe_freshness=False, batch_records=REBUILD_BATCH_RECORDS
+    )
     swapped = False
     try:
         await feed.start()
@@ -102,6 +109,12 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
             if feed.has_passed(plan.live()):
                 break
             await asyncio.sleep(0.3)
+        # The HNSW graph is built once, over everything replayed, before the swap: the new
+        # generation serves indexed searches from its first query (left to the idle feed, the
+        # first minutes would scan). In a child process: qdrant-edge holds the GIL while it builds,
+        # which would freeze this whole query API, live searches included.
+        job.phase = "indexing"
+        await feed.optimize_apart()
         job.phase = "swapping"
         await swap(feed, manifest, model)
         swapped = True

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ragstream.codec import AvroSingleObjectCodec, load_codec
+from ragstream.codec import Codec, load_codec
 from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.queries.admin.jobs import Job
 from ragstream.queries.indexing.generation import Generation, current_generation, read_manifest
@@ -28,7 +28,7 @@ async def replay(
     *,
     kafka: KafkaSettings,
     topic: str,
-    codec: AvroSingleObjectCodec,
+    codec: Codec,
     projector: IndexProjector,
     read_models: Sequence[str],
     target: dict[int, int],
@@ -126,7 +126,7 @@ async def replay_offline(
     try:
         topic = generation_topic(settings, manifest)
         await replay(
-            job, kafka=settings.kafka, topic=topic, codec=load_codec(settings.codec.schemas_dir),
+            job, kafka=settings.kafka, topic=topic, codec=load_codec(settings.codec),
             projector=generation.projector, read_models=read_models,
             target=generation.projector.state.next_offsets(topic), from_offset=from_offset, from_time=from_time,
         )  # fmt: skip

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.queries.admin.jobs import Job
 from ragstream.queries.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
-from ragstream.queries.readmodels.projection import apply_record, plan_batch
+from ragstream.queries.readmodels.projection import apply_records, plan_batch
 from ragstream.queries.readmodels.shared import opensearch_client
 from ragstream.queries.registry.shared_state import SharedIndexState
 from ragstream.records import LogRecord
@@ -29,7 +29,7 @@ from ragstream.topics import catalogue
 
 
 class SharedKeywordRebuild:
-    def __init__(self, settings: Settings, codec: AvroSingleObjectCodec, state: SharedIndexState) -> None:
+    def __init__(self, settings: Settings, codec: Codec, state: SharedIndexState) -> None:
         self._settings = settings
         self._codec = codec
         self._state = state
@@ -79,8 +79,7 @@ class SharedKeywordRebuild:
 
     def _write(self, records: list[LogRecord], index: OpenSearchKeywordIndex) -> tuple[int, int]:
         plan = plan_batch(records, lambda tenant, document_id: self._versions.get((tenant, document_id), 0))
-        for rec in plan.to_apply:
-            apply_record(rec, [index])
+        apply_records(plan.to_apply, [index], plan.new_documents)
         index.flush()
         for tenant, document_id, version, _ in plan.applied:
             self._versions[(tenant, document_id)] = version

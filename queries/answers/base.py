@@ -30,10 +30,15 @@ class Passage:
     # Character span of `text` in the document's extracted text.
     start: int
     end: int
+    # Page, slide or sheet of a binary original ("page 2"); "" for text documents.
+    location: str = ""
 
     @classmethod
     def from_chunk(cls, number: int, chunk: IndexedChunk) -> Passage:
-        return cls(number, chunk.document_id, chunk.chunk_id, chunk.title, chunk.text, chunk.start, chunk.end)
+        return cls(
+            number, chunk.document_id, chunk.chunk_id, chunk.title, chunk.text, chunk.start, chunk.end,
+            chunk.location,
+        )  # fmt: skip
 
 
 def passages_from_chunks(chunks: Sequence[IndexedChunk]) -> list[Passage]:
@@ -64,6 +69,8 @@ class Citation:
     end: int
     # Exact substring of the cited passage's text.
     quote: str
+    # Page, slide or sheet of a binary original ("page 2"); "" for text documents.
+    location: str = ""
 
 
 def citation_for(passage: Passage, offset: int, end_offset: int) -> Citation:
@@ -76,6 +83,7 @@ def citation_for(passage: Passage, offset: int, end_offset: int) -> Citation:
         start=passage.start + offset,
         end=passage.start + end_offset,
         quote=passage.text[offset:end_offset],
+        location=passage.location,
     )
 
 

@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             for read_model in local_read_models(settings):
                 await registry.record_read_model_versions(read_model, applied)
 
-        codec = load_codec(settings.codec.schemas_dir)
+        codec = load_codec(settings.codec)
         topic = generation_topic(settings, manifest)
         feed = IndexFeed(settings.kafka, topic, codec, generation, on_applied=record_versions)
         await feed.start()
@@ -158,8 +158,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             indexes = await asyncio.to_thread(open_shared_indexes, settings, model.dimension)
             shared = SharedReadModels.of(indexes, SharedIndexState.of(registry))
         service = LoggedQueryService(
-            feed, model, make_generator(settings.generator), settings.retrieval, shared=shared, bounds=bounds
-        )
+            feed, model, make_generator(settings.generator), settings.retrieval, shared=shared, bounds=bounds,
+            query_cache_size=settings.embedding.query_cache_size,
+        )  # fmt: skip
         service.query_log = query_log
         admin = IndexManager(settings, service, registry, codec, on_job_finished=_tell_owner(outbox))
         app.state.registry = registry

@@ -74,6 +74,7 @@ async def search(body: SearchIn, service: ServiceDep, reader: Reader) -> SearchO
             text=h.chunk.text,
             start=h.chunk.start,
             end=h.chunk.end,
+            location=h.chunk.location,
             metadata=dict(h.chunk.metadata),
             scores=RetrieverScores(
                 bm25=h.bm25_score, bm25_rank=h.bm25_rank, vector=h.vector_score, vector_rank=h.vector_rank
@@ -211,6 +212,12 @@ async def document_events(
     "/documents/{document_id:path}/history", response_model=HistoryOut, responses=error_responses(404)
 )
 async def document_history(document_id: DocumentPath, registry: RegistryDep, reader: Reader) -> HistoryOut:
+    if await registry.get_document(reader.tenant, document_id) is None:
+        # Every upsert of it was rejected (an unreadable file, say): it lives only in the tenant's
+        # audit log, and whoever sent it needs the reasons. No ACL was ever set, so none applies.
+        entries = await registry.history(reader.tenant, document_id)
+        if entries and all(e.outcome == "rejected" for e in entries):
+            return HistoryOut(document_id=document_id, entries=entries)
     await _visible_document(registry, reader.tenant, document_id, list(reader.principals))
     return HistoryOut(document_id=document_id, entries=await registry.history(reader.tenant, document_id))
 

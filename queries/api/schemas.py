@@ -76,6 +76,8 @@ class SearchHitOut(BaseModel):
     text: str
     start: int
     end: int
+    # Page, slide or sheet of a binary original ("page 2"); "" for text documents.
+    location: str = ""
     metadata: dict[str, str]
     scores: RetrieverScores
 

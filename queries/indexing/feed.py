@@ -17,10 +17,11 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Histogram
 
-from ragstream.codec import AvroSingleObjectCodec
+from ragstream.codec import Codec
 from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.observability.metrics import ERRORS
 from ragstream.queries.indexing.generation import Generation
+from ragstream.queries.indexing.optimize import OptimizeFailed, optimize_apart
 from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
@@ -41,11 +42,12 @@ class IndexFeed:
         self,
         kafka: KafkaSettings,
         topic: str,
-        codec: AvroSingleObjectCodec,
+        codec: Codec,
         generation: Generation,
         *,
         on_applied: Callable[[list[tuple[str, str, int, bool]]], object] | None = None,
         observe_freshness: bool = True,
+        batch_records: int = 500,
     ) -> None:
         self._kafka = kafka
         self.topic = topic
@@ -54,6 +56,9 @@ class IndexFeed:
         self._on_applied = on_applied
         # A rebuild re-reads old events; their age says nothing about how fresh the live node is.
         self._observe_freshness = observe_freshness
+        # Records per read and apply: every batch ends in a commit of each index, so a rebuild's
+        # catch-up reads larger ones (a live feed's batches are small anyway: what arrived).
+        self._batch_records = batch_records
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._pausing = False
@@ -145,7 +150,7 @@ class IndexFeed:
     async def _run(self) -> None:
         assert self._consumer is not None
         while not self._pausing:
-            batches = await self._consumer.getmany(timeout_ms=250, max_records=500)
+            batches = await self._consumer.getmany(timeout_ms=250, max_records=self._batch_records)
             records, errors = decode_batches(self._codec, batches)
             self.errors += errors
             if errors:
@@ -187,6 +192,11 @@ class IndexFeed:
     async def _maybe_optimize(self, idle_s: float = 5.0) -> None:
         if not self.optimization_due or time.monotonic() - self._idle_since < idle_s:
             return
+        await self.optimize()
+
+    async def optimize(self) -> None:
+        """Build the vector index's HNSW graph over what the generation holds (between batches:
+        it takes the projector's write lock)."""
         projector = self.generation.projector
         vector = projector.vector
         assert isinstance(vector, QdrantEdgeVectorIndex)  # a server vector index optimizes itself
@@ -203,6 +213,25 @@ class IndexFeed:
             time.monotonic() - started,
         )
         self._unoptimized = 0
+
+    async def optimize_apart(self) -> None:
+        """Build the HNSW graph in a child process (see ragstream.queries.indexing.optimize), the
+        feed paused meanwhile: for a generation that is not serving yet (a rebuild's)."""
+        projector = self.generation.projector
+        if not isinstance(projector.vector, QdrantEdgeVectorIndex):
+            return  # a server vector index optimizes itself
+        await self.pause()
+        try:
+            started = time.monotonic()
+            projector.vector, failure = await optimize_apart(projector.vector)
+            if failure is not None:
+                raise OptimizeFailed(failure)
+            log.info(
+                "built the HNSW graph of %s apart in %.1fs", self.generation.name, time.monotonic() - started
+            )
+            self._unoptimized = 0
+        finally:
+            self.resume()
 
     def is_caught_up_to(self, positions: dict[int, int]) -> bool:
         return all(self.command_positions.get(p, -1) >= o for p, o in positions.items())

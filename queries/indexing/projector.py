@@ -17,7 +17,7 @@ from prometheus_client import Counter
 
 from ragstream.queries.indexing.state import ProjectionState
 from ragstream.queries.readmodels.base import KeywordIndex, SearchIndex, VectorIndex
-from ragstream.queries.readmodels.projection import READ_MODELS, apply_record, plan_batch
+from ragstream.queries.readmodels.projection import READ_MODELS, apply_records, plan_batch
 from ragstream.records import LogRecord
 
 __all__ = ["APPLIED", "READ_MODELS", "BatchResult", "IndexProjector"]
@@ -53,8 +53,7 @@ class IndexProjector:
         with self.write_lock:
             plan = plan_batch(records, self.state.version)
             indexes = self.indexes(self.read_models)
-            for rec in plan.to_apply:
-                apply_record(rec, indexes)
+            apply_records(plan.to_apply, indexes, plan.new_documents)
             result = BatchResult(applied=plan.applied, skipped=plan.skipped)
             APPLIED.labels("applied").inc(len(plan.applied))
             APPLIED.labels("stale").inc(plan.skipped)
@@ -72,7 +71,7 @@ class IndexProjector:
         """
         result = BatchResult()
         with self.write_lock:
-            indexes = self.indexes(read_models)
+            current = []
             for rec in records:
                 if rec.name == "CommandRejected":
                     continue
@@ -81,8 +80,9 @@ class IndexProjector:
                 if version != self.state.version(*key):
                     result.skipped += 1
                     continue
-                apply_record(rec, indexes)
+                current.append(rec)
                 result.applied.append((*key, version, rec.name == "DocumentDeleted"))
+            apply_records(current, self.indexes(read_models))
             self._flush(read_models, result)
         return result
 

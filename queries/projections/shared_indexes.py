@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_e
 
 from ragstream.projections import Unappliable
 from ragstream.queries.readmodels.exceptions import DimensionMismatchError, ReadModelError
-from ragstream.queries.readmodels.projection import apply_record, document_keys, plan_batch
+from ragstream.queries.readmodels.projection import apply_records, document_keys, plan_batch
 from ragstream.queries.readmodels.shared import SharedIndexes, open_shared_indexes, shared_read_models
 from ragstream.queries.registry import RegistryStore
 from ragstream.queries.registry.shared_state import SharedIndexState
@@ -59,8 +59,7 @@ class SharedIndexProjector:
         targets = self.indexes.all()
 
         def write() -> None:
-            for rec in plan.to_apply:
-                apply_record(rec, targets)
+            apply_records(plan.to_apply, targets, plan.new_documents)
             for index in targets:
                 index.flush()
 

@@ -33,10 +33,32 @@ class IndexedChunk:
     # Principals and groups ("user:alice", "group:eng") allowed to read; empty means the whole tenant.
     acl: Sequence[str] = ()
     vector: Sequence[float] | None = None
+    # Where the chunk lies in a binary original ("page 2", "slide 3", "sheet Budget"); "" for text.
+    location: str = ""
 
     @property
     def chunk_id(self) -> str:
         return chunk_id(self.document_id, self.version, self.chunk_number)
+
+
+# The keyword indexes keep the location with the stored metadata, under a key no metadata key can be
+# (they match [A-Za-z0-9_.-]): their schemas are fixed (tantivy's chunk schema, OpenSearch's strict
+# mapping), and a stored-only value needs no new field, so indexes written before locations still
+# open. Qdrant's payload is schemaless and stores it as a key of its own.
+LOCATION_KEY = "@location"
+
+
+def stored_metadata(chunk: IndexedChunk) -> dict[str, str]:
+    metadata = dict(chunk.metadata)
+    if chunk.location:
+        metadata[LOCATION_KEY] = chunk.location
+    return metadata
+
+
+def split_location(stored: Mapping[str, object] | None) -> tuple[dict[str, str], str]:
+    """(metadata, location) of what `stored_metadata` stored."""
+    metadata = {str(k): str(v) for k, v in (stored or {}).items()}
+    return metadata, metadata.pop(LOCATION_KEY, "")
 
 
 def check_chunk_of(chunk: IndexedChunk, tenant: str, document_id: str) -> None:
@@ -65,12 +87,29 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True)
+class DocumentChunks:
+    """One document's new chunks, for `replace_documents`; `new` when no version of the document
+    was ever applied to the index (nothing of it to remove)."""
+
+    tenant: str
+    document_id: str
+    chunks: Sequence[IndexedChunk]
+    new: bool = False
+
+
 @runtime_checkable
 class SearchIndex(Protocol):
     """What both the keyword and the vector read model can do besides searching."""
 
     def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
         """Atomically (as far as the backend allows) make `chunks` the only chunks of the document."""
+
+    def replace_documents(self, documents: Sequence[DocumentChunks]) -> None:
+        """`replace_document` for several distinct documents, in order. This default (inherited by
+        the adapters) replaces them one by one; a backend with a bulk write overrides it."""
+        for doc in documents:
+            self.replace_document(doc.tenant, doc.document_id, doc.chunks)
 
     def delete_document(self, tenant: str, document_id: str) -> None:
         """Replacing with no chunks: every backend's replace already removes the chunks the new

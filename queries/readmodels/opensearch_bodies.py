@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ragstream.queries.readmodels.base import IndexedChunk, SearchFilter
+from ragstream.queries.readmodels.base import IndexedChunk, SearchFilter, split_location, stored_metadata
 from ragstream.queries.readmodels.keyword_text import (
     DOCUMENT_ENTRY,
     KIND_CHUNK,
@@ -180,7 +180,7 @@ def chunk_source(chunk: IndexedChunk) -> dict[str, Any]:
         "end": chunk.end,
         "title": chunk.title,
         "text": chunk.text,
-        "metadata": dict(chunk.metadata),
+        "metadata": stored_metadata(chunk),
     }
 
 
@@ -202,6 +202,7 @@ def document_source(chunks: Sequence[IndexedChunk]) -> dict[str, Any]:
 
 
 def chunk_from_source(source: Mapping[str, Any]) -> IndexedChunk:
+    metadata, location = split_location(source.get("metadata"))
     return IndexedChunk(
         tenant=str(source["tenant"]),
         document_id=str(source["document_id"]),
@@ -211,7 +212,8 @@ def chunk_from_source(source: Mapping[str, Any]) -> IndexedChunk:
         title=str(source.get("title") or ""),
         start=int(source.get("start") or 0),
         end=int(source.get("end") or 0),
-        metadata={str(k): str(v) for k, v in (source.get("metadata") or {}).items()},
+        metadata=metadata,
+        location=location,
         acl=stored_acl([str(term) for term in source.get("acl") or ()]),
     )
 

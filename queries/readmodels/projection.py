@@ -8,11 +8,11 @@ resurrect or duplicate anything; offsets and command positions advance with ever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragstream.queries.readmodels.base import IndexedChunk, SearchIndex
+from ragstream.queries.readmodels.base import DocumentChunks, IndexedChunk, SearchIndex
 from ragstream.records import LogRecord
 
 READ_MODELS = ("lexical", "vector")
@@ -29,6 +29,9 @@ class BatchPlan:
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     # Highest command position (partition -> offset) behind the batch, for read-your-writes.
     command_positions: dict[int, int] = field(default_factory=dict)
+    # Documents no version of which was applied before this batch and that it applies once: a
+    # write of theirs has nothing to remove first (most of a rebuild).
+    new_documents: set[tuple[str, str]] = field(default_factory=set)
 
 
 def parse_position(position: str) -> tuple[int, int] | None:
@@ -62,6 +65,10 @@ def plan_batch(records: Sequence[LogRecord], version_of: Callable[[str, str], in
         if version <= (pending.get(key) or version_of(*key)):
             plan.skipped += 1
             continue
+        if key in pending:
+            plan.new_documents.discard(key)  # applied twice here: the second write replaces the first
+        elif version_of(*key) == 0:
+            plan.new_documents.add(key)
         pending[key] = version
         plan.to_apply.append(rec)
         plan.applied.append((*key, version, rec.name == "DocumentDeleted"))
@@ -82,18 +89,39 @@ def to_chunks(record: Mapping[str, Any]) -> list[IndexedChunk]:
             metadata=dict(record["metadata"]),
             acl=list(record["acl"]),
             vector=c["vector"],
+            location=str(c.get("location") or ""),
         )
         for c in record["chunks"]
     ]
 
 
-def apply_record(rec: LogRecord, indexes: Sequence[SearchIndex]) -> None:
-    r = rec.record
-    tenant, document_id = r["tenant"], r["document_id"]
-    for index in indexes:
+def apply_records(
+    records: Sequence[LogRecord],
+    indexes: Sequence[SearchIndex],
+    new_documents: Set[tuple[str, str]] = frozenset(),
+) -> None:
+    """Apply records in order. Consecutive DocumentEmbedded records of distinct documents go to each
+    index as one `replace_documents` call (one bulk write where the backend has one)."""
+    run: list[DocumentChunks] = []
+
+    def write_run() -> None:
+        for index in indexes:
+            index.replace_documents(run)
+        run.clear()
+
+    for rec in records:
+        r = rec.record
+        tenant, document_id = r["tenant"], r["document_id"]
         if rec.name == "DocumentEmbedded":
-            index.replace_document(tenant, document_id, to_chunks(r))
-        elif rec.name == "DocumentDeleted":
-            index.delete_document(tenant, document_id)
-        elif rec.name == "DocumentAccessUpdated":
-            index.update_access(tenant, document_id, dict(r["metadata"]), list(r["acl"]))
+            if any(d.tenant == tenant and d.document_id == document_id for d in run):
+                write_run()  # the same document twice: the later write must follow the earlier
+            new = (tenant, document_id) in new_documents
+            run.append(DocumentChunks(tenant, document_id, to_chunks(r), new))
+            continue
+        write_run()
+        for index in indexes:
+            if rec.name == "DocumentDeleted":
+                index.delete_document(tenant, document_id)
+            elif rec.name == "DocumentAccessUpdated":
+                index.update_access(tenant, document_id, dict(r["metadata"]), list(r["acl"]))
+    write_run()

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, VectorIndex, check_chunk_of
+from ragstream.queries.readmodels.base import (
+    DocumentChunks,
+    Hit,
+    IndexedChunk,
+    SearchFilter,
+    VectorIndex,
+    check_chunk_of,
+)
 from ragstream.queries.readmodels.exceptions import (
     DimensionMismatchError,
     IndexLockedError,
@@ -55,6 +62,14 @@ def _match(key: str, value: str) -> qe.FieldCondition:
 
 def _match_any(key: str, values: Sequence[str]) -> qe.FieldCondition:
     return qe.FieldCondition(key, match=qe.MatchAny(list(values)))
+
+
+def _prune_filter(tenant: str, document_id: str, keep: set[qe.PointId]) -> qe.Filter:
+    """The document's points other than `keep`."""
+    return qe.Filter(
+        must=[_match("tenant", tenant), _match("document_id", document_id)],
+        must_not=[qe.HasIdCondition(keep)] if keep else None,
+    )
 
 
 def _document_filter(tenant: str, document_id: str) -> qe.Filter:
@@ -114,19 +129,37 @@ class QdrantEdgeVectorIndex(IndexLifecycle, VectorIndex):
     # -- writes ---------------------------------------------------------------------------------
 
     def replace_document(self, tenant: str, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
-        points = [self._to_point(tenant, document_id, chunk) for chunk in chunks]
-        keep: set[qe.PointId] = {point_id(tenant, chunk.chunk_id) for chunk in chunks}
+        ids = [point_id(tenant, chunk.chunk_id) for chunk in chunks]
+        points = [self._to_point(tenant, document_id, c, pid) for c, pid in zip(chunks, ids, strict=True)]
         # Upsert first, then prune the chunks that are not in the new set: qdrant-edge has no
         # multi-operation transaction, and this order never leaves the document missing.
-        prune = qe.Filter(
-            must=[_match("tenant", tenant), _match("document_id", document_id)],
-            must_not=[qe.HasIdCondition(keep)] if keep else None,
-        )
+        prune = _prune_filter(tenant, document_id, set(ids))
         with self._lock:
             shard = self._require_open()
             if points:
                 shard.update(qe.UpdateOperation.upsert_points(points))
             shard.update(qe.UpdateOperation.delete_points_by_filter(prune))
+
+    def replace_documents(self, documents: Sequence[DocumentChunks]) -> None:
+        """One upsert for the points of all the documents, then a prune for each document that had
+        earlier versions (a new one has nothing to prune): a rebuild's bulk write. The documents
+        are distinct, so no prune can remove another document's new points."""
+        points: list[qe.Point] = []
+        prunes: list[qe.Filter] = []
+        for doc in documents:
+            ids = [point_id(doc.tenant, chunk.chunk_id) for chunk in doc.chunks]
+            points += [
+                self._to_point(doc.tenant, doc.document_id, chunk, pid)
+                for chunk, pid in zip(doc.chunks, ids, strict=True)
+            ]
+            if not doc.new:
+                prunes.append(_prune_filter(doc.tenant, doc.document_id, set(ids)))
+        with self._lock:
+            shard = self._require_open()
+            if points:
+                shard.update(qe.UpdateOperation.upsert_points(points))
+            for prune in prunes:
+                shard.update(qe.UpdateOperation.delete_points_by_filter(prune))
 
     def update_access(
         self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
@@ -191,8 +224,8 @@ class QdrantEdgeVectorIndex(IndexLifecycle, VectorIndex):
     def _search_filter(flt: SearchFilter) -> qe.Filter:
         return qe.Filter(must=filter_conditions(flt, _match, _match_any, meta_field="meta_terms"))
 
-    def _to_point(self, tenant: str, document_id: str, chunk: IndexedChunk) -> qe.Point:
+    def _to_point(self, tenant: str, document_id: str, chunk: IndexedChunk, pid: str) -> qe.Point:
         check_chunk_of(chunk, tenant, document_id)
         payload = chunk_payload(chunk)
         vector = checked_vector(chunk.vector, self.dimension, f"vector of chunk {chunk.chunk_id}")
-        return qe.Point(point_id(tenant, chunk.chunk_id), vector, payload)
+        return qe.Point(pid, vector, payload)

@@ -19,7 +19,15 @@ from typing import Any
 
 import tantivy
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, KeywordIndex, SearchFilter, check_chunk_of
+from ragstream.queries.readmodels.base import (
+    Hit,
+    IndexedChunk,
+    KeywordIndex,
+    SearchFilter,
+    check_chunk_of,
+    split_location,
+    stored_metadata,
+)
 from ragstream.queries.readmodels.exceptions import IndexLockedError, IndexUnavailableError
 from ragstream.queries.readmodels.keyword_text import (
     MAX_TOKEN_CHARS,
@@ -341,7 +349,7 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         )
         for value in metadata_terms(chunk.metadata):
             doc.add_text("meta", value)
-        doc.add_bytes("metadata_json", json.dumps(dict(chunk.metadata), ensure_ascii=False).encode())
+        doc.add_bytes("metadata_json", json.dumps(stored_metadata(chunk), ensure_ascii=False).encode())
         return doc
 
     @staticmethod
@@ -366,7 +374,7 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
             return doc.get_first(name)
 
         raw_metadata = first("metadata_json")
-        metadata: dict[str, str] = json.loads(raw_metadata) if raw_metadata else {}
+        metadata, location = split_location(json.loads(raw_metadata) if raw_metadata else {})
         return IndexedChunk(
             tenant=str(first("tenant")),
             document_id=str(first("document_id")),
@@ -378,4 +386,5 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
             end=int(first("end")),
             metadata=metadata,
             acl=stored_acl([str(value) for value in doc.get_all("acl")]),
+            location=location,
         )

@@ -74,7 +74,8 @@ def show_hits(result: SearchOut) -> None:
     for hit in result.hits:
         s, text = hit.scores, hit.text.replace("\n", " ")
         passage = text[:PASSAGE_CHARS] + ("…" if len(text) > PASSAGE_CHARS else "")
-        rows.append([str(hit.rank), hit.document_id, f"{hit.score:.4f}", str(s.bm25_rank or "-"),
+        document = f"{hit.document_id} ({hit.location})" if hit.location else hit.document_id
+        rows.append([str(hit.rank), document, f"{hit.score:.4f}", str(s.bm25_rank or "-"),
                      str(s.vector_rank or "-"), passage])  # fmt: skip
     print_table(cols, rows)
 
@@ -134,6 +135,11 @@ def print_answer(question: str, data: AnswerOut) -> None:
     print_citations(data.citations)
 
 
+def where(location: str, start: int, end: int) -> str:
+    """ "page 2, chars 120-180" for a binary original, "chars 120-180" for text."""
+    return f"{location}, chars {start}-{end}" if location else f"chars {start}-{end}"
+
+
 def _fallback_note(generator: str, reason: str) -> None:
     errors.print(
         f"[yellow]the language model is unavailable ({reason}); the {generator} generator answered[/yellow]"
@@ -143,7 +149,7 @@ def _fallback_note(generator: str, reason: str) -> None:
 def print_citations(citations: list[Citation]) -> None:
     for c in citations:
         console.print(
-            f"  [{c.marker}] {c.document_id} ({c.title}) chars {c.start}-{c.end}",
+            f"  [{c.marker}] {c.document_id} ({c.title}) {where(c.location, c.start, c.end)}",
             markup=False,
             highlight=False,
         )

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ragstream.bench.cli import bench_app
-from ragstream.bench.eval.beir import DatasetError, default_split, load_dataset, read_qrels
+from ragstream.bench.eval.beir import DatasetError, default_split, load_dataset, read_qrels, subset
 from ragstream.bench.eval.compare import compare_runs
 from ragstream.bench.eval.ingest import STATE_ROOT, IngestOptions
 from ragstream.bench.eval.keyword_ablation import ablation
@@ -66,8 +66,19 @@ def eval_command(
     plot: Path | None = typer.Option(
         None, "--plot", file_okay=False, help="Also write PNG charts (per mode, the sweep, latency) into DIR."
     ),
+    backends: str | None = typer.Option(
+        None,
+        "--backends",
+        help="Compare encoder backends instead (dense, in-process, same chunks): e.g. "
+        "torch-fp32,torch-bf16,onnx-fp32,onnx-int8.",
+    ),
 ) -> None:
     """Retrieval quality (nDCG@10, Recall@100, MRR@10) of a BEIR dataset ingested through the pipeline."""
+    if backends is not None:
+        _compare_backends(
+            dataset, split or default_split(dataset), backends, limit_queries, limit_docs, json_output
+        )
+        return
     if mode not in (*MODES, "all"):
         raise typer.BadParameter(f"mode must be one of {', '.join(MODES)} or all", param_hint="--mode")
     if fusion not in (None, "rrf", "convex"):
@@ -112,6 +123,37 @@ def eval_command(
 
         for path in plot_eval(report.as_json(), plot):
             console.print(f"plot: {path}")
+
+
+def _compare_backends(
+    dataset: Path,
+    split: str,
+    backends: str,
+    limit_queries: int | None,
+    limit_docs: int | None,
+    json_output: bool,
+) -> None:
+    from ragstream.bench.eval.backends import compare_backends
+    from ragstream.embedding.backends import BACKENDS
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    if unknown := [b for b in chosen if b not in BACKENDS]:
+        raise typer.BadParameter(f"unknown backends {unknown}; one of {', '.join(BACKENDS)}")
+    console = Console(stderr=json_output)
+    settings = get_settings()
+    try:
+        data = subset(load_dataset(dataset, split, limit_queries=limit_queries), limit_docs)
+    except DatasetError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    report = compare_backends(data, chosen, settings.chunking, settings.embedding)
+    for name, row in report["backends"].items():
+        console.print(
+            f"{name:12} nDCG@10 {row['ndcg@10']:.4f}  delta {row['ndcg@10_delta_vs_fp32']:+.4f}"
+            f" ± {row['ndcg@10_delta_se']:.4f}  {row['passages_per_s']:.1f} passages/s"
+        )
+    if json_output:
+        print(json.dumps(report), flush=True)
 
 
 def compare_command(

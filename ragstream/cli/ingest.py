@@ -16,7 +16,7 @@ from ragstream.cli.output import ExitCode, emit, errors, json_option
 from ragstream.cli.session import TENANT_HELP, Session, open_session
 from ragstream.client import CommandAccepted, CommandOutcome, DocumentIn
 from ragstream.client.operations import batches
-from ragstream.commands.corpus import discover, file_command, pydoc_topic_commands
+from ragstream.commands.corpus import BinaryFile, discover, file_command, is_binary_file, pydoc_topic_commands
 from ragstream.commands.exceptions import CommandError
 from ragstream.commands.sdk import CommandProducer
 from ragstream.contracts import UpsertDocument, consistency_token
@@ -30,7 +30,9 @@ COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), 
 
 def ingest(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(None, help="Files or folders (text, Markdown, HTML)."),
+    paths: list[Path] = typer.Argument(
+        None, help="Files or folders (text, Markdown, HTML; PDF, DOCX, PPTX, XLSX, EML sent as files)."
+    ),
     tenant: str | None = typer.Option(None, help=TENANT_HELP + " With --kafka: the tenant written to."),
     actor: str | None = typer.Option(
         None,
@@ -71,21 +73,25 @@ def ingest(
             tenant or me.tenant,
             f"the command API at {session.connection.command_url} as {me.subject}",
         )
-    commands, rejected = _commands(paths or [], target, actor or "ingest-cli", pydoc_topics)
-    if not commands:
+    commands, files, rejected = _commands(paths or [], target, actor or "ingest-cli", pydoc_topics)
+    total = len(commands) + len(files)
+    if not total:
         errors.print("[red]nothing to ingest[/red]")
         raise typer.Exit(ExitCode.USAGE)
-    errors.print(f"writing {len(commands)} document(s) to tenant {target!r} through {route}", highlight=False)
+    errors.print(f"writing {total} document(s) to tenant {target!r} through {route}", highlight=False)
     started = time.perf_counter()
-    written = asyncio.run(_produce(commands, batch)) if kafka else _post(session, commands, batch)
+    if kafka:
+        written = asyncio.run(_produce(commands, files, batch, target, actor or "ingest-cli"))
+    else:
+        written = _post(session, commands, batch) + _upload(session, files)
     token = consistency_token(w.position for w in written)
-    errors.print(f"wrote {len(commands)} command(s) in {time.perf_counter() - started:.1f}s", highlight=False)
+    errors.print(f"wrote {total} command(s) in {time.perf_counter() - started:.1f}s", highlight=False)
     outcomes = _wait(session, written, wait_timeout) if wait else None
     # Searchable: every write is (or was unchanged), as the query API's event streams said.
     searchable = outcomes is not None and not (outcomes["rejected"] or outcomes["timed_out"])
     if json_output:
-        emit({"tenant": target, "via": "kafka" if kafka else "command-api", "written": len(commands),
-              "rejected": rejected, "consistency_token": token, "searchable": searchable,
+        emit({"tenant": target, "via": "kafka" if kafka else "command-api", "written": total,
+              "rejected": rejected, "consistency_token": token, "searchable": searchable, "files": len(files),
               **({"outcomes": outcomes} if outcomes is not None else {})})  # fmt: skip
     if rejected or (wait and not searchable):
         raise typer.Exit(ExitCode.ERROR)
@@ -126,14 +132,18 @@ def _wait(session: Session, written: list[CommandAccepted], timeout_s: float) ->
 
 def _commands(
     paths: list[Path], tenant: str, actor: str, pydoc_topics: bool
-) -> tuple[list[UpsertDocument], list[str]]:
+) -> tuple[list[UpsertDocument], list[BinaryFile], list[str]]:
     commands: list[UpsertDocument] = []
+    binaries: list[BinaryFile] = []
     rejected: list[str] = []
     files, skipped = discover(paths)
     for s in skipped:
         errors.print(f"[yellow]skipped {s.path}: {s.reason}[/yellow]")
     for file in files:
         root = next((p for p in paths if p.is_dir() and file.is_relative_to(p)), None)
+        if is_binary_file(file):
+            binaries.append(BinaryFile.of(file, root))
+            continue
         try:
             commands.append(file_command(file, root=root, tenant=tenant, actor=actor))
         except CommandError as exc:
@@ -141,7 +151,7 @@ def _commands(
             errors.print(f"[red]rejected {exc}[/red]")
     if pydoc_topics:
         commands.extend(pydoc_topic_commands(tenant=tenant, actor=actor))
-    return commands, rejected
+    return commands, binaries, rejected
 
 
 def _documents(commands: list[UpsertDocument]) -> Iterator[DocumentIn]:
@@ -160,10 +170,36 @@ def _post(session: Session, commands: list[UpsertDocument], batch: int) -> list[
     return accepted
 
 
-async def _produce(commands: list[UpsertDocument], batch: int) -> list[CommandAccepted]:
+def _upload(session: Session, files: list[BinaryFile]) -> list[CommandAccepted]:
+    """One request per file (raw bytes, its content type); the API decides inline or blob store."""
+    accepted: list[CommandAccepted] = []
+    with Progress(*COLUMNS, console=errors) as progress:
+        task = progress.add_task("sending files", total=len(files))
+        for file in files:
+            written = session.client.upload(
+                file.document_id, file.path.read_bytes(), file.content_type.value, title=file.path.stem,
+                metadata={"source": "file", "path": file.document_id[:1024]},
+            )  # fmt: skip
+            accepted.extend(written.commands)
+            progress.advance(task)
+    return accepted
+
+
+async def _produce(
+    commands: list[UpsertDocument], files: list[BinaryFile], batch: int, tenant: str, actor: str
+) -> list[CommandAccepted]:
     """The commands written to Kafka, described as the command API would have answered."""
     accepted: list[CommandAccepted] = []
     async with CommandProducer(get_settings()) as producer:
+        for file in files:
+            # Large files go to the blob store first; this process must share it with the workers.
+            expanded = await producer.file_commands(
+                document_id=file.document_id, data=file.path.read_bytes(), content_type=file.content_type,
+                tenant=tenant, actor=actor, title=file.path.stem,
+                metadata={"source": "file", "path": file.document_id[:1024]},
+                source={"via": "ingest-cli", "path": str(file.path)[:1024]},
+            )  # fmt: skip
+            commands.extend(expanded)
         with Progress(*COLUMNS, console=errors) as progress:
             task = progress.add_task("writing commands", total=len(commands))
             for i in range(0, len(commands), batch):

@@ -15,7 +15,7 @@ import typer
 from ragstream.cli.adminclient import follow, show_job
 from ragstream.cli.output import Col, console, emit, errors, json_option, print_table
 from ragstream.cli.session import PRINCIPALS_HELP, TENANT_HELP, URL_HELP, open_session
-from ragstream.client import JobOut, RebuildIn, ReplayIn
+from ragstream.client import DocumentRecord, JobOut, NotFound, RebuildIn, ReplayIn
 from ragstream.settings import get_settings
 
 READ_MODEL_HELP = "lexical, vector or all"
@@ -211,8 +211,11 @@ def audit(
 ) -> None:
     """Every command on a document, in log order, with actor and outcome; and what each read model holds."""
     session = open_session(ctx, url=url, tenant=tenant, principals=principals)
-    doc = session.client.get_document(document_id)
     history = session.client.history(document_id)
+    try:
+        doc: DocumentRecord | None = session.client.get_document(document_id)
+    except NotFound:  # only rejected commands, e.g. an unreadable file: the history says why
+        doc = None
     if json_output:
         emit({"document": doc, "history": history.entries})
         return
@@ -227,8 +230,13 @@ def audit(
          str(e.version or "-"), e.actor, e.source.get("via", ""), e.reason, e.command_position]
         for i, e in enumerate(history.entries, start=1)
     ]  # fmt: skip
-    print_table(cols, rows, title=f"{doc.tenant}/{document_id}: {doc.status} v{doc.version}")
-    for name, held in sorted(doc.read_models.items()):
+    title = (
+        f"{doc.tenant}/{document_id}: {doc.status} v{doc.version}"
+        if doc
+        else f"{document_id}: never accepted"
+    )
+    print_table(cols, rows, title=title)
+    for name, held in sorted(doc.read_models.items() if doc else []):
         console.print(
             f"  {name}: v{held.version}{' (deleted)' if held.deleted else ''} at {held.applied_at.isoformat()[:19]}",
             highlight=False,

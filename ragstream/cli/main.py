@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ragstream.cli import auth, connectors, logops, serve, stack, streams, topics, webhooks
+from ragstream.cli import auth, blobs, connectors, logops, serve, stack, streams, topics, webhooks
 from ragstream.cli.ask import ask, search
 from ragstream.cli.eval_bench import bench_app, compare_command, eval_command, keyword_command
 from ragstream.cli.ingest import ingest
@@ -43,6 +43,7 @@ def main(
 
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
+app.add_typer(blobs.app, name="blobs")
 app.add_typer(streams.app, name="streams")
 app.add_typer(serve.app, name="serve")
 app.add_typer(connectors.app, name="connectors")

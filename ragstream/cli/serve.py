@@ -45,3 +45,15 @@ def queries(port: int = typer.Option(None, help="Port (default: settings api.que
 
     api = get_settings().api
     _serve(query_api, api.query_host, port or api.query_port)
+
+
+@app.command("schema-registry")
+def schema_registry(
+    port: int = typer.Option(None, help="Port (default: settings schema_registry.port)."),
+) -> None:
+    """The schema registry (Confluent-compatible API, Avro subjects, stored in PostgreSQL)."""
+    from ragstream.schemaregistry.api import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.schema_registry.host, port=port or settings.schema_registry.port,
+                log_level="warning", log_config=logging_config("WARNING"))  # fmt: skip

@@ -136,6 +136,7 @@ class ClientBase:
 
     whoami = call(ops.whoami)
     upsert = write(ops.upsert)
+    upload = write(ops.upload)
     delete = write(ops.delete)
     update_access = write(ops.update_access)
     get_document = call(ops.get_document)

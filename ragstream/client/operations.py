@@ -61,6 +61,9 @@ class Call:
     stream: bool = False
     # Retried under the client's RetryPolicy when the answer says "later" (429, 503).
     retry: bool = True
+    # A raw body (a file upload) and its headers (Content-Type), instead of `json`.
+    content: bytes | None = None
+    headers: Mapping[str, str] | None = None
 
 
 Operation = Generator[Call, httpx.Response, T]
@@ -147,6 +150,33 @@ def upsert(
         response = yield Call("commands", "POST", "/v1/documents", json=body)
         accepted.extend(CommandsAccepted.model_validate_json(response.content).commands)
     return Written(accepted)
+
+
+def upload(
+    document_id: str,
+    data: bytes,
+    content_type: str,
+    *,
+    title: str = "",
+    metadata: Mapping[str, str] | None = None,
+    acl: Sequence[str] = (),
+    document_version: int | None = None,
+) -> Operation[Written]:
+    """Create or replace a document from a file's bytes (`PUT /v1/files/{id}`): PDF, DOCX, PPTX,
+    XLSX or an e-mail, named by `content_type`. The workers extract its text; a file they cannot
+    read ends as a rejected command with the reason (see `history`)."""
+    params: dict[str, Any] = {"title": title} if title else {}
+    if metadata:
+        params["metadata"] = json.dumps(dict(metadata))
+    if acl:
+        params["acl"] = list(acl)
+    if document_version is not None:
+        params["document_version"] = document_version
+    path = "/v1/files/" + quote(document_id, safe="/")
+    response = yield Call(
+        "commands", "PUT", path, params=params, content=data, headers={"Content-Type": content_type}
+    )
+    return Written(CommandsAccepted.model_validate_json(response.content).commands)
 
 
 def delete(document_id: str, *, document_version: int | None = None) -> Operation[Written]:

@@ -63,7 +63,10 @@ class Client(ClientBase):
 
     def send(self, call: ops.Call) -> httpx.Response:
         """One call, retried while the API says "later"; an error answer raises its typed error."""
-        request = self._http.build_request(call.method, self.url(call), json=call.json, params=call.params)
+        request = self._http.build_request(
+            call.method, self.url(call), json=call.json, params=call.params, content=call.content,
+            headers=call.headers,
+        )  # fmt: skip
         for attempt in itertools.count():
             try:
                 response = self._http.send(request, stream=call.stream)

@@ -1,9 +1,9 @@
 """Avro codec using the Avro spec's single-object encoding (0xC3 0x01 + CRC-64-AVRO fingerprint).
 
-Why not a schema registry: none could be started from Maven Central artifacts here, and the
-fingerprint tag gives the same guarantee for a closed set of contracts: every record names the exact
-writer schema, so a reader resolves it against its own (newer or older) version. The `Codec`
-protocol keeps a registry-backed codec pluggable for production.
+The encoding ragstream wrote before it used a schema registry, and the one it writes without one:
+every record names the exact writer schema by fingerprint, so a reader resolves it against its own
+(newer or older) version. `ragstream.codec.confluent` writes the registry's wire format and reads
+both, so topics holding records of either kind stay readable.
 
 Schemas live in `schemas/avro/<Name>.v<N>.avsc`; every version is kept so old records stay readable.
 """
@@ -15,7 +15,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +46,7 @@ class _Schema:
     version: int
     parsed: Any
     fingerprint: bytes
+    raw: dict[str, Any]
 
 
 class AvroSingleObjectCodec:
@@ -63,7 +63,7 @@ class AvroSingleObjectCodec:
             parsed = parse_schema(raw, named_schemas=dict(named), _write_hint=False)
             canonical = to_parsing_canonical_form(parsed)
             fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-            schema = _Schema(name, version, parsed, fp)
+            schema = _Schema(name, version, parsed, fp, raw)
             self._by_fingerprint[fp] = schema
             current = self._latest.get(name)
             if current is None or current.version < version:
@@ -81,6 +81,11 @@ class AvroSingleObjectCodec:
 
     def latest_version(self, name: str) -> int:
         return self._schema(name).version
+
+    def schema_json(self, name: str, *, reader: bool = False) -> str:
+        """The newest schema of a record type as JSON (`reader`: the version it is read into)."""
+        schema = self._readers[name] if reader else self._schema(name)
+        return json.dumps(schema.raw)
 
     def _schema(self, name: str) -> _Schema:
         try:
@@ -127,8 +132,3 @@ def read_schema_dir(path: Path) -> list[tuple[str, int, dict[str, Any]]]:
     if not found:
         raise UnknownSchema(f"no Avro schemas found in {path}")
     return found
-
-
-@lru_cache(maxsize=8)
-def load_codec(schemas_dir: Path) -> AvroSingleObjectCodec:
-    return AvroSingleObjectCodec(read_schema_dir(schemas_dir))

@@ -55,6 +55,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                # What arrived, for whoever charges for it after a form parser consumed the stream.
+                scope.setdefault("state", {})["body_bytes"] = received
                 if received > self.limit:
                     # FastAPI re-raises an HTTPException met while reading the body, so the app's
                     # problem handler answers it; the except below covers any other reader.

@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed"),
     "conflict": (409, "Conflict"),
     "body-too-large": (413, "Request body too large"),
+    "unsupported-media-type": (415, "Unsupported media type"),
     "validation": (422, "Invalid request"),
     "rate-limited": (429, "Too many requests"),
     "quota-exceeded": (429, "Quota exceeded"),

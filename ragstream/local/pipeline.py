@@ -26,6 +26,7 @@ def isolated_env(tag: str, base_dir: Path, **extra: str) -> dict[str, str]:
         "RAGSTREAM_STREAMS__WEB_PORT": str(free_port()),
         "RAGSTREAM_POSTGRES__SCHEMA_NAME": safe,
         "RAGSTREAM_INDEX__DATA_DIR": str(base_dir / "readmodels"),
+        "RAGSTREAM_BLOBS__DIR": str(base_dir / "blobs"),
         "RAGSTREAM_API__COMMAND_PORT": str(free_port()),
         "RAGSTREAM_API__QUERY_PORT": str(free_port()),
         # The local dev profile: callers are trusted to name their tenant and principals in headers,

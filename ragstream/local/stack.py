@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 
 from ragstream.exceptions import RagstreamError
 from ragstream.settings import PROJECT_ROOT, Settings
 
 SCRIPTS = PROJECT_ROOT / "deploy" / "local"
-SERVICES = ("kafka", "postgres")
+# The schema registry keeps its schemas in PostgreSQL, so it starts after it.
+SERVICES = ("kafka", "postgres", "schema-registry")
 # Kafka Connect with Debezium is optional: `ragstream stack up --with-connect`.
 OPTIONAL_SERVICES = ("connect", "opensearch")
 
@@ -39,6 +41,9 @@ def _env(settings: Settings) -> dict[str, str]:
         RAGSTREAM_STACK__POSTGRES_PORT=str(st.postgres_port),
         RAGSTREAM_STACK__CONNECT_PORT=str(st.connect_port),
         RAGSTREAM_STACK__OPENSEARCH_PORT=str(st.opensearch_port),
+        RAGSTREAM_STACK__SCHEMA_REGISTRY_PORT=str(st.schema_registry_port),
+        # The registry is ragstream's own server: run by this interpreter, with this checkout's code.
+        RAGSTREAM_LOCAL_PYTHON=sys.executable,
         RAGSTREAM_STACK__POSTGRES_USER=settings.postgres.user,
         RAGSTREAM_STACK__POSTGRES_DB=settings.postgres.database,
     )

@@ -47,7 +47,7 @@ def register_cdc(
     if not mappings:
         return
     topics = catalogue(settings.kafka.topic_prefix)
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     by_topic = {m.topic(topics.cdc_prefix): m for m in mappings}
     rewind_uncommitted_partitions(by_topic)
     # internal=True makes faust create a missing topic at startup (compacted, as the connector would),

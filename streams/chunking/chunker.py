@@ -17,11 +17,11 @@ from ragstream.settings import ChunkingProfile
 from ragstream.streams.chunking.document import Block, ExtractedText
 from ragstream.streams.chunking.extraction import extract_text
 from ragstream.streams.chunking.tokens import (
-    count_tokens,
+    TokenCounter,
     line_spans,
     sentence_spans,
     sentence_starts,
-    token_spans,
+    token_counter,
     word_pieces,
 )
 
@@ -32,6 +32,9 @@ class ChunkingConfig(ChunkingProfile):
     """The chunker's budget (see ChunkingProfile); used alone, without settings, it is a little larger."""
 
     max_tokens: int = Field(default=256, ge=1)
+    # What the budget counts: "" the regex estimate, else the path of the embedding model's
+    # tokenizer.json (its own tokens).
+    tokenizer: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +84,30 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _block_units(text: str, block: Block, section: int, max_tokens: int) -> list[_Unit]:
+def _block_units(
+    text: str, block: Block, section: int, max_tokens: int, counter: TokenCounter
+) -> list[_Unit]:
     start, end = _strip_span(text, block.start, block.end)
     if start == end:
         return []
-    tokens = count_tokens(text[start:end])
+    tokens = len(counter.spans(text, start, end))
     if tokens <= max_tokens:
         return [_Unit(start, end, tokens, section)]
     units: list[_Unit] = []
     split = line_spans if block.kind == "code" else sentence_spans
     for part_start, part_end in split(text, start, end):
-        part_tokens = count_tokens(text[part_start:part_end])
+        part_tokens = len(counter.spans(text, part_start, part_end))
         if part_tokens <= max_tokens:
             units.append(_Unit(part_start, part_end, part_tokens, section))
         else:
-            pieces = word_pieces(text, part_start, part_end, max_tokens)
+            pieces = word_pieces(text, part_start, part_end, max_tokens, counter)
             units.extend(_Unit(a, b, n, section) for a, b, n in pieces)
     return units
 
 
-def _units_and_sections(extracted: ExtractedText, max_tokens: int) -> tuple[list[_Unit], list[_Section]]:
+def _units_and_sections(
+    extracted: ExtractedText, max_tokens: int, counter: TokenCounter
+) -> tuple[list[_Unit], list[_Section]]:
     units: list[_Unit] = []
     sections: list[_Section] = []
     headings: list[tuple[int, str]] = []
@@ -113,7 +120,7 @@ def _units_and_sections(extracted: ExtractedText, max_tokens: int) -> tuple[list
         elif not sections:
             sections.append(_Section(()))
         section = sections[-1]
-        block_units = _block_units(extracted.text, block, len(sections) - 1, max_tokens)
+        block_units = _block_units(extracted.text, block, len(sections) - 1, max_tokens, counter)
         if block.kind != "heading" and block_units:
             section.heading_only = False
         section.tokens += sum(unit.tokens for unit in block_units)
@@ -135,7 +142,9 @@ def _heading(paths: list[tuple[str, ...]]) -> str:
     return HEADING_SEPARATOR.join(common)
 
 
-def _overlap_start(text: str, low: int, high: int, budget: int) -> tuple[int, int] | None:
+def _overlap_start(
+    text: str, low: int, high: int, budget: int, counter: TokenCounter
+) -> tuple[int, int] | None:
     """Where the repeated tail of text[low:high] should begin, and its token count.
 
     Takes as many whole words as fit in `budget`, then moves forward to a sentence start if that
@@ -143,7 +152,7 @@ def _overlap_start(text: str, low: int, high: int, budget: int) -> tuple[int, in
     """
     if budget <= 0:
         return None
-    tokens = token_spans(text, low, high)
+    tokens = counter.spans(text, low, high)
     first = max(0, len(tokens) - budget)
     while 0 < first < len(tokens) and tokens[first][0] == tokens[first - 1][1]:
         first += 1
@@ -168,12 +177,18 @@ class _Packer:
         self.config = config
         self.chunks: list[ChunkSpan] = []
         self.open: _OpenChunk | None = None
+        self.counter = token_counter(config.tokenizer)
 
     def _is_tiny(self, section: int) -> bool:
         return self.sections[section].tokens < self.config.min_tokens
 
+    def _gap(self, chunk: _OpenChunk, unit: _Unit) -> int:
+        """Tokens between the chunk and the unit (a heading's underline, say): in no unit, but in the
+        chunk's text, so the encoder sees them."""
+        return len(self.counter.spans(self.text, chunk.end, unit.start)) if unit.start > chunk.end else 0
+
     def _accepts(self, chunk: _OpenChunk, unit: _Unit) -> bool:
-        if chunk.tokens + unit.tokens > self.config.max_tokens:
+        if chunk.tokens + self._gap(chunk, unit) + unit.tokens > self.config.max_tokens:
             return False
         if unit.section == chunk.sections[-1]:
             return True
@@ -193,15 +208,15 @@ class _Packer:
                 chunk.sections.append(unit.section)
                 chunk.last_section_start = unit.start
                 chunk.all_tiny = chunk.all_tiny and self._is_tiny(unit.section)
+            chunk.tokens += self._gap(chunk, unit) + unit.tokens
             chunk.end = unit.end
-            chunk.tokens += unit.tokens
             return
         start, tokens = unit.start, 0
         if chunk is not None:
             self.close()
             if unit.section == chunk.sections[-1]:
                 budget = min(self.config.overlap_tokens, self.config.max_tokens - unit.tokens)
-                overlap = _overlap_start(self.text, chunk.last_section_start, chunk.end, budget)
+                overlap = _overlap_start(self.text, chunk.last_section_start, chunk.end, budget, self.counter)
                 if overlap is not None:
                     start, tokens = overlap
         self.open = _OpenChunk(
@@ -227,7 +242,7 @@ def chunk_text(extracted: ExtractedText, config: ChunkingConfig | None = None) -
     """Chunk extracted text; deterministic, and empty text gives no chunks."""
     if config is None:
         config = ChunkingConfig()
-    units, sections = _units_and_sections(extracted, config.max_tokens)
+    units, sections = _units_and_sections(extracted, config.max_tokens, token_counter(config.tokenizer))
     packer = _Packer(extracted.text, sections, config)
     for unit in units:
         packer.add(unit)

@@ -9,6 +9,9 @@ chunk in twenty holds up to ~20% more real tokens than counted.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
 
 # Ideographs, kana and hangul: wordpiece vocabularies hold these one character at a time.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -32,6 +35,45 @@ def count_tokens(text: str) -> int:
 def token_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Offsets of each token of text[start:end]."""
     return [match.span() for match in TOKEN_RE.finditer(text, start, end)]
+
+
+class TokenCounter(Protocol):
+    """What the chunker counts its budget in: each token's offsets in text[start:end]."""
+
+    def spans(self, text: str, start: int, end: int) -> list[tuple[int, int]]: ...
+
+
+class EstimatedTokens:
+    """The regex estimate above: no model needed, about 15% over on English prose."""
+
+    def spans(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
+        return token_spans(text, start, end)
+
+
+class ModelTokens:
+    """The embedding model's own tokenizer (a `tokenizer.json`, loaded offline), so a chunk within
+    budget is never truncated by the encoder. Offsets map every token back onto the text, so the
+    chunker still cuts at exact character positions."""
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+
+    def spans(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
+        encoding = self._tokenizer.encode(text[start:end], add_special_tokens=False)
+        return [(start + a, start + b) for a, b in encoding.offsets if b > a]
+
+
+ESTIMATE = EstimatedTokens()
+
+
+@lru_cache(maxsize=4)
+def token_counter(tokenizer: str) -> TokenCounter:
+    """ "" for the estimate, else the path of a model's tokenizer.json."""
+    return ModelTokens(Path(tokenizer)) if tokenizer else ESTIMATE
 
 
 def sentence_starts(text: str, start: int, end: int) -> list[int]:
@@ -68,10 +110,12 @@ def line_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
-def word_pieces(text: str, start: int, end: int, max_tokens: int) -> list[tuple[int, int, int]]:
+def word_pieces(
+    text: str, start: int, end: int, max_tokens: int, counter: TokenCounter = ESTIMATE
+) -> list[tuple[int, int, int]]:
     """Split text[start:end] into (start, end, tokens) pieces of at most max_tokens, preferring to cut
     between words and cutting inside a word only when one word alone is over budget."""
-    tokens = token_spans(text, start, end)
+    tokens = counter.spans(text, start, end)
     pieces: list[tuple[int, int, int]] = []
     first = 0
     while first < len(tokens):

@@ -1,4 +1,5 @@
-"""Size- or time-bounded batches of stream events, each acked only after its batch was handled.
+"""Adaptive batches of stream events (bounded in count and weight, never waiting on a timer), each
+acked only after its batch was handled.
 
 faust's `take_events` keeps its buffer in a processor shared with a background drainer; around
 rebalances that buffer was seen to lose events without acking them (their partitions then never
@@ -20,20 +21,27 @@ from ragstream.streams.delivery.sequencing import OffsetSequencer, Verdict
 T = TypeVar("T")
 
 
-class _Closed(Exception):
-    """The source ended normally; no more items will come."""
-
-
 class BatchQueue(Generic[T]):
-    """A bounded queue filled by a source task; `next_batch` collects up to `max_size` items,
-    waiting at most `within` seconds after the first one for the rest."""
+    """A bounded queue filled by a source task; `next_batch` waits for one item, then takes what has
+    already arrived (never waiting for more), up to `max_size` items and `max_weight` in all.
 
-    def __init__(self, max_size: int, within: float) -> None:
+    No window: a lone item (one edit on an idle stream) is handed over at once, and batches grow by
+    themselves with load, since whatever arrives while the caller works on a batch makes the next
+    one. The weight cap (passages per model call) bounds how long any item waits behind the batch
+    ahead of it; an item heavier than the cap goes alone.
+    """
+
+    def __init__(
+        self, max_size: int, max_weight: int | None = None, weight: Callable[[T], int] = lambda _: 1
+    ) -> None:
         self.max_size = max_size
-        self.within = within
+        self.max_weight = max_weight
+        self._weight = weight
         # Bounded: a slow consumer holds the source back instead of buffering without limit.
         self._queue: asyncio.Queue[T] = asyncio.Queue(maxsize=max_size)
         self._source: asyncio.Future[None] | None = None
+        # An item taken off the queue that did not fit its batch: it opens the next one.
+        self._held: list[tuple[T, int]] = []
 
     def start(self, source: AsyncIterator[T]) -> None:
         async def pump() -> None:
@@ -48,43 +56,47 @@ class BatchQueue(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._source
 
-    async def _get(self, timeout: float | None) -> T | None:
-        """The next item, None on timeout; raises the source's error, or _Closed when it ended."""
+    async def _first(self) -> T | None:
+        """The next item, waiting as long as it takes; None when the source has ended."""
         if not self._queue.empty():
             return self._queue.get_nowait()
         assert self._source is not None, "start() the queue first"
         if self._source.done():
             self._source.result()  # re-raises the source's failure
-            raise _Closed
+            return None
         getter = asyncio.ensure_future(self._queue.get())
         waiting: set[asyncio.Future[Any]] = {getter, self._source}
-        done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if getter in done:
             return getter.result()
         getter.cancel()
-        if self._source in done:
-            self._source.result()
-            raise _Closed
+        self._source.result()
         return None
 
     async def next_batch(self) -> list[T]:
         """At least one item; empty only when the source has ended and everything was taken."""
-        try:
-            first = await self._get(None)
-        except _Closed:
-            return []
-        assert first is not None
-        batch = [first]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.within
-        while len(batch) < self.max_size:
-            try:
-                item = await self._get(max(0.0, deadline - loop.time()))
-            except _Closed:
-                break
+        if self._held:
+            first, weight = self._held.pop()
+        else:
+            item = await self._first()
             if item is None:
+                return []
+            first, weight = item, self._weight(item)
+        batch, total = [first], weight
+        while len(batch) < self.max_size:
+            if self._queue.empty():
+                # One turn of the event loop lets the source hand over what it already holds
+                # (records fetched with this one); no timer, so an idle stream is never waited on.
+                await asyncio.sleep(0)
+                if self._queue.empty():
+                    break
+            item = self._queue.get_nowait()
+            weight = self._weight(item)
+            if self.max_weight is not None and total + weight > self.max_weight:
+                self._held.append((item, weight))
                 break
             batch.append(item)
+            total += weight
         return batch
 
 
@@ -125,8 +137,9 @@ async def owned_events(
 async def event_batches(
     stream: Any,
     max_size: int,
-    within: float,
     *,
+    max_weight: int | None = None,
+    weight: Callable[[Any], int] = lambda _: 1,
     is_current: Callable[[Any], bool],
     sequencer: OffsetSequencer,
 ) -> AsyncIterator[list[Any]]:
@@ -136,7 +149,7 @@ async def event_batches(
     Events that are no longer current (`is_current` false: fetched before a rebalance moved their
     partition) are dropped unacked: their partition's owner reads them from the committed offset.
     """
-    events: BatchQueue[Any] = BatchQueue(max_size, within)
+    events: BatchQueue[Any] = BatchQueue(max_size, max_weight, weight)
     events.start(stream.noack().events())
     try:
         while True:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, SearchIndex
+from ragstream.queries.readmodels.base import DocumentChunks, Hit, IndexedChunk, SearchFilter, SearchIndex
 from ragstream.queries.readmodels.exceptions import IndexClosedError
 from tests.contract.factory import hit_ids, without_vector
 
@@ -117,6 +118,20 @@ class SearchIndexContract(ABC):
         assert index.count() == 2
         assert index.chunk_ids(TENANT, "doc-1") == [chunk.chunk_id for chunk in chunks]
 
+    def test_bulk_replace_of_new_and_known_documents_matches_one_by_one(self, index: SearchIndex) -> None:
+        self.put(index, *(self.chunk("known", n, "apples") for n in range(3)))
+        known = [self.chunk("known", 0, "bananas", version=2)]  # fewer chunks than before
+        fresh = [self.chunk("fresh", n, "cherries") for n in range(2)]
+        index.replace_documents(
+            [DocumentChunks(TENANT, "known", known), DocumentChunks(TENANT, "fresh", fresh, new=True)]
+        )
+        index.flush()
+
+        assert index.chunk_ids(TENANT, "known") == [known[0].chunk_id]
+        assert index.chunk_ids(TENANT, "fresh") == [c.chunk_id for c in fresh]
+        assert index.count() == 3
+        assert hit_ids(self.find(index, "bananas", SearchFilter(TENANT)))[0] == known[0].chunk_id
+
     def test_hit_round_trips_every_chunk_field(self, index: SearchIndex) -> None:
         chunk = self.chunk(
             "doc-1", 3, "apples", version=7, metadata={"lang": "en", "source": "wiki"}, acl=["user:alice"]
@@ -126,6 +141,17 @@ class SearchIndexContract(ABC):
         [hit] = self.find(index, "apples", SearchFilter(TENANT))
         assert without_vector(hit.chunk) == without_vector(chunk)
         assert hit.score > 0
+
+    def test_a_chunks_location_in_its_original_round_trips_and_survives_access_changes(
+        self, index: SearchIndex
+    ) -> None:
+        chunk = replace(self.chunk("doc-1", 0, "apples", metadata={"lang": "en"}), location="page 2")
+        self.put(index, chunk)
+        index.update_access(TENANT, "doc-1", {"lang": "de"}, [])
+        index.flush()
+
+        [hit] = self.find(index, "apples", SearchFilter(TENANT))
+        assert (hit.chunk.location, dict(hit.chunk.metadata)) == ("page 2", {"lang": "de"})
 
     # -- delete ----------------------------------------------------------------------------------
 

@@ -94,7 +94,7 @@ async def read_topic(
 
 
 def decoded_records(settings: Settings, topic: str) -> list[tuple[int, int, bytes | None, Decoded]]:
-    codec = load_codec(settings.codec.schemas_dir)
+    codec = load_codec(settings.codec)
     raw = asyncio.run(read_topic(settings, topic))
     return [(p, o, k, codec.decode(m.value)) for p, o, k, m in raw]
 

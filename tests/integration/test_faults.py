@@ -16,7 +16,7 @@ import pytest
 from ragstream.local import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.local.processes import free_port
-from ragstream.settings import KafkaSettings, PostgresSettings, Settings, StackSettings
+from ragstream.settings import CodecSettings, KafkaSettings, PostgresSettings, Settings, StackSettings
 from tests.integration.helpers import post_documents, search, token_of, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -26,16 +26,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, LocalPipeline]]:
     base = Path(tmp_path_factory.mktemp("faults"))
     ports = StackSettings(dir=base / "stack", kafka_port=free_port(), kafka_controller_port=free_port(),
-                          kafka_sasl_port=free_port(), postgres_port=free_port())  # fmt: skip
+                          kafka_sasl_port=free_port(), postgres_port=free_port(),
+                          schema_registry_port=free_port())  # fmt: skip
     settings = Settings(
         stack=ports,
         kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{ports.kafka_port}"),
         postgres=PostgresSettings(port=ports.postgres_port),
+        codec=CodecSettings(registry_url=f"http://127.0.0.1:{ports.schema_registry_port}"),
     )
     env = isolated_env(
         "faults", base,
         RAGSTREAM_KAFKA__BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers,
         RAGSTREAM_POSTGRES__PORT=str(ports.postgres_port),
+        RAGSTREAM_CODEC__REGISTRY_URL=settings.codec.registry_url,
     )  # fmt: skip
     pipeline = LocalPipeline(env, base / "logs")
     try:

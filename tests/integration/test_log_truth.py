@@ -328,7 +328,7 @@ def test_workers_report_an_embedding_generation_they_cannot_build(pipeline: Loca
     """Re-embedding is stream work: a generation whose model no worker can load is reported on the
     control topic with the reason, and the query node reads that report."""
     settings = pipeline.settings
-    generations = EmbeddingGenerations(settings, load_codec(settings.codec.schemas_dir))
+    generations = EmbeddingGenerations(settings, load_codec(settings.codec))
     wanted = EmbeddingGeneration(64, 8, 8, "missing-model", "/nonexistent/model/folder")
     offset = asyncio.run(generations.request(wanted, "test"))
 

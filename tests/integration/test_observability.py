@@ -136,7 +136,7 @@ def test_every_service_reports_an_ingest(observed: Observed) -> None:
 
 
 async def produce_traced(settings: Settings, command: UpsertDocument) -> None:
-    encoded = encode_command(load_codec(settings.codec.schemas_dir), command)
+    encoded = encode_command(load_codec(settings.codec), command)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await producer.start()
     try:

@@ -41,7 +41,7 @@ def limited(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     tag = unique_tag("lim")
     work = Path(tmp_path_factory.mktemp(tag))
     grants = {"read": ("acme", ["read"]), "burst": ("acme", ["read"]), "write": ("acme", ["write"]),
-              "quota": ("quota-t", ["write"])}  # fmt: skip
+              "quota": ("quota-t", ["write"]), "files": ("files-t", ["write"])}  # fmt: skip
     with secured_pipeline(
         tag, work, grants, RAGSTREAM_LIMITS__ENABLED="true",
         RAGSTREAM_LIMITS__QUERIES_PER_KEY__PER_S="2", RAGSTREAM_LIMITS__QUERIES_PER_KEY__BURST="10",
@@ -210,3 +210,25 @@ def test_the_daily_write_quota_holds_across_command_api_replicas(limited: Limite
     other = httpx.post(f"{limited.pipeline.command_url}/v1/documents", json={"document_id": "o", "content": "z"},
                        headers={"X-API-Key": limited.keys["write"]})  # fmt: skip
     assert other.status_code == 202
+
+
+def test_file_uploads_count_against_the_body_limit_and_the_daily_quota(limited: Limited) -> None:
+    base, headers = limited.pipeline.command_url, {"X-API-Key": limited.keys["files"]}
+    pdf = b"%PDF-1.4 " + b"p" * (QUOTA // 2)
+    raw = httpx.put(
+        f"{base}/v1/files/a.pdf", content=pdf, headers={**headers, "Content-Type": "application/pdf"}
+    )
+    assert raw.status_code == 202, raw.text
+    # The multipart form is parsed before the quota is charged: what arrived is counted all the same.
+    form = httpx.post(f"{base}/v1/files", files={"file": ("b.pdf", pdf, "application/pdf")}, headers=headers)
+    assert form.status_code == 429 and form.json()["type"].endswith("/quota-exceeded"), form.text
+    huge = httpx.put(
+        f"{base}/v1/files/c.pdf",
+        content=b"%PDF-" + b"x" * (2 * MB),
+        headers={**headers, "Content-Type": "application/pdf"},
+    )
+    assert huge.status_code == 413 and huge.json()["type"].endswith("/body-too-large")
+    unknown = httpx.put(
+        f"{base}/v1/files/d.png", content=b"\x89PNG", headers={**headers, "Content-Type": "image/png"}
+    )
+    assert unknown.status_code == 415 and unknown.json()["type"].endswith("/unsupported-media-type")

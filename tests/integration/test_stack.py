@@ -6,6 +6,7 @@ import asyncio
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -30,13 +31,17 @@ def test_up_is_idempotent_and_down_leaves_nothing_running(tmp_path: Path) -> Non
         kafka_controller_port=free_port(),
         kafka_sasl_port=free_port(),
         postgres_port=free_port(),
+        schema_registry_port=free_port(),
     )
     settings = Settings(stack=ports, postgres=PostgresSettings(port=ports.postgres_port))
     try:
         stack.up(settings)
         first = {s.name: s.detail for s in stack.status(settings)}
+        assert set(first) == {"kafka", "postgres", "schema-registry"}
         assert all(s.running for s in stack.status(settings))
         assert port_open(ports.kafka_port) and port_open(ports.postgres_port)
+        registry = httpx.get(f"http://127.0.0.1:{ports.schema_registry_port}/config", timeout=10)
+        assert registry.json() == {"compatibilityLevel": "BACKWARD"}
 
         again = stack.up(settings)  # harmless: nothing restarts
         assert any("already running" in line for line in again)
@@ -45,6 +50,7 @@ def test_up_is_idempotent_and_down_leaves_nothing_running(tmp_path: Path) -> Non
         stack.down(settings)
     assert not any(s.running for s in stack.status(settings))
     assert not port_open(ports.kafka_port) and not port_open(ports.postgres_port)
+    assert not port_open(ports.schema_registry_port)
     assert not (ports.dir / "kafka" / "kafka.pid").exists()
 
 

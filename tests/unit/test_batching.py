@@ -1,4 +1,4 @@
-"""Batching of stream events: bounded by size and time, order kept, acks only after the work."""
+"""Batching of stream events: no window, bounded by count and weight, order kept, acks only after the work."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ async def paced(items: list[int], gaps: dict[int, float] | None = None) -> Async
         yield item
 
 
-async def batches_of(source: AsyncIterator[int], max_size: int, within: float) -> list[list[int]]:
-    queue: BatchQueue[int] = BatchQueue(max_size, within)
+async def batches_of(
+    source: AsyncIterator[int], max_size: int, max_weight: int | None = None
+) -> list[list[int]]:
+    # An item's weight is its value: think of it as the passages of one document.
+    queue: BatchQueue[int] = BatchQueue(max_size, max_weight, weight=lambda item: item)
     queue.start(source)
     out = []
     while batch := await queue.next_batch():
@@ -29,17 +32,54 @@ async def batches_of(source: AsyncIterator[int], max_size: int, within: float) -
     return out
 
 
-async def test_a_full_batch_is_handed_over_without_waiting_for_the_window() -> None:
+async def test_a_lone_item_is_handed_over_at_once_not_held_back_by_a_window() -> None:
+    gate = asyncio.Event()
+
+    async def one_edit_then_quiet() -> AsyncIterator[int]:
+        yield 1
+        await gate.wait()  # nothing else arrives for a long time
+
+    queue: BatchQueue[int] = BatchQueue(32)
+    queue.start(one_edit_then_quiet())
     loop = asyncio.get_running_loop()
     started = loop.time()
-    batches = await batches_of(paced(list(range(10))), max_size=4, within=30)
-    assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert loop.time() - started < 10  # the 30 s window never ran out
+    assert await asyncio.wait_for(queue.next_batch(), timeout=5) == [1]
+    assert loop.time() - started < 0.05  # the old 0.2 s window would have held it
+    gate.set()
+    await queue.stop()
 
 
-async def test_a_quiet_source_closes_the_batch_when_the_window_ends() -> None:
-    batches = await batches_of(paced([1, 2, 3, 4], gaps={3: 0.5}), max_size=10, within=0.1)
-    assert batches == [[1, 2], [3, 4]]
+async def test_items_that_arrived_together_share_a_batch_up_to_its_size() -> None:
+    batches = await batches_of(paced([1] * 10), max_size=4)
+    assert batches == [[1] * 4, [1] * 4, [1] * 2]
+
+
+async def test_batches_grow_with_load_while_the_consumer_is_busy() -> None:
+    async def steady() -> AsyncIterator[int]:
+        for _ in range(30):
+            await asyncio.sleep(0.005)
+            yield 1
+
+    queue: BatchQueue[int] = BatchQueue(32)
+    queue.start(steady())
+    sizes = []
+    while batch := await queue.next_batch():
+        sizes.append(len(batch))
+        await asyncio.sleep(0.05)  # a model call: items keep arriving meanwhile
+    assert sizes[0] == 1  # the first item did not wait for company
+    assert max(sizes) > 3  # later ones carry what arrived during the previous call
+    assert sum(sizes) == 30
+
+
+async def test_the_weight_cap_is_honoured_and_order_is_kept() -> None:
+    batches = await batches_of(paced([40, 40, 40, 10, 10, 90, 5]), max_size=32, max_weight=96)
+    assert batches == [[40, 40], [40, 10, 10], [90, 5]]
+    assert all(sum(b) <= 96 for b in batches)
+
+
+async def test_an_item_heavier_than_the_cap_goes_alone() -> None:
+    batches = await batches_of(paced([3, 500, 3]), max_size=32, max_weight=96)
+    assert batches == [[3], [500], [3]]
 
 
 async def test_the_source_failure_reaches_the_consumer() -> None:
@@ -47,7 +87,7 @@ async def test_the_source_failure_reaches_the_consumer() -> None:
         yield 1
         raise RuntimeError("broker gone")
 
-    queue: BatchQueue[int] = BatchQueue(5, 0.05)
+    queue: BatchQueue[int] = BatchQueue(5)
     queue.start(failing())
     with pytest.raises(RuntimeError, match="broker gone"):
         # The first batch may or may not hold the item before the failure surfaces.
@@ -61,7 +101,7 @@ async def test_stop_cancels_a_source_that_is_still_waiting() -> None:
             await asyncio.sleep(10)
             yield 0
 
-    queue: BatchQueue[int] = BatchQueue(5, 0.05)
+    queue: BatchQueue[int] = BatchQueue(5)
     queue.start(endless())
     await asyncio.wait_for(queue.stop(), timeout=2)
 
@@ -109,7 +149,7 @@ def in_order(committed: int | None = None) -> OffsetSequencer:
 async def test_events_are_acked_only_after_their_batch_was_handled() -> None:
     stream = FakeStream([Event(Message(i, 1)) for i in range(5)])
     seen = []
-    async for batch in event_batches(stream, 2, 0.05, is_current=lambda e: True, sequencer=in_order()):
+    async for batch in event_batches(stream, 2, is_current=lambda e: True, sequencer=in_order()):
         # Nothing of this batch is acked while it is being worked on.
         assert not {e.message.offset for e in batch} & set(stream.acked)
         seen.append([e.message.offset for e in batch])
@@ -120,7 +160,7 @@ async def test_events_are_acked_only_after_their_batch_was_handled() -> None:
 async def test_a_failure_while_handling_a_batch_leaves_it_unacked() -> None:
     stream = FakeStream([Event(Message(i, 1)) for i in range(6)])
     with pytest.raises(RuntimeError):
-        async for batch in event_batches(stream, 2, 0.05, is_current=lambda e: True, sequencer=in_order()):
+        async for batch in event_batches(stream, 2, is_current=lambda e: True, sequencer=in_order()):
             if batch[0].message.offset == 2:
                 raise RuntimeError("model crashed")
     assert stream.acked == [0, 1]  # offsets 2 onwards will be redelivered
@@ -134,7 +174,6 @@ async def test_events_from_before_a_rebalance_are_neither_handled_nor_acked() ->
     async for batch in event_batches(
         stream,
         10,
-        0.05,
         is_current=lambda e: e.message.generation_id == generation["now"],
         sequencer=in_order(committed=3),
     ):
@@ -153,7 +192,7 @@ async def test_the_sequencer_knows_when_its_processor_waits_for_events() -> None
             await gate.wait()
             yield Event(Message(1, 1))
 
-    batches = event_batches(Gated([]), 1, 0.01, is_current=lambda e: True, sequencer=sequencer)
+    batches = event_batches(Gated([]), 1, is_current=lambda e: True, sequencer=sequencer)
     await anext(batches)
     assert sequencer.idle_since is None  # working on the batch
     waiting = asyncio.ensure_future(anext(batches))

@@ -21,6 +21,7 @@ from ragstream.streams.cdc.mapping import CdcMapping, parse_mapping
 from ragstream.streams.cdc.pg import TableReport, readiness
 from ragstream.streams.cdc.watch import connector_state
 from ragstream.topics import Cleanup
+from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
 
@@ -256,7 +257,7 @@ class TestConnectClient:
 
 class TestEncoding:
     def test_commands_encode_like_every_other_producer(self) -> None:
-        codec = load_codec(Settings().codec.schemas_dir)
+        codec = load_codec(UNIT_CODEC)
         upsert = UpsertDocument(tenant="acme", document_id="7", content="body", source={"via": "cdc"})
         delete = DeleteDocument(tenant="acme", document_id="8")
         encoded = [encode_command(codec, c) for c in (upsert, delete)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,15 @@ class TestFields:
         cmd = to_command(event("c", after=row(format=None)), mapping(content_type="format"))
         assert isinstance(cmd, UpsertDocument) and cmd.content_type is ContentType.TEXT
 
+    def test_a_bytea_column_becomes_a_binary_document_inline(self) -> None:
+        pdf = b"%PDF-1.4 tiny"
+        m = mapping(content_type={"constant": "application/pdf"})
+        cmd = to_command(event("c", after=row(body=base64.b64encode(pdf).decode())), m)
+        assert isinstance(cmd, UpsertDocument)
+        assert (cmd.content_type, cmd.content_bytes, cmd.content) == (ContentType.PDF, pdf, "")
+        with pytest.raises(UnconvertibleEvent, match="bytea column"):
+            to_command(event("c", after=row(body="not base64 at all!")), m)
+
     def test_unknown_content_type(self) -> None:
         with pytest.raises(UnconvertibleEvent, match="content type 'pdf'"):
             to_command(event("c", after=row(format="pdf")), mapping(content_type="format"))
@@ -281,7 +291,7 @@ class TestMappingFiles:
                 "exactly one of `column` or `constant`",
             ),
             (
-                {"id": "id", "content": "body", "content_type": {"constant": "application/pdf"}},
+                {"id": "id", "content": "body", "content_type": {"constant": "image/png"}},
                 "content type",
             ),
             ({"id": "id", "content": "body", "tenant": {"constant": "bad tenant"}}, "tenant 'bad tenant'"),

@@ -9,13 +9,17 @@ from typing import Any
 
 import pytest
 
-from ragstream.codec import AvroSingleObjectCodec, MalformedRecord, UnknownSchema, load_codec
+from ragstream.codec import AvroSingleObjectCodec, MalformedRecord, UnknownSchema
 from ragstream.codec.avro import read_schema_dir
 from ragstream.settings import get_settings
 
 pytestmark = pytest.mark.unit
 
 SCHEMAS = get_settings().codec.schemas_dir
+
+
+def single_object() -> AvroSingleObjectCodec:
+    return AvroSingleObjectCodec(read_schema_dir(SCHEMAS))
 
 
 def upsert(**overrides: Any) -> dict[str, Any]:
@@ -39,7 +43,7 @@ def with_added_field(schema: dict[str, Any], field: dict[str, Any]) -> dict[str,
 
 
 def test_every_contract_round_trips_with_defaults_filled() -> None:
-    codec = load_codec(SCHEMAS)
+    codec = single_object()
     decoded = codec.decode(codec.encode("UpsertDocument", upsert()))
     assert decoded.name == "UpsertDocument"
     assert decoded.record["content"] == "hello"
@@ -49,7 +53,7 @@ def test_every_contract_round_trips_with_defaults_filled() -> None:
 
 
 def test_encoding_is_the_avro_single_object_format() -> None:
-    codec = load_codec(SCHEMAS)
+    codec = single_object()
     data = codec.encode("DeleteDocument", {k: v for k, v in upsert().items() if k != "content"})
     assert data[:2] == b"\xc3\x01"
     from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
@@ -108,7 +112,7 @@ def test_removing_a_field_without_default_breaks_old_records_and_is_caught() -> 
 
 
 def test_unknown_fingerprint_and_garbage_are_clear_errors() -> None:
-    codec = load_codec(SCHEMAS)
+    codec = single_object()
     with pytest.raises(UnknownSchema, match="fingerprint"):
         codec.decode(b"\xc3\x01" + b"\x00" * 8 + b"\x02")
     with pytest.raises(MalformedRecord, match="magic"):
@@ -119,7 +123,7 @@ def test_unknown_fingerprint_and_garbage_are_clear_errors() -> None:
 
 
 def test_encoding_a_record_that_breaks_its_schema_is_refused() -> None:
-    codec = load_codec(SCHEMAS)
+    codec = single_object()
     with pytest.raises(MalformedRecord):
         codec.encode("UpsertDocument", upsert(content=None))
     with pytest.raises(UnknownSchema):

@@ -16,6 +16,7 @@ from ragstream.queries.admin.rebuild import current_generation_of, plan_generati
 from ragstream.queries.indexing.generation import Manifest
 from ragstream.settings import Settings
 from ragstream.topics import catalogue
+from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
 SETTINGS = Settings()
@@ -48,7 +49,7 @@ def test_the_live_generation_is_the_embeddings_topic_and_any_other_has_its_own()
 
 
 def test_a_request_round_trips_through_its_avro_contract() -> None:
-    codec = load_codec(SETTINGS.codec.schemas_dir)
+    codec = load_codec(UNIT_CODEC)
     generation = EmbeddingGeneration(48, 8, 4, "minilm-copy", "/models/minilm")
     decoded = codec.decode(
         codec.encode("RequestEmbeddingGeneration", generation.request("key:ops", datetime.now(UTC)))

@@ -17,12 +17,13 @@ from ragstream.queries.indexing.feed import OPTIMIZE_AFTER_POINTS, IndexFeed
 from ragstream.queries.indexing.generation import Generation
 from ragstream.queries.readmodels.base import SearchFilter
 from ragstream.records import LogRecord
-from ragstream.settings import KafkaSettings, Settings
+from ragstream.settings import KafkaSettings
+from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
 DIM = 4
 TOPIC = "t.document-embeddings"
-CODEC = load_codec(Settings().codec.schemas_dir)
+CODEC = load_codec(UNIT_CODEC)
 Applied = list[tuple[str, str, int, bool]]
 
 

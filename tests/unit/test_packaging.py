@@ -54,7 +54,7 @@ def test_the_sides_and_their_data_are_real_files_of_the_package(installed: Path)
 def test_the_installed_package_reads_its_own_contracts(installed: Path) -> None:
     code = (
         "import ragstream, ragstream.codec as c, ragstream.settings as s;"
-        "codec = c.load_codec(s.Settings().codec.schemas_dir);"
+        "codec = c.load_codec(s.Settings().codec);"
         f"assert ragstream.__file__.startswith({str(installed)!r}), ragstream.__file__;"
         "print(len(codec.names))"
     )

@@ -33,7 +33,10 @@ def test_benchmarks_and_eval_reports_become_png_files(tmp_path: Path) -> None:
         "bench": "ingest",
         "docs": 3,
         "workers": 1,
-        "_samples_progress": [[1.0, 0], [2.0, 10], [3.5, 40]],
+        "runs": {
+            "auto": {"_samples_progress": [[1.0, 0], [2.0, 10], [3.5, 40]]},
+            "torch-fp32": {"_samples_progress": [[1.0, 0], [2.5, 10], [4.0, 40]]},
+        },
     }
     paths += plot_bench(ingest, take_samples(ingest), tmp_path)
     sweep = [
@@ -48,6 +51,7 @@ def test_benchmarks_and_eval_reports_become_png_files(tmp_path: Path) -> None:
     paths += plot_eval(report, tmp_path)
     assert sorted(p.name for p in paths) == [
         "eval-scifact-train-by-mode.png", "eval-scifact-train-fusion-sweep.png", "eval-scifact-train-latency.png",
-        "freshness-cdf.png", "freshness-histogram.png", "ingest-throughput.png", "query-search-latency-cdf.png",
+        "freshness-cdf.png", "freshness-histogram.png", "ingest-throughput-auto.png",
+        "ingest-throughput-torch-fp32.png", "query-search-latency-cdf.png",
     ]  # fmt: skip
     assert all(p.read_bytes().startswith(PNG) and p.stat().st_size > 5000 for p in paths)

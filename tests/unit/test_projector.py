@@ -93,3 +93,25 @@ def test_offsets_and_command_positions_are_stored_with_the_data(tmp_path: Path) 
     assert reopened.projector.state.next_offsets(TOPIC) == {0: 8}
     assert reopened.projector.state.command_positions() == {0: 7}
     assert texts_of(reopened, "fig") == ["fig"]
+
+
+def vector_texts(generation: Generation, doc: str) -> list[str]:
+    hits = generation.projector.vector.search(vector(0), SearchFilter(tenant="t", document_ids=[doc]), 50)
+    return sorted(h.chunk.text for h in hits)
+
+
+def test_two_versions_of_a_new_document_in_one_batch_leave_only_the_second(generation: Generation) -> None:
+    # Bulk writes skip the prune for documents new to the index: one written twice in a batch is
+    # not new the second time, or the first version's extra chunks would stay.
+    generation.projector.apply_batch(
+        [embedded("a", 1, ["one melon", "two melons", "three melons"], 0), embedded("a", 2, ["melon v2"], 1)]
+    )
+    assert texts_of(generation, "melon") == ["melon v2"]
+    assert vector_texts(generation, "a") == ["melon v2"]
+
+
+def test_a_known_document_rewritten_in_a_bulk_batch_loses_its_old_chunks(generation: Generation) -> None:
+    generation.projector.apply_batch([embedded("a", 1, ["kiwi one", "kiwi two"], 0)])
+    generation.projector.apply_batch([embedded("b", 1, ["lime"], 1), embedded("a", 2, ["kiwi new"], 2)])
+    assert vector_texts(generation, "a") == ["kiwi new"]
+    assert vector_texts(generation, "b") == ["lime"]

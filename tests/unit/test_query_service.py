@@ -23,7 +23,8 @@ from ragstream.queries.indexing.generation import Generation
 from ragstream.queries.retrieval.fusion import FusedHit
 from ragstream.queries.service import Mode, QueryService, SearchQuery
 from ragstream.records import LogRecord
-from ragstream.settings import KafkaSettings, RetrievalSettings, Settings
+from ragstream.settings import KafkaSettings, RetrievalSettings
+from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
 DIM = 128
@@ -92,7 +93,7 @@ def embedded(
 @pytest.fixture
 async def feed(tmp_path: Path) -> AsyncIterator[IndexFeed]:
     generation = Generation.open(tmp_path, "g1", DIM)
-    feed = IndexFeed(KafkaSettings(), TOPIC, load_codec(Settings().codec.schemas_dir), generation)
+    feed = IndexFeed(KafkaSettings(), TOPIC, load_codec(UNIT_CODEC), generation)
     await feed.apply([embedded(*doc, offset=i) for i, doc in enumerate(CORPUS)])
     yield feed
     generation.close()

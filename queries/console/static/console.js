@@ -301,7 +301,9 @@ function openPassage(marker) {
   if (!c) return;
   opener = document.activeElement;
   $("passage-title").textContent = `[${c.marker}] ${c.title || c.document_id}`;
-  $("passage-meta").textContent = `${c.document_id} · chunk ${c.chunk_id} · characters ${c.start}–${c.end}`;
+  // A passage of a PDF, deck or workbook also says where it is in the original (page, slide, sheet).
+  const where = c.location ? `${c.location} · ` : "";
+  $("passage-meta").textContent = `${c.document_id} · ${where}chunk ${c.chunk_id} · characters ${c.start}–${c.end}`;
   $("passage-quote").textContent = c.quote;
   $("passage-open").href = `#documents?id=${encodeURIComponent(c.document_id)}&chunk=${encodeURIComponent(c.chunk_id)}`;
   $("passage").hidden = false;
@@ -347,7 +349,7 @@ async function runAsk(event) {
         for (const c of citations) {
           list.append(el("li", {},
             el("button", { type: "button", class: "link", onclick: () => openPassage(c.marker) },
-              `[${c.marker}] `, el("strong", { text: c.title || c.document_id }), ` — “${c.quote.slice(0, 140)}${c.quote.length > 140 ? "…" : ""}”`)));
+              `[${c.marker}] `, el("strong", { text: c.title || c.document_id }), c.location ? ` (${c.location})` : "", ` — “${c.quote.slice(0, 140)}${c.quote.length > 140 ? "…" : ""}”`)));
         }
       } else if (ev.name !== "done") {
         showError(ev.data.detail || ev.data.title || "The answer failed");

@@ -1,0 +1,101 @@
+"""`bench query --http`: search and answer latency as a client sees it, through a running query API.
+
+For each size, the embeddings topic of a new pipeline is filled with synthetic DocumentEmbedded
+records, a query API (no stream worker) builds its live generation from it and its HNSW graph, and
+one sequential client (keep-alive) sends searches and answers over HTTP: query embedding, both
+retrievers, fusion, JSON and the web stack included. Every timed query text is new, so none is
+served from the query-embedding cache; a second pass repeats the same texts to show that cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+
+from ragstream.bench.memory import PeakMemory
+from ragstream.bench.pipeline import query_api_on
+from ragstream.bench.query import QUESTIONS
+from ragstream.bench.stats import latency_summary
+from ragstream.bench.topic import fill_synthetic
+from ragstream.local.pipeline import LocalPipeline
+from ragstream.settings import get_settings
+
+HEADERS = {"X-Tenant": "default"}
+
+
+def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
+    settings = get_settings()
+    holder: dict[str, LocalPipeline] = {}
+    results: dict[str, Any] = {}
+
+    def names() -> dict[int, str]:
+        return {p.pid: n for n, p in holder["p"].processes.items()} if "p" in holder else {}
+
+    with PeakMemory(names) as memory:
+        for size in sizes:
+            prefix = f"bench-qhttp-{uuid.uuid4().hex[:8]}"
+            fill_s = asyncio.run(fill_synthetic(settings, prefix, size))
+            started = time.perf_counter()
+            with query_api_on(prefix, "query") as (pipeline, chunks):
+                holder["p"] = pipeline
+                ready_s = time.perf_counter() - started
+                results[str(size)] = {
+                    "chunks": chunks,
+                    "fill_s": round(fill_s, 2),
+                    "index_ready_s": round(ready_s, 2),
+                    **_measure(pipeline.query_url, queries),
+                }
+            del holder["p"]
+        peaks = memory.peaks_mb()
+    return {
+        "bench": "query",
+        "client": "sequential over HTTP (httpx, keep-alive) to a query API process, hybrid mode",
+        "index": "synthetic: real-ish chunk text, random unit vectors (dim 384), via the live index feed",
+        "sizes": results,
+        "queries_per_kind": queries,
+        "search_limit": 10,
+        "answer_passages": 5,
+        "peak_rss_mb": peaks,
+    }
+
+
+def _measure(url: str, count: int) -> dict[str, Any]:
+    def text(i: int) -> str:
+        # A new text each time: the query-embedding cache must not serve the timed queries.
+        return f"{QUESTIONS[i % len(QUESTIONS)]} {i}"
+
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
+
+        def search(i: int) -> None:
+            response = client.post("/v1/search", json={"query": text(i), "limit": 10})
+            response.raise_for_status()
+
+        def answer(i: int) -> None:
+            response = client.post("/v1/answer", json={"question": text(i), "passages": 5})
+            response.raise_for_status()
+
+        for i in range(len(QUESTIONS)):  # warm connections, thread pools and caches, untimed
+            client.post("/v1/search", json={"query": QUESTIONS[i]}).raise_for_status()
+        offset = len(QUESTIONS)
+        out = {
+            "search": _timed(search, range(offset, offset + count)),
+            "answer": _timed(answer, range(offset + count, offset + 2 * count)),
+            # The same search texts again: now served by the query-embedding cache.
+            "search_repeated": _timed(search, range(offset, offset + count)),
+        }
+    return out
+
+
+def _timed(call: Callable[[int], None], numbers: range) -> dict[str, float]:
+    latencies = []
+    began = time.perf_counter()
+    for i in numbers:
+        started = time.perf_counter()
+        call(i)
+        latencies.append(time.perf_counter() - started)
+    return latency_summary(latencies, time.perf_counter() - began)

@@ -1,0 +1,99 @@
+"""Which encoder backend runs the model: fp32 torch, torch under bf16 autocast, or ONNX Runtime
+(fp32, or int8 with dynamic quantisation).
+
+"auto" resolves to the first backend of `AUTO_PREFERENCE` that this CPU and installation support.
+The order is a measurement, not a guess: `ragstream bench encoder` (passages/s, query latency,
+agreement with fp32) and `ragstream eval --backends` (nDCG@10 on SciFact) ranked them, and only
+backends within 0.005 nDCG@10 of fp32 torch qualify (BENCHMARKS.md, "Encoder backends").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ragstream.exceptions import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    runtime: str  # "torch" or "onnx"
+    precision: str  # "fp32", "bf16" or "int8"
+    # CPU flags (/proc/cpuinfo) of which at least one is needed to run it fast; empty: any CPU.
+    cpu_flags: frozenset[str] = frozenset()
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("torch-fp32", "torch", "fp32"),
+        Backend("torch-bf16", "torch", "bf16", frozenset({"avx512_bf16", "amx_bf16"})),
+        Backend("onnx-fp32", "onnx", "fp32"),
+        Backend("onnx-int8", "onnx", "int8", frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})),
+    )
+}
+
+# Fastest first among the backends that kept SciFact nDCG@10 within 0.005 of fp32 torch (measured,
+# see BENCHMARKS.md). onnx-int8 is left out: it fell outside the bound. torch-fp32 is always last,
+# so "auto" always resolves.
+AUTO_PREFERENCE = ("onnx-fp32", "torch-fp32")
+
+
+@cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags; empty where /proc/cpuinfo is not there (not Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def runtime_installed(runtime: str) -> bool:
+    """Whether a backend's runtime can be imported here (checked without importing it)."""
+    modules = {"torch": ("torch", "sentence_transformers"), "onnx": ("onnxruntime", "tokenizers")}
+    return all(importlib.util.find_spec(module) is not None for module in modules[runtime])
+
+
+def unsupported_reason(
+    backend: Backend, flags: frozenset[str], installed: Callable[[str], bool] = runtime_installed
+) -> str | None:
+    """Why this backend cannot run here, or None when it can."""
+    if not installed(backend.runtime):
+        return f"{backend.runtime} runtime is not installed"
+    if backend.cpu_flags and not backend.cpu_flags & flags:
+        return f"the CPU has none of {', '.join(sorted(backend.cpu_flags))}"
+    return None
+
+
+def candidate_backends(
+    requested: str,
+    *,
+    flags: frozenset[str] | None = None,
+    installed: Callable[[str], bool] = runtime_installed,
+    preference: Iterable[str] = AUTO_PREFERENCE,
+) -> list[Backend]:
+    """The backends to try, in order: the requested one alone (an error if it cannot run here), or
+    for "auto" every one of `preference` that can, so a backend that fails to load for a model falls
+    back to the next."""
+    flags = cpu_flags() if flags is None else flags
+    if requested != "auto":
+        if requested not in BACKENDS:
+            raise ConfigurationError(f"unknown embedding backend {requested!r}; one of {', '.join(BACKENDS)}")
+        reason = unsupported_reason(BACKENDS[requested], flags, installed)
+        if reason is not None:
+            raise ConfigurationError(f"embedding backend {requested} cannot run here: {reason}")
+        return [BACKENDS[requested]]
+    usable = [BACKENDS[n] for n in preference if unsupported_reason(BACKENDS[n], flags, installed) is None]
+    if not usable:
+        raise ConfigurationError(
+            "no embedding backend can run here (neither torch nor onnxruntime installed)"
+        )
+    return usable
