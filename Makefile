@@ -12,12 +12,12 @@ PYTEST_ARGS ?=
 FAULT_ROUNDS ?= 2
 FAULT_TESTS := tests/integration/test_faults.py tests/integration/test_resilience.py tests/integration/test_shared_read_models.py
 
-.PHONY: demo test install lock lint typecheck unit integration faults stack-up stack-down clean promtool
+.PHONY: demo test install lock lint typecheck unit integration faults stack-up stack-down clean promtool browser
 
 demo: install
 	$(PY) -m ragstream.demo
 
-test: install lint typecheck promtool
+test: install lint typecheck promtool browser
 	@set -e; \
 	if $(VENV)/bin/ragstream stack status >/dev/null 2>&1; then started=0; else started=1; fi; \
 	$(VENV)/bin/ragstream stack up --with-opensearch; \
@@ -49,6 +49,11 @@ lock:
 # promtool validates the alert rules; from Debian's prometheus package (the server is not started).
 promtool:
 	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null; } || echo "promtool unavailable: alert-rule checks will be skipped"
+
+# The console's browser tests drive Debian's chromium with Playwright (from PyPI, in the lock); the
+# browser comes from apt here, never downloaded by the test tool. Without root they are skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null; } || echo "chromium unavailable: the console's browser tests will be skipped"
 
 lint: install
 	$(VENV)/bin/ruff check .

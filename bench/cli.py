@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -13,6 +14,18 @@ bench_app = typer.Typer(
     no_args_is_help=True,
 )
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on the last line.")
+PLOT = typer.Option(None, "--plot", file_okay=False, help="Also write PNG charts of the result into DIR.")
+
+
+def finish(result: dict[str, Any], json_output: bool, plot: Path | None) -> None:
+    """Prints the result (its raw samples left out) and draws it when asked."""
+    from ragstream.bench.plots import plot_bench, take_samples
+
+    samples = take_samples(result)
+    emit(result, json_output)
+    if plot is not None:
+        for path in plot_bench(result, samples, plot):
+            typer.echo(f"plot: {path}", err=True)
 
 
 @bench_app.command("ingest")
@@ -30,6 +43,7 @@ def ingest(
     ),
     pages: int = typer.Option(10, "--pages", min=1, help="With --formats: pydoc topics per PDF."),
     json_output: bool = JSON,
+    plot: Path | None = PLOT,
 ) -> None:
     """Pipeline chunks/s end to end against raw model throughput on the same chunks, per backend; with
     --formats, pages/s and chunks/s of PDFs (--docs of them)."""
@@ -44,7 +58,7 @@ def ingest(
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
     if unknown := [b for b in chosen if b != "auto" and b not in BACKENDS]:
         raise typer.BadParameter(f"unknown backends {unknown}; auto or one of {', '.join(BACKENDS)}")
-    emit(bench.run(docs, workers, profile, chosen), json_output)
+    finish(bench.run(docs, workers, profile, chosen), json_output, plot)
 
 
 @bench_app.command("produce")
@@ -83,11 +97,12 @@ def freshness(
     ),
     bulk_chunks: int = typer.Option(2000, "--bulk-chunks", min=1, help="Chunks of that bulk import."),
     json_output: bool = JSON,
+    plot: Path | None = PLOT,
 ) -> None:
     """Write -> searchable latency percentiles at a steady write load (optionally under a bulk import)."""
     from ragstream.bench import freshness as bench
 
-    emit(bench.run(rate, duration, bulk_chunks=bulk_chunks if under_bulk else 0), json_output)
+    finish(bench.run(rate, duration, bulk_chunks=bulk_chunks if under_bulk else 0), json_output, plot)
 
 
 @bench_app.command("query")
@@ -98,6 +113,7 @@ def query(
         False, "--http", help="Through a query API process over HTTP instead of QueryService in-process."
     ),
     json_output: bool = JSON,
+    plot: Path | None = PLOT,
 ) -> None:
     """Search and answer latency and qps at each index size (synthetic vectors, real query embedding)."""
     try:
@@ -107,11 +123,11 @@ def query(
     if http:
         from ragstream.bench import query_http
 
-        emit(query_http.run(parsed, queries), json_output)
+        finish(query_http.run(parsed, queries), json_output, plot)
     else:
         from ragstream.bench import query as bench
 
-        emit(bench.run(parsed, queries), json_output)
+        finish(bench.run(parsed, queries), json_output, plot)
 
 
 @bench_app.command("rebuild")

@@ -56,6 +56,8 @@ def run(rate: float, duration_s: float, warmup_s: float = 5.0, bulk_chunks: int 
         "chunks_per_document": round((chunks - load.bulk_chunks) / max(1, load.sent), 2),
         "duration_s": duration_s,
         "hops_p50_s": hops,
+        # Raw seconds for --plot; taken out before the result is printed (ragstream.bench.plots).
+        "_samples_s": load.samples,
     }
     if bulk:
         out["under_bulk"] = {

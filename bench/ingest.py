@@ -4,8 +4,10 @@ pipeline against the fp32 torch one."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,7 @@ def _pipeline_run(
             pipeline.warm_up()
             before = pipeline.ready()
             metrics_before = pipeline.worker_metrics()
-            with Profiles(profile, pipeline.process_names()) as profiles:
+            with Profiles(profile, pipeline.process_names()) as profiles, _progress(pipeline) as progress:
                 pipeline_s = pipeline.ingest(commands)
             after = pipeline.ready()
             metrics = _delta(pipeline.worker_metrics(), metrics_before)
@@ -89,7 +91,34 @@ def _pipeline_run(
         "worker_model": _model_share(metrics, pipeline_s),
         "profile": profiles.summaries() or None,
         "peak_rss_mb": {k: v for k, v in peaks.items() if k != "bench"},
-    }
+        # [seconds, chunks searchable] while it ran, for --plot (throughput over time); never printed.
+        "_samples_progress": [[t, c - before["chunks"]] for t, c in progress],
+    }  # fmt: skip
+
+
+@contextmanager
+def _progress(pipeline: BenchPipeline, every_s: float = 1.0) -> Iterator[list[tuple[float, int]]]:
+    """Samples the query node's chunk count while the block runs (a thread: the ingest blocks)."""
+    points: list[tuple[float, int]] = []
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def sample() -> None:
+        while not stop.wait(every_s):
+            try:
+                points.append((round(time.perf_counter() - started, 2), pipeline.ready()["chunks"]))
+            except Exception:  # a slow status page costs a point, not the benchmark
+                continue
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield points
+    finally:
+        stop.set()
+        thread.join()
+    # The end point: the ingest returns the moment the last chunk is searchable.
+    points.append((round(time.perf_counter() - started, 2), pipeline.ready()["chunks"]))
 
 
 def _model_share(metrics: dict[str, float], wall_s: float) -> dict[str, float] | None:

@@ -146,5 +146,6 @@ async def _measure(service: QueryService, count: int) -> tuple[dict[str, Any], d
         summary: dict[str, Any] = dict(latency_summary(latencies, time.perf_counter() - began))
         # The service's own stage timings; bm25 and the embed+vector path run concurrently.
         summary["stage_p50_ms"] = {stage: round(percentile(v, 50), 2) for stage, v in sorted(stages.items())}
+        summary["_samples_ms"] = [round(s * 1000, 3) for s in latencies]  # for --plot, never printed
         summaries.append(summary)
     return summaries[0], summaries[1]

@@ -7,6 +7,8 @@ asks questions and prints grounded answers with numbered citations.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any
 
@@ -116,6 +118,22 @@ def show_answer(question: str, data: dict[str, Any]) -> None:
     console.print()
 
 
+def keep_serving(pipeline: LocalPipeline) -> None:
+    """At a terminal (or with RAGSTREAM_DEMO_SERVE=1), the services stay up for the web console until
+    Ctrl+C; elsewhere (CI, a pipe) the demo ends as soon as it has answered."""
+    if not (sys.stdin.isatty() or os.environ.get("RAGSTREAM_DEMO_SERVE") == "1"):
+        return
+    console.print(
+        f"[bold]web console[/bold]: {pipeline.query_url}/console/ (dev profile: sign in with the key field"
+        " empty; tenant 'default'). Press Ctrl+C to stop."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+
+
 def main() -> None:
     settings = get_settings()
     state = settings.stack.dir / "demo"
@@ -150,6 +168,7 @@ def main() -> None:
                 response.raise_for_status()
                 show_answer(question, response.json())
         console.print(f"logs: {pipeline.log_dir}")
+        keep_serving(pipeline)
     finally:
         pipeline.stop()
         if not was_running:

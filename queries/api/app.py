@@ -30,6 +30,8 @@ from ragstream.queries.api.events import StreamSlots
 from ragstream.queries.api.routes import router
 from ragstream.queries.api.templates import router as templates_router
 from ragstream.queries.consistency import CommandLogBounds
+from ragstream.queries.console.routes import api as console_api
+from ragstream.queries.console.routes import pages as console_pages
 from ragstream.queries.exceptions import InvalidConsistencyToken, NotCaughtUp, TokenCheckUnavailable
 from ragstream.queries.indexing.feed import IndexFeed
 from ragstream.queries.notifications import SCHEMA as NOTIFICATIONS_SCHEMA
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         app.state.service = service
         app.state.admin = admin
         app.state.query_log = query_log
+        app.state.codec = codec
         try:
             yield
         finally:
@@ -193,6 +196,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.state.event_slots = StreamSlots(settings.notifications.events_streams_per_tenant)
     app.include_router(router)
     app.include_router(admin_router)
+    app.include_router(console_api)
+    app.include_router(console_pages)
     app.include_router(templates_router)
     app.include_router(webhooks_router)
     return app

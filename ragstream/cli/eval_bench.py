@@ -63,6 +63,9 @@ def eval_command(
     ingest_timeout: float = typer.Option(
         4 * 3600, "--ingest-timeout", help="Seconds to wait for the ingest."
     ),
+    plot: Path | None = typer.Option(
+        None, "--plot", file_okay=False, help="Also write PNG charts (per mode, the sweep, latency) into DIR."
+    ),
     backends: str | None = typer.Option(
         None,
         "--backends",
@@ -115,6 +118,11 @@ def eval_command(
     print_report(report, console)
     if json_output:
         print(json.dumps(report.as_json()), flush=True)
+    if plot is not None:
+        from ragstream.bench.plots import plot_eval
+
+        for path in plot_eval(report.as_json(), plot):
+            console.print(f"plot: {path}")
 
 
 def _compare_backends(

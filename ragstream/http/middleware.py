@@ -20,6 +20,8 @@ from ragstream.http.problems import problem, unauthenticated
 PUBLIC_PATHS = frozenset(
     {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
+# The web console's page and assets: static, no data (the page calls the API with its credential).
+PUBLIC_PREFIX = "/console"
 IDENTITY = "identity"  # where the authenticated identity lives in the request's state
 
 
@@ -76,6 +78,10 @@ class BodyLimitMiddleware:
             )
 
 
+def _console(path: str) -> bool:
+    return path == PUBLIC_PREFIX or path.startswith(PUBLIC_PREFIX + "/")
+
+
 class AuthenticationMiddleware:
     """Authenticates every request outside PUBLIC_PATHS once, from its headers, and leaves the
     identity in the request's state for the routes' scope checks."""
@@ -88,7 +94,8 @@ class AuthenticationMiddleware:
         self.public = frozenset(public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.public or _console(path):
             await self.app(scope, receive, send)
             return
         try:

@@ -64,6 +64,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, str | None]] = [
     ("queries", "GET", "/v1/admin/jobs", None, "admin"),
     ("queries", "GET", "/v1/admin/query-log", None, "admin"),
     ("queries", "POST", "/v1/admin/replay", {"read_model": "all", "all_tenants": False}, "admin"),
+    ("queries", "GET", "/v1/admin/pipeline", None, "admin"),
     ("queries", "GET", "/v1/admin/status", None, "operator"),
     ("queries", "GET", "/v1/admin/generations", None, "operator"),
     ("queries", "POST", "/v1/admin/rebuild", {"chunk_max_tokens": 0}, "operator"),  # allowed: 422
