@@ -80,6 +80,10 @@ def librdkafka_config(settings: KafkaSettings, client_suffix: str) -> dict[str, 
         "client.id": f"{settings.client_id}-{client_suffix}",
         "enable.idempotence": True,
         "acks": "all",
+        # librdkafka's default (CRC32) puts a key on another partition than the workers' aiokafka
+        # producers (Java's murmur2) do. Read-your-writes needs a command partition's records to
+        # stay in order down to the embeddings topic, so a key must keep its partition throughout.
+        "partitioner": "murmur2_random",
         "linger.ms": 5,
         "compression.type": "lz4" if has_lz4() else "none",
         "message.max.bytes": settings.max_message_bytes,
