@@ -2,17 +2,17 @@
 
 The stream workers keep writing through the alias while this runs. The job fills the next index
 generation from the beginning of the log, swaps the alias once it has caught up with the workers,
-then keeps applying until it has passed the log's end as of the swap: anything the workers wrote
-into the old generation before the swap is in the new one too, and everything after the swap the
-workers write into the new one themselves. OpenSearch's external versioning makes the overlap
-harmless (an older version never replaces a newer one), which is also why a Qdrant server vector
-index, which has no such guard, is not rebuilt this way.
+then keeps applying until it has passed the log's end as read *after* the swap: anything the
+workers wrote into the old generation before the swap is in the new one too, and everything after
+the swap the workers write into the new one themselves. OpenSearch's external versioning makes
+the overlap harmless (an older version never replaces a newer one), which is also why a Qdrant
+server vector index, which has no such guard, is not rebuilt this way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer
 
@@ -26,6 +26,28 @@ from ragstream.queries.registry.shared_state import SharedIndexState
 from ragstream.records import LogRecord
 from ragstream.settings import Settings
 from ragstream.topics import catalogue
+
+
+async def swap_then_catch_up(
+    swap: Callable[[], Awaitable[list[str]]],
+    log_ends: Callable[[], Awaitable[Mapping[int, int]]],
+    applied_up_to: Callable[[], Mapping[int, int]],
+    apply_next: Callable[[], Awaitable[None]],
+) -> list[str]:
+    """Swaps the alias to the new generation, then applies the log up to its end as of the swap.
+
+    `applied_up_to` gives, per partition, the next offset the new generation has applied.
+    """
+    retired = await swap()
+    # The ends must be read after the swap, never before: until the swap the workers write into the
+    # old generation, and a record they apply there between an earlier read and the swap would lie
+    # past those ends, never reach the new generation, and (the workers' shared version state saying
+    # it is applied) never be written again. A write that reached the old generation was for a
+    # record already in the log when the swap was made, so it lies below ends read afterwards.
+    ends = await log_ends()
+    while not all(applied_up_to().get(partition, 0) >= end for partition, end in ends.items()):
+        await apply_next()
+    return retired
 
 
 class SharedKeywordRebuild:
@@ -54,12 +76,19 @@ class SharedKeywordRebuild:
             while not self._passed_command_positions(await self._state.command_positions()):
                 await self._apply_next(consumer, index, job)
             job.phase = "swapping"
-            ends = await consumer.end_offsets(tps)
-            retired = await asyncio.to_thread(generations.swap, name)
-            job.detail["retired"] = retired
-            job.phase = "catching up"
-            while not all(self._next.get(tp.partition, 0) >= int(o) for tp, o in ends.items()):
-                await self._apply_next(consumer, index, job)
+
+            async def swap() -> list[str]:
+                retired = await asyncio.to_thread(generations.swap, name)
+                job.detail["retired"] = retired
+                job.phase = "catching up"
+                return retired
+
+            async def log_ends() -> dict[int, int]:
+                return {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+
+            await swap_then_catch_up(
+                swap, log_ends, lambda: self._next, lambda: self._apply_next(consumer, index, job)
+            )
         finally:
             await consumer.stop()
             await asyncio.to_thread(client.close)
