@@ -12,6 +12,7 @@ from ragstream.http.jsonbody import StrictJSONRoute
 from ragstream.http.security import Reader, throttle
 from ragstream.http.service import COMMON_ERRORS, error_responses
 from ragstream.http.sse import encode_event
+from ragstream.identifiers import DOCUMENT_ID_PATTERN
 from ragstream.queries.answers.base import Passage
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.answers.exceptions import GeneratorUnavailable
@@ -173,7 +174,13 @@ def _may_see(record: DocumentRecord | None, principals: list[str]) -> bool:
 )
 async def document_events(
     document_id: DocumentPath,
-    command_id: Annotated[str, Query(min_length=1, max_length=256, description="The write's command id")],
+    # No control characters: the id goes to PostgreSQL, which refuses NUL once the stream has begun.
+    command_id: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=256, pattern=DOCUMENT_ID_PATTERN, description="The write's command id"
+        ),
+    ],
     service: ServiceDep,
     registry: RegistryDep,
     slots: EventSlotsDep,

@@ -91,5 +91,6 @@ def test_the_readme_quick_start_works_with_a_tenant_key(
     search = out.split('$ ragstream search "consistency token"')[1].split("$ ragstream ask")[0]
     assert "architecture.md" in search  # docs/architecture.md explains consistency tokens
     answer = out.split("$ ragstream ask")[1]
-    assert re.search(r"\[1\] \S+\.md", answer), answer
+    # Markers number the retrieved passages; the answer cites the ones it quotes, not always the first.
+    assert re.search(r"\[\d+\] \S+\.md", answer), answer
     assert "403" not in done.stderr and "cannot act for tenant" not in done.stderr
