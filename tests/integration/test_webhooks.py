@@ -163,8 +163,9 @@ def test_one_tenants_failing_endpoint_does_not_slow_another_tenants(
         assert outcome.outcome == "searchable"
         searchable_at = time.monotonic()
         delivered(receiver, "/prompt", 1, timeout=30)
-    # The supervisor's poll and one delivery, not the hanging endpoint's timeouts and retries.
-    assert receiver.at("/prompt")[0].at - searchable_at < 2.5
+    # Behind globex's hanging endpoint it would wait out 30 s timeouts; isolated, it is a poll and one
+    # delivery away. The bound sits far from both, so the machine's load cannot decide the outcome.
+    assert receiver.at("/prompt")[0].at - searchable_at < 15
 
 
 def test_a_rotated_secret_signs_alongside_the_previous_one_until_it_expires(
