@@ -9,6 +9,7 @@ its replication slot and the topics are removed at the end: an abandoned slot ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -120,13 +121,21 @@ def connect(local_stack: Settings) -> str:
 
 @pytest.fixture(scope="module")
 def source(connect: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
-    tag = unique_tag("cdc")
+    with table_source(tmp_path_factory, "cdc") as src:
+        yield src
+
+
+@contextlib.contextmanager
+def table_source(tmp_path_factory: pytest.TempPathFactory, prefix: str, **extra_env: str) -> Iterator[Source]:
+    """A table with two rows and its mapping, in an environment of its own; the connector, slot,
+    table and topics are removed at the end."""
+    tag = unique_tag(prefix)
     work = Path(tmp_path_factory.mktemp(tag))
     # The password travels to Kafka Connect as a reference to this variable, never as the value (the
     # local database trusts local connections, so the value is not checked there; see
     # test_connect_secrets.py for the worker resolving it).
     secret = f"RAGSTREAM_CDC_SECRET_{tag.upper()}"
-    env = isolated_env(tag, work, **{secret: f"s3cret-{tag}"})
+    env = isolated_env(tag, work, **{secret: f"s3cret-{tag}"}, **extra_env)
     schema = f"{tag}_src"
     mapping_file = work / "articles.yaml"
     mapping_file.write_text(
@@ -326,3 +335,30 @@ def test_change_events_are_confluent_framed_avro_with_ids_the_registry_serves(
         row = value["after"] or value["before"]
         assert value["source"]["table"] == "articles" and row["id"] == key_fields["id"]
     assert ops.count("r") >= 2  # the snapshot's rows, read like every later change
+
+
+def test_a_connector_applied_with_the_json_converter_keeps_working(
+    connect: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A deployment whose connector still writes JSON (`cdc.connect_format=json`, as before Avro)."""
+    with table_source(tmp_path_factory, "cdcj", RAGSTREAM_CDC__CONNECT_FORMAT="json") as src:
+        applied = src.cli("apply", str(src.mapping_file), "--replica-identity-full")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        stored = httpx.get(f"{CONNECT_URL}/connectors/{src.tag}/config", timeout=10).json()
+        assert stored["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
+        topic = cdc_topic(load_mapping(src.mapping_file), src.settings).name
+        worker = start_cdc_worker(src)
+        try:
+            commands = commands_by_document(src, expected=2)
+            assert {doc: [name for name, _ in cmds] for doc, cmds in commands.items()} == {
+                ("acme", "articles/1"): ["UpsertDocument"],
+                ("acme", "articles/2"): ["UpsertDocument"],
+            }
+            assert commands[("acme", "articles/2")][0][1]["acl"] == ["group:eng"]
+        except Exception:
+            print(f"--- cdc worker log ---\n{worker.log_tail(60)}")
+            raise
+        finally:
+            worker.stop()
+        values = [m.value for *_, m in asyncio.run(read_topic(src.settings, topic)) if m.value]
+        assert values and all(v.startswith(b"{") for v in values)
