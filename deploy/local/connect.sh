@@ -32,6 +32,16 @@ LOG_FILE="$HOME_DIR/connect.log"
 CONF="$HOME_DIR/connect-distributed.properties"
 REST_URL="http://127.0.0.1:$CONNECT_PORT"
 
+# Resolves a pom's runtime dependencies from Maven Central into a fresh folder: a half-copied plugin
+# from an interrupted run must not mix with a new one. Usage: fetch DIR POM WHAT [-Dname=value...]
+fetch() {
+  local dir="$1" pom="$2" what="$3"; shift 3
+  log "resolving $what from Maven Central into $dir"
+  rm -rf "$dir"
+  mvn -q -B -f "$ROOT/deploy/local/connect/$pom" "$@" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir" >&2
+}
+
 install() {
   # connect-runtime, connect-json and Jetty are already part of the Kafka libs.
   [[ -f "$KAFKA_LIBS/.complete" ]] || bash "$ROOT/deploy/local/kafka.sh" install
@@ -40,23 +50,16 @@ install() {
   fi
   command -v mvn >/dev/null || die "Maven (mvn) is required to fetch Debezium from Maven Central"
   if [[ ! -f "$WORKER_LIBS/.complete" ]]; then
-    mvn -q -B -f "$ROOT/deploy/local/connect/worker/pom.xml" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$WORKER_LIBS" >&2
+    fetch "$WORKER_LIBS" worker/pom.xml "the Connect worker's extra libraries"
     touch "$WORKER_LIBS/.complete"
   fi
   if [[ ! -f "$DEBEZIUM_DIR/.complete" ]]; then
-    log "resolving Debezium PostgreSQL connector $DEBEZIUM_VERSION from Maven Central into $DEBEZIUM_DIR"
-    # A fresh folder: a half-copied plugin from an interrupted run must not mix with a new one.
-    rm -rf "$DEBEZIUM_DIR"
-    mvn -q -B -f "$ROOT/deploy/local/connect/pom.xml" -Ddebezium.version="$DEBEZIUM_VERSION" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$DEBEZIUM_DIR" >&2
+    fetch "$DEBEZIUM_DIR" pom.xml "Debezium PostgreSQL connector $DEBEZIUM_VERSION" -Ddebezium.version="$DEBEZIUM_VERSION"
     touch "$DEBEZIUM_DIR/.complete"
   fi
   if [[ ! -f "$APICURIO_DIR/.complete" ]]; then
-    log "resolving Apicurio Registry's Avro converter $APICURIO_VERSION from Maven Central into $APICURIO_DIR"
-    rm -rf "$APICURIO_DIR"
-    mvn -q -B -f "$ROOT/deploy/local/connect/apicurio/pom.xml" -Dapicurio.version="$APICURIO_VERSION" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$APICURIO_DIR" >&2
+    fetch "$APICURIO_DIR" apicurio/pom.xml "Apicurio Registry's Avro converter $APICURIO_VERSION" \
+      -Dapicurio.version="$APICURIO_VERSION"
     # Its jars carry no ServiceLoader manifests, which plugin.discovery=service_load needs: Kafka's
     # own tool writes them (a small shim jar in the plugin folder).
     check_java
