@@ -371,6 +371,13 @@ class CdcSettings(_Section):
     # (FileConfigProvider). Both providers must be configured on the worker (deploy/local/connect.sh).
     connect_secret_provider: Literal["env", "file"] = "env"
     connect_secrets_file: str = ""
+    # How the connector writes change events: "avro" (Apicurio's AvroConverter against the schema
+    # registry, in the Confluent wire format) or "json" (Kafka's JsonConverter, schemas disabled, as
+    # connectors applied before Avro write). The workers read both, whichever a topic holds.
+    connect_format: Literal["avro", "json"] = "avro"
+    # The registry's Apicurio v2 API as the Kafka Connect worker reaches it; "" means
+    # codec.registry_url + /apis/registry/v2 (the stack's registry serves that API too).
+    connect_registry_url: str = ""
     # Kafka Connect's REST API, if the stream workers should watch the mapped connectors and notify
     # their tenant (webhooks: connector.failed) when one fails; "" watches nothing.
     connect_url: str = ""

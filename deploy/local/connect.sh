@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Kafka Connect in distributed mode (state in Kafka topics, so connectors survive restarts) with the
-# Debezium PostgreSQL connector, from Maven Central artifacts, run with the machine's Java (17+).
+# Debezium PostgreSQL connector and Apicurio Registry's Avro converter (Debezium writes change events
+# as Avro through the stack's schema registry), from Maven Central artifacts, run with the machine's
+# Java (17+).
 # Usage: connect.sh install|start|stop|status
 # Expect one ERROR in the log at startup: Debezium's CloudEventsConverter does not load against this
-# worker's JsonConverter. Nothing here uses it; the JSON converter itself is unaffected.
+# worker's JsonConverter. Nothing here uses it; the JSON and Avro converters are unaffected.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 CONNECT_PORT="${RAGSTREAM_STACK__CONNECT_PORT:-18083}"
@@ -11,6 +13,7 @@ CONNECT_HEAP="${RAGSTREAM_STACK__CONNECT_HEAP:-512m}"
 # Names the worker group and its three internal topics: two Connect clusters on one Kafka need two names.
 CONNECT_GROUP="${RAGSTREAM_STACK__CONNECT_GROUP:-ragstream-connect}"
 DEBEZIUM_VERSION="${RAGSTREAM_STACK__DEBEZIUM_VERSION:-3.6.1.Final}"
+APICURIO_VERSION="${RAGSTREAM_STACK__APICURIO_VERSION:-2.6.13.Final}"
 # Connector configs refer to database passwords through config providers, never literally (see
 # "Secrets" in connectors/README.md): ${env:NAME} for a variable of this worker's environment whose
 # name has this prefix, ${file:PATH:NAME} for a properties file under the secrets folder.
@@ -19,6 +22,9 @@ SECRET_PREFIX="${RAGSTREAM_CDC__SECRET_PREFIX:-RAGSTREAM_CDC_SECRET_}"
 WORKER_LIBS="$CACHE_DIR/connect-worker-libs"
 PLUGIN_PATH="$CACHE_DIR/connect-plugins"
 DEBEZIUM_DIR="$PLUGIN_PATH/debezium-connector-postgres-$DEBEZIUM_VERSION"
+APICURIO_DIR="$PLUGIN_PATH/apicurio-registry-converter-$APICURIO_VERSION"
+# The class every connector config names for Avro (connectors/debezium-postgres.json).
+AVRO_CONVERTER="io.apicurio.registry.utils.converter.AvroConverter"
 HOME_DIR="$STACK_DIR/connect"
 SECRETS_DIR="${RAGSTREAM_STACK__CONNECT_SECRETS_DIR:-$HOME_DIR/secrets}"
 PID_FILE="$HOME_DIR/connect.pid"
@@ -26,23 +32,41 @@ LOG_FILE="$HOME_DIR/connect.log"
 CONF="$HOME_DIR/connect-distributed.properties"
 REST_URL="http://127.0.0.1:$CONNECT_PORT"
 
+# Resolves a pom's runtime dependencies from Maven Central into a fresh folder: a half-copied plugin
+# from an interrupted run must not mix with a new one. Usage: fetch DIR POM WHAT [-Dname=value...]
+fetch() {
+  local dir="$1" pom="$2" what="$3"; shift 3
+  log "resolving $what from Maven Central into $dir"
+  rm -rf "$dir"
+  mvn -q -B -f "$ROOT/deploy/local/connect/$pom" "$@" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir" >&2
+}
+
 install() {
   # connect-runtime, connect-json and Jetty are already part of the Kafka libs.
   [[ -f "$KAFKA_LIBS/.complete" ]] || bash "$ROOT/deploy/local/kafka.sh" install
-  if [[ -f "$DEBEZIUM_DIR/.complete" && -f "$WORKER_LIBS/.complete" ]]; then return 0; fi
+  if [[ -f "$DEBEZIUM_DIR/.complete" && -f "$APICURIO_DIR/.complete" && -f "$WORKER_LIBS/.complete" ]]; then
+    return 0
+  fi
   command -v mvn >/dev/null || die "Maven (mvn) is required to fetch Debezium from Maven Central"
   if [[ ! -f "$WORKER_LIBS/.complete" ]]; then
-    mvn -q -B -f "$ROOT/deploy/local/connect/worker/pom.xml" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$WORKER_LIBS" >&2
+    fetch "$WORKER_LIBS" worker/pom.xml "the Connect worker's extra libraries"
     touch "$WORKER_LIBS/.complete"
   fi
-  if [[ -f "$DEBEZIUM_DIR/.complete" ]]; then return 0; fi
-  log "resolving Debezium PostgreSQL connector $DEBEZIUM_VERSION from Maven Central into $DEBEZIUM_DIR"
-  # A fresh folder: a half-copied plugin from an interrupted run must not mix with a new one.
-  rm -rf "$DEBEZIUM_DIR"
-  mvn -q -B -f "$ROOT/deploy/local/connect/pom.xml" -Ddebezium.version="$DEBEZIUM_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$DEBEZIUM_DIR" >&2
-  touch "$DEBEZIUM_DIR/.complete"
+  if [[ ! -f "$DEBEZIUM_DIR/.complete" ]]; then
+    fetch "$DEBEZIUM_DIR" pom.xml "Debezium PostgreSQL connector $DEBEZIUM_VERSION" -Ddebezium.version="$DEBEZIUM_VERSION"
+    touch "$DEBEZIUM_DIR/.complete"
+  fi
+  if [[ ! -f "$APICURIO_DIR/.complete" ]]; then
+    fetch "$APICURIO_DIR" apicurio/pom.xml "Apicurio Registry's Avro converter $APICURIO_VERSION" \
+      -Dapicurio.version="$APICURIO_VERSION"
+    # Its jars carry no ServiceLoader manifests, which plugin.discovery=service_load needs: Kafka's
+    # own tool writes them (a small shim jar in the plugin folder).
+    check_java
+    java -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.ConnectPluginPath sync-manifests \
+      --plugin-location "$APICURIO_DIR" >/dev/null
+    touch "$APICURIO_DIR/.complete"
+  fi
 }
 
 check_java() {
@@ -120,6 +144,8 @@ start() {
     rest_up || wait_rest || die "Connect (pid $(cat "$PID_FILE")) runs but $REST_URL does not answer; see $LOG_FILE"
     grep -q '^config.providers=' "$CONF" 2>/dev/null \
       || log "warning: the running worker has no config providers (started by an older connect.sh); restart it so connector passwords resolve"
+    curl -fsS --max-time 5 "$REST_URL/connector-plugins?connectorsOnly=false" 2>/dev/null | grep -q "$AVRO_CONVERTER" \
+      || log "warning: the running worker has no $AVRO_CONVERTER (started by an older connect.sh); restart it so Avro connectors start"
     log "connect already running (pid $(cat "$PID_FILE")) at $REST_URL"; return 0
   fi
   if (exec 3<>"/dev/tcp/127.0.0.1/$CONNECT_PORT") 2>/dev/null; then

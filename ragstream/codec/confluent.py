@@ -62,6 +62,7 @@ class ConfluentAvroCodec:
         self._serializers: dict[str, AvroSerializer] = {}
         self._deserializers: dict[str, AvroDeserializer] = {}
         self._names: dict[int, str] = {}  # schema id -> short record name
+        self._any: AvroDeserializer | None = None  # reads with the writer schema only
         self._lock = threading.Lock()
 
     @property
@@ -96,6 +97,22 @@ class ConfluentAvroCodec:
         if not isinstance(record, dict):
             raise MalformedRecord(f"{name} did not decode to a record")
         return Decoded(name, record)
+
+    def decode_any(self, data: bytes) -> Any:
+        """A Confluent wire-format record of any schema the registry holds (not only ragstream's own
+        types: a Debezium change event, say), read with its writer schema. Avro logical types come
+        back as Python values (datetime, date, time, Decimal, UUID)."""
+        if data[:1] != bytes([MAGIC]) or len(data) <= _HEADER:
+            raise MalformedRecord("not a Confluent wire-format Avro record")
+        with self._lock:
+            if self._any is None:
+                self._any = AvroDeserializer(self._client)
+            deserializer = self._any
+        try:
+            return self._call(lambda: deserializer(data, None))
+        except (SerializationError, ValueError, TypeError, KeyError, EOFError, IndexError) as exc:
+            schema_id = int.from_bytes(data[1:_HEADER], "big")
+            raise MalformedRecord(f"corrupt record of schema {schema_id}: {exc}") from exc
 
     def register_all(self) -> dict[str, int]:
         """Registers (or finds) the newest schema of every record type: the id of each by name.

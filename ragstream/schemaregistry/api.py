@@ -2,6 +2,8 @@
 
 Errors are Confluent's `{"error_code", "message"}` rather than ragstream's Problem Details, because
 the clients that call this API (confluent_kafka, Kafka serdes and converters) parse that shape.
+The subset of Apicurio's v2 API that Apicurio's Kafka Connect converter calls is served next to it
+(`ragstream.schemaregistry.apicurio`), on the same subjects and ids, with Apicurio's error shape.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragstream.schemaregistry import apicurio
 from ragstream.schemaregistry.compat import Compatibility
 from ragstream.schemaregistry.store import InvalidSchemaError, RegistryError, SchemaStore, SubjectVersion
 from ragstream.settings import Settings
@@ -187,8 +190,10 @@ async def set_subject_config(subject: str, body: CompatibilityIn, store: Store) 
     return _answer({"compatibility": body.compatibility.value})
 
 
-async def _registry_error(_: Request, exc: Exception) -> JSONResponse:
+async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RegistryError)
+    if request.url.path.startswith(apicurio.PREFIX):
+        return JSONResponse(apicurio.error_body(exc), status_code=exc.status)
     return _answer({"error_code": exc.code, "message": exc.message}, exc.status)
 
 
@@ -209,6 +214,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="ragstream schema registry (Confluent-compatible)", lifespan=lifespan)
     app.include_router(router)
+    app.include_router(apicurio.router)
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app

@@ -17,6 +17,16 @@ from ragstream.topics import Cleanup, TopicSpec, catalogue
 
 TEMPLATE = PROJECT_ROOT / "connectors" / "debezium-postgres.json"
 SECRET_KEYS = frozenset({"database.password"})
+CONVERTER_KEYS = ("key.converter", "value.converter")
+# `cdc.connect_format=json`: what connectors were applied with before Avro. Nulls stay null instead of
+# becoming the column's default (which Apicurio's AvroConverter cannot be told; docs/schema-registry.md).
+JSON_CONVERTERS = {
+    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "key.converter.schemas.enable": "false",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "value.converter.schemas.enable": "false",
+    "value.converter.replace.null.with.default": "false",
+}
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # A Kafka Connect config-provider reference: ${env:NAME} or ${file:PATH:NAME}.
 REFERENCE = re.compile(r"^\$\{(?:env:(?P<env>[A-Za-z0-9_]+)|file:(?P<path>[^:}]+):(?P<key>[A-Za-z0-9_]+))\}$")
@@ -130,6 +140,7 @@ def render_config(
         "publication_name": mapping.publication_name,
         "partitions": str(settings.kafka.partitions),
         "replication_factor": str(settings.kafka.replication_factor),
+        "registry_url": connect_registry_url(settings),
     }
     try:
         raw = json.loads(template.read_text(encoding="utf-8"))
@@ -141,7 +152,14 @@ def render_config(
             config[key] = Template(str(value)).substitute(values)
         except (KeyError, ValueError) as exc:
             raise InvalidMapping(f"connector template {template}, {key}: unknown placeholder {exc}") from exc
+    if settings.cdc.connect_format == "json":
+        config = {k: v for k, v in config.items() if not k.startswith(CONVERTER_KEYS)} | JSON_CONVERTERS
     return config
+
+
+def connect_registry_url(settings: Settings) -> str:
+    """Where the connector's Avro converter finds the registry's Apicurio v2 API."""
+    return settings.cdc.connect_registry_url or settings.codec.registry_url.rstrip("/") + "/apis/registry/v2"
 
 
 def redacted(config: Mapping[str, str]) -> dict[str, str]:

@@ -1,11 +1,18 @@
-"""The Debezium change-event envelope: before/after rows, the operation and the source position."""
+"""The Debezium change-event envelope: before/after rows, the operation and the source position.
+
+A connector writes it as Avro in the Confluent wire format (zero byte, schema id; Apicurio's
+AvroConverter, connectors/debezium-postgres.json) or as JSON (Kafka's JsonConverter, what connectors
+applied before Avro write); `read_event` tells them apart by the first byte, so a topic may hold both.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ragstream.streams.cdc.exceptions import UnconvertibleEvent
@@ -73,3 +80,36 @@ def parse_event(value: Any) -> ChangeEvent | None:
         source=dict(source),
         ts_ms=ts_ms if isinstance(ts_ms, int) and not isinstance(ts_ms, bool) else None,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def read_event(value: bytes | None, decode_avro: Callable[[bytes], Any]) -> ChangeEvent | None:
+    """The change event in a record's value, None for a tombstone. `decode_avro` reads a Confluent
+    wire-format record with its writer schema (ragstream.codec's `decode_any`, through the registry)."""
+    if not value:
+        return None
+    if value[0] == 0:
+        return parse_event(_as_json_converter_writes(decode_avro(value)))
+    return parse_event(value)
+
+
+def _as_json_converter_writes(value: Any) -> Any:
+    """Avro's logical types as Kafka's JsonConverter writes the same Connect values (epoch
+    milliseconds, days, milliseconds of the day), so a row maps the same whichever converter wrote
+    it; decimals as their exact text. Binary columns stay bytes (JSON has them in base64)."""
+    if isinstance(value, dict):
+        return {k: _as_json_converter_writes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json_converter_writes(v) for v in value]
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return (aware - _EPOCH) // timedelta(milliseconds=1)
+    if isinstance(value, date):
+        return (value - _EPOCH.date()).days
+    if isinstance(value, time):
+        return (value.hour * 3600 + value.minute * 60 + value.second) * 1000 + value.microsecond // 1000
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value

@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from ragstream.codec import CodecError, load_codec
 from ragstream.contracts import encode_command
 from ragstream.settings import Settings
+from ragstream.streams.cdc.envelope import read_event
 from ragstream.streams.cdc.exceptions import UnconvertibleEvent
 from ragstream.streams.cdc.mapping import CdcMapping, to_commands
 from ragstream.streams.delivery import owned_by, owned_events
@@ -65,9 +66,8 @@ def register_cdc(
             try:
                 if mapping is None:
                     raise UnconvertibleEvent(f"no mapping for topic {msg.topic}")
-                commands = to_commands(
-                    event.value, mapping, position=f"{msg.topic}/{msg.partition}/{msg.offset}"
-                )
+                change = read_event(event.value, codec.decode_any)  # Avro or JSON, by the first byte
+                commands = to_commands(change, mapping, position=f"{msg.topic}/{msg.partition}/{msg.offset}")
                 encoded = [encode_command(codec, c) for c in commands]  # all or nothing
                 pending = [
                     await commands_topic.send(key=e.key, value=e.value, headers=e.headers) for e in encoded

@@ -1,5 +1,6 @@
-"""A PostgreSQL table as a document source, end to end on the real stack: Debezium on Kafka Connect ->
-CDC processor -> commands topic -> stream workers -> search (issue: Kafka Connect sources from databases).
+"""A PostgreSQL table as a document source, end to end on the real stack: Debezium on Kafka Connect,
+writing Avro through Apicurio's converter and the stack's schema registry -> CDC processor ->
+commands topic -> stream workers -> search (issue: Kafka Connect sources from databases; CDC in Avro).
 
 Every name (connector, slot, publication, schema, topic prefix) is unique per run, and the connector,
 its replication slot and the topics are removed at the end: an abandoned slot makes PostgreSQL keep WAL.
@@ -8,6 +9,8 @@ its replication slot and the topics are removed at the end: an abandoned slot ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -22,10 +25,14 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
 
+from ragstream.codec import registry_client
 from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env
 from ragstream.local.processes import ManagedProcess, free_port, wait_ready
 from ragstream.settings import PROJECT_ROOT, Settings
+from ragstream.streams.cdc.connector import cdc_topic
+from ragstream.streams.cdc.mapping import load_mapping
 from ragstream.topics import catalogue, document_key
 from tests.conftest import unique_tag
 from tests.integration.helpers import decoded_records, read_topic, search, wait_until
@@ -114,13 +121,21 @@ def connect(local_stack: Settings) -> str:
 
 @pytest.fixture(scope="module")
 def source(connect: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
-    tag = unique_tag("cdc")
+    with table_source(tmp_path_factory, "cdc") as src:
+        yield src
+
+
+@contextlib.contextmanager
+def table_source(tmp_path_factory: pytest.TempPathFactory, prefix: str, **extra_env: str) -> Iterator[Source]:
+    """A table with two rows and its mapping, in an environment of its own; the connector, slot,
+    table and topics are removed at the end."""
+    tag = unique_tag(prefix)
     work = Path(tmp_path_factory.mktemp(tag))
     # The password travels to Kafka Connect as a reference to this variable, never as the value (the
     # local database trusts local connections, so the value is not checked there; see
     # test_connect_secrets.py for the worker resolving it).
     secret = f"RAGSTREAM_CDC_SECRET_{tag.upper()}"
-    env = isolated_env(tag, work, **{secret: f"s3cret-{tag}"})
+    env = isolated_env(tag, work, **{secret: f"s3cret-{tag}"}, **extra_env)
     schema = f"{tag}_src"
     mapping_file = work / "articles.yaml"
     mapping_file.write_text(
@@ -279,3 +294,71 @@ def test_every_change_of_the_table_reaches_search(running: tuple[Source, LocalPi
 
     status = source.cli("status")
     assert status.returncode == 0 and source.tag in status.stdout, status.stdout
+
+
+def test_change_events_are_confluent_framed_avro_with_ids_the_registry_serves(
+    running: tuple[Source, LocalPipeline],
+) -> None:
+    source, _ = running
+    topic = cdc_topic(load_mapping(source.mapping_file), source.settings).name
+    records: list[Any] = []
+
+    def snapshot_read() -> bool:
+        records[:] = [r for r in asyncio.run(read_topic(source.settings, topic)) if r[3].value]
+        return len(records) >= 2
+
+    wait_until(snapshot_read, timeout=90, interval=1)
+    registry = source.settings.codec.registry_url
+    client = registry_client(registry)
+    # Apicurio's TopicIdStrategy names subjects as Confluent's does.
+    subjects: dict[str, set[int]] = {f"{topic}-key": set(), f"{topic}-value": set()}
+    for subject in subjects:
+        versions = httpx.get(f"{registry}/subjects/{subject}/versions", timeout=10).json()
+        subjects[subject] = {
+            httpx.get(f"{registry}/subjects/{subject}/versions/{v}", timeout=10).json()["id"]
+            for v in versions
+        }
+    reader = AvroDeserializer(client)  # any Confluent reader: the writer schema comes by id
+    ops = []
+    for _, _, key, message in records:
+        for data, subject in ((key, f"{topic}-key"), (message.value, f"{topic}-value")):
+            assert data is not None and data[0] == 0, "not the Confluent wire format"
+            schema_id = int.from_bytes(data[1:5], "big")
+            assert schema_id in subjects[subject]
+            # The same schema under the same id from the Apicurio API the converter registered it through.
+            apicurio = httpx.get(f"{registry}/apis/registry/v2/ids/contentIds/{schema_id}", timeout=10)
+            assert json.loads(apicurio.text) == json.loads(client.get_schema(schema_id).schema_str)
+        key_fields = reader(key, None)
+        value = reader(message.value, None)
+        assert set(key_fields) == {"id"}
+        ops.append(value["op"])
+        row = value["after"] or value["before"]
+        assert value["source"]["table"] == "articles" and row["id"] == key_fields["id"]
+    assert ops.count("r") >= 2  # the snapshot's rows, read like every later change
+
+
+def test_a_connector_applied_with_the_json_converter_keeps_working(
+    connect: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A deployment whose connector still writes JSON (`cdc.connect_format=json`, as before Avro)."""
+    with table_source(tmp_path_factory, "cdcj", RAGSTREAM_CDC__CONNECT_FORMAT="json") as src:
+        applied = src.cli("apply", str(src.mapping_file), "--replica-identity-full")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        stored = httpx.get(f"{CONNECT_URL}/connectors/{src.tag}/config", timeout=10).json()
+        assert stored["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
+        topic = cdc_topic(load_mapping(src.mapping_file), src.settings).name
+        worker = start_cdc_worker(src)
+        try:
+            commands = commands_by_document(src, expected=2)
+            assert {doc: [name for name, _ in cmds] for doc, cmds in commands.items()} == {
+                ("acme", "articles/1"): ["UpsertDocument"],
+                ("acme", "articles/2"): ["UpsertDocument"],
+            }
+            assert commands[("acme", "articles/2")][0][1]["acl"] == ["group:eng"]
+        except Exception:
+            print(f"--- cdc worker log ---\n{worker.log_tail(60)}")
+            raise
+        finally:
+            worker.stop()
+        values = [m.value for *_, m in asyncio.run(read_topic(src.settings, topic)) if m.value]
+        assert values and all(v.startswith(b"{") for v in values)

@@ -130,3 +130,76 @@ def test_the_single_object_codec_alone_still_reads_what_it_wrote(local_stack: Se
     # The fallback codec needs no registry at all (wire_format="single-object" and no Confluent records).
     codec = AvroSingleObjectCodec(read_schema_dir(local_stack.codec.schemas_dir))
     assert codec.decode(encode_command(codec, command()).value).name == "UpsertDocument"
+
+
+def test_the_apicurio_api_the_connect_converter_calls_shares_subjects_and_ids(registry: str) -> None:
+    """The calls Apicurio's Kafka Connect converter makes (Debezium writes Avro through it), on the
+    subjects and ids of the Confluent API, so records it frames are read by every Confluent reader."""
+    v2 = f"{registry}/apis/registry/v2"
+    namespace = f"io.ragstream.test.{unique_tag()}"
+    artifact = f"{namespace}.topic-value"
+    schema = json.dumps(_schemas(namespace)[0][2])
+    create = {"X-Registry-ArtifactId": artifact, "X-Registry-ArtifactType": "AVRO"}
+    upsert = {"ifExists": "RETURN_OR_UPDATE", "canonical": "false"}
+
+    created = httpx.post(
+        f"{v2}/groups/default/artifacts", params=upsert, headers=create, content=schema, timeout=10
+    )
+    assert created.status_code == 200, created.text
+    meta = created.json()
+    assert (meta["groupId"], meta["id"], meta["version"], meta["type"]) == ("default", artifact, "1", "AVRO")
+    assert meta["globalId"] == meta["contentId"]
+    # The artifact is the Confluent subject of the same name, with the same id.
+    confluent = httpx.get(f"{registry}/subjects/{artifact}/versions/latest", timeout=10).json()
+    assert (confluent["id"], confluent["version"]) == (meta["contentId"], 1)
+    again = httpx.post(
+        f"{v2}/groups/default/artifacts", params=upsert, headers=create, content=schema, timeout=10
+    )
+    assert again.json()["contentId"] == meta["contentId"] and again.json()["version"] == "1"
+
+    # Looked up by content (spacing does not matter), and served by id.
+    found = httpx.post(f"{v2}/groups/default/artifacts/{artifact}/meta", params={"canonical": "true"},
+                       content=json.dumps(json.loads(schema), indent=2), timeout=10)  # fmt: skip
+    assert found.json()["contentId"] == meta["contentId"]
+    for kind in ("contentIds", "globalIds"):
+        by_id = httpx.get(f"{v2}/ids/{kind}/{meta['contentId']}", timeout=10)
+        assert json.loads(by_id.text) == json.loads(schema)
+        assert httpx.get(f"{v2}/ids/{kind}/{meta['contentId']}/references", timeout=10).json() == []
+    latest = httpx.get(f"{v2}/groups/default/artifacts/{artifact}/versions/latest/meta", timeout=10).json()
+    assert latest["contentId"] == meta["contentId"]
+
+    # The subject's compatibility rule holds here too; errors in Apicurio's shape, 4xx on bad input.
+    breaking = json.dumps(_schemas(namespace, {"name": "n", "type": "int"})[0][2])
+    refused = httpx.post(
+        f"{v2}/groups/default/artifacts", params=upsert, headers=create, content=breaking, timeout=10
+    )
+    assert refused.status_code == 409 and refused.json()["name"] == "RuleViolationException"
+    exists = httpx.post(f"{v2}/groups/default/artifacts", headers=create, content=schema, timeout=10)
+    assert (exists.status_code, exists.json()["error_code"]) == (409, 409)  # ifExists defaults to FAIL
+    cases = [
+        httpx.get(f"{v2}/ids/contentIds/999999999", timeout=10),
+        httpx.get(f"{v2}/groups/default/artifacts/{artifact}-nope/meta", timeout=10),
+        httpx.post(f"{v2}/groups/default/artifacts", params=upsert, headers=create, content="{", timeout=10),
+        httpx.post(
+            f"{v2}/groups/default/artifacts", params=upsert, headers=create, content=b"\xff\xfe", timeout=10
+        ),
+        httpx.post(f"{v2}/groups/default/artifacts", params=upsert, content=schema, timeout=10),
+        httpx.post(
+            f"{v2}/groups/default/artifacts",
+            params={"ifExists": "SOMETIMES"},
+            headers=create,
+            content=schema,
+            timeout=10,
+        ),
+        httpx.post(
+            f"{v2}/groups/default/artifacts",
+            params=upsert,
+            headers={**create, "X-Registry-ArtifactType": "PROTOBUF"},
+            content=schema,
+            timeout=10,
+        ),
+        httpx.get(f"{v2}/ids/contentIds/not-a-number", timeout=10),
+    ]
+    assert [(r.status_code, r.json()["error_code"]) for r in cases] == [
+        (404, 404), (404, 404), (422, 422), (422, 422), (422, 422), (422, 422), (422, 422), (422, 422),
+    ]  # fmt: skip

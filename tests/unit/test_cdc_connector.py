@@ -80,8 +80,43 @@ class TestRender:
         assert config["publication.autocreate.mode"] == "filtered"
         assert config["snapshot.mode"] == "initial"
         assert config["topic.creation.default.partitions"] == "3"
-        assert config["value.converter.schemas.enable"] == "false"
         assert all("${" not in v for k, v in config.items() if k != "database.password")
+
+    def test_change_events_are_avro_through_the_registry_in_confluent_framing(self) -> None:
+        config = render_config(mapping(), settings(password=SecretStr("")))
+        for side in ("key", "value"):
+            assert config[f"{side}.converter"] == "io.apicurio.registry.utils.converter.AvroConverter"
+            assert (
+                config[f"{side}.converter.apicurio.registry.url"] == "http://127.0.0.1:18081/apis/registry/v2"
+            )
+            # A zero byte and the 4-byte id the Confluent API serves, not Apicurio's 8-byte global id
+            # or ids in headers, so confluent_kafka's deserializer reads the records.
+            assert config[f"{side}.converter.apicurio.registry.as-confluent"] == "true"
+            assert config[f"{side}.converter.apicurio.registry.use-id"] == "contentId"
+            assert config[f"{side}.converter.apicurio.registry.headers.enabled"] == "false"
+        assert config["schema.name.adjustment.mode"] == "avro"
+
+    def test_the_connect_workers_registry_address_is_a_setting(self) -> None:
+        st = settings(password=SecretStr("")).model_copy(
+            update={"cdc": CdcSettings(connect_registry_url="http://registry.internal:8080/apis/registry/v2")}
+        )
+        config = render_config(mapping(), st)
+        assert (
+            config["value.converter.apicurio.registry.url"]
+            == "http://registry.internal:8080/apis/registry/v2"
+        )
+
+    def test_the_json_format_renders_the_connector_as_it_was_before_avro(self) -> None:
+        st = settings(password=SecretStr("")).model_copy(update={"cdc": CdcSettings(connect_format="json")})
+        config = render_config(mapping(), st)
+        assert (
+            config["value.converter"]
+            == config["key.converter"]
+            == "org.apache.kafka.connect.json.JsonConverter"
+        )
+        assert config["value.converter.schemas.enable"] == "false"
+        assert config["value.converter.replace.null.with.default"] == "false"
+        assert not [k for k in config if "apicurio" in k]
 
     def test_mapping_overrides_database_and_names(self) -> None:
         m = mapping(
