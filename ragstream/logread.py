@@ -48,6 +48,13 @@ async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[in
     raise TimeoutError(f"topic {topic} does not exist")
 
 
+async def next_offsets(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> dict[int, int]:
+    """Per partition, the offset the consumer reads next. Unlike the last record's offset + 1, it
+    moves past the commit markers that transactional writers (exactly_once) leave at a partition's
+    end, so a reader that waits to reach the log's end offsets gets there."""
+    return {tp.partition: int(await consumer.position(tp)) for tp in tps}
+
+
 def decode_batches(
     codec: Codec, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
 ) -> tuple[list[LogRecord], int]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ragstream.codec import Codec
-from ragstream.logread import decode_batches, open_log_consumer
+from ragstream.logread import decode_batches, next_offsets, open_log_consumer
 from ragstream.queries.admin.jobs import Job
 from ragstream.queries.readmodels.opensearch_index import IndexGenerations, OpenSearchKeywordIndex
 from ragstream.queries.readmodels.projection import apply_records, plan_batch
@@ -61,11 +61,13 @@ class SharedKeywordRebuild:
         self._next: dict[int, int] = {}
         # Highest command position per partition the new generation has applied.
         self._positions: dict[int, int] = {}
+        self._tps: list[TopicPartition] = []
 
     async def run(self, job: Job) -> None:
         client = opensearch_client(self._settings)
         generations = IndexGenerations(client, self._settings.opensearch.index)
         consumer, tps = await open_log_consumer(self._settings.kafka, self._topic, "shared-rebuild")
+        self._tps = tps
         try:
             name = await asyncio.to_thread(generations.create_next)
             job.generation = name
@@ -99,8 +101,13 @@ class SharedKeywordRebuild:
     async def _apply_next(self, consumer: AIOKafkaConsumer, index: OpenSearchKeywordIndex, job: Job) -> None:
         batches = await consumer.getmany(timeout_ms=250, max_records=500)
         records, _ = decode_batches(self._codec, batches)
-        if not records:
-            return
+        if records:
+            await self._apply(records, index, job)
+        # After the records: the consumer's positions, which pass commit markers the records do not.
+        for partition, offset in (await next_offsets(consumer, self._tps)).items():
+            self._next[partition] = max(self._next.get(partition, 0), offset)
+
+    async def _apply(self, records: list[LogRecord], index: OpenSearchKeywordIndex, job: Job) -> None:
         applied, skipped = await asyncio.to_thread(self._write, records, index)
         job.done += len(records)
         job.applied += applied
