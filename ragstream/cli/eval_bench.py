@@ -88,6 +88,7 @@ def eval_command(
         max_tokens=max_tokens or settings.chunking.max_tokens,
         overlap_tokens=settings.chunking.overlap_tokens if overlap_tokens is None else overlap_tokens,
         min_tokens=settings.chunking.min_tokens if min_tokens is None else min_tokens,
+        tokenizer=settings.chunking.tokenizer,
     )
     # Progress and tables go to stderr with --json, so stdout carries the JSON object alone.
     console = Console(stderr=json_output)
