@@ -163,13 +163,17 @@ def _by_mode(ax: Axes, results: Mapping[str, Mapping[str, float]]) -> None:
 def _sweep(axes: Sequence[Axes], sweep: Sequence[Mapping[str, Any]]) -> None:
     points = [p for p in sweep if "fusion" in p]
     convex_ax, rrf_ax = axes
+    normalizations = sorted({p.get("normalization", "min-max") for p in points if p["fusion"] == "convex"})
     for candidates in sorted({int(p["candidates"]) for p in points}):
-        convex = sorted((p["alpha"], p["ndcg@10"]) for p in points
-                        if p["fusion"] == "convex" and p["candidates"] == candidates)  # fmt: skip
+        for how in normalizations:
+            convex = sorted((p["alpha"], p["ndcg@10"]) for p in points
+                            if p["fusion"] == "convex" and p["candidates"] == candidates
+                            and p.get("normalization", "min-max") == how)  # fmt: skip
+            label = f"{candidates} candidates" + ("" if len(normalizations) == 1 else f", {how}")
+            if convex:
+                convex_ax.plot(*zip(*convex, strict=True), marker="o", label=label)
         rrf = sorted((p["rrf_k"], p["ndcg@10"]) for p in points
                      if p["fusion"] == "rrf" and p["candidates"] == candidates)  # fmt: skip
-        if convex:
-            convex_ax.plot(*zip(*convex, strict=True), marker="o", label=f"{candidates} candidates")
         if rrf:
             rrf_ax.plot(*zip(*rrf, strict=True), marker="o", label=f"{candidates} candidates")
     convex_ax.set_xlabel("convex alpha (weight of the dense score)")

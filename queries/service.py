@@ -45,6 +45,7 @@ class SearchQuery:
     fusion: str | None = None
     rrf_k: int | None = None
     alpha: float | None = None
+    normalization: str | None = None
     consistency_token: str | None = None
     # Who asked (the credential's subject), for the query log.
     subject: str = ""
@@ -182,6 +183,7 @@ class QueryService:
             vector_hits,
             rrf_k=q.rrf_k if q.rrf_k is not None else self.settings.rrf_k,
             alpha=q.alpha if q.alpha is not None else self.settings.convex_alpha,
+            normalization=q.normalization or self.settings.normalization,
         )
         timings["fusion"] = (time.perf_counter() - started) * 1000
         STAGE_SECONDS.labels("fusion").observe(timings["fusion"] / 1000)

@@ -213,6 +213,8 @@ class RetrievalSettings(_Section):
     fusion: str = "convex"
     rrf_k: int = 20
     convex_alpha: float = 0.5
+    # How convex fusion scales the two retrievers' scores (ragstream.queries.retrieval.fusion.Normalization).
+    normalization: Literal["min-max", "z-score"] = "min-max"
     candidates: int = 50
     # How long a query with a consistency token waits for the read models (hard cap: a minute).
     consistency_timeout_s: float = Field(default=10.0, gt=0, le=60)

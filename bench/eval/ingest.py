@@ -57,6 +57,8 @@ def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str) -> str:
             model,
             f"{chunking.max_tokens}/{chunking.overlap_tokens}/{chunking.min_tokens}",
             PASSAGE_FORMAT,
+            # How budgets are counted changes every chunk boundary.
+            *(() if chunking.tokenizer == "estimate" else (f"tokenizer={chunking.tokenizer}",)),
         )
     )
     return f"eval-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -94,6 +96,7 @@ def ingested(
         "RAGSTREAM_CHUNKING__MAX_TOKENS": str(options.chunking.max_tokens),
         "RAGSTREAM_CHUNKING__OVERLAP_TOKENS": str(options.chunking.overlap_tokens),
         "RAGSTREAM_CHUNKING__MIN_TOKENS": str(options.chunking.min_tokens),
+        "RAGSTREAM_CHUNKING__TOKENIZER": options.chunking.tokenizer,
         "RAGSTREAM_EMBEDDING__MODEL": options.model,
     }
     pipeline = LocalPipeline(

@@ -24,13 +24,17 @@ def print_report(report: EvalReport, console: Console) -> None:
         table.add_row(mode, *(f"{metrics[m]:.4f}" for m in METRICS), f"{report.latency_ms[mode]['p50']:.0f}")
     console.print(table)
     s = report.settings
-    c = s["chunking"]
-    console.print(
-        f"chunking max={c['max_tokens']} overlap={c['overlap_tokens']} min={c['min_tokens']}"
-        f" | hybrid fusion={s['fusion']} rrf_k={s['rrf_k']} alpha={s['alpha']} | model {s['model']}"
-        f" | top {s['depth']} chunks per query | {s['documents']} documents, {s['chunks']} chunks"
-        f" | pipeline {s['pipeline']}"
-    )
+    fusion = f"hybrid fusion={s['fusion']} rrf_k={s['rrf_k']} alpha={s['alpha']} ({s.get('normalization', 'min-max')})"
+    if "hits" in s:
+        console.print(f"{fusion} | re-scored from {s['hits']}")
+    else:
+        c = s["chunking"]
+        console.print(
+            f"chunking max={c['max_tokens']} overlap={c['overlap_tokens']} min={c['min_tokens']}"
+            f" | {fusion} | model {s['model']}"
+            f" | top {s['depth']} chunks per query | {s['documents']} documents, {s['chunks']} chunks"
+            f" | pipeline {s['pipeline']}"
+        )
     if report.sweep:
         print_sweep(report.sweep, console)
 
@@ -52,7 +56,11 @@ def print_sweep(rows: list[dict[str, Any]], console: Console) -> None:
         at_depth = [r for r in scored if r["candidates"] == depth]
         best = max(at_depth, key=lambda r: r["ndcg@10"])
         for row in at_depth:
-            label = f"rrf k={row['rrf_k']}" if row["fusion"] == "rrf" else f"convex alpha={row['alpha']:.1f}"
+            how = row.get("normalization", "min-max")
+            label = (
+                f"rrf k={row['rrf_k']}" if row["fusion"] == "rrf"
+                else f"convex alpha={row['alpha']:.1f}" + ("" if how == "min-max" else f" ({how})")
+            )  # fmt: skip
             delta = f"{row['ndcg@10_vs_served']:+.4f} ± {row['ndcg@10_vs_served_se']:.4f}"
             style = "bold green" if row is best else None
             table.add_row(label, *(f"{row[m]:.4f}" for m in METRICS), delta, style=style)

@@ -17,7 +17,7 @@ from ragstream.bench.eval.crossval import cross_validate, fold_means
 from ragstream.bench.eval.ingest import IngestOptions, IngestResult, ingested
 from ragstream.bench.eval.metrics import evaluate, mean_scores, paired_difference, per_query
 from ragstream.bench.eval.retrieve import DEPTH, MODES, ModeRun, document_rankings, run_mode
-from ragstream.bench.eval.runs import write_trec
+from ragstream.bench.eval.runs import read_hits, write_hits, write_trec
 from ragstream.bench.eval.sweep import FusionSetting, default_grid, fused_rankings, refusion_check, sweep
 from ragstream.settings import RetrievalSettings
 
@@ -29,6 +29,7 @@ class EvalOptions:
     fusion: str | None = None
     rrf_k: int | None = None
     alpha: float | None = None
+    normalization: str | None = None
     limit_queries: int | None = None
     limit_docs: int | None = None
     sweep: bool = False
@@ -91,12 +92,46 @@ def run_eval(
     if options.save_runs is not None:
         for mode, run in runs.items():
             write_trec(options.save_runs / f"{mode}.trec", document_rankings(run), f"ragstream-{mode}")
+        # Chunk-level hits with each retriever's own scores: enough to re-fuse the run offline.
+        write_hits(options.save_runs / "hits.json", runs)
         report.settings["runs"] = str(options.save_runs)
     return report
 
 
+def rescore_saved(
+    folder: Path, split: str, hits: Path, options: EvalOptions, retrieval: RetrievalSettings
+) -> EvalReport:
+    """The report of a run saved with `--save-runs` (its hits.json), scored and swept again without
+    a pipeline: for choosing fusion settings on runs already made. The hybrid mode, when saved, is
+    the ranking served then (re-fusing it with other settings is what the sweep is for)."""
+    dataset = load_dataset(folder, split, limit_queries=options.limit_queries)
+    runs = {mode: run for mode, run in read_hits(hits).items() if mode in MODES}
+    modes = tuple(m for m in options.modes if m in runs)
+    report = EvalReport(
+        dataset.name,
+        split,
+        len(dataset.queries),
+        {m: evaluate(document_rankings(runs[m]), dataset.qrels) for m in modes},
+        {m: {"p50": 0.0, "p95": 0.0} for m in modes},
+        {
+            "fusion": options.fusion or retrieval.fusion,
+            "rrf_k": options.rrf_k or retrieval.rrf_k,
+            "alpha": options.alpha if options.alpha is not None else retrieval.convex_alpha,
+            "normalization": options.normalization or retrieval.normalization,
+            "depth": DEPTH,
+            "hits": str(hits),
+        },
+    )
+    if options.sweep and {"bm25", "dense"} <= runs.keys():
+        report.sweep = _sweep(runs, dataset, retrieval, options)
+    return report
+
+
 def _fusion_overrides(options: EvalOptions) -> dict[str, Any]:
-    return {"fusion": options.fusion, "rrf_k": options.rrf_k, "alpha": options.alpha}
+    return {
+        "fusion": options.fusion, "rrf_k": options.rrf_k, "alpha": options.alpha,
+        "normalization": options.normalization,
+    }  # fmt: skip
 
 
 def _run(query_url: str, dataset: Dataset, mode: str, options: EvalOptions, console: Console) -> ModeRun:
@@ -135,6 +170,7 @@ def _settings(
         "fusion": options.fusion or retrieval.fusion,
         "rrf_k": options.rrf_k or retrieval.rrf_k,
         "alpha": options.alpha if options.alpha is not None else retrieval.convex_alpha,
+        "normalization": options.normalization or retrieval.normalization,
         "model": ingest.model,
         "depth": DEPTH,
         "documents": result.documents,
@@ -155,6 +191,7 @@ def _sweep(
         options.fusion or retrieval.fusion,
         options.rrf_k or retrieval.rrf_k,
         options.alpha if options.alpha is not None else retrieval.convex_alpha,
+        options.normalization or retrieval.normalization,
     )
     bm25, dense = runs["bm25"], runs["dense"]
     rows: list[dict[str, Any]] = []
@@ -165,7 +202,8 @@ def _sweep(
         for setting, scores in scored:
             delta, se = paired_difference({q: s["ndcg@10"] for q, s in scores.items()}, base_ndcg)
             rows.append({
-                "fusion": setting.fusion, "rrf_k": setting.rrf_k, "alpha": setting.alpha, "candidates": depth,
+                "fusion": setting.fusion, "rrf_k": setting.rrf_k, "alpha": setting.alpha,
+                "normalization": setting.normalization, "candidates": depth,
                 **mean_scores(scores), "ndcg@10_vs_served": delta, "ndcg@10_vs_served_se": se,
             })  # fmt: skip
         if depth == retrieval.candidates and options.cv_folds >= 2:

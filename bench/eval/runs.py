@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ragstream.bench.eval.metrics import collapse_to_documents
+from ragstream.bench.eval.retrieve import ChunkHit, ModeRun
 
 
 class RunFileError(ValueError):
@@ -31,6 +32,38 @@ def trec_lines(rankings: Mapping[str, Sequence[str]], tag: str) -> list[str]:
 def write_trec(path: Path, rankings: Mapping[str, Sequence[str]], tag: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(line + "\n" for line in trec_lines(rankings, tag)))
+
+
+def write_hits(path: Path, runs: Mapping[str, ModeRun]) -> None:
+    """{mode: {query: [[document, chunk_id, version, score], ...]}}, the shape `read_run` and
+    `read_hits` read back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        mode: {
+            q: [[h.document_id, h.chunk_id, h.version, h.score] for h in hits] for q, hits in run.hits.items()
+        }
+        for mode, run in runs.items()
+    }
+    path.write_text(json.dumps(data))
+
+
+def read_hits(path: Path) -> dict[str, ModeRun]:
+    """The chunk-level runs `write_hits` saved (latencies are not kept)."""
+    try:
+        data = json.loads(path.read_text())
+        return {
+            mode: ModeRun(
+                mode,
+                {
+                    q: [ChunkHit(str(d), str(c), int(v), float(s)) for d, c, v, s in hits]
+                    for q, hits in queries.items()
+                },
+                [],
+            )
+            for mode, queries in data.items()
+        }
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise RunFileError(f"{path}: not a hits file written by `ragstream eval --save-runs`: {exc}") from exc
 
 
 def read_run(spec: str) -> dict[str, list[str]]:

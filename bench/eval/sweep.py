@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ragstream.bench.eval.metrics import Qrels, per_query
 from ragstream.bench.eval.retrieve import DEPTH, ModeRun
-from ragstream.queries.retrieval.fusion import FusionMethod, fuse, paginate
+from ragstream.queries.retrieval.fusion import FusionMethod, Normalization, fuse, paginate
 
 RRF_KS = (1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 200)
 ALPHAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -24,15 +24,20 @@ class FusionSetting:
     fusion: str
     rrf_k: int = 60
     alpha: float = 0.5
+    normalization: str = Normalization.MIN_MAX.value
 
     @property
     def label(self) -> str:
-        return f"rrf k={self.rrf_k}" if self.fusion == FusionMethod.RRF else f"convex alpha={self.alpha:.2f}"
+        if self.fusion == FusionMethod.RRF:
+            return f"rrf k={self.rrf_k}"
+        # min-max was the only normalisation once; its label stays as earlier reports print it.
+        how = "" if self.normalization == Normalization.MIN_MAX else f" {self.normalization}"
+        return f"convex{how} alpha={self.alpha:.2f}"
 
 
 def default_grid() -> list[FusionSetting]:
     return [FusionSetting("rrf", rrf_k=k) for k in RRF_KS] + [
-        FusionSetting("convex", alpha=a) for a in ALPHAS
+        FusionSetting("convex", alpha=a, normalization=n.value) for n in Normalization for a in ALPHAS
     ]
 
 
@@ -44,7 +49,10 @@ def fused_rankings(
     for query in bm25.hits.keys() | dense.hits.keys():
         lexical = [h.as_hit() for h in bm25.hits.get(query, [])[:depth]]
         vector = [h.as_hit() for h in dense.hits.get(query, [])[:depth]]
-        fused = fuse(setting.fusion, lexical, vector, rrf_k=setting.rrf_k, alpha=setting.alpha)
+        fused = fuse(
+            setting.fusion, lexical, vector, rrf_k=setting.rrf_k, alpha=setting.alpha,
+            normalization=setting.normalization,
+        )  # fmt: skip
         rankings[query] = [h.chunk.document_id for h in paginate(fused, 0, DEPTH)]
     return rankings
 
@@ -94,7 +102,10 @@ def refusion_check(
     for query, served_hits in hybrid.hits.items():
         lexical = [h.as_hit() for h in bm25.hits.get(query, [])]
         vector = [h.as_hit() for h in dense.hits.get(query, [])]
-        fused = fuse(served.fusion, lexical, vector, rrf_k=served.rrf_k, alpha=served.alpha)
+        fused = fuse(
+            served.fusion, lexical, vector, rrf_k=served.rrf_k, alpha=served.alpha,
+            normalization=served.normalization,
+        )  # fmt: skip
         local = _documents_with_scores([(h.chunk.document_id, h.score) for h in paginate(fused, 0, DEPTH)])
         remote = _documents_with_scores([(h.document_id, h.score) for h in served_hits])
         if [d for d, _ in local] == [d for d, _ in remote]:

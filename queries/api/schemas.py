@@ -40,6 +40,7 @@ class SearchIn(_Body):
     fusion: Literal["rrf", "convex"] | None = None
     rrf_k: int | None = Field(default=None, ge=1, le=1000)
     alpha: float | None = Field(default=None, ge=0.0, le=1.0)
+    normalization: Literal["min-max", "z-score"] | None = None
     consistency_token: str | None = Field(default=None, max_length=512)
 
 

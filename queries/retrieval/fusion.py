@@ -42,6 +42,18 @@ class FusionMethod(StrEnum):
     CONVEX = "convex"
 
 
+class Normalization(StrEnum):
+    """How convex fusion puts BM25 and cosine scores on one scale, per query.
+
+    min-max: the list's own minimum and maximum (its best candidate scores 1 and its worst 0, however
+    far apart they are); z-score: distance from the list's mean in the list's standard deviations, so
+    a retriever whose top hit stands far out of its list outweighs one whose list is flat.
+    """
+
+    MIN_MAX = "min-max"
+    Z_SCORE = "z-score"
+
+
 @dataclass
 class _Entry:
     chunk: IndexedChunk
@@ -140,34 +152,61 @@ def reciprocal_rank_fusion(
     return _finish(_merge(bm25, vector), score, _no_tie_break)
 
 
-def _min_max(scores: dict[str, float]) -> dict[str, float]:
+def _normalised(scores: dict[str, float], how: Normalization) -> tuple[dict[str, float], float]:
+    """The list's scores on a common scale, and the value a candidate missing from the list gets."""
     if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
+        return {}, 0.0
+    values = scores.values()
+    high = max(values)
+    if how is Normalization.Z_SCORE:
+        mean = math.fsum(values) / len(scores)
+        sd = math.sqrt(math.fsum((s - mean) ** 2 for s in values) / len(scores))
+        if sd == 0.0:
+            return dict.fromkeys(scores, 1.0), 0.0
+        z = {cid: (s - mean) / sd for cid, s in scores.items()}
+        # A candidate this retriever did not return ranks below everything it did.
+        return z, min(z.values())
+    low = min(values)
     if high == low:
         # Nothing to spread: a lone hit (or a flat list) is the best this retriever has, so it counts fully.
-        return dict.fromkeys(scores, 1.0)
-    return {cid: (s - low) / (high - low) for cid, s in scores.items()}
+        return dict.fromkeys(scores, 1.0), 0.0
+    return {cid: (s - low) / (high - low) for cid, s in scores.items()}, 0.0
 
 
-def convex_combination(bm25: Sequence[Hit], vector: Sequence[Hit], alpha: float = 0.5) -> list[FusedHit]:
-    """score = alpha * norm(vector) + (1 - alpha) * norm(bm25), with per-query min-max normalisation.
+def convex_combination(
+    bm25: Sequence[Hit],
+    vector: Sequence[Hit],
+    alpha: float = 0.5,
+    normalization: Normalization | str = Normalization.MIN_MAX,
+) -> list[FusedHit]:
+    """score = alpha * norm(vector) + (1 - alpha) * norm(bm25), normalised per query (`Normalization`).
 
     BM25 and cosine scores live on unrelated scales, hence the normalisation; a chunk one retriever
-    missed gets 0 from it.
+    missed gets that retriever's lowest normalised value (0 for min-max).
     """
     if not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
         raise InvalidFusionArgument(f"convex alpha must be within [0, 1], got {alpha!r}")
+    try:
+        how = Normalization(normalization)
+    except ValueError:
+        allowed = ", ".join(n.value for n in Normalization)
+        raise InvalidFusionArgument(
+            f"unknown normalization {normalization!r}; expected one of: {allowed}"
+        ) from None
     for name, hits in (("bm25", bm25), ("vector", vector)):
         if any(not math.isfinite(h.score) for h in hits):
             raise InvalidFusionArgument(f"{name} hits contain a non-finite score")
     entries = _merge(bm25, vector)
-    norm_bm25 = _min_max({c: e.bm25_score for c, e in entries.items() if e.bm25_score is not None})
-    norm_vector = _min_max({c: e.vector_score for c, e in entries.items() if e.vector_score is not None})
+    norm_bm25, missing_bm25 = _normalised(
+        {c: e.bm25_score for c, e in entries.items() if e.bm25_score is not None}, how
+    )
+    norm_vector, missing_vector = _normalised(
+        {c: e.vector_score for c, e in entries.items() if e.vector_score is not None}, how
+    )
 
     def score(e: _Entry) -> float:
         cid = e.chunk.chunk_id
-        return alpha * norm_vector.get(cid, 0.0) + (1.0 - alpha) * norm_bm25.get(cid, 0.0)
+        return alpha * norm_vector.get(cid, missing_vector) + (1.0 - alpha) * norm_bm25.get(cid, missing_bm25)
 
     return _finish(entries, score, _rank_tie_break(vector_first=alpha >= 0.5))
 
@@ -180,6 +219,7 @@ def fuse(
     rrf_k: int = 60,
     alpha: float = 0.5,
     rrf_weights: tuple[float, float] = (1.0, 1.0),
+    normalization: Normalization | str = Normalization.MIN_MAX,
 ) -> list[FusedHit]:
     """Dispatch on `method`; accepts the enum or its string value (as read from settings or a request)."""
     try:
@@ -189,7 +229,7 @@ def fuse(
         raise InvalidFusionArgument(f"unknown fusion method {method!r}; expected one of: {allowed}") from None
     if chosen is FusionMethod.RRF:
         return reciprocal_rank_fusion(bm25, vector, k=rrf_k, weights=rrf_weights)
-    return convex_combination(bm25, vector, alpha=alpha)
+    return convex_combination(bm25, vector, alpha=alpha, normalization=normalization)
 
 
 def paginate(hits: Sequence[T], offset: int, limit: int) -> list[T]:

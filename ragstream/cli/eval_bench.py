@@ -16,7 +16,7 @@ from ragstream.bench.eval.keyword_ablation import ablation
 from ragstream.bench.eval.metrics import has_relevant
 from ragstream.bench.eval.report import print_comparison, print_report
 from ragstream.bench.eval.retrieve import MODES
-from ragstream.bench.eval.runner import EvalOptions, run_eval
+from ragstream.bench.eval.runner import EvalOptions, rescore_saved, run_eval
 from ragstream.bench.eval.runs import RunFileError, read_run
 from ragstream.settings import ChunkingSettings, get_settings
 
@@ -43,6 +43,16 @@ def eval_command(
     fusion: str | None = typer.Option(None, "--fusion", help="Hybrid fusion for this run: rrf or convex."),
     rrf_k: int | None = typer.Option(None, "--rrf-k", min=1, max=1000),
     alpha: float | None = typer.Option(None, "--alpha", min=0.0, max=1.0, help="Convex weight of dense."),
+    normalization: str | None = typer.Option(
+        None, "--normalization", help="Convex score normalisation: min-max or z-score."
+    ),
+    hits: Path | None = typer.Option(
+        None,
+        "--hits",
+        exists=True,
+        dir_okay=False,
+        help="Re-score (and --sweep) the hits.json of an earlier --save-runs instead of ingesting and querying.",
+    ),
     sweep: bool = typer.Option(
         False, "--sweep", help="Also sweep RRF k and convex alpha (no re-query), cross-validated."
     ),
@@ -83,11 +93,14 @@ def eval_command(
         raise typer.BadParameter(f"mode must be one of {', '.join(MODES)} or all", param_hint="--mode")
     if fusion not in (None, "rrf", "convex"):
         raise typer.BadParameter("fusion must be rrf or convex", param_hint="--fusion")
+    if normalization not in (None, "min-max", "z-score"):
+        raise typer.BadParameter("normalization must be min-max or z-score", param_hint="--normalization")
     settings = get_settings()
     chunking = ChunkingSettings(
         max_tokens=max_tokens or settings.chunking.max_tokens,
         overlap_tokens=settings.chunking.overlap_tokens if overlap_tokens is None else overlap_tokens,
         min_tokens=settings.chunking.min_tokens if min_tokens is None else min_tokens,
+        tokenizer=settings.chunking.tokenizer,
     )
     # Progress and tables go to stderr with --json, so stdout carries the JSON object alone.
     console = Console(stderr=json_output)
@@ -96,6 +109,7 @@ def eval_command(
         fusion=fusion,
         rrf_k=rrf_k,
         alpha=alpha,
+        normalization=normalization,
         limit_queries=limit_queries,
         limit_docs=limit_docs,
         sweep=sweep,
@@ -111,8 +125,13 @@ def eval_command(
         tag=tag,
     )
     try:
-        report = run_eval(dataset, split or default_split(dataset), options, ingest, console)
-    except DatasetError as exc:
+        if hits is not None:
+            report = rescore_saved(
+                dataset, split or default_split(dataset), hits, options, settings.retrieval
+            )
+        else:
+            report = run_eval(dataset, split or default_split(dataset), options, ingest, console)
+    except (DatasetError, RunFileError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     print_report(report, console)

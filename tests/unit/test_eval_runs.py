@@ -4,6 +4,7 @@ nDCG@10 cross-checked against ir-measures (trec_eval's implementation)."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -14,7 +15,10 @@ from ragstream.bench.eval.beir import DatasetError, default_split
 from ragstream.bench.eval.compare import compare_runs
 from ragstream.bench.eval.crossval import cross_validate, folds_of
 from ragstream.bench.eval.metrics import evaluate, per_query
-from ragstream.bench.eval.runs import RunFileError, read_run, trec_lines, write_trec
+from ragstream.bench.eval.retrieve import ChunkHit, ModeRun
+from ragstream.bench.eval.runner import EvalOptions, rescore_saved
+from ragstream.bench.eval.runs import RunFileError, read_hits, read_run, trec_lines, write_hits, write_trec
+from ragstream.settings import RetrievalSettings
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +122,47 @@ def test_per_query_scores_of_the_written_run_match_the_rankings(tmp_path: Path) 
     rankings, qrels = random_case(7)
     write_trec(tmp_path / "run.trec", rankings, "x")
     assert per_query(read_run(str(tmp_path / "run.trec")), qrels) == per_query(rankings, qrels)
+
+
+def _tiny_dataset(folder: Path) -> None:
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [{"_id": f"d{i}", "title": "", "text": f"text {i}"} for i in range(4)]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
+    queries = [{"_id": "q1", "text": "one"}, {"_id": "q2", "text": "two"}]
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+
+
+def test_saved_hits_are_rescored_and_swept_without_a_pipeline(tmp_path: Path) -> None:
+    _tiny_dataset(tmp_path / "data")
+    # BM25 finds each query's relevant document second; the vector index finds it first with a
+    # margin, so fused rankings depend on the setting, as the sweep must show.
+    bm25 = {
+        "q1": [ChunkHit("d0", "d0#v1#c0", 1, 9.0), ChunkHit("d1", "d1#v1#c0", 1, 8.0)],
+        "q2": [ChunkHit("d3", "d3#v1#c0", 1, 5.0), ChunkHit("d2", "d2#v1#c0", 1, 1.0)],
+    }
+    dense = {
+        "q1": [ChunkHit("d1", "d1#v1#c1", 1, 0.9), ChunkHit("d0", "d0#v1#c0", 1, 0.2)],
+        "q2": [ChunkHit("d2", "d2#v1#c0", 1, 0.8), ChunkHit("d3", "d3#v1#c0", 1, 0.7)],
+    }
+    runs = {"bm25": ModeRun("bm25", bm25, [1.0]), "dense": ModeRun("dense", dense, [1.0])}
+    write_hits(tmp_path / "hits.json", runs)
+    assert {m: r.hits for m, r in read_hits(tmp_path / "hits.json").items()} == {"bm25": bm25, "dense": dense}
+
+    options = EvalOptions(modes=("bm25", "dense", "hybrid"), sweep=True, cv_folds=2)
+    report = rescore_saved(tmp_path / "data", "train", tmp_path / "hits.json", options, RetrievalSettings())
+    assert set(report.results) == {"bm25", "dense"}  # no hybrid run was saved
+    assert report.results["dense"]["ndcg@10"] == pytest.approx(1.0)
+    assert report.results["bm25"]["ndcg@10"] == pytest.approx(1 / math.log2(3))
+    rows = [r for r in report.sweep if "fusion" in r]
+    assert {r["normalization"] for r in rows if r["fusion"] == "convex"} == {"min-max", "z-score"}
+    pure_dense = [r for r in rows if r["fusion"] == "convex" and r["alpha"] == 1.0]
+    assert all(r["ndcg@10"] == pytest.approx(1.0) for r in pure_dense)
+    assert any("cross_validation" in r for r in report.sweep)
+
+
+def test_a_hits_file_of_another_shape_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "hits.json"
+    path.write_text(json.dumps({"bm25": {"q1": [["d1", "d1#v1#c0"]]}}))
+    with pytest.raises(RunFileError, match="not a hits file"):
+        read_hits(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 
@@ -12,6 +13,7 @@ from ragstream.queries.retrieval.exceptions import InvalidFusionArgument, Retrie
 from ragstream.queries.retrieval.fusion import (
     FusedHit,
     FusionMethod,
+    Normalization,
     convex_combination,
     fuse,
     paginate,
@@ -143,6 +145,48 @@ class TestConvexCombination:
     def test_rejects_non_finite_scores(self) -> None:
         with pytest.raises(InvalidFusionArgument, match="non-finite"):
             convex_combination(hits(("A", math.inf)), [])
+
+
+class TestZScoreNormalisation:
+    def test_scores_by_hand(self) -> None:
+        # bm25 10/6/2: mean 6, sd sqrt(32/3) -> z = +-1.2247, 0; vector 0.9/0.5/0.1 likewise.
+        # A candidate one retriever missed gets that retriever's lowest z (-1.2247).
+        z = math.sqrt(1.5)
+        fused = convex_combination(BM25, VECTOR, alpha=0.5, normalization="z-score")
+        scores = {h.chunk.document_id: h.score for h in fused}
+        assert scores == pytest.approx({"A": 0.5 * z, "C": 0.0, "B": -0.5 * z, "D": -z})
+        assert names(fused) == ["A", "C", "B", "D"]
+
+    def test_orders_by_distance_from_each_lists_mean(self) -> None:
+        # The vector list has one outlier on top, which min-max counts as fully as BM25's evenly
+        # spread top; z-score measures each in its own spread, and the BM25 top wins.
+        bm25 = hits(("A", 5.0), ("B", 3.0), ("C", 2.0), ("D", 1.0))
+        vector = hits(("D", 0.9), ("C", 0.5), ("B", 0.45), ("A", 0.4))
+
+        def z(scores: list[float]) -> list[float]:
+            mean, sd = statistics.fmean(scores), statistics.pstdev(scores)
+            return [(x - mean) / sd for x in scores]
+
+        zb = dict(zip("ABCD", z([5.0, 3.0, 2.0, 1.0]), strict=True))
+        zv = dict(zip("DCBA", z([0.9, 0.5, 0.45, 0.4]), strict=True))
+        expected = {d: 0.5 * zb[d] + 0.5 * zv[d] for d in "ABCD"}
+        fused = convex_combination(bm25, vector, alpha=0.5, normalization="z-score")
+        assert {h.chunk.document_id: h.score for h in fused} == pytest.approx(expected)
+        assert names(fused) == ["A", "D", "B", "C"]
+        assert names(convex_combination(bm25, vector, alpha=0.5)) == ["D", "A", "B", "C"]
+
+    def test_flat_list_counts_fully(self) -> None:
+        fused = convex_combination(hits(("A", 2.0), ("B", 2.0)), [], alpha=0.5, normalization="z-score")
+        assert [h.score for h in fused] == pytest.approx([0.5, 0.5])
+
+    def test_unknown_normalisation_is_rejected(self) -> None:
+        with pytest.raises(InvalidFusionArgument, match="unknown normalization 'l2'"):
+            fuse("convex", BM25, VECTOR, normalization="l2")
+
+    def test_fuse_passes_it_through(self) -> None:
+        assert fuse("convex", BM25, VECTOR, alpha=0.3, normalization=Normalization.Z_SCORE) == (
+            convex_combination(BM25, VECTOR, alpha=0.3, normalization="z-score")
+        )
 
 
 class TestFuse:

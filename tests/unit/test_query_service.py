@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import statistics
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -157,6 +158,18 @@ async def test_convex_alpha_zero_from_the_query_is_honoured_not_taken_for_unset(
     lexical = [h.bm25_score for h in result.hits if h.bm25_score is not None]
     low, high = min(lexical), max(lexical)
     expected = [0.0 if h.bm25_score is None else (h.bm25_score - low) / (high - low) for h in result.hits]
+    assert len(lexical) >= 3 and [h.score for h in result.hits] == pytest.approx(expected)
+
+
+async def test_the_query_chooses_z_score_normalisation_over_the_settings(feed: IndexFeed) -> None:
+    svc = service(feed, fusion="convex", convex_alpha=0.0, normalization="min-max")
+    result = await svc.search(
+        query("consumers commit offsets kafka records", normalization="z-score", limit=50)
+    )
+    lexical = [h.bm25_score for h in result.hits if h.bm25_score is not None]
+    mean, sd = statistics.fmean(lexical), statistics.pstdev(lexical)
+    lowest = (min(lexical) - mean) / sd
+    expected = [lowest if h.bm25_score is None else (h.bm25_score - mean) / sd for h in result.hits]
     assert len(lexical) >= 3 and [h.score for h in result.hits] == pytest.approx(expected)
 
 
