@@ -9,7 +9,10 @@ One document's changes can now reach the read models out of order across the lan
 models keep the newest version and skip older ones (queries.readmodels.projection), which covers
 upserts and deletes. An access change is partial (metadata and ACL, no content): had it overtaken
 its document's content, that content would be skipped as stale and lost. So an access change
-follows its document's content into the bulk lane while the content came through it.
+follows its document's content into the bulk lane while the content came through it. (Its producer asked
+for the interactive lane, and its token names that lane's position, which it advances once applied
+in the bulk lane: until then the interactive position may already have passed it, so such a token
+can be answered before the access change shows. The content itself is never lost.)
 """
 
 from __future__ import annotations
