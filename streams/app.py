@@ -223,6 +223,7 @@ def create_app(
             stream, settings.embedding.batch_size,
             max_weight=settings.embedding.max_passages_per_call, weight=passages,
             is_current=owns, sequencer=faust_sequencer(app, name, [topics.chunks_of(lane).name]),
+            on_idle=lambda idle: turns.lane_idle(lane, idle),
         )  # fmt: skip
         async for events in batches:
             started = time.perf_counter()

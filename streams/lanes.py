@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -68,39 +67,59 @@ def carried(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> li
 
 
 class ModelTurns:
-    """One model call at a time; when the call ends, a waiting interactive batch goes before any
-    waiting bulk batch. (Two calls at once would only share the same cores.)"""
+    """One model call at a time, and bulk work only while the interactive lane has none in hand.
+
+    Giving the next turn to whoever waits is not enough: when an interactive call ends, its agent
+    is still writing that batch's output while the bulk agent already waits, and the next edits
+    would wait for a whole bulk call each time. So the bulk lane also waits while the interactive
+    lane holds a batch (`lane_idle`, told by its queue); an edit waits for at most the one bulk call
+    already running. (Two calls at once would only share the same cores.) Under edits that keep the
+    model busy all the time, bulk work waits for a pause: edits come first by design.
+    """
 
     def __init__(self) -> None:
         self._busy = False
-        self._waiting: dict[Lane, deque[asyncio.Future[None]]] = {lane: deque() for lane in Lane}
+        self._interactive_idle = True
+        self._interactive_waiting = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def lane_idle(self, lane: Lane, idle: bool) -> None:
+        """Whether `lane` waits for input with nothing in hand (only the interactive lane counts)."""
+        if lane is Lane.INTERACTIVE:
+            self._interactive_idle = idle
+            if idle:
+                self._wake()
+
+    def _free_for(self, lane: Lane) -> bool:
+        if self._busy:
+            return False
+        return lane is Lane.INTERACTIVE or (self._interactive_idle and not self._interactive_waiting)
 
     @contextlib.asynccontextmanager
     async def turn(self, lane: Lane) -> AsyncIterator[None]:
-        if self._busy:
-            granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiting[lane].append(granted)
-            try:
-                await granted
-            except asyncio.CancelledError:
-                if granted.done() and not granted.cancelled():
-                    self._next()  # granted just as it was cancelled: pass the turn on
-                else:
-                    self._waiting[lane].remove(granted)
-                raise
-        else:
-            self._busy = True
+        interactive = lane is Lane.INTERACTIVE
+        self._interactive_waiting += interactive
+        try:
+            while not self._free_for(lane):
+                woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.append(woken)
+                try:
+                    await woken
+                finally:
+                    if woken in self._waiters:
+                        self._waiters.remove(woken)
+        finally:
+            self._interactive_waiting -= interactive
+        self._busy = True
         try:
             yield
         finally:
-            self._next()
+            self._busy = False
+            self._wake()
 
-    def _next(self) -> None:
-        for lane in (Lane.INTERACTIVE, Lane.BULK):
-            queue = self._waiting[lane]
-            while queue:
-                granted = queue.popleft()
-                if not granted.done():
-                    granted.set_result(None)  # the turn passes straight on: still busy
-                    return
-        self._busy = False
+    def _wake(self) -> None:
+        # Everyone checks again; a bulk waiter finds the turn taken by an interactive one or waits on.
+        waiters, self._waiters = self._waiters, []
+        for woken in waiters:
+            if not woken.done():
+                woken.set_result(None)

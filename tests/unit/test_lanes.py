@@ -110,6 +110,23 @@ async def test_a_waiting_interactive_batch_gets_the_model_before_waiting_bulk_ba
     assert order == ["bulk-1", "edit", "bulk-2"]
 
 
+async def test_bulk_work_waits_while_the_interactive_lane_has_a_batch_in_hand() -> None:
+    # The model is free, but the edit agent is between its call and its next one (writing output,
+    # or about to call again): a bulk call now would make the next edits wait a whole call.
+    turns = ModelTurns()
+    turns.lane_idle(INTERACTIVE, False)
+    bulk = asyncio.create_task(turns.turn(BULK).__aenter__())
+    await asyncio.sleep(0.01)
+    assert not bulk.done()
+    async with turns.turn(INTERACTIVE):  # the edit agent's next call goes first
+        assert not bulk.done()
+    await asyncio.sleep(0.01)
+    assert not bulk.done()
+    turns.lane_idle(INTERACTIVE, True)  # its queue ran dry
+    async with asyncio.timeout(1):
+        await bulk
+
+
 async def test_a_cancelled_waiter_does_not_keep_the_model_from_the_others() -> None:
     turns = ModelTurns()
     release = asyncio.Event()
