@@ -219,15 +219,9 @@ def create_app(
                 return 0
             return len(record["chunks"]) if name == "DocumentChunked" else 0
 
-        # Smaller calls in the bulk lane: an edit arriving mid-call waits for the rest of that call.
-        cap = (
-            settings.embedding.bulk_passages_per_call
-            if lane is Lane.BULK
-            else settings.embedding.max_passages_per_call
-        )
         batches = event_batches(
             stream, settings.embedding.batch_size,
-            max_weight=cap, weight=passages,
+            max_weight=settings.embedding.max_passages_per_call, weight=passages,
             is_current=owns, sequencer=faust_sequencer(app, name, [topics.chunks_of(lane).name]),
             on_idle=lambda idle: turns.lane_idle(lane, idle),
         )  # fmt: skip

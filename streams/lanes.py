@@ -3,8 +3,7 @@
 A command marked bulk (`ragstream-lane: bulk`, see ragstream.topics.Lane) has its chunks written to
 the bulk chunks topic; everything else to the interactive one. The embedding stage reads both and
 gives the model to an interactive batch whenever one waits, so an edit waits for at most the one
-bulk call in progress (at most `bulk_passages_per_call` passages), whatever backlog a bulk import
-left.
+bulk call in progress (at most `max_passages_per_call` passages), whatever backlog a bulk import left.
 
 One document's changes can now reach the read models out of order across the lanes; the read
 models keep the newest version and skip older ones (queries.readmodels.projection), which covers
