@@ -27,14 +27,14 @@ from ragstream.queries.registry.shared_state import SharedIndexState
 from ragstream.records import LogRecord
 from ragstream.settings import Settings
 from ragstream.topics import LANE_HEADER, Lane, position_key
-from tests.integration.helpers import search, wait_for_token
+from tests.integration.helpers import search, wait_for_token, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOPIC = "t.document-embeddings"
 # Enough passages for several model calls of the bulk lane (96 passages each), so the import is
 # still being embedded when the edit written after it arrives.
-BULK_DOCUMENTS = 32
-SENTENCE = "Bulk import paragraph {n} about {word} and how a stream of change records feeds an index. "
+BULK_DOCUMENTS = 40
+SENTENCE = "Bulk import paragraph {n} about {word} and how a stream of change records feeds a bulkmarker. "
 
 
 def bulk_document(n: int) -> UpsertDocument:
@@ -43,31 +43,35 @@ def bulk_document(n: int) -> UpsertDocument:
     return UpsertDocument(document_id=f"bulk-{n}", title=f"Bulk {n}", content=paragraphs)
 
 
-async def produce(
-    settings: Settings, bulk: list[UpsertDocument], edits: list[Any]
-) -> tuple[list[WrittenCommand], list[WrittenCommand]]:
+async def produce(settings: Settings, commands: list[Any], lane: Lane) -> list[WrittenCommand]:
     async with CommandProducer(settings) as producer:
-        return await producer.send_bulk(bulk), await producer.send_many(edits)
+        return await producer.send_many(commands, lane=lane)
 
 
 def test_an_edit_after_a_bulk_import_is_searchable_before_the_import_and_newest_versions_win(
     pipeline: LocalPipeline,
 ) -> None:
     bulk = [bulk_document(n) for n in range(BULK_DOCUMENTS)]
+    last, second_last = f"bulk-{BULK_DOCUMENTS - 1}", f"bulk-{BULK_DOCUMENTS - 2}"
     edits = [
         UpsertDocument(document_id="edit", content="A single edit mentions the word snapdragon."),
-        # An edit and a delete of documents the import holds, written after it: they overtake it.
-        UpsertDocument(document_id="bulk-0", content="Rewritten by hand: the word is larkspur now."),
-        DeleteDocument(document_id="bulk-1"),
+        # An edit and a delete of documents the import holds (its last ones, so most likely still
+        # waiting in the bulk lane): they overtake them, and the import's versions come later.
+        UpsertDocument(document_id=last, content="Rewritten by hand: the word is larkspur now."),
+        DeleteDocument(document_id=second_last),
     ]
-    imported, edited = asyncio.run(produce(pipeline.settings, bulk, edits))
+    imported = asyncio.run(produce(pipeline.settings, bulk, Lane.BULK))
+    # Once the import is being embedded (its chunks are written, so the edit does not queue behind
+    # them in the chunking stage, which both lanes share), the edit is written.
+    wait_until(lambda: bool(search(pipeline.query_url, "bulkmarker", mode="bm25", limit=1)), timeout=240)
+    edited = asyncio.run(produce(pipeline.settings, edits, Lane.INTERACTIVE))
     bulk_token = consistency_token(w.position for w in imported)
     edit_token = consistency_token(w.position for w in edited)
     assert bulk_token.endswith(":bulk") and ":bulk" not in edit_token
     # The import's last document in the edit's own partition: written before the edit, in the same
     # partition of every topic, so without a lane of its own the edit could only come after it.
     ahead = max(
-        (w for w in imported[2:] if w.position.partition == edited[0].position.partition),
+        (w for w in imported[:-2] if w.position.partition == edited[0].position.partition),
         key=lambda w: w.position.offset,
     )
     word = f"bulkword{ahead.document_id.removeprefix('bulk-')}"
@@ -81,13 +85,13 @@ def test_an_edit_after_a_bulk_import_is_searchable_before_the_import_and_newest_
     hits = search(pipeline.query_url, word, mode="bm25")
     assert [h["document_id"] for h in hits] == [ahead.document_id]
     # The import's older versions arrived last and were skipped: the edit stays, the delete holds.
-    assert [h["document_id"] for h in search(pipeline.query_url, "larkspur", mode="bm25")] == ["bulk-0"]
-    assert search(pipeline.query_url, "bulkword0", mode="bm25") == []
-    assert search(pipeline.query_url, "bulkword1", mode="bm25") == []
+    assert [h["document_id"] for h in search(pipeline.query_url, "larkspur", mode="bm25")] == [last]
+    assert search(pipeline.query_url, f"bulkword{BULK_DOCUMENTS - 1}", mode="bm25") == []
+    assert search(pipeline.query_url, f"bulkword{BULK_DOCUMENTS - 2}", mode="bm25") == []
     dense = search(pipeline.query_url, "bulk import paragraph", mode="dense", limit=100)
-    assert {h["version"] for h in dense if h["document_id"] == "bulk-0"} <= {2}
-    assert not [h for h in dense if h["document_id"] == "bulk-1"]
-    assert httpx.get(f"{pipeline.query_url}/v1/documents/bulk-1").json()["status"] == "deleted"
+    assert {h["version"] for h in dense if h["document_id"] == last} <= {2}
+    assert not [h for h in dense if h["document_id"] == second_last]
+    assert httpx.get(f"{pipeline.query_url}/v1/documents/{second_last}").json()["status"] == "deleted"
 
 
 # The server read models: the same decisions, with their state in PostgreSQL.
