@@ -16,14 +16,13 @@ from typing import Any
 import httpx
 
 from ragstream.bench.corpus import ACTOR, TENANT, documents
-from ragstream.bench.eval.driver import token_of
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import BenchPipeline, fresh_pipeline
 from ragstream.bench.stats import latency_summary, percentile
 from ragstream.bench.topic import command_timestamps
 from ragstream.codec import load_codec
 from ragstream.commands.sdk import CommandProducer
-from ragstream.contracts import UpsertDocument
+from ragstream.contracts import UpsertDocument, consistency_token
 from ragstream.settings import ChunkingSettings
 from ragstream.streams.chunking import chunk_document
 from ragstream.streams.stages import chunking_config
@@ -164,11 +163,9 @@ async def _load(
         async def import_bulk() -> None:
             before = pipeline.ready()["chunks"]
             started = time.perf_counter()
-            positions: dict[int, int] = {}
-            for written in await producer.send_many(bulk):
-                p = written.position
-                positions[p.partition] = max(positions.get(p.partition, -1), p.offset)
-            await visible(token_of(positions), "bulk")
+            # In the bulk lane, as `ragstream ingest` writes: its token waits for that lane.
+            written = await producer.send_bulk(bulk)
+            await visible(consistency_token(w.position for w in written), "bulk")
             out.bulk_s = time.perf_counter() - started
             out.bulk_chunks = pipeline.ready()["chunks"] - before
             bulk_done.set()

@@ -30,7 +30,7 @@ from ragstream.contracts import (
 )
 from ragstream.observability.tracing import trace_headers
 from ragstream.settings import Settings
-from ragstream.topics import catalogue
+from ragstream.topics import LANE_HEADER, Lane, catalogue
 
 
 @dataclass(frozen=True)
@@ -120,20 +120,29 @@ class CommandProducer:
     async def send(self, command: DocumentCommand) -> WrittenCommand:
         return (await self.send_many([command]))[0]
 
-    async def send_many(self, commands: Sequence[DocumentCommand]) -> list[WrittenCommand]:
+    async def send_bulk(self, commands: Sequence[DocumentCommand]) -> list[WrittenCommand]:
+        """`send_many` in the bulk lane: for imports, whose chunks must not hold up single edits.
+        Their consistency tokens wait for the bulk lane (see ragstream.topics.Lane)."""
+        return await self.send_many(commands, lane=Lane.BULK)
+
+    async def send_many(
+        self, commands: Sequence[DocumentCommand], *, lane: Lane = Lane.INTERACTIVE
+    ) -> list[WrittenCommand]:
         """Encode every command first, so one invalid command means none is written."""
         payloads = [(c, self.encode(c)) for c in commands]
+        # Unmarked means interactive, so only the bulk lane is written down.
+        marked = [(LANE_HEADER, lane.value.encode())] if lane is Lane.BULK else []
         acks = [
             await self._producer.send(
                 self._topic,
                 value=encoded.value,
                 key=encoded.key,
-                headers=[*encoded.headers.items(), *trace_headers()],
+                headers=[*encoded.headers.items(), *marked, *trace_headers()],
             )
             for _, encoded in payloads
         ]
         positions = await asyncio.gather(*acks)
         return [
-            WrittenCommand(c.command_id, c.tenant, c.document_id, position)
+            WrittenCommand(c.command_id, c.tenant, c.document_id, position.model_copy(update={"lane": lane}))
             for (c, _), position in zip(payloads, positions, strict=True)
         ]

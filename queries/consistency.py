@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from ragstream.kafka import make_consumer
 from ragstream.queries.exceptions import InvalidConsistencyToken, TokenCheckUnavailable
 from ragstream.settings import KafkaSettings
+from ragstream.topics import Lane, key_lane, position_key
 
 log = logging.getLogger("ragstream.queries.consistency")
 MIN_FETCH_INTERVAL_S = 0.1
@@ -29,28 +30,40 @@ MAX_TOKEN_PARTS = 1024
 
 
 def parse_token(token: str) -> dict[int, int]:
-    """`partition:offset[,partition:offset...]` -> the highest offset per partition."""
+    """`partition:offset[:bulk][,...]` -> the highest offset per position key (partition and lane,
+    ragstream.topics.position_key): a bulk write's part names the bulk lane it waits for."""
     positions: dict[int, int] = {}
     parts = token.split(",")
     try:
         if len(parts) > MAX_TOKEN_PARTS:
             raise ValueError
         for part in parts:
-            partition, offset = (int(v) for v in part.strip().split(":"))
+            fields = part.strip().split(":")
+            if len(fields) == 3 and fields[2] == Lane.BULK.value:
+                lane = Lane.BULK
+            elif len(fields) == 2:
+                lane = Lane.INTERACTIVE
+            else:
+                raise ValueError
+            partition, offset = int(fields[0]), int(fields[1])
             if partition < 0 or offset < 0:
                 raise ValueError
-            positions[partition] = max(positions.get(partition, -1), offset)
+            key = position_key(partition, lane)
+            positions[key] = max(positions.get(key, -1), offset)
     except ValueError:
         raise InvalidConsistencyToken(
-            f"bad consistency token {token[:64]!r}; expected 'partition:offset' with non-negative numbers"
+            f"bad consistency token {token[:64]!r}; expected 'partition:offset' (or 'partition:offset:bulk')"
+            " with non-negative numbers"
         ) from None
     return positions
 
 
 def out_of_bounds(positions: Mapping[int, int], ends: Mapping[int, int]) -> list[str]:
-    """What in `positions` is not in a topic whose partitions end at `ends` (next offset to write)."""
+    """What in `positions` (position keys) is not in a topic whose partitions end at `ends` (next
+    offset to write)."""
     problems = []
-    for partition, offset in sorted(positions.items()):
+    for key, offset in sorted(positions.items()):
+        partition = key_lane(key)[0]
         if partition not in ends:
             problems.append(f"partition {partition} does not exist")
         elif offset >= ends[partition]:

@@ -1,4 +1,5 @@
 from ragstream.exceptions import RagstreamError
+from ragstream.topics import key_name
 
 
 class QueryError(RagstreamError):
@@ -10,7 +11,9 @@ class NotCaughtUp(QueryError):
 
     def __init__(self, behind: dict[int, tuple[int, int]]) -> None:
         self.behind = behind
-        detail = ", ".join(f"partition {p}: at {a}, need {n}" for p, (a, n) in sorted(behind.items()))
+        detail = ", ".join(
+            f"partition {key_name(p)}: at {a}, need {n}" for p, (a, n) in sorted(behind.items())
+        )
         super().__init__(f"read models are behind the consistency token ({detail})")
 
 

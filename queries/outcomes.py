@@ -18,6 +18,7 @@ from ragstream.queries.readmodels.projection import parse_position
 from ragstream.queries.registry import RegistryStore
 from ragstream.queries.registry.store import AuditEntry
 from ragstream.queries.service import QueryService
+from ragstream.topics import Lane, position_key
 
 Outcome = Literal["searchable", "rejected", "timeout"]
 # How often the audit trail is asked while a command has not been recorded yet.
@@ -71,7 +72,7 @@ class OutcomeWaiter:
         if not positions:
             position = parse_position(entry.command_position)
             # Only older records lack their position; the version check below still decides.
-            if position is not None and await self._behind(dict([position]), left()):
+            if position is not None and await self._behind_both_lanes(*position, left()):
                 return timeout()
         # Past the command's position, the version must be there; it is not if the document never
         # reached the indexes (dead-lettered on the way): then wait on, for a later write or the end.
@@ -84,6 +85,23 @@ class OutcomeWaiter:
     async def _behind(self, positions: Mapping[int, int], timeout_s: float) -> bool:
         """Whether the read models are still behind `positions` when `timeout_s` ends."""
         return bool(await self._service.wait_applied(positions, timeout_s))
+
+    async def _behind_both_lanes(self, partition: int, offset: int, timeout_s: float) -> bool:
+        """Like `_behind`, for a position whose lane is not known (the registry does not record it):
+        the lane the command took reaches it once applied, so whichever lane reaches it first ends
+        the wait (the version check after it decides)."""
+        waits = [
+            asyncio.ensure_future(self._behind({position_key(partition, lane): offset}, timeout_s))
+            for lane in Lane
+        ]
+        try:
+            for done in asyncio.as_completed(waits):
+                if not await done:
+                    return False
+            return True
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _recorded(
         self, tenant: str, document_id: str, command_id: str, deadline: float

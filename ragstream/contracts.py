@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from ragstream.blobs.base import BlobReference
 from ragstream.codec import Codec
 from ragstream.identifiers import DOCUMENT_ID_MAX_LENGTH, DOCUMENT_ID_PATTERN, TENANT_PATTERN
-from ragstream.topics import document_key
+from ragstream.topics import Lane, document_key, key_lane, position_key
 
 Tenant = Annotated[str, StringConstraints(pattern=TENANT_PATTERN)]
 DocumentId = Annotated[
@@ -166,18 +166,32 @@ class WritePosition(BaseModel):
     topic: str
     partition: int
     offset: int
+    # The lane the command was written for: a bulk write's token waits for the bulk lane.
+    lane: Lane = Lane.INTERACTIVE
 
     @property
     def token(self) -> str:
-        return f"{self.partition}:{self.offset}"
+        return token_part(position_key(self.partition, self.lane), self.offset)
+
+
+def token_part(key: int, offset: int) -> str:
+    """`partition:offset` (interactive lane) or `partition:offset:bulk` (see topics.position_key)."""
+    partition, lane = key_lane(key)
+    return f"{partition}:{offset}" + (f":{lane.value}" if lane is Lane.BULK else "")
 
 
 def consistency_token(positions: Iterable[WritePosition]) -> str:
-    """One token for several writes: the highest offset written per partition."""
+    """One token for several writes: the highest offset written per partition and lane."""
     best: dict[int, int] = {}
     for p in positions:
-        best[p.partition] = max(best.get(p.partition, -1), p.offset)
-    return ",".join(f"{partition}:{offset}" for partition, offset in sorted(best.items()))
+        key = position_key(p.partition, p.lane)
+        best[key] = max(best.get(key, -1), p.offset)
+    return ",".join(token_part(key, offset) for key, offset in sorted(best.items(), key=_by_partition))
+
+
+def _by_partition(item: tuple[int, int]) -> tuple[int, bool]:
+    partition, lane = key_lane(item[0])
+    return partition, lane is Lane.BULK
 
 
 @dataclass(frozen=True)

@@ -72,5 +72,9 @@ def decode_batches(
                     "skipping undecodable record %s/%s/%s: %s", tp.topic, tp.partition, msg.offset, exc
                 )
                 continue
-            records.append(LogRecord(decoded.name, decoded.record, tp.topic, tp.partition, msg.offset))
+            # Headers kept: the lane header decides which read-your-writes position a record advances.
+            headers = {key: bytes(value) for key, value in msg.headers or ()}
+            records.append(
+                LogRecord(decoded.name, decoded.record, tp.topic, tp.partition, msg.offset, msg.key, headers)
+            )
     return records, errors

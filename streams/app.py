@@ -32,6 +32,14 @@ from ragstream.streams.documents.formats import ExtractionFailed
 from ragstream.streams.documents.stage import ExtractionStage, is_binary
 from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.generations import GenerationFollower
+from ragstream.streams.lanes import (
+    ModelTurns,
+    carried,
+    event_lanes,
+    lane_headers,
+    lanes_of,
+    with_content_lane,
+)
 from ragstream.streams.metrics import COMMANDS, PROCESSED
 from ragstream.streams.projections import register_projections
 from ragstream.streams.stages import (
@@ -43,7 +51,7 @@ from ragstream.streams.stages import (
 )
 from ragstream.streams.versioning import COMMAND_NAMES, decide, rejected
 from ragstream.streams.worker import raw_topic, worker_app
-from ragstream.topics import catalogue, document_key
+from ragstream.topics import Lane, catalogue, document_key, header_lane
 
 log = logging.getLogger("ragstream.streams")
 
@@ -60,8 +68,11 @@ def create_app(
     chunking = ChunkingPolicy(settings.chunking, budget_tokenizer(settings.chunking, settings.embedding))
     extraction = ExtractionStage(settings.blobs, open_blob_store(settings.blobs))
     mappings = load_mappings(settings.cdc.mappings)
-    pipeline = [topics.commands.name, topics.events.name, topics.chunks.name, topics.embeddings.name]
-    consumed = [topics.commands.name, topics.events.name, topics.chunks.name]
+    pipeline = [
+        topics.commands.name, topics.events.name, topics.chunks.name, topics.bulk_chunks.name,
+        topics.embeddings.name,
+    ]  # fmt: skip
+    consumed = [topics.commands.name, topics.events.name, topics.chunks.name, topics.bulk_chunks.name]
     consumed += sorted({p.topic for p in projections} - set(consumed))
     # Loaded before the worker starts, so no agent blocks on it mid-rebalance.
     model: Embedder = embedder if embedder is not None else load_embedder(settings.embedding)
@@ -95,7 +106,7 @@ def create_app(
 
     commands_topic = raw_topic(app, topics.commands.name)
     events_topic = raw_topic(app, topics.events.name)
-    chunks_topic = raw_topic(app, topics.chunks.name)
+    chunks_topics = {lane: raw_topic(app, topics.chunks_of(lane).name) for lane in Lane}
     embeddings_topic = raw_topic(app, topics.embeddings.name)
     dlq_topic = raw_topic(app, topics.dlq.name)
     document_state = app.Table("document_state", default=None, key_type=str)
@@ -110,10 +121,12 @@ def create_app(
             topic=msg.topic, partition=msg.partition, offset=msg.offset,
         )  # fmt: skip
 
-    async def deliver(topic: Any, key: bytes, value: bytes) -> None:
+    async def deliver(
+        topic: Any, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         # Wait for the broker's ack: the input offset is committed only after its output is durable,
         # so a worker killed mid-batch leaves its input to be processed again, never lost.
-        pending = await topic.send(key=key, value=value, headers=propagated_headers())
+        pending = await topic.send(key=key, value=value, headers=[*propagated_headers(), *headers])
         await pending
 
     def decode(event: Any, allowed: frozenset[str]) -> tuple[str, dict[str, Any]]:
@@ -151,13 +164,17 @@ def create_app(
                         name, cmd, document_state.get(state_key), f"unreadable: {exc}", position=position,
                         now=datetime.now(UTC),
                     )  # fmt: skip
-                await deliver(events_topic, key, codec.encode(decision.event_name, decision.event))
+                lane, route = event_lanes(name, header_lane(msg.headers), document_state.get(state_key))
+                await deliver(
+                    events_topic, key, codec.encode(decision.event_name, decision.event),
+                    lane_headers(lane, route),
+                )  # fmt: skip
                 # The table (and its changelog) moves only once the event is durable. The other order
                 # lost updates: a worker killed between its changelog write and its event left the
                 # new owner a state saying "applied" for a command whose event never reached the log,
                 # so the redelivered command was rejected as a duplicate.
                 if decision.state is not None:
-                    document_state[state_key] = decision.state
+                    document_state[state_key] = with_content_lane(name, decision.state, route)
                 COMMANDS.labels("accepted" if decision.accepted else "rejected").inc()
                 PROCESSED.labels("validate_commands").inc()
                 observe_processing("validate_commands", started)
@@ -173,20 +190,24 @@ def create_app(
             bind_message(event.message)
             try:
                 name, record = decode(event, allowed)
+                lane, route = lanes_of(event.message.headers)
+                out, headers = chunks_topics[route], lane_headers(lane, route)
                 if name == "DocumentUpserted":
                     chunked = chunk_upserted(
                         record, chunking.for_document(record["tenant"], record["metadata"])
                     )
-                    await deliver(chunks_topic, event.message.key, codec.encode("DocumentChunked", chunked))
+                    chunked_value = codec.encode("DocumentChunked", chunked)
+                    await deliver(out, event.message.key, chunked_value, headers)
                 elif name in PASS_THROUGH:
-                    await deliver(chunks_topic, event.message.key, event.value)
+                    await deliver(out, event.message.key, event.value, headers)
                 PROCESSED.labels("chunk_documents").inc()
                 observe_processing("chunk_documents", started)
             except Exception as exc:  # one bad document must not stall its partition
                 await dead_letter(event, "chunk_documents", exc)
 
-    @app.agent(chunks_topic)
-    async def embed_chunks(stream: Any) -> None:
+    turns = ModelTurns()
+
+    async def embed_lane(stream: Any, lane: Lane, name: str) -> None:
         allowed = frozenset({"DocumentChunked"}) | PASS_THROUGH
 
         def passages(event: Any) -> int:
@@ -201,7 +222,8 @@ def create_app(
         batches = event_batches(
             stream, settings.embedding.batch_size,
             max_weight=settings.embedding.max_passages_per_call, weight=passages,
-            is_current=owns, sequencer=faust_sequencer(app, "embed_chunks", [topics.chunks.name]),
+            is_current=owns, sequencer=faust_sequencer(app, name, [topics.chunks_of(lane).name]),
+            on_idle=lambda idle: turns.lane_idle(lane, idle),
         )  # fmt: skip
         async for events in batches:
             started = time.perf_counter()
@@ -211,27 +233,38 @@ def create_app(
                 try:
                     decoded.append((event, *decode(event, allowed)))
                 except Exception as exc:
-                    await dead_letter(event, "embed_chunks", exc)
-            to_embed = [record for _, name, record in decoded if name == "DocumentChunked"]
-            embedded = iter(await (await stage()).embed(to_embed) if to_embed else [])
+                    await dead_letter(event, name, exc)
+            to_embed = [record for _, kind, record in decoded if kind == "DocumentChunked"]
+            embedded_records: list[dict[str, Any]] = []
+            if to_embed:
+                async with turns.turn(lane):
+                    embedded_records = await (await stage()).embed(to_embed)
+            embedded = iter(embedded_records)
             # Output keeps input order, so per-document ordering survives batching.
             pending = []
-            for event, name, _ in decoded:
+            for event, kind, _ in decoded:
                 bind_message(event.message)  # each output carries its own input's trace
                 value = (
                     codec.encode("DocumentEmbedded", next(embedded))
-                    if name == "DocumentChunked"
+                    if kind == "DocumentChunked"
                     else event.value
                 )
+                headers = [*propagated_headers(), *carried(event.message.headers)]
                 pending.append(
-                    await embeddings_topic.send(
-                        key=event.message.key, value=value, headers=propagated_headers()
-                    )
+                    await embeddings_topic.send(key=event.message.key, value=value, headers=headers)
                 )
             # The batch is acked (and its offsets become committable) only once its output is durable.
             await asyncio.gather(*pending)
-            PROCESSED.labels("embed_chunks").inc(len(decoded))
-            observe_processing("embed_chunks", started)
+            PROCESSED.labels(name).inc(len(decoded))
+            observe_processing(name, started)
+
+    @app.agent(chunks_topics[Lane.INTERACTIVE])
+    async def embed_chunks(stream: Any) -> None:
+        await embed_lane(stream, Lane.INTERACTIVE, "embed_chunks")
+
+    @app.agent(chunks_topics[Lane.BULK])
+    async def embed_bulk_chunks(stream: Any) -> None:
+        await embed_lane(stream, Lane.BULK, "embed_bulk_chunks")
 
     generations = GenerationFollower(settings, codec, cache)
 

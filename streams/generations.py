@@ -37,6 +37,7 @@ from ragstream.settings import Settings
 from ragstream.streams.chunking import ChunkingConfig
 from ragstream.streams.dlq import DEAD_LETTERS, dead_letter_headers
 from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
+from ragstream.streams.lanes import carried
 from ragstream.streams.metrics import PROCESSED
 from ragstream.streams.stages import PASS_THROUGH, EmbeddingStage, budget_tokenizer, chunk_upserted
 from ragstream.topics import catalogue
@@ -139,7 +140,9 @@ class GenerationBuilder:
         for msg, value in outputs:
             if value is None:
                 value = self._codec.encode("DocumentEmbedded", next(embedded))
-            pending.append(await producer.send(self._output.name, key=msg.key, value=value))
+            # The lane headers keep read-your-writes positions per lane on this topic too.
+            headers = carried(msg.headers)
+            pending.append(await producer.send(self._output.name, key=msg.key, value=value, headers=headers))
         await asyncio.gather(*pending)
         PROCESSED.labels(self._processor).inc(len(outputs))
 

@@ -17,16 +17,19 @@ from ragstream.http.problems import problem
 from ragstream.http.service import create_service_app
 from ragstream.observability.metrics import count_commands
 from ragstream.settings import Settings, get_settings
+from ragstream.topics import Lane
 
 
 class _CountingProducer(CommandProducer):
     """Counts commands by outcome where the API writes them (the SDK also serves the CLI, which has
     no /metrics page to show them on)."""
 
-    async def send_many(self, commands: Sequence[DocumentCommand]) -> list[WrittenCommand]:
+    async def send_many(
+        self, commands: Sequence[DocumentCommand], *, lane: Lane = Lane.INTERACTIVE
+    ) -> list[WrittenCommand]:
         names = [c.avro_name for c in commands]
         try:
-            written = await super().send_many(commands)
+            written = await super().send_many(commands, lane=lane)
         except InvalidCommand:
             count_commands(names, "invalid")
             raise

@@ -18,6 +18,7 @@ from ragstream.http import DocumentPath
 from ragstream.http.jsonbody import StrictJSONRoute
 from ragstream.http.security import Writer
 from ragstream.http.service import COMMON_ERRORS, error_responses
+from ragstream.topics import Lane
 
 # Writing needs the `write` scope; the tenant and the recorded actor come from the credentials.
 router = APIRouter(
@@ -61,7 +62,9 @@ async def upsert_documents(
         )
         for doc in documents
     ]
-    return accepted(await producer.send_many(commands))
+    # More than one document is an import: its chunks go to the bulk lane, behind single edits.
+    lane = Lane.BULK if len(commands) > 1 else Lane.INTERACTIVE
+    return accepted(await producer.send_many(commands, lane=lane))
 
 
 @router.delete("/{document_id:path}", status_code=status.HTTP_202_ACCEPTED, response_model=CommandsAccepted)

@@ -47,7 +47,7 @@ from ragstream.queries.registry.shared_state import SharedIndexState
 from ragstream.queries.retrieval.exceptions import RetrievalError
 from ragstream.queries.service import QueryService, SharedReadModels
 from ragstream.settings import Settings, get_settings
-from ragstream.topics import catalogue
+from ragstream.topics import catalogue, key_name
 
 log = logging.getLogger("ragstream.queries.api")
 # Searches, answers, templates, webhooks and the event streams' audit lookups share it.
@@ -69,7 +69,7 @@ async def _ready(app: FastAPI) -> bool:
 
 def _not_caught_up(exc: Exception) -> ProblemResponse:
     assert isinstance(exc, NotCaughtUp)
-    behind = {str(p): {"applied": a, "needed": n} for p, (a, n) in exc.behind.items()}
+    behind = {key_name(p): {"applied": a, "needed": n} for p, (a, n) in exc.behind.items()}
     return problem("not-caught-up", str(exc), behind=behind)
 
 

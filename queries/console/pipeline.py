@@ -69,6 +69,7 @@ def _stages(settings: Settings) -> list[tuple[str, str]]:
         ("validate", topics.commands.name),
         ("chunk + registry", topics.events.name),
         ("embed", topics.chunks.name),
+        ("embed (bulk lane)", topics.bulk_chunks.name),
     ]
 
 

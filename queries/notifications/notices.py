@@ -38,7 +38,7 @@ SUBSCRIBABLE = tuple(k.value for k in Kind if k is not Kind.PING)
 ALL = "*"
 # Dead letters of these processors mean the version never reaches the read models.
 BLOCKS_INDEXING = frozenset(
-    {"validate_commands", "chunk_documents", "embed_chunks", "project_shared_indexes"}
+    {"validate_commands", "chunk_documents", "embed_chunks", "embed_bulk_chunks", "project_shared_indexes"}
 )
 _TENANT = re.compile(TENANT_PATTERN)
 

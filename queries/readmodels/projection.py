@@ -14,6 +14,7 @@ from typing import Any
 
 from ragstream.queries.readmodels.base import DocumentChunks, IndexedChunk, SearchIndex
 from ragstream.records import LogRecord
+from ragstream.topics import header_lane, position_key
 
 READ_MODELS = ("lexical", "vector")
 
@@ -27,7 +28,8 @@ class BatchPlan:
     applied: list[tuple[str, str, int, bool]] = field(default_factory=list)
     skipped: int = 0
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    # Highest command position (partition -> offset) behind the batch, for read-your-writes.
+    # Highest command position (position_key(partition, lane) -> offset) behind the batch, for
+    # read-your-writes.
     command_positions: dict[int, int] = field(default_factory=dict)
     # Documents no version of which was applied before this batch and that it applies once: a
     # write of theirs has nothing to remove first (most of a rebuild).
@@ -56,8 +58,9 @@ def plan_batch(records: Sequence[LogRecord], version_of: Callable[[str, str], in
         plan.next_offsets[(rec.topic, rec.partition)] = rec.offset + 1
         position = parse_position(str(rec.record.get("command_position", "")))
         if position is not None:
-            partition, offset = position
-            plan.command_positions[partition] = max(plan.command_positions.get(partition, -1), offset)
+            # Per lane: the lanes arrive out of order with each other (ragstream.topics.position_key).
+            lane_key = position_key(position[0], header_lane(rec.headers))
+            plan.command_positions[lane_key] = max(plan.command_positions.get(lane_key, -1), position[1])
         if rec.name == "CommandRejected":
             continue
         key = (rec.record["tenant"], rec.record["document_id"])

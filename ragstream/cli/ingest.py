@@ -207,7 +207,7 @@ async def _produce(
                 accepted.extend(
                     CommandAccepted(command_id=w.command_id, document_id=w.document_id, position=w.position,
                                     consistency_token=w.position.token)
-                    for w in await producer.send_many(chunk)
+                    for w in await producer.send_bulk(chunk)
                 )  # fmt: skip
                 progress.advance(task, len(chunk))
     return accepted

@@ -73,7 +73,7 @@ class StatusReport:
 
 async def _kafka(settings: Settings, group: str, report: StatusReport) -> None:
     topics = catalogue(settings.kafka.topic_prefix)
-    inputs = [topics.commands.name, topics.events.name, topics.chunks.name]
+    inputs = [topics.commands.name, topics.events.name, topics.chunks.name, topics.bulk_chunks.name]
     try:
         report.offsets = await asyncio.wait_for(
             topic_offsets(settings.kafka, [t.name for t in topics.all()]), KAFKA_TIMEOUT_S

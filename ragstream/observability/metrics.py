@@ -18,7 +18,7 @@ ERRORS = Counter(
 )
 PROCESSING_SECONDS = Histogram(
     "ragstream_processing_seconds",
-    "Time a stream processor spends per record (per batch for embed_chunks)",
+    "Time a stream processor spends per record (per batch for the embed_* processors)",
     ["processor"],
     buckets=LATENCY_BUCKETS,
 )

@@ -32,9 +32,17 @@ class BatchQueue(Generic[T]):
     """
 
     def __init__(
-        self, max_size: int, max_weight: int | None = None, weight: Callable[[T], int] = lambda _: 1
+        self,
+        max_size: int,
+        max_weight: int | None = None,
+        weight: Callable[[T], int] = lambda _: 1,
+        on_idle: Callable[[bool], None] = lambda _: None,
     ) -> None:
         self.max_size = max_size
+        # Told True when the caller waits on an empty queue, False when an item arrives: whether
+        # this stream has work in hand (the embedding stage lets bulk work run only while the
+        # interactive lane has none).
+        self._on_idle = on_idle
         self.max_weight = max_weight
         self._weight = weight
         # Bounded: a slow consumer holds the source back instead of buffering without limit.
@@ -66,7 +74,9 @@ class BatchQueue(Generic[T]):
             return None
         getter = asyncio.ensure_future(self._queue.get())
         waiting: set[asyncio.Future[Any]] = {getter, self._source}
+        self._on_idle(True)
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        self._on_idle(False)  # not when cancelled: a stopped stream holds nothing
         if getter in done:
             return getter.result()
         getter.cancel()
@@ -142,6 +152,7 @@ async def event_batches(
     weight: Callable[[Any], int] = lambda _: 1,
     is_current: Callable[[Any], bool],
     sequencer: OffsetSequencer,
+    on_idle: Callable[[bool], None] = lambda _: None,
 ) -> AsyncIterator[list[Any]]:
     """Batches of a faust stream's events; an event is acked once the caller asks for the next batch
     (or leaves the loop normally), never before, so unfinished work is redelivered.
@@ -149,7 +160,7 @@ async def event_batches(
     Events that are no longer current (`is_current` false: fetched before a rebalance moved their
     partition) are dropped unacked: their partition's owner reads them from the committed offset.
     """
-    events: BatchQueue[Any] = BatchQueue(max_size, max_weight, weight)
+    events: BatchQueue[Any] = BatchQueue(max_size, max_weight, weight, on_idle)
     events.start(stream.noack().events())
     try:
         while True:

@@ -202,3 +202,27 @@ async def test_the_sequencer_knows_when_its_processor_waits_for_events() -> None
     await waiting
     assert sequencer.idle_since is None
     await batches.aclose()
+
+
+async def test_the_queue_says_when_its_consumer_waits_with_nothing_in_hand() -> None:
+    # The embedding stage's bulk lane runs only while the edit lane's queue reports idle.
+    arrive = asyncio.Event()
+    told: list[bool] = []
+
+    async def two_then_one() -> AsyncIterator[int]:
+        yield 1
+        yield 1
+        await arrive.wait()
+        yield 1
+
+    queue: BatchQueue[int] = BatchQueue(32, on_idle=told.append)
+    queue.start(two_then_one())
+    assert await queue.next_batch() == [1, 1]
+    assert told == [True, False]  # waited for the first item, then had work in hand
+    waiting = asyncio.create_task(queue.next_batch())
+    await asyncio.sleep(0.01)
+    assert told[-1] is True and not waiting.done()
+    arrive.set()
+    assert await waiting == [1]
+    assert told[-1] is False
+    await queue.stop()

@@ -3,6 +3,7 @@ ones, redelivery never duplicates, deletes are never resurrected, offsets move w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from ragstream.queries.indexing.generation import Generation
 from ragstream.queries.readmodels.base import SearchFilter
 from ragstream.records import LogRecord
+from ragstream.topics import LANE_HEADER, Lane, position_key
 
 pytestmark = pytest.mark.unit
 DIM = 8
@@ -115,3 +117,42 @@ def test_a_known_document_rewritten_in_a_bulk_batch_loses_its_old_chunks(generat
     generation.projector.apply_batch([embedded("b", 1, ["lime"], 1), embedded("a", 2, ["kiwi new"], 2)])
     assert vector_texts(generation, "a") == ["kiwi new"]
     assert vector_texts(generation, "b") == ["lime"]
+
+
+def in_bulk_lane(record: LogRecord) -> LogRecord:
+    """The record as the bulk lane writes it (its embeddings carry the lane header)."""
+    return replace(record, headers={LANE_HEADER: b"bulk"})
+
+
+def test_a_bulk_upsert_arriving_after_a_newer_edit_is_skipped_in_both_indexes(
+    generation: Generation,
+) -> None:
+    # Command order: bulk import v1 (offset 3), edit v2 (offset 4); the edit's lane was faster.
+    generation.projector.apply_batch([embedded("a", 2, ["edited quince"], 4)])
+    result = generation.projector.apply_batch([in_bulk_lane(embedded("a", 1, ["imported quince"], 3))])
+    assert result.skipped == 1 and not result.applied
+    assert texts_of(generation, "quince") == ["edited quince"]
+    assert vector_texts(generation, "a") == ["edited quince"]
+
+
+def test_a_bulk_upsert_arriving_after_a_delete_does_not_resurrect_the_document(
+    generation: Generation,
+) -> None:
+    generation.projector.apply_batch([embedded("a", 1, ["old guava"], 0)])
+    generation.projector.apply_batch([deleted("a", 3, 6)])
+    generation.projector.apply_batch([in_bulk_lane(embedded("a", 2, ["imported guava"], 5))])
+    assert texts_of(generation, "guava") == []
+    assert vector_texts(generation, "a") == []
+    assert generation.projector.state.version("t", "a") == 3
+
+
+def test_each_lane_advances_its_own_read_your_writes_position(generation: Generation) -> None:
+    # The edit (command offset 9) is applied before the bulk import written before it (offset 5):
+    # the bulk lane's position must not claim offset 9 was reached, nor the edit's claim offset 5.
+    generation.projector.apply_batch([embedded("edit", 1, ["pomelo"], 9)])
+    assert generation.projector.state.command_positions() == {0: 9}
+    generation.projector.apply_batch([in_bulk_lane(embedded("bulk", 1, ["lychee"], 5))])
+    assert generation.projector.state.command_positions() == {
+        position_key(0, Lane.INTERACTIVE): 9,
+        position_key(0, Lane.BULK): 5,
+    }
