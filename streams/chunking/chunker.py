@@ -32,6 +32,7 @@ class ChunkingConfig(ChunkingProfile):
     """The chunker's budget (see ChunkingProfile); used alone, without settings, it is a little larger."""
 
     max_tokens: int = Field(default=256, ge=1)
+    overlap_tokens: int = Field(default=32, ge=0)
     # What the budget counts: "" the regex estimate, else the path of the embedding model's
     # tokenizer.json (its own tokens).
     tokenizer: str = ""

@@ -217,7 +217,7 @@ def test_the_pipeline_page_is_an_admins_and_a_reader_is_refused(console: Console
     admin.get_by_role("link", name="Pipeline").click()
     expect(admin.locator("#pipeline-jobs tbody")).to_contain_text(replay.json()["id"])
     stages = admin.locator("#pipeline-stages tbody tr")
-    expect(stages).to_have_count(3)
+    expect(stages).to_have_count(4)  # validate, chunk, embed, and embed for the bulk lane
     expect(stages.first).to_contain_text("validate")
     expect(admin.locator("#pipeline-group")).to_contain_text("1 worker")
     expect(admin.locator("#pipeline-freshness svg.histogram").first).to_be_visible()

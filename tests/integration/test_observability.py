@@ -76,6 +76,7 @@ def test_every_service_reports_an_ingest(observed: Observed) -> None:
     pipeline = observed.pipeline
     before = observed.scrape()
     marker = uuid.uuid4().hex[:12]
+    # Several documents in one request are a bulk import: their chunks go through the bulk lane.
     docs = [{"document_id": f"m{i}", "content": f"Metric probe {marker} number {i} about {w} herons."}
             for i, w in enumerate(["grey", "white", "night"])]  # fmt: skip
     response = httpx.post(f"{pipeline.command_url}/v1/documents", json={"documents": docs},
@@ -94,7 +95,7 @@ def test_every_service_reports_an_ingest(observed: Observed) -> None:
         w, c, q = (before["worker"], after["worker"]), (before["commands"], after["commands"]), (before["queries"], after["queries"])  # fmt: skip
         checks = {
             f"processed {p}": moved(*w, "ragstream_processed_total", processor=p) >= 3
-            for p in ("validate_commands", "chunk_documents", "embed_chunks", "record_registry")
+            for p in ("validate_commands", "chunk_documents", "embed_bulk_chunks", "record_registry")
         }
         checks["lag reported and worked off"] = (
             f'ragstream_consumer_lag{{group="{group}"' in after["worker"]
@@ -126,7 +127,7 @@ def test_every_service_reports_an_ingest(observed: Observed) -> None:
     # Stream worker: validation outcome, per-processor latency, embeddings, lag.
     assert moved(*wrk, "ragstream_commands_total", outcome="accepted") == 3
     assert moved(*wrk, "ragstream_processing_seconds_count", processor="validate_commands") == 3
-    assert moved(*wrk, "ragstream_processing_seconds_count", processor="embed_chunks") >= 1
+    assert moved(*wrk, "ragstream_processing_seconds_count", processor="embed_bulk_chunks") >= 1
     assert moved(*wrk, "ragstream_embeddings_total", origin="computed") >= 3
     assert moved(*wrk, "ragstream_embedding_batch_size_count") >= 1
     # Query API: freshness per read model, the projection, and the search's stages.
