@@ -114,10 +114,7 @@ def rescore_saved(
         {m: evaluate(document_rankings(runs[m]), dataset.qrels) for m in modes},
         {m: {"p50": 0.0, "p95": 0.0} for m in modes},
         {
-            "fusion": options.fusion or retrieval.fusion,
-            "rrf_k": options.rrf_k or retrieval.rrf_k,
-            "alpha": options.alpha if options.alpha is not None else retrieval.convex_alpha,
-            "normalization": options.normalization or retrieval.normalization,
+            **_served(options, retrieval).as_settings(),
             "depth": DEPTH,
             "hits": str(hits),
         },
@@ -125,6 +122,16 @@ def rescore_saved(
     if options.sweep and {"bm25", "dense"} <= runs.keys():
         report.sweep = _sweep(runs, dataset, retrieval, options)
     return report
+
+
+def _served(options: EvalOptions, retrieval: RetrievalSettings) -> FusionSetting:
+    """The hybrid fusion the query API serves in this run: the run's overrides, else its settings."""
+    return FusionSetting(
+        options.fusion or retrieval.fusion,
+        options.rrf_k or retrieval.rrf_k,
+        options.alpha if options.alpha is not None else retrieval.convex_alpha,
+        options.normalization or retrieval.normalization,
+    )
 
 
 def _fusion_overrides(options: EvalOptions) -> dict[str, Any]:
@@ -167,10 +174,7 @@ def _settings(
 ) -> dict[str, Any]:
     return {
         "chunking": ingest.chunking.model_dump(),
-        "fusion": options.fusion or retrieval.fusion,
-        "rrf_k": options.rrf_k or retrieval.rrf_k,
-        "alpha": options.alpha if options.alpha is not None else retrieval.convex_alpha,
-        "normalization": options.normalization or retrieval.normalization,
+        **_served(options, retrieval).as_settings(),
         "model": ingest.model,
         "depth": DEPTH,
         "documents": result.documents,
@@ -187,12 +191,7 @@ def _settings(
 def _sweep(
     runs: dict[str, ModeRun], dataset: Dataset, retrieval: RetrievalSettings, options: EvalOptions
 ) -> list[dict[str, Any]]:
-    served = FusionSetting(
-        options.fusion or retrieval.fusion,
-        options.rrf_k or retrieval.rrf_k,
-        options.alpha if options.alpha is not None else retrieval.convex_alpha,
-        options.normalization or retrieval.normalization,
-    )
+    served = _served(options, retrieval)
     bm25, dense = runs["bm25"], runs["dense"]
     rows: list[dict[str, Any]] = []
     for depth in sorted({DEPTH, retrieval.candidates}, reverse=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ragstream.bench.eval.metrics import Qrels, per_query
 from ragstream.bench.eval.retrieve import DEPTH, ModeRun
@@ -25,6 +26,15 @@ class FusionSetting:
     rrf_k: int = 60
     alpha: float = 0.5
     normalization: str = Normalization.MIN_MAX.value
+
+    def as_settings(self) -> dict[str, Any]:
+        """The fields as an eval report's settings name them."""
+        return {
+            "fusion": self.fusion,
+            "rrf_k": self.rrf_k,
+            "alpha": self.alpha,
+            "normalization": self.normalization,
+        }
 
     @property
     def label(self) -> str:
