@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from ragstream.codec import Codec
 from ragstream.logread import decode_batches, next_offsets, open_log_consumer
@@ -58,16 +58,15 @@ class SharedKeywordRebuild:
         self._topic = catalogue(settings.kafka.topic_prefix).embeddings.name
         # Versions the new generation holds, built up from the log as it is read.
         self._versions: dict[tuple[str, str], int] = {}
+        # The next offset per partition the new generation reads (the consumer's positions).
         self._next: dict[int, int] = {}
         # Highest command position per partition the new generation has applied.
         self._positions: dict[int, int] = {}
-        self._tps: list[TopicPartition] = []
 
     async def run(self, job: Job) -> None:
         client = opensearch_client(self._settings)
         generations = IndexGenerations(client, self._settings.opensearch.index)
         consumer, tps = await open_log_consumer(self._settings.kafka, self._topic, "shared-rebuild")
-        self._tps = tps
         try:
             name = await asyncio.to_thread(generations.create_next)
             job.generation = name
@@ -104,8 +103,7 @@ class SharedKeywordRebuild:
         if records:
             await self._apply(records, index, job)
         # After the records: the consumer's positions, which pass commit markers the records do not.
-        for partition, offset in (await next_offsets(consumer, self._tps)).items():
-            self._next[partition] = max(self._next.get(partition, 0), offset)
+        self._next = await next_offsets(consumer, sorted(consumer.assignment()))
 
     async def _apply(self, records: list[LogRecord], index: OpenSearchKeywordIndex, job: Job) -> None:
         applied, skipped = await asyncio.to_thread(self._write, records, index)
@@ -119,8 +117,6 @@ class SharedKeywordRebuild:
         index.flush()
         for tenant, document_id, version, _ in plan.applied:
             self._versions[(tenant, document_id)] = version
-        for (_, partition), offset in plan.next_offsets.items():
-            self._next[partition] = offset
         for partition, offset in plan.command_positions.items():
             self._positions[partition] = max(self._positions.get(partition, -1), offset)
         return len(plan.applied), plan.skipped
