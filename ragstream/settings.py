@@ -148,6 +148,10 @@ class EmbeddingSettings(_Section):
     # busy (a lone edit goes at once, batches grow with load), up to this many passages per model
     # call, so a small edit waits for at most one such call behind a bulk import.
     max_passages_per_call: int = Field(default=96, ge=1, le=4096)
+    # The same cap for the bulk lane (ragstream.streams.lanes): an edit waits for at most the one
+    # bulk call already running, so this bounds the edit lane's wait under a bulk import. Smaller
+    # calls cost the import little on CPU (see BENCHMARKS.md, "freshness under a bulk import").
+    bulk_passages_per_call: int = Field(default=32, ge=1, le=4096)
     device: str = "cpu"
     # How passages and queries are encoded: "auto" picks the fastest backend that measured within
     # 0.005 nDCG@10 of fp32 torch on SciFact and that this CPU and installation support (see

@@ -34,6 +34,7 @@ from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.generations import GenerationFollower
 from ragstream.streams.lanes import (
     ModelTurns,
+    passages_per_call,
     carried,
     event_lanes,
     lane_headers,
@@ -221,7 +222,7 @@ def create_app(
 
         batches = event_batches(
             stream, settings.embedding.batch_size,
-            max_weight=settings.embedding.max_passages_per_call, weight=passages,
+            max_weight=passages_per_call(settings.embedding, lane), weight=passages,
             is_current=owns, sequencer=faust_sequencer(app, name, [topics.chunks_of(lane).name]),
             on_idle=lambda idle: turns.lane_idle(lane, idle),
         )  # fmt: skip

@@ -3,7 +3,7 @@
 A command marked bulk (`ragstream-lane: bulk`, see ragstream.topics.Lane) has its chunks written to
 the bulk chunks topic; everything else to the interactive one. The embedding stage reads both and
 gives the model to an interactive batch whenever one waits, so an edit waits for at most the one
-bulk call in progress (at most `max_passages_per_call` passages), whatever backlog a bulk import left.
+bulk call in progress (at most `bulk_passages_per_call` passages), whatever backlog a bulk import left.
 
 One document's changes can now reach the read models out of order across the lanes; the read
 models keep the newest version and skip older ones (queries.readmodels.projection), which covers
@@ -22,10 +22,17 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+from ragstream.settings import EmbeddingSettings
 from ragstream.topics import LANE_HEADER, ROUTE_HEADER, Headers, Lane, header_lane
 
 # What the validate stage keeps in a document's state: the lane its current content came through.
 CONTENT_LANE = "content_lane"
+
+
+def passages_per_call(settings: EmbeddingSettings, lane: Lane) -> int:
+    """The most passages one model call of `lane` takes: bulk calls are kept short, as an edit may
+    wait for one."""
+    return settings.bulk_passages_per_call if lane is Lane.BULK else settings.max_passages_per_call
 
 
 def event_lanes(name: str, marked: Lane, state: Mapping[str, Any] | None) -> tuple[Lane, Lane]:

@@ -10,12 +10,14 @@ import pytest
 from ragstream.contracts import WritePosition, consistency_token
 from ragstream.queries.consistency import parse_token
 from ragstream.queries.exceptions import InvalidConsistencyToken
+from ragstream.settings import EmbeddingSettings
 from ragstream.streams.lanes import (
     ModelTurns,
     carried,
     event_lanes,
     lane_headers,
     lanes_of,
+    passages_per_call,
     with_content_lane,
 )
 from ragstream.topics import LANE_HEADER, Lane, catalogue, header_lane, key_lane, position_key
@@ -147,3 +149,10 @@ async def test_a_cancelled_waiter_does_not_keep_the_model_from_the_others() -> N
     async with asyncio.timeout(1):
         async with turns.turn(BULK):
             pass
+
+
+def test_bulk_model_calls_have_a_cap_of_their_own_so_an_edit_waits_for_a_short_one() -> None:
+    defaults = EmbeddingSettings()
+    assert passages_per_call(defaults, BULK) < passages_per_call(defaults, INTERACTIVE)
+    chosen = EmbeddingSettings(max_passages_per_call=64, bulk_passages_per_call=8)
+    assert (passages_per_call(chosen, INTERACTIVE), passages_per_call(chosen, BULK)) == (64, 8)
