@@ -24,6 +24,11 @@ class _Section(BaseModel):
 class StackSettings(_Section):
     """The local development stack started by `ragstream stack up`."""
 
+    # The scripts under deploy/local read more RAGSTREAM_STACK__* variables than Python needs (heaps,
+    # component versions, the Connect worker group, ...); one exported for them must not make every
+    # `ragstream` command refuse its settings, so unknown names in this section are ignored.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     dir: Path = PROJECT_ROOT / ".stack"
     kafka_version: str = "4.1.1"
     kafka_port: int = 19092
