@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from ragstream.kafka import make_consumer
+from ragstream.kafka import make_consumer, topic_partitions
 from ragstream.queries.exceptions import InvalidConsistencyToken, TokenCheckUnavailable
 from ragstream.settings import KafkaSettings
 from ragstream.topics import Lane, key_lane, position_key
@@ -124,9 +124,8 @@ class CommandLogBounds:
 
     async def _fetch(self) -> dict[int, int]:
         assert self._consumer is not None, "start() first"
-        metadata = await self._consumer._client.fetch_all_metadata()
-        partitions = metadata.partitions_for_topic(self._topic) or set()
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        partitions = await topic_partitions(self._consumer, self._topic)
+        tps = [TopicPartition(self._topic, p) for p in partitions]
         ends = await asyncio.wait_for(self._consumer.end_offsets(tps), 10) if tps else {}
         return {tp.partition: int(offset) for tp, offset in ends.items()}
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.metadata import MetadataRequest
 
 from ragstream.settings import KafkaSettings
 from ragstream.topics import TopicSpec
@@ -47,6 +48,31 @@ def make_consumer(
         max_partition_fetch_bytes=settings.max_message_bytes,
         fetch_max_bytes=4 * settings.max_message_bytes,
         **security_options(settings),
+    )
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    """The partitions of one topic ([] when it does not exist), asked of the broker for that topic
+    alone and without creating it.
+
+    aiokafka's public ways to learn them either ask for every topic of the cluster
+    (`AIOKafkaClient.fetch_all_metadata`: on a broker holding thousands of topics the answer takes
+    ~0.3 s of CPU to decode, on the caller's event loop) or let a broker with auto-creation create
+    a missing topic (`AIOKafkaAdminClient.describe_topics`, a subscription). So this sends
+    aiokafka's own MetadataRequest for the one topic, auto-creation off, through the started
+    consumer's client (`AIOKafkaClient.send`, reached through the private `_client`).
+    """
+    client = consumer._client
+    node = client.get_random_node()
+    if node is None:
+        raise KafkaConnectionError("no broker known to ask for the partitions of " + topic)
+    response = await client.send(node, MetadataRequest([topic], allow_auto_topic_creation=False))
+    described = response.to_object()["topics"]
+    return sorted(
+        p["partition"]
+        for t in described
+        if t["topic"] == topic and t["error_code"] == 0
+        for p in t["partitions"]
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from ragstream.codec import Codec, CodecError
-from ragstream.kafka import make_consumer
+from ragstream.kafka import make_consumer, topic_partitions
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
 
@@ -39,11 +39,9 @@ async def open_log_consumer(
 
 async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     # A consumer without a subscription keeps no topic metadata; ask the cluster directly.
-    client = consumer._client
     for _ in range(120):
-        partitions = (await client.fetch_all_metadata()).partitions_for_topic(topic)
-        if partitions:
-            return sorted(partitions)
+        if partitions := await topic_partitions(consumer, topic):
+            return partitions
         await asyncio.sleep(0.5)
     raise TimeoutError(f"topic {topic} does not exist")
 

@@ -15,6 +15,7 @@ import httpx
 import psutil
 import pytest
 
+from ragstream.kafka import make_admin
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.local.processes import ManagedProcess, free_port, spawn, wait_ready
 from ragstream.queries.consistency import CommandLogBounds
@@ -167,6 +168,34 @@ def test_token_bounds_come_from_the_broker_with_one_fetch_for_many_callers(limit
             await bounds.stop()
 
     asyncio.run(run())
+
+
+def test_a_token_for_a_commands_topic_that_does_not_exist_is_refused_and_creates_nothing(
+    limited: Limited,
+) -> None:
+    # The broker auto-creates topics (deploy/local/kafka.sh): a check that asked for the topic the
+    # way a subscription does would create it with the broker's default partitions.
+    settings = limited.pipeline.settings
+    missing = f"{unique_tag('gone')}.document-commands"
+
+    async def run() -> list[str]:
+        bounds = CommandLogBounds(settings.kafka, missing, ttl_s=60)
+        await bounds.start()
+        try:
+            with pytest.raises(InvalidConsistencyToken, match="partition 0 does not exist"):
+                await bounds.check({0: 0})
+        finally:
+            await bounds.stop()
+        # Auto-creation is asynchronous on the broker: give it time to show.
+        await asyncio.sleep(2)
+        admin = make_admin(settings.kafka)
+        await admin.start()
+        try:
+            return list(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    assert missing not in asyncio.run(run())
 
 
 def test_queries_over_the_rate_limit_get_429_with_retry_after(limited: Limited) -> None:
