@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ragstream.kafka import make_admin, security_options
+from ragstream.kafka import make_admin, security_options, topic_partitions
 from ragstream.observability.metrics import CONSUMER_LAG, GROUP_MEMBERS, record_error
 from ragstream.settings import KafkaSettings
 
@@ -83,30 +83,19 @@ def _consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
     )
 
 
-async def _partitions(kafka: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
-    if not topics:
-        return []
-    admin = make_admin(kafka)
-    await admin.start()
-    try:
-        # Describing a missing topic makes a broker with auto-creation create it: list first.
-        existing = set(await admin.list_topics()) & set(topics)
-        described = await admin.describe_topics(sorted(existing)) if existing else []
-    finally:
-        await admin.close()
-    return sorted(
-        TopicPartition(t["topic"], p["partition"]) for t in described for p in t.get("partitions") or ()
-    )
-
-
 async def topic_offsets(kafka: KafkaSettings, topics: Sequence[str]) -> list[PartitionOffsets]:
     """First and next offsets of every partition of the topics that exist (missing ones are left out)."""
-    tps = await _partitions(kafka, topics)
-    if not tps:
+    if not topics:
         return []
     consumer = _consumer(kafka)
     await consumer.start()
     try:
+        # One small metadata request per topic, never creating a missing one: listing the cluster's
+        # topics costs as much as the cluster holds (ragstream.kafka.topic_partitions), and the
+        # workers run this on their event loop every lag interval.
+        tps = [TopicPartition(t, p) for t in sorted(set(topics)) for p in await topic_partitions(consumer, t)]
+        if not tps:
+            return []
         first = await consumer.beginning_offsets(tps)
         end = await consumer.end_offsets(tps)
     finally:
