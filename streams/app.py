@@ -194,8 +194,11 @@ def create_app(
                 lane, route = lanes_of(event.message.headers)
                 out, headers = chunks_topics[route], lane_headers(lane, route)
                 if name == "DocumentUpserted":
-                    chunked = chunk_upserted(
-                        record, chunking.for_document(record["tenant"], record["metadata"])
+                    # Off the event loop: a long document takes tens of milliseconds to chunk, and
+                    # every other agent of this worker (validating commands, the edit lane's model
+                    # turns) would wait that long for each (BENCHMARKS.md, under-bulk freshness).
+                    chunked = await asyncio.to_thread(
+                        chunk_upserted, record, chunking.for_document(record["tenant"], record["metadata"])
                     )
                     chunked_value = codec.encode("DocumentChunked", chunked)
                     await deliver(out, event.message.key, chunked_value, headers)
