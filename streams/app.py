@@ -34,11 +34,11 @@ from ragstream.streams.embedding_cache import CacheScopes, EmbeddingCache
 from ragstream.streams.generations import GenerationFollower
 from ragstream.streams.lanes import (
     ModelTurns,
-    passages_per_call,
     carried,
     event_lanes,
     lane_headers,
     lanes_of,
+    passages_per_call,
     with_content_lane,
 )
 from ragstream.streams.metrics import COMMANDS, PROCESSED
