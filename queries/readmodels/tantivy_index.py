@@ -246,14 +246,31 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         # Every chunk of the found documents is a candidate, so each document gets its best one.
         candidates = sum(int(doc.get_first("chunks") or 1) for _, doc in documents)
         in_found = tantivy.Query.term_set_query(self._schema, "doc_key", [key for key, _ in found])
-        chunks = self._top(
+        hits = self._hits(
             chunk_searcher, self._index, self._schema, parsed, _CHUNK_FIELDS, flt, candidates, in_found
         )
         return rank_by_document(
             found,
-            [self._to_chunk(doc) for _, doc in chunks],
+            self._best_chunks(chunk_searcher, hits, {key for key, _ in found}),
             lambda keys: {key: c[0] for key in keys if (c := self._chunks_of(chunk_searcher, key))},
         )
+
+    def _best_chunks(
+        self, searcher: tantivy.Searcher, hits: list[tuple[float, Any]], keys: set[str]
+    ) -> list[IndexedChunk]:
+        """Each document's best chunk, best first. Loading a stored chunk is most of a search's
+        cost, and the found documents hold many more chunks than there are documents: the hits
+        are read best first and only until every document has its best one."""
+        best: dict[str, IndexedChunk] = {}
+        for _, address in hits:
+            doc = searcher.doc(address)
+            # doc_key is indexed, not stored: the key is made again from the stored fields.
+            key = scoped_key(str(doc.get_first("tenant")), str(doc.get_first("document_id")))
+            if key in keys and key not in best:
+                best[key] = self._to_chunk(doc)
+                if len(best) == len(keys):
+                    break
+        return list(best.values())
 
     def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
         return [chunk.chunk_id for chunk in self._committed_chunks(tenant, document_id)]
@@ -305,13 +322,30 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         limit: int,
         *restrict: tantivy.Query,
     ) -> list[tuple[float, tantivy.Document]]:
+        return [
+            (score, searcher.doc(address))
+            for score, address in self._hits(searcher, index, schema, parsed, fields, flt, limit, *restrict)
+        ]
+
+    def _hits(
+        self,
+        searcher: tantivy.Searcher,
+        index: tantivy.Index,
+        schema: tantivy.Schema,
+        parsed: KeywordQuery,
+        fields: list[str],
+        flt: SearchFilter,
+        limit: int,
+        *restrict: tantivy.Query,
+    ) -> list[tuple[float, Any]]:
+        """(score, address) of the top `limit` matches, best first; nothing stored is loaded yet."""
         # Filters are zero-scored Must clauses: they restrict the candidate set before top-k
         # selection, and do not distort BM25 ranking.
         conditions = [*restrict, *self._filter_queries(schema, flt)]
         clauses = [(tantivy.Occur.Must, self._text_query(index, parsed, fields))]
         clauses += [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in conditions]
         result = searcher.search(tantivy.Query.boolean_query(clauses), limit=max(1, limit))
-        return [(float(score), searcher.doc(address)) for score, address in result.hits]
+        return [(float(score), address) for score, address in result.hits]
 
     @staticmethod
     def _filter_queries(schema: tantivy.Schema, flt: SearchFilter) -> list[tantivy.Query]:
