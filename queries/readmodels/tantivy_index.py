@@ -237,9 +237,12 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         if parsed is None:
             return []
         chunk_searcher, doc_searcher = self._searcher(), self._document_searcher()
-        documents = self._top(
-            doc_searcher, self._documents, self._doc_schema, parsed, _DOCUMENT_FIELDS, flt, limit
-        )
+        documents = [
+            (score, doc_searcher.doc(address))
+            for score, address in self._hits(
+                doc_searcher, self._documents, self._doc_schema, parsed, _DOCUMENT_FIELDS, flt, limit
+            )
+        ]
         if not documents:
             return []
         found = [(str(doc.get_first("doc_key")), score) for score, doc in documents]
@@ -310,22 +313,6 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
             for text in texts
         ]
         return tantivy.Query.boolean_query(clauses)
-
-    def _top(
-        self,
-        searcher: tantivy.Searcher,
-        index: tantivy.Index,
-        schema: tantivy.Schema,
-        parsed: KeywordQuery,
-        fields: list[str],
-        flt: SearchFilter,
-        limit: int,
-        *restrict: tantivy.Query,
-    ) -> list[tuple[float, tantivy.Document]]:
-        return [
-            (score, searcher.doc(address))
-            for score, address in self._hits(searcher, index, schema, parsed, fields, flt, limit, *restrict)
-        ]
 
     def _hits(
         self,
