@@ -57,7 +57,7 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
 
     aiokafka's public ways to learn them either ask for every topic of the cluster
     (`AIOKafkaClient.fetch_all_metadata`: on a broker holding thousands of topics the answer takes
-    ~0.3 s of CPU to decode, on the caller's event loop) or let a broker with auto-creation create
+    ~0.2 s of CPU to decode, on the caller's event loop) or let a broker with auto-creation create
     a missing topic (`AIOKafkaAdminClient.describe_topics`, a subscription). So this sends
     aiokafka's own MetadataRequest for the one topic, auto-creation off, through the started
     consumer's client (`AIOKafkaClient.send`, reached through the private `_client`).
