@@ -59,12 +59,15 @@ def two_workers(
         yield running
 
 
-async def group_members(bootstrap: str, group: str) -> int:
+async def group_state(bootstrap: str, group: str) -> tuple[str, int]:
+    """The group's state and how many members it has, as the broker's group coordinator sees it."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         (response,) = await admin.describe_consumer_groups([group])
-        return len(response.groups[0][5])
+        error, _, state, *_ = response.groups[0]
+        # An error (coordinator loading, moved) answers with no members: "not yet", not "none".
+        return (f"error {error}", 0) if error else (state, len(response.groups[0][5]))
     finally:
         await admin.close()
 
@@ -79,9 +82,18 @@ def document(i: int) -> dict[str, Any]:
 
 def test_two_workers_share_the_partitions(two_workers: LocalPipeline) -> None:
     settings = two_workers.settings
-    deadline = time.monotonic() + 60
-    while asyncio.run(group_members(settings.kafka.bootstrap_servers, settings.streams.app_id)) < 2:
-        assert time.monotonic() < deadline, "the second worker never joined the consumer group"
+    # A worker answers /health before its consumer has joined (table recovery and topic checks come
+    # first), and on a loaded 2-core machine that takes a while: the deadline is wait_ready's.
+    deadline = time.monotonic() + 180
+    seen = ("unknown", 0)
+    while seen[1] < 2:
+        seen = asyncio.run(group_state(settings.kafka.bootstrap_servers, settings.streams.app_id))
+        if time.monotonic() > deadline:
+            logs = "\n".join(
+                f"--- {name} ---\n{two_workers.processes[name].log_tail(60)}"
+                for name in ("worker-1", "worker-2")
+            )
+            pytest.fail(f"the second worker never joined the consumer group (last seen: {seen})\n{logs}")
         time.sleep(1)
 
 
