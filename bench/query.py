@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ragstream.bench.memory import PeakMemory
-from ragstream.bench.stats import latency_summary, percentile
+from ragstream.bench.stats import latency_summary, stage_p50
 from ragstream.bench.synthetic import DIMENSION, embedded_records
 from ragstream.embedding import Embedder, load_embedder
 from ragstream.queries.answers.extractive import ExtractiveGenerator
@@ -132,7 +132,7 @@ async def _measure(service: QueryService, count: int) -> tuple[dict[str, Any], d
     summaries: list[dict[str, Any]] = []
     for kind in ("search", "answer"):
         latencies = []
-        stages: dict[str, list[float]] = {}
+        timings: list[dict[str, float]] = []
         began = time.perf_counter()
         for i in range(count):
             started = time.perf_counter()
@@ -141,11 +141,10 @@ async def _measure(service: QueryService, count: int) -> tuple[dict[str, Any], d
             else:
                 _, _, result = await service.answer(query(i, 5))
             latencies.append(time.perf_counter() - started)
-            for stage, ms in result.timings_ms.items():
-                stages.setdefault(stage, []).append(ms)
+            timings.append(result.timings_ms)
         summary: dict[str, Any] = dict(latency_summary(latencies, time.perf_counter() - began))
         # The service's own stage timings; bm25 and the embed+vector path run concurrently.
-        summary["stage_p50_ms"] = {stage: round(percentile(v, 50), 2) for stage, v in sorted(stages.items())}
+        summary["stage_p50_ms"] = stage_p50(timings)
         summary["_samples_ms"] = [round(s * 1000, 3) for s in latencies]  # for --plot, never printed
         summaries.append(summary)
     return summaries[0], summaries[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,15 @@ def latency_summary(seconds: Sequence[float], wall_s: float, unit: str = "ms") -
         f"p99_{unit}": round(percentile(seconds, 99) * scale, 3),
         "qps": round(len(seconds) / wall_s, 2) if wall_s > 0 else math.nan,
     }
+
+
+def stage_p50(timings: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """The p50 of each stage over requests' `timings_ms` (milliseconds in, milliseconds out)."""
+    stages: dict[str, list[float]] = {}
+    for timing in timings:
+        for stage, ms in timing.items():
+            stages.setdefault(stage, []).append(ms)
+    return {stage: round(percentile(values, 50), 3) for stage, values in sorted(stages.items())}
 
 
 def machine() -> dict[str, Any]:

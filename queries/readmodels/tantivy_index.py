@@ -252,26 +252,31 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         hits = self._hits(
             chunk_searcher, self._index, self._schema, parsed, _CHUNK_FIELDS, flt, candidates, in_found
         )
+        wanted = {
+            (str(doc.get_first("tenant")), str(doc.get_first("document_id"))): key
+            for (key, _), (_, doc) in zip(found, documents, strict=True)
+        }
         return rank_by_document(
             found,
-            self._best_chunks(chunk_searcher, hits, {key for key, _ in found}),
+            self._best_chunks(chunk_searcher, hits, wanted),
             lambda keys: {key: c[0] for key in keys if (c := self._chunks_of(chunk_searcher, key))},
         )
 
     def _best_chunks(
-        self, searcher: tantivy.Searcher, hits: list[tuple[float, Any]], keys: set[str]
+        self, searcher: tantivy.Searcher, hits: list[tuple[float, Any]], wanted: dict[tuple[str, str], str]
     ) -> list[IndexedChunk]:
-        """Each document's best chunk, best first. Loading a stored chunk is most of a search's
-        cost, and the found documents hold many more chunks than there are documents: the hits
-        are read best first and only until every document has its best one."""
+        """Each wanted document's best chunk, best first (`wanted` maps (tenant, document id) to the
+        document's key). Loading a stored chunk is most of a search's cost, and the found documents
+        hold many more chunks than there are documents: the hits are read best first and only until
+        every document has its best one. A chunk is matched to its document by the stored pair, not
+        by making its key again (a JSON encoding per loaded chunk cost as much as loading it)."""
         best: dict[str, IndexedChunk] = {}
         for _, address in hits:
             doc = searcher.doc(address)
-            # doc_key is indexed, not stored: the key is made again from the stored fields.
-            key = scoped_key(str(doc.get_first("tenant")), str(doc.get_first("document_id")))
-            if key in keys and key not in best:
+            key = wanted.get((str(doc.get_first("tenant")), str(doc.get_first("document_id"))))
+            if key is not None and key not in best:
                 best[key] = self._to_chunk(doc)
-                if len(best) == len(keys):
+                if len(best) == len(wanted):
                     break
         return list(best.values())
 
