@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,3 +63,19 @@ def pipeline(
     with logs_on_failure(LocalPipeline(pipeline_env, log_dir)) as running:
         running.start()
         yield running
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that used a running pipeline reports the tail of each of its processes' logs:
+    a module-scoped pipeline outlives the test, so `logs_on_failure` only sees failures while it
+    starts, and a CI failure in a test would otherwise leave no trace of what the workers did."""
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, LocalPipeline):
+                for process in value.processes.values():
+                    report.sections.append((f"{process.name} log (last 60 lines)", process.log_tail(60)))
+    return report
