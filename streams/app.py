@@ -223,9 +223,10 @@ def create_app(
                 return 0
             return len(record["chunks"]) if name == "DocumentChunked" else 0
 
+        per_call = passages_per_call(settings.embedding, lane)
         batches = event_batches(
             stream, settings.embedding.batch_size,
-            max_weight=passages_per_call(settings.embedding, lane), weight=passages,
+            max_weight=per_call, weight=passages,
             is_current=owns, sequencer=faust_sequencer(app, name, [topics.chunks_of(lane).name]),
             on_idle=lambda idle: turns.lane_idle(lane, idle),
         )  # fmt: skip
@@ -241,8 +242,11 @@ def create_app(
             to_embed = [record for _, kind, record in decoded if kind == "DocumentChunked"]
             embedded_records: list[dict[str, Any]] = []
             if to_embed:
-                async with turns.turn(lane):
-                    embedded_records = await (await stage()).embed(to_embed)
+                # One model call per turn, each within the lane's cap: a document with more chunks
+                # than the cap (it comes alone, see event_batches) is several calls, not one long one.
+                embedded_records = await (await stage()).embed(
+                    to_embed, per_call=per_call, turn=lambda: turns.turn(lane)
+                )
             embedded = iter(embedded_records)
             # Output keeps input order, so per-document ordering survives batching.
             pending = []

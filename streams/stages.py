@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +106,17 @@ class EmbeddingStage:
         self._scopes = scopes or CacheScopes()
         self._model_key = f"{embedder.name}@{embedder.version}"
 
-    async def embed(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    async def embed(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        per_call: int | None = None,
+        turn: Callable[[], AbstractAsyncContextManager[None]] = contextlib.nullcontext,
+    ) -> list[dict[str, Any]]:
+        """The records with a vector on every chunk. The passages to compute go to the model in calls
+        of at most `per_call` (all at once without), each inside its own `turn()`: one long document
+        is then several short calls, and whoever waits for the model (an edit behind a bulk import,
+        ragstream.streams.lanes) goes between two of them instead of after all of them."""
         # The model input is the chunk with its title and heading path, so a vector is cached by the
         # hash of that input (the same text under another title is another vector), per tenant scope.
         inputs: dict[tuple[int, int], str] = {
@@ -127,15 +139,18 @@ class EmbeddingStage:
         # An input missing in two scopes of one batch is embedded once and cached in both.
         hashes = sorted({h for _, h in missing})
         by_hash: dict[str, bytes] = {}
-        if hashes:
-            texts = [texts_by_hash[h] for h in hashes]
-            EMBED_BATCH.observe(len(texts))
-            with EMBED_SECONDS.time():
-                # The model releases the GIL; a thread keeps the event loop (and heartbeats) alive.
-                vectors = await asyncio.to_thread(self._embedder.embed_passages, texts)
-            by_hash = {
-                h: np.asarray(v, dtype=np.float32).tobytes() for h, v in zip(hashes, vectors, strict=True)
-            }
+        step = per_call or len(hashes) or 1
+        for start in range(0, len(hashes), step):
+            part = hashes[start : start + step]
+            texts = [texts_by_hash[h] for h in part]
+            async with turn():
+                EMBED_BATCH.observe(len(texts))
+                with EMBED_SECONDS.time():
+                    # The model releases the GIL; a thread keeps the event loop (and heartbeats) alive.
+                    vectors = await asyncio.to_thread(self._embedder.embed_passages, texts)
+            by_hash.update(
+                (h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in zip(part, vectors, strict=True)
+            )
         computed = {k: by_hash[k[1]] for k in missing}
         if self._cache and computed:
             await self._cache.put(self._model_key, computed)

@@ -4,7 +4,11 @@ tokens that name the lane their write went through."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import pytest
 
 from ragstream.contracts import WritePosition, consistency_token
@@ -20,6 +24,7 @@ from ragstream.streams.lanes import (
     passages_per_call,
     with_content_lane,
 )
+from ragstream.streams.stages import EmbeddingStage
 from ragstream.topics import LANE_HEADER, Lane, catalogue, header_lane, key_lane, position_key
 
 pytestmark = pytest.mark.unit
@@ -156,3 +161,42 @@ def test_bulk_model_calls_have_a_cap_of_their_own_so_an_edit_waits_for_a_short_o
     assert passages_per_call(defaults, BULK) < passages_per_call(defaults, INTERACTIVE)
     chosen = EmbeddingSettings(max_passages_per_call=64, bulk_passages_per_call=8)
     assert (passages_per_call(chosen, INTERACTIVE), passages_per_call(chosen, BULK)) == (64, 8)
+
+
+async def test_an_edit_goes_between_two_calls_of_a_long_bulk_document() -> None:
+    # A bulk document with more chunks than the bulk cap comes alone in its batch; its passages are
+    # still embedded a cap at a time, each call its own turn, so an edit that arrives during the
+    # first call waits for that one call, not for the whole document.
+    turns = ModelTurns()
+    calls: list[str] = []
+    first_call = threading.Event()
+    go_on = threading.Event()
+
+    class SlowEmbedder:
+        name, version, dimension = "slow", "1", 2
+
+        def embed_passages(self, texts: Sequence[str]) -> Any:
+            calls.append("edit" if texts[0].startswith("Edit") else f"bulk-{len(texts)}")
+            if len(calls) == 1:
+                first_call.set()
+                go_on.wait(5)
+            return np.zeros((len(texts), 2), dtype=np.float32)
+
+        def embed_query(self, text: str) -> Any:
+            return np.zeros(2, dtype=np.float32)
+
+    def document(title: str, chunks: int) -> dict[str, Any]:
+        return {"tenant": "t", "title": title,
+                "chunks": [{"chunk_number": n, "text": f"{title} passage {n}.", "heading": ""} for n in range(chunks)]}  # fmt: skip
+
+    stage = EmbeddingStage(SlowEmbedder(), None)
+    bulk = asyncio.create_task(stage.embed([document("Bulk", 10)], per_call=4, turn=lambda: turns.turn(BULK)))
+    await asyncio.to_thread(first_call.wait, 5)
+    turns.lane_idle(INTERACTIVE, False)  # the edit's batch arrives
+    edit = asyncio.create_task(stage.embed([document("Edit", 1)], turn=lambda: turns.turn(INTERACTIVE)))
+    await asyncio.sleep(0.01)
+    go_on.set()
+    await edit
+    turns.lane_idle(INTERACTIVE, True)
+    await bulk
+    assert calls == ["bulk-4", "edit", "bulk-4", "bulk-2"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,3 +123,40 @@ def test_the_passage_format_is_part_of_the_embedder_version() -> None:
     from ragstream.settings import EmbeddingSettings
 
     assert load_embedder(EmbeddingSettings()).version.endswith("+" + PASSAGE_FORMAT)
+
+
+class CallRecordingEmbedder(RecordingEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def embed_passages(self, texts: Sequence[str]) -> Any:
+        self.calls.append(len(texts))
+        return super().embed_passages(texts)
+
+
+def long_document(chunks: int) -> dict[str, Any]:
+    return {
+        "tenant": "t",
+        "title": "Long",
+        "chunks": [{"chunk_number": n, "text": f"Passage {n}.", "heading": ""} for n in range(chunks)],
+    }
+
+
+async def test_a_document_over_the_per_call_cap_is_embedded_in_several_calls_each_in_a_turn() -> None:
+    whole, split = CallRecordingEmbedder(), CallRecordingEmbedder()
+    turns: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def turn() -> AsyncIterator[None]:
+        turns.append("enter")
+        yield
+        turns.append("exit")
+
+    [at_once] = await EmbeddingStage(whole, None).embed([long_document(10)])
+    [in_parts] = await EmbeddingStage(split, None).embed([long_document(10)], per_call=4, turn=turn)
+
+    assert whole.calls == [10]
+    assert split.calls == [4, 4, 2]
+    assert turns == ["enter", "exit"] * 3  # the model is given back between calls
+    assert in_parts == at_once  # the same vectors on the same chunks, in the same order
