@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from ragstream.local.pipeline import LocalPipeline
+from ragstream.observability.lag import group_lag
 from ragstream.topics import catalogue
 from tests.integration.helpers import (
     decoded_records,
@@ -59,19 +59,6 @@ def two_workers(
         yield running
 
 
-async def group_state(bootstrap: str, group: str) -> tuple[str, int]:
-    """The group's state and how many members it has, as the broker's group coordinator sees it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (response,) = await admin.describe_consumer_groups([group])
-        error, _, state, *_ = response.groups[0]
-        # An error (coordinator loading, moved) answers with no members: "not yet", not "none".
-        return (f"error {error}", 0) if error else (state, len(response.groups[0][5]))
-    finally:
-        await admin.close()
-
-
 def document(i: int) -> dict[str, Any]:
     marker = f"uniq{i:03d}marker"
     body = "\n\n".join(
@@ -83,17 +70,14 @@ def document(i: int) -> dict[str, Any]:
 def test_two_workers_share_the_partitions(two_workers: LocalPipeline) -> None:
     settings = two_workers.settings
     # A worker answers /health before its consumer has joined (table recovery and topic checks come
-    # first), and on a loaded 2-core machine that takes a while: the deadline is wait_ready's.
+    # first), and on a loaded 2-core machine that takes a while: the deadline is wait_ready's. The
+    # broker's view, as the lag gauges read it: a group it cannot describe yet has no members.
     deadline = time.monotonic() + 180
-    seen = ("unknown", 0)
-    while seen[1] < 2:
-        seen = asyncio.run(group_state(settings.kafka.bootstrap_servers, settings.streams.app_id))
-        if time.monotonic() > deadline:
-            logs = "\n".join(
-                f"--- {name} ---\n{two_workers.processes[name].log_tail(60)}"
-                for name in ("worker-1", "worker-2")
-            )
-            pytest.fail(f"the second worker never joined the consumer group (last seen: {seen})\n{logs}")
+    while (group := asyncio.run(group_lag(settings.kafka, settings.streams.app_id))).members < 2:
+        # On failure the workers' logs are reported with the test (tests/conftest.py).
+        assert time.monotonic() < deadline, (
+            f"the second worker never joined the consumer group ({group.state}, {group.members} members)"
+        )
         time.sleep(1)
 
 
