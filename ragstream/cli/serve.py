@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 import typer
 import uvicorn
 
+from ragstream.malloc import cap_malloc_arenas
 from ragstream.observability.logging import logging_config
 from ragstream.settings import Settings, get_settings
 
@@ -17,6 +18,7 @@ GRACEFUL_SHUTDOWN_S = 10
 
 
 def _serve(factory: Callable[[Settings], FastAPI], host: str, port: int) -> None:
+    cap_malloc_arenas()  # before the app starts threads
     if not get_settings().auth.enabled:
         typer.secho(
             "WARNING: authentication is OFF (RAGSTREAM_AUTH__ENABLED=false, dev profile): "

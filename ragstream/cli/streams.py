@@ -13,8 +13,10 @@ def run(loglevel: str = typer.Option("WARNING", help="Log level of the worker.")
     import faust
 
     from ragstream.apps import stream_worker
+    from ragstream.malloc import cap_malloc_arenas
     from ragstream.observability.logging import configure_logging, logging_config
 
+    cap_malloc_arenas()  # before the worker starts threads
     configure_logging(loglevel)
     faust_app = stream_worker(get_settings())
     faust.Worker(
