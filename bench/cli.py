@@ -86,6 +86,18 @@ def reingest(
     emit(bench.run(docs, edited), json_output)
 
 
+@bench_app.command("chunk")
+def chunk(
+    docs: int = typer.Option(160, "--docs", min=1, help="Documents of the bench corpus."),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Timed passes over them."),
+    json_output: bool = JSON,
+) -> None:
+    """Chunking cost per document (the worker's policy and model-token budgets), no Kafka."""
+    from ragstream.bench import chunk as bench
+
+    emit(bench.run(docs, rounds), json_output)
+
+
 @bench_app.command("freshness")
 def freshness(
     rate: float = typer.Option(2.0, "--rate", min=0.1, max=100.0, help="Documents written per second."),
