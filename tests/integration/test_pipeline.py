@@ -9,6 +9,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from ragstream.commands.sdk import CommandProducer
+from ragstream.contracts import DeleteDocument, UpsertDocument, consistency_token
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.topics import catalogue, document_key
 from tests.integration.helpers import (
@@ -113,6 +115,33 @@ def test_duplicate_and_out_of_order_commands_are_rejected_with_reasons(pipeline:
     assert {h["version"] for h in hits} == {5}
     outcomes = [(e["outcome"], e["reason"].split(":")[0]) for e in history(pipeline, "ver")]
     assert outcomes == [("accepted", ""), ("rejected", "stale"), ("rejected", "unchanged")]
+
+
+def test_a_burst_of_one_documents_commands_is_decided_in_order(pipeline: LocalPipeline) -> None:
+    # Written back to back by one producer, so the worker takes them together and decides them
+    # before their events are durable: each must still be judged against the ones before it.
+    commands = [
+        UpsertDocument(document_id="burst", content="burst version five text", document_version=5),
+        UpsertDocument(document_id="burst", content="burst older text", document_version=3),
+        UpsertDocument(document_id="burst", content="burst version five text", document_version=6),
+        UpsertDocument(document_id="burst", content="burst version seven text", document_version=7),
+        DeleteDocument(document_id="burst", document_version=8),
+        UpsertDocument(document_id="burst", content="burst version nine text", document_version=9),
+    ]
+
+    async def produce() -> str:
+        async with CommandProducer(pipeline.settings) as producer:
+            written = await producer.send_many(commands)
+        return consistency_token(w.position for w in written)
+
+    token = asyncio.run(produce())
+    hits = search(pipeline.query_url, "burst", mode="bm25", token=token, filters={"document_ids": ["burst"]})
+    assert {h["version"] for h in hits} == {9}
+    outcomes = [(e["outcome"], e["reason"].split(":")[0]) for e in history(pipeline, "burst")]
+    assert outcomes == [
+        ("accepted", ""), ("rejected", "stale"), ("rejected", "unchanged"),
+        ("accepted", ""), ("accepted", ""), ("accepted", ""),
+    ]  # fmt: skip
 
 
 def test_unchanged_reingest_embeds_nothing_and_an_edit_reembeds_only_what_changed(
