@@ -184,8 +184,8 @@ class QdrantEdgeVectorIndex(IndexLifecycle, VectorIndex):
             if changed:
                 # qdrant-edge 0.9.0 keeps the segments an optimization replaced, on disk and mapped,
                 # until the next flush: a live index optimized every few thousand points grew by a
-                # full copy of its vectors and payloads each time (100k points: 740 -> 294 MiB RSS
-                # with this flush, and the same on disk).
+                # full copy of its vectors and payloads each time (the query API at 100k chunks held
+                # ~500 MiB more; BENCHMARKS.md, "Memory").
                 shard.flush()
             return changed
 
