@@ -4,8 +4,8 @@ glibc gives threads that allocate at the same time arenas of their own, up to ei
 memory freed into one arena is not handed to another. The query API allocates from many threads
 (the web stack's, the index feed's, qdrant-edge's, tantivy's and ONNX Runtime's), so its resident
 memory grew with arenas that mostly sat on freed memory: with 100k chunks indexed, two arenas took
-its resident memory from 1,064 to 854–870 MiB, and its peak (an HNSW build) from 1,547 to
-1,340–1,354 MiB, at no cost in latency that the benchmark could tell (BENCHMARKS.md, "Memory").
+its resident memory from 1,064 to 854-870 MiB, and its peak (an HNSW build) from 1,547 to
+1,340-1,354 MiB, at no cost in latency that the benchmark could tell (BENCHMARKS.md, "Memory").
 
 `MALLOC_ARENA_MAX`, glibc's own variable, still wins when it is set: glibc reads it at start-up and
 this leaves it alone. Elsewhere (musl, macOS) there is no `mallopt` and nothing changes.

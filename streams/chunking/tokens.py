@@ -53,6 +53,11 @@ class EstimatedTokens:
         return token_spans(text, start, end)
 
 
+# The last document's tokens stay with the tokenizer until the next document: ~30 bytes per character
+# of text as Python offsets, so a longer text (a book) is encoded slice by slice, as before.
+WHOLE_TEXT_MAX_CHARS = 200_000
+
+
 class ModelTokens:
     """The embedding model's own tokenizer (a `tokenizer.json`, loaded offline), so a chunk within
     budget is never truncated by the encoder. Offsets map every token back onto the text, so the
@@ -80,7 +85,7 @@ class ModelTokens:
         self._whole: WholeText | None = None
 
     def spans(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
-        if self._sliceable:
+        if self._sliceable and len(text) <= WHOLE_TEXT_MAX_CHARS:
             whole = self._whole
             if whole is None or whole.text is not text:
                 whole = self._whole = WholeText(text, self._encode(text, 0, len(text)))

@@ -68,3 +68,21 @@ def test_slices_on_word_boundaries_come_from_one_encoding(tokens: ModelTokens) -
     assert got == [encode(text, start, end) for start, end in [*on_boundaries, inside]]
     # One encoding of the whole text, and one of the slice cut inside a word.
     assert calls == [(0, len(text)), inside]
+
+
+def test_a_text_over_the_limit_is_encoded_slice_by_slice(
+    tokens: ModelTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole text's tokens are kept until the next document: not for a book.
+    monkeypatch.setattr("ragstream.streams.chunking.tokens.WHOLE_TEXT_MAX_CHARS", 20)
+    text = "Kafka keeps records in partitions."
+    encode = tokens._encode
+    calls = []
+
+    def counted(text: str, start: int, end: int) -> list[tuple[int, int]]:
+        calls.append((start, end))
+        return encode(text, start, end)
+
+    monkeypatch.setattr(tokens, "_encode", counted)
+    assert tokens.spans(text, 6, 11) == encode(text, 6, 11)
+    assert calls == [(6, 11)]
