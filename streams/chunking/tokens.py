@@ -9,7 +9,6 @@ chunk in twenty holds up to ~20% more real tokens than counted.
 from __future__ import annotations
 
 import bisect
-import json
 import re
 import unicodedata
 from functools import lru_cache
@@ -73,15 +72,14 @@ class ModelTokens:
     """
 
     def __init__(self, path: Path) -> None:
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer, models, pre_tokenizers
 
         self._tokenizer = Tokenizer.from_file(str(path))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        config = json.loads(Path(path).read_text(encoding="utf-8"))
-        self._sliceable = (config.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer" and (
-            config.get("model") or {}
-        ).get("type") == "WordPiece"
+        self._sliceable = isinstance(self._tokenizer.pre_tokenizer, pre_tokenizers.BertPreTokenizer) and (
+            isinstance(self._tokenizer.model, models.WordPiece)
+        )
         self._whole: WholeText | None = None
 
     def spans(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -117,23 +115,26 @@ class WholeText:
 
     def slice(self, start: int, end: int) -> list[tuple[int, int]] | None:
         """The tokens of text[start:end], or None when a cut may fall inside a word."""
-        if not (self._boundary(start) and self._boundary(end)):
+        first, last = self._index_at(start), self._index_at(end)
+        if first is None or last is None:
             return None
-        first = bisect.bisect_left(self._starts, start)
-        last = bisect.bisect_left(self._starts, end)
         return self._tokens[first:last]
 
-    def _boundary(self, position: int) -> bool:
-        """No token crosses `position`, and the tokens on either side of it are two pre-tokens
-        (whitespace between them, or one is punctuation), not two wordpieces of one word."""
-        text = self.text
-        if position <= 0 or position >= len(text):
-            return True
+    def _index_at(self, position: int) -> int | None:
+        """The first token at or after `position`, or None unless `position` is a pre-token boundary:
+        no token crosses it, and the tokens on either side of it are two pre-tokens (whitespace
+        between them, or one is punctuation), not two wordpieces of one word."""
         index = bisect.bisect_left(self._starts, position)
-        if index > 0 and self._tokens[index - 1][1] > position:
-            return False  # a token runs across it
-        before, after = text[position - 1], text[position]
-        return before.isspace() or after.isspace() or _bert_punctuation(before) or _bert_punctuation(after)
+        text = self.text
+        if 0 < position < len(text):
+            if index > 0 and self._tokens[index - 1][1] > position:
+                return None  # a token runs across it
+            before, after = text[position - 1], text[position]
+            if not (
+                before.isspace() or after.isspace() or _bert_punctuation(before) or _bert_punctuation(after)
+            ):
+                return None
+        return index
 
 
 ESTIMATE = EstimatedTokens()
