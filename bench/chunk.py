@@ -21,7 +21,8 @@ from ragstream.streams.versioning import decide
 
 def run(count: int, rounds: int) -> dict[str, Any]:
     settings = get_settings()
-    policy = ChunkingPolicy(settings.chunking, budget_tokenizer(settings.chunking, settings.embedding))
+    tokenizer = budget_tokenizer(settings.chunking, settings.embedding)
+    policy = ChunkingPolicy(settings.chunking, tokenizer)
     events = [
         decide("UpsertDocument", doc.model_dump(), None, position="bench/0/0", now=datetime.now(UTC)).event
         for doc in documents(count, prefix="chunk")
@@ -49,7 +50,7 @@ def run(count: int, rounds: int) -> dict[str, Any]:
         "documents": len(events),
         "chunks": chunks,
         "rounds": rounds,
-        "tokenizer": "model" if budget_tokenizer(settings.chunking, settings.embedding) else "estimate",
+        "tokenizer": "model" if tokenizer else "estimate",
         "per_document": {k: v for k, v in per_doc.items() if k != "qps"},
         "documents_per_s": per_doc["qps"],
         "chunks_per_s": round(chunks * rounds / wall, 1),

@@ -17,6 +17,12 @@ import psutil
 MB = 1024 * 1024
 
 
+def rss_mb(pid: int) -> float:
+    """A process's resident memory now, in MiB."""
+    rss: int = psutil.Process(pid).memory_info().rss
+    return round(rss / MB, 1)
+
+
 class PeakMemory:
     def __init__(self, names: Callable[[], Mapping[int, str]] | None = None, interval_s: float = 0.2) -> None:
         self._names = names or dict

@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
-import psutil
 
-from ragstream.bench.memory import PeakMemory
+from ragstream.bench.memory import PeakMemory, rss_mb
 from ragstream.bench.pipeline import query_api_on
 from ragstream.bench.query import QUESTIONS
 from ragstream.bench.stats import latency_summary, stage_p50
@@ -52,7 +51,7 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
                     **_measure(pipeline.query_url, queries),
                     # Resident memory once the graph is built and the queries are done: the peak
                     # (peak_rss_mb) is the HNSW build's, while the old and new segments coexist.
-                    "query_api_rss_mb": _rss_mb(pipeline.processes["query-api"].pid),
+                    "query_api_rss_mb": rss_mb(pipeline.processes["query-api"].pid),
                 }
             del holder["p"]
         peaks = memory.peaks_mb()
@@ -66,11 +65,6 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
         "answer_passages": 5,
         "peak_rss_mb": peaks,
     }
-
-
-def _rss_mb(pid: int) -> float:
-    rss: int = psutil.Process(pid).memory_info().rss
-    return round(rss / 2**20, 1)
 
 
 def _measure(url: str, count: int) -> dict[str, Any]:
