@@ -110,6 +110,11 @@ class SchemaRegistrySettings(_Section):
     pg_schema: str = "schema_registry"
 
 
+# What chunk budgets count, and how the embedding model is run (both name embedding generations too).
+ChunkTokenizer = Literal["model", "estimate"]
+EncoderBackend = Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"]
+
+
 class ChunkingProfile(_Section):
     """Token budget of a chunk.
 
@@ -137,7 +142,7 @@ class ChunkingProfile(_Section):
 class ChunkingSettings(ChunkingProfile):
     # "model": budgets count the embedding model's own tokens (its tokenizer.json, offline), so no
     # chunk is truncated by the encoder; "estimate": a regex estimate that needs no model files.
-    tokenizer: Literal["model", "estimate"] = "model"
+    tokenizer: ChunkTokenizer = "model"
     # Overrides by tenant, then by the document's `source` metadata value (e.g. "pydoc", "file").
     # Env example: RAGSTREAM_CHUNKING__PER_TENANT='{"acme": {"max_tokens": 120}}'
     per_tenant: dict[str, ChunkingProfile] = Field(default_factory=dict)
@@ -162,7 +167,7 @@ class EmbeddingSettings(_Section):
     # 0.005 nDCG@10 of fp32 torch on SciFact and that this CPU and installation support (see
     # ragstream.embedding.backends and BENCHMARKS.md); or one of torch-fp32, torch-bf16, onnx-fp32,
     # onnx-int8. The backend is part of the embedder's version, so vectors of two never mix.
-    backend: Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"] = "auto"
+    backend: EncoderBackend = "auto"
     # Where ONNX exports of the packaged weights are kept (made offline on first use, never committed).
     cache_dir: Path = Path.home() / ".cache" / "ragstream" / "models"
     # Recent query embeddings kept by the query node (0 turns the cache off).

@@ -78,8 +78,11 @@ class GenerationBuilder:
         try:
             embedding = self.generation.embedding_settings(self._settings.embedding)
             embedder = await asyncio.to_thread(load_embedder, embedding)
-            # Budgets in the generation's own model's tokens, as the live workers count theirs.
-            tokenizer = budget_tokenizer(self._settings.chunking, embedding)
+            # Budgets in the generation's own model's tokens (or its estimate), whatever this
+            # worker's own setting, as the live workers count theirs.
+            tokenizer = budget_tokenizer(
+                self.generation.chunking_settings(self._settings.chunking), embedding
+            )
             config = ChunkingConfig.model_validate({"tokenizer": tokenizer, **self.generation.chunking})
         except (ConfigurationError, OSError, ValueError) as exc:
             raise GenerationUnbuildable(f"{type(exc).__name__}: {exc}") from exc
@@ -205,7 +208,13 @@ class GenerationFollower:
         if decoded.name == "EmbeddingGenerationFailed":
             self._stop(generation_id)
         elif decoded.name == "RequestEmbeddingGeneration":
-            generation = EmbeddingGeneration.from_request(decoded.record)
+            try:
+                generation = EmbeddingGeneration.from_request(decoded.record)
+            except ValueError as exc:
+                # Reported like a model no worker can load, so the rebuild waiting on it fails.
+                log.error("cannot build embedding generation %s: %s", generation_id, exc)
+                await self._publish_failure(generation_id, str(exc))
+                return
             if generation.id != generation_id or generation == self._live:
                 return  # a forged key, or the live generation the pipeline writes anyway
             if generation_id not in self.builders:

@@ -135,10 +135,13 @@ class IndexManager:
         requested_by: str,
         *,
         owner: str = "",
+        tokenizer: str | None = None,
+        backend: str | None = None,
     ) -> Job:
         self._exclusive(None)
         if read_model == "lexical" and "lexical" in shared_read_models(self._settings):
-            if model is not None or model_path is not None or any(v is not None for v in chunking.values()):
+            options = (model, model_path, tokenizer, backend, *chunking.values())
+            if any(v is not None for v in options):
                 raise AdminInvalid(
                     "a shared keyword index is rebuilt from the log as it is; no model or chunking"
                 )
@@ -146,8 +149,9 @@ class IndexManager:
         self._held_here(read_model, "rebuilt")
         live = read_manifest(self.root, self.feed.generation.name)
         generation, embedder = await plan_generation(
-            self._settings, self.service.embedder, live, read_model, model, model_path, chunking
-        )
+            self._settings, self.service.embedder, live, read_model, model, model_path, chunking,
+            tokenizer=tokenizer, backend=backend,
+        )  # fmt: skip
         self._exclusive(None)  # loading a model yields the loop; another request may have started a job
         plan = RebuildPlan(
             self.root, self._settings.kafka, self._codec, lambda: self.feed, embedder,

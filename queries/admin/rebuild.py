@@ -71,7 +71,8 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
     manifest = Manifest.new(
         name, "rebuild", job.read_model, model.name, plan.model_path, model.dimension, source=topic,
         chunking=None if live else generation.chunking, embedding_generation=None if live else generation.id,
-        model_version=model.version,
+        model_version=model.version, chunk_tokenizer=None if live else generation.tokenizer,
+        embedding_backend=None if live else generation.backend,
     )  # fmt: skip
     write_manifest(root, manifest)
     job.detail = {
@@ -80,7 +81,10 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
     }  # fmt: skip
     requested_at = -1
     if not live:
-        job.detail.update(chunking=generation.chunking, embedding_generation=generation.id)
+        job.detail.update(
+            chunking=generation.chunking, chunk_tokenizer=generation.tokenizer,
+            embedding_backend=generation.backend, embedding_generation=generation.id,
+        )  # fmt: skip
         job.phase = "requesting"
         requested_at = await plan.generations.request(generation, plan.requested_by)
     opened = await asyncio.to_thread(Generation.open, root, name, model.dimension, plan.read_models)
@@ -151,6 +155,7 @@ def current_generation_of(settings: Settings, live: Manifest | None) -> Embeddin
     return EmbeddingGeneration(
         chunking["max_tokens"], chunking["overlap_tokens"], chunking["min_tokens"],
         live.embedding_model, live.embedding_model_path,
+        live.chunk_tokenizer or workers.tokenizer, live.embedding_backend or workers.backend,
     )  # fmt: skip
 
 
@@ -162,9 +167,12 @@ async def plan_generation(
     model: str | None,
     model_path: str | None,
     chunking: dict[str, int | None],
+    *,
+    tokenizer: str | None = None,
+    backend: str | None = None,
 ) -> tuple[EmbeddingGeneration, Embedder]:
-    """The embedding generation to rebuild from (the live one unless another chunk budget or model is
-    asked for) and the model this node will embed queries with."""
+    """The embedding generation to rebuild from (the live one unless another chunk budget, budget
+    tokenizer, model or encoder backend is asked for) and the model this node will embed queries with."""
     base = current_generation_of(settings, live)
     given = {k: v for k, v in chunking.items() if v is not None}
     wanted = replace(
@@ -172,24 +180,32 @@ async def plan_generation(
         max_tokens=given.get("max_tokens", base.max_tokens),
         overlap_tokens=given.get("overlap_tokens", base.overlap_tokens),
         min_tokens=given.get("min_tokens", base.min_tokens),
+        tokenizer=tokenizer or base.tokenizer,
     )
     if model is not None and (model != base.embedding_model or model_path is not None):
         if read_model == "lexical":
             raise AdminInvalid("the lexical read model has no embedding model; rebuild vector or all")
         wanted = replace(wanted, embedding_model=model, embedding_model_path=model_path)
-    if wanted.chunking != base.chunking:
+    if backend is not None and backend != base.backend:
+        if read_model == "lexical":
+            raise AdminInvalid("the lexical read model has no encoder backend; rebuild vector or all")
+        wanted = replace(wanted, backend=backend)
+    if wanted.chunking != base.chunking or wanted.tokenizer != base.tokenizer:
         if read_model != "all":
             raise AdminInvalid("a new chunk size re-chunks both read models; rebuild with read_model all")
         try:
             ChunkingProfile(**wanted.chunking)
         except ValueError as exc:
             raise AdminInvalid(f"bad chunking {wanted.chunking}: {exc}") from exc
-    if wanted.embedding_model == current.name and wanted.embedding_model_path == base.embedding_model_path:
+    same_files = wanted.embedding_model == current.name
+    same_files &= wanted.embedding_model_path == base.embedding_model_path
+    if same_files and wanted.backend == base.backend:
         return wanted, current
     try:
         embedder = await asyncio.to_thread(load_embedder, wanted.embedding_settings(settings.embedding))
     except ConfigurationError as exc:
+        hint = "" if same_files else " (give its folder as model_path)"
         raise AdminInvalid(
-            f"cannot load embedding model {wanted.embedding_model!r}: {exc} (give its folder as model_path)"
+            f"cannot load embedding model {wanted.embedding_model!r} with backend {wanted.backend}: {exc}{hint}"
         ) from exc
     return wanted, embedder

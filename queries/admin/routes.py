@@ -91,6 +91,8 @@ async def rebuild(body: RebuildIn, admin: AdminDep, identity: Operator) -> JobOu
             chunking,
             identity.subject,
             owner=identity.tenant,
+            tokenizer=body.chunk_tokenizer,
+            backend=body.embedding_backend,
         )
     )
     return _out(job)

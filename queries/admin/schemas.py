@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ragstream.settings import ChunkTokenizer, EncoderBackend
+
 ReadModel = Literal["lexical", "vector", "all"]
 
 
@@ -44,6 +46,10 @@ class RebuildIn(_Body):
     chunk_max_tokens: int | None = Field(default=None, ge=1, le=8192)
     chunk_overlap_tokens: int | None = Field(default=None, ge=0, le=8192)
     chunk_min_tokens: int | None = Field(default=None, ge=0, le=8192)
+    # What the budgets count, and how the workers and this node run the model (see
+    # ragstream.settings); either one asks for an embedding generation of its own.
+    chunk_tokenizer: ChunkTokenizer | None = None
+    embedding_backend: EncoderBackend | None = None
 
 
 class JobOut(BaseModel):

@@ -50,6 +50,10 @@ class Manifest:
     # The embedder's version (model files and passage format) the generation was built with; None
     # in manifests written before it was recorded.
     embedding_model_version: str | None = None
+    # That embedding generation's budget tokenizer and encoder backend (see
+    # ragstream.embedding.generation); None where they are the workers' own, as in older manifests.
+    chunk_tokenizer: str | None = None
+    embedding_backend: str | None = None
 
     @classmethod
     def new(
@@ -65,12 +69,15 @@ class Manifest:
         chunking: dict[str, int] | None = None,
         embedding_generation: str | None = None,
         model_version: str | None = None,
+        chunk_tokenizer: str | None = None,
+        embedding_backend: str | None = None,
     ) -> Manifest:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         return cls(
             name, origin, read_model, model, model_path, dimension, now,
             source=source, chunking=chunking, embedding_generation=embedding_generation,
-            embedding_model_version=model_version,
+            embedding_model_version=model_version, chunk_tokenizer=chunk_tokenizer,
+            embedding_backend=embedding_backend,
         )  # fmt: skip
 
 

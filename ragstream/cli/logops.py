@@ -102,6 +102,12 @@ def rebuild(
     ),
     chunk_overlap_tokens: int | None = typer.Option(None, min=0, help="Overlap of the new chunker."),
     chunk_min_tokens: int | None = typer.Option(None, min=0, help="Smallest section of the new chunker."),
+    chunk_tokenizer: str | None = typer.Option(
+        None, help="What the new budgets count: model (the model's tokens) or estimate."
+    ),
+    embedding_backend: str | None = typer.Option(
+        None, help="Encoder backend of the re-embedding: auto, onnx-fp32, torch-fp32, torch-bf16, onnx-int8."
+    ),
     url: str | None = typer.Option(None, help=URL_HELP),
     wait: bool = typer.Option(True, help="Follow the rebuild until it has swapped in."),
     json_output: bool = json_option("Print the job as JSON (finished, or as started with --no-wait)."),
@@ -116,6 +122,8 @@ def rebuild(
         chunk_max_tokens=chunk_max_tokens,
         chunk_overlap_tokens=chunk_overlap_tokens,
         chunk_min_tokens=chunk_min_tokens,
+        chunk_tokenizer=chunk_tokenizer,  # type: ignore[arg-type]
+        embedding_backend=embedding_backend,  # type: ignore[arg-type]
     )
     client = open_session(ctx, url=url).client
     job = client.rebuild(body)

@@ -101,7 +101,21 @@ def test_replaying_twice_equals_replaying_once(pipeline: LocalPipeline) -> None:
 
 @pytest.mark.parametrize(
     "chunk_options",
-    [[], ["--chunk-max-tokens", "48", "--chunk-overlap-tokens", "8"]],
+    [
+        [],
+        # Another budget, counted by the estimate, embedded by the workers with another backend
+        # than the node's "auto" (onnx-fp32 where onnxruntime is installed).
+        [
+            "--chunk-max-tokens",
+            "48",
+            "--chunk-overlap-tokens",
+            "8",
+            "--chunk-tokenizer",
+            "estimate",
+            "--embedding-backend",
+            "torch-fp32",
+        ],
+    ],
     ids=["same", "smaller-chunks"],
 )
 def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(
@@ -168,6 +182,16 @@ def test_rebuild_swaps_in_while_queries_are_answered_and_loses_no_write(
         assert new["manifest"]["source"] == f"{embeddings}.{generation}"
         assert new["manifest"]["chunking"]["max_tokens"] == 48
         assert len(multi_after) > len(multi_before)
+        # The tokenizer and backend asked for name the generation, and the workers used them: every
+        # chunk of its topic was embedded by torch, as are this node's queries now.
+        manifest = new["manifest"]
+        assert (manifest["chunk_tokenizer"], manifest["embedding_backend"]) == ("estimate", "torch-fp32")
+        assert "+torch-fp32+" in manifest["embedding_model_version"]
+        embedded = [
+            d.record for *_, d in decoded_records(pipeline.settings, manifest["source"])
+            if d.name == "DocumentEmbedded"
+        ]  # fmt: skip
+        assert embedded and {r["model_version"] for r in embedded} == {manifest["embedding_model_version"]}
         # The workers keep that generation current for this node: it cannot be retired under it.
         retire = httpx.delete(f"{pipeline.query_url}/v1/admin/embedding-generations/{generation}")
         assert retire.status_code == 409, retire.text
