@@ -98,6 +98,21 @@ def chunk(
     emit(bench.run(docs, rounds), json_output)
 
 
+@bench_app.command("filtered")
+def filtered(
+    queries: int = typer.Option(200, "--queries", min=1, help="Held-out vectors searched per filter."),
+    json_output: bool = JSON,
+) -> None:
+    """Recall of filtered vector searches against exact ones, on the vectors evaluations cached."""
+    from ragstream.bench import filtered as bench
+
+    try:
+        result = bench.run(queries)
+    except bench.NoVectors as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    emit(result, json_output)
+
+
 @bench_app.command("freshness")
 def freshness(
     rate: float = typer.Option(2.0, "--rate", min=0.1, max=100.0, help="Documents written per second."),

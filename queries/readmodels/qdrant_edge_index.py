@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import qdrant_edge as qe
@@ -22,6 +22,7 @@ from ragstream.queries.readmodels.base import (
     VectorIndex,
     check_chunk_of,
 )
+from ragstream.queries.readmodels.effort import hnsw_ef
 from ragstream.queries.readmodels.exceptions import (
     DimensionMismatchError,
     IndexLockedError,
@@ -41,6 +42,7 @@ from ragstream.queries.readmodels.terms import filter_conditions, scoped_key
 POINT_NAMESPACE = uuid.UUID("6f1c1f0e-2b7a-5d3e-9a43-1c2f5b8e7d10")
 _CONFIG_FILE = "edge_config.json"
 _SCROLL_PAGE = 256
+ACORN_MAX_SELECTIVITY = 0.5
 _INDEXED_FIELDS: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
     # is_tenant co-locates each tenant's points, so the tenant condition in every search is cheap.
     "tenant": qe.KeywordIndexParams(is_tenant=True),
@@ -72,6 +74,16 @@ def _prune_filter(tenant: str, document_id: str, keep: set[qe.PointId]) -> qe.Fi
     )
 
 
+def _search_params(limit: int) -> qe.SearchParams:
+    # ACORN (qdrant's filtered traversal, which also walks the neighbours of rejected neighbours)
+    # where a filter keeps at most half of the shard's points: under tenant and metadata filters it
+    # found all of the exact top 10 where plain HNSW found 81% (tenant and ACL: 99.95-100% against
+    # 95.4-96.5%), for 2.6 ms more per search at 39k points. A filter that keeps more (one tenant
+    # of a shard, most ACLs there) loses less, and ACORN would double the search's time there.
+    acorn = qe.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
+    return qe.SearchParams(hnsw_ef=hnsw_ef(limit), acorn=acorn)
+
+
 def _document_filter(tenant: str, document_id: str) -> qe.Filter:
     return qe.Filter(must=[_match("tenant", tenant), _match("document_id", document_id)])
 
@@ -85,6 +97,9 @@ class QdrantEdgeVectorIndex(IndexLifecycle, VectorIndex):
         super().__init__(f"vector index at {path}")
         self.path = path
         self.dimension = dimension
+        # How hard a search works for `limit` results (None: qdrant's own defaults, which
+        # `bench filtered` compares against).
+        self.search_params: Callable[[int], qe.SearchParams | None] = _search_params
         self._shard = self._open_shard()
         self._ensure_payload_indexes()
 
@@ -204,6 +219,7 @@ class QdrantEdgeVectorIndex(IndexLifecycle, VectorIndex):
             query=qe.Query.Nearest(query_vector),
             filter=self._search_filter(flt),
             with_payload=True,
+            params=self.search_params(limit),
         )
         points = self._require_open().query(request)
         return [Hit(chunk_from_payload(point.payload or {}), float(point.score)) for point in points]
