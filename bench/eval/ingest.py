@@ -28,6 +28,8 @@ TENANT = "default"
 class IngestOptions:
     chunking: ChunkingSettings
     model: str
+    # The encoder backend the pipeline runs ("auto": the one it picks on this machine).
+    backend: str = "auto"
     workers: int = 1
     timeout_s: float = 4 * 3600
     state_root: Path = STATE_ROOT
@@ -47,9 +49,9 @@ class IngestResult:
     seconds: float
 
 
-def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str) -> str:
-    """Stable across runs: the same corpus, chunking, model and passage format land in the same
-    topics and state (so vectors of another passage format are never reused)."""
+def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str, backend: str = "auto") -> str:
+    """Stable across runs: the same corpus, chunking, model, encoder backend and passage format land
+    in the same topics and state (so vectors of another passage format or backend are never reused)."""
     key = "|".join(
         (
             dataset.name,
@@ -59,6 +61,8 @@ def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str) -> str:
             PASSAGE_FORMAT,
             # How budgets are counted changes every chunk boundary.
             *(() if chunking.tokenizer == "estimate" else (f"tokenizer={chunking.tokenizer}",)),
+            # "auto" is left out, so the ingests made before the backend was named are reused.
+            *(() if backend == "auto" else (f"backend={backend}",)),
         )
     )
     return f"eval-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -90,7 +94,7 @@ def ingested(
     dataset: Dataset, options: IngestOptions, console: Console
 ) -> Iterator[tuple[LocalPipeline, IngestResult]]:
     """A running pipeline (stream workers + query API) whose read models hold the whole corpus."""
-    tag = options.tag or eval_tag(dataset, options.chunking, options.model)
+    tag = options.tag or eval_tag(dataset, options.chunking, options.model, options.backend)
     state_dir = options.state_root / tag
     chunking_env = {
         "RAGSTREAM_CHUNKING__MAX_TOKENS": str(options.chunking.max_tokens),
@@ -98,6 +102,7 @@ def ingested(
         "RAGSTREAM_CHUNKING__MIN_TOKENS": str(options.chunking.min_tokens),
         "RAGSTREAM_CHUNKING__TOKENIZER": options.chunking.tokenizer,
         "RAGSTREAM_EMBEDDING__MODEL": options.model,
+        "RAGSTREAM_EMBEDDING__BACKEND": options.backend,
     }
     pipeline = LocalPipeline(
         isolated_env(tag, state_dir, **chunking_env, **options.extra_env),

@@ -119,6 +119,7 @@ def eval_command(
     ingest = IngestOptions(
         chunking=chunking,
         model=settings.embedding.model,
+        backend=settings.embedding.backend,
         workers=workers,
         timeout_s=ingest_timeout,
         state_root=state_dir,
