@@ -20,8 +20,8 @@ from ragstream.settings import ChunkingSettings, ChunkTokenizer, EmbeddingSettin
 from ragstream.topics import Topics
 
 # What requests written before the budget's tokenizer and the encoder backend were part of a
-# generation meant: each worker's own setting. Fields at these values stay out of the id, so those
-# generations keep the names (and topics) they were given.
+# generation got from workers on default settings. Fields at these values stay out of the id, so
+# those generations keep the names (and topics) they were given.
 LEGACY_DEFAULTS: dict[str, str] = {"tokenizer": "model", "backend": "auto"}
 TOKENIZERS: tuple[str, ...] = get_args(ChunkTokenizer)
 
@@ -100,7 +100,7 @@ class EmbeddingGeneration:
             int(record["min_tokens"]),
             str(record["embedding_model"]),
             record.get("embedding_model_path"),
-            # Absent from v1 requests: each worker's own setting, as then.
+            # Absent from v1 requests: the defaults (budgets in model tokens, each worker's backend).
             str(tokenizer),
             str(record.get("backend") or LEGACY_DEFAULTS["backend"]),
         )
