@@ -34,7 +34,6 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragstream.queries.readmodels.base import Hit, IndexedChunk, SearchFilter, VectorIndex, check_chunk_of
-from ragstream.queries.readmodels.effort import hnsw_ef
 from ragstream.queries.readmodels.exceptions import (
     DimensionMismatchError,
     IndexUnavailableError,
@@ -328,14 +327,7 @@ class QdrantServerVectorIndex(ServerIndexLifecycle[QdrantClient], VectorIndex):
         response = _call(
             f"search in {self.name}",
             lambda: self.client.query_points(
-                self.name,
-                query=query,
-                query_filter=search_filter(flt),
-                limit=limit,
-                with_payload=True,
-                # The embedded index's ef, so both return the same neighbours. (Not its ACORN, which
-                # only recent servers know; no server runs in this project's tests to check one.)
-                search_params=models.SearchParams(hnsw_ef=hnsw_ef(limit)),
+                self.name, query=query, query_filter=search_filter(flt), limit=limit, with_payload=True
             ),
         )
         return [Hit(chunk_from_payload(point.payload or {}), float(point.score)) for point in response.points]

@@ -70,7 +70,7 @@ class TestQdrantEdgeVectorIndex(VectorIndexContract):
 
     def test_filtered_searches_find_the_exact_nearest_neighbours(self, tmp_path: Path) -> None:
         # Past qdrant's full-scan threshold a filtered search walks the HNSW graph, which loses
-        # neighbours under a filter (a quarter of the exact top 10 on real vectors with a metadata
+        # neighbours under a filter (a fifth of the exact top 10 on real vectors with a metadata
         # filter, at qdrant's defaults). Vectors with few latent dimensions, like real embeddings.
         rng = np.random.default_rng(11)
         basis = rng.standard_normal((64, 384)).astype(np.float32)
@@ -94,8 +94,8 @@ class TestQdrantEdgeVectorIndex(VectorIndexContract):
             for first in range(0, len(points), 1000):
                 index.replace_documents([document(n) for n in range(first, first + 1000)])
             assert index.optimize()
+            # (A tenant alone keeps the whole shard here: plain HNSW, qdrant's own recall.)
             cases = [
-                (SearchFilter(TENANT), np.ones(len(points), dtype=bool)),
                 (SearchFilter(TENANT, principals=["group:x"]), acl == ""),
                 (SearchFilter(TENANT, metadata={"source": "a"}), source == "a"),
             ]
