@@ -76,10 +76,11 @@ def _prune_filter(tenant: str, document_id: str, keep: set[qe.PointId]) -> qe.Fi
 def _search_params(limit: int) -> qe.SearchParams:
     # ACORN (qdrant's filtered traversal, which also walks the neighbours of rejected neighbours)
     # where a filter keeps at most ACORN_MAX_SELECTIVITY of the shard's points. On 39,016 real
-    # vectors (`ragstream bench filtered`) plain HNSW found 81% of the exact top 10 under a tenant
-    # and metadata filter and 95.4-96.5% under tenant and ACL; ACORN found 99.95-100%, for ~2.6 ms
-    # more per search there. A filter that keeps more (one tenant of a shard without ACLs) lost
-    # 1% with plain HNSW, where ACORN would double the search's time for every query.
+    # vectors (`ragstream bench filtered`, two builds) plain HNSW found 65-81% of the exact top 10
+    # under a tenant and metadata filter and 91-96.5% under tenant and ACL; ACORN found 99.95-100%,
+    # for 1.3-2.6 ms more per search there. 0.8 so that an ACL filter in a one-tenant shard where most
+    # chunks are public still gets it; a filter that keeps more (one tenant alone, every benchmark
+    # and evaluation) lost about 1% with plain HNSW, and ACORN would double every such search.
     return qe.SearchParams(acorn=qe.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY))
 
 
