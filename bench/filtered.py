@@ -56,9 +56,11 @@ async def _cached_vectors() -> np.ndarray:
     return np.unique(np.stack(vectors), axis=0)
 
 
-def run(queries: int = 200) -> dict[str, Any]:
+def run(queries: int = 200, vectors: np.ndarray | None = None) -> dict[str, Any]:
+    """`vectors`: unit vectors to use instead of the evaluations' cached ones."""
     rng = np.random.default_rng(7)
-    vectors = asyncio.run(_cached_vectors())
+    if vectors is None:
+        vectors = asyncio.run(_cached_vectors())
     order = rng.permutation(len(vectors))
     asked, points = vectors[order[:queries]], vectors[order[queries:]]
     documents = (len(points) + 9) // 10
