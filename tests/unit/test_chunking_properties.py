@@ -44,8 +44,11 @@ WORDS = [
 ]
 SEPARATORS = [" ", " ", " ", "\n", "\n\n", "\t", "\n---\n", "\u00a0", "\r\n"]
 
+# Any character a document can hold: no lone surrogate (Cs), which the command contracts and the
+# JSON body reader refuse and UTF-8 (Avro) cannot carry, so none ever reaches the chunker.
+characters = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
 documents = st.lists(
-    st.one_of(st.sampled_from(WORDS), st.sampled_from(SEPARATORS), st.characters(exclude_characters="\x00")),
+    st.one_of(st.sampled_from(WORDS), st.sampled_from(SEPARATORS), characters),
     max_size=400,
 ).map("".join)
 content_types = st.sampled_from(["text/plain", "text/markdown", "text/html"])
