@@ -212,7 +212,6 @@ class GenerationFollower:
                 generation = EmbeddingGeneration.from_request(decoded.record)
             except ValueError as exc:
                 # Reported like a model no worker can load, so the rebuild waiting on it fails.
-                log.error("cannot build embedding generation %s: %s", generation_id, exc)
                 await self._publish_failure(generation_id, str(exc))
                 return
             if generation.id != generation_id or generation == self._live:
@@ -232,7 +231,6 @@ class GenerationFollower:
         try:
             await builder.run()
         except GenerationUnbuildable as exc:
-            log.error("cannot build embedding generation %s: %s", generation.id, exc)
             await self._publish_failure(generation.id, str(exc))
         except asyncio.CancelledError:
             raise
@@ -244,6 +242,7 @@ class GenerationFollower:
                 self.builders.pop(generation.id, None)
 
     async def _publish_failure(self, generation_id: str, error: str) -> None:
+        log.error("cannot build embedding generation %s: %s", generation_id, error)
         record = {
             "schema_version": 1,
             "generation_id": generation_id,
