@@ -113,15 +113,15 @@ def test_the_budget_tokenizer_and_the_backend_name_a_generation_of_their_own() -
     estimate = EmbeddingGeneration(48, 8, 4, "minilm", tokenizer="estimate")
     torch = EmbeddingGeneration(48, 8, 4, "minilm", backend="torch-fp32")
     assert len({base.id, estimate.id, torch.id}) == 3
-    # A generation requested before these fields existed (each worker's own tokenizer and backend)
-    # keeps the id, and so the topic, it was given then.
+    # A generation requested before these fields existed (read with the defaults) keeps the id,
+    # and so the topic, it was given then.
     fields = {"max_tokens": 48, "overlap_tokens": 8, "min_tokens": 4, "embedding_model": "minilm",
               "embedding_model_path": None}  # fmt: skip
     before = "e" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
     assert base.id == before
 
 
-def test_a_v1_request_means_each_workers_own_tokenizer_and_backend() -> None:
+def test_a_v1_request_is_read_with_the_default_tokenizer_and_backend() -> None:
     schemas = read_schema_dir(SCHEMA_DIR)
     v1 = [s for s in schemas if s[0] != "RequestEmbeddingGeneration" or s[1] == 1]
     old, new = AvroSingleObjectCodec(v1), AvroSingleObjectCodec(schemas)
