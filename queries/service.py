@@ -17,10 +17,11 @@ from ragstream.queries.answers.templates import PromptTemplate
 from ragstream.queries.consistency import CommandLogBounds, PositionWatch, parse_token
 from ragstream.queries.exceptions import NotCaughtUp
 from ragstream.queries.indexing.feed import IndexFeed
-from ragstream.queries.readmodels.base import Hit, KeywordIndex, SearchFilter, VectorIndex
+from ragstream.queries.readmodels.base import DocumentHit, Hit, KeywordIndex, SearchFilter, VectorIndex
 from ragstream.queries.readmodels.shared import SharedIndexes
 from ragstream.queries.registry.shared_state import SharedIndexState
-from ragstream.queries.retrieval.fusion import FusedHit, FusionMethod, fuse, paginate
+from ragstream.queries.retrieval.fusion import FusedHit, FusionMethod, rank
+from ragstream.queries.retrieval.page import resolve_page
 from ragstream.settings import RetrievalSettings
 
 STAGE_SECONDS = Histogram("ragstream_query_stage_seconds", "Time per query stage", ["stage"])
@@ -159,14 +160,25 @@ class QueryService:
         async def timed(stage: str, fn, *args):  # type: ignore[no-untyped-def]
             started = time.perf_counter()
             out = await asyncio.to_thread(fn, *args)
-            timings[stage] = (time.perf_counter() - started) * 1000
-            STAGE_SECONDS.labels(stage).observe(timings[stage] / 1000)
+            elapsed = time.perf_counter() - started
+            timings[stage] = timings.get(stage, 0.0) + elapsed * 1000
+            STAGE_SECONDS.labels(stage).observe(elapsed)
             return out
 
-        async def lexical() -> list[Hit]:
+        async def best_chunks(documents: list[DocumentHit]) -> list[Hit]:
+            return await timed("bm25_chunks", keyword.best_chunks, q.text, flt, documents)  # type: ignore[no-any-return]
+
+        async def lexical() -> list[Hit | DocumentHit]:
             if q.mode == Mode.DENSE:
                 return []
-            return await timed("bm25", keyword.search, q.text, flt, depth)  # type: ignore[no-any-return]
+            documents: list[DocumentHit] = await timed("bm25", keyword.search_documents, q.text, flt, depth)
+            # Loading a document's best chunk is most of a keyword search's cost, and only the page's
+            # documents need one. The top keyword documents (the page, were BM25 alone to decide)
+            # get theirs now, while the vector search runs; any other document that reaches the page
+            # gets its chunk after fusion.
+            page_end = q.offset + q.limit
+            cited: list[Hit] = await best_chunks(documents[:page_end]) if documents else []
+            return [*cited, *documents[page_end:]]
 
         async def dense() -> list[Hit]:
             if q.mode == Mode.BM25:
@@ -176,9 +188,8 @@ class QueryService:
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())
         started = time.perf_counter()
-        method = FusionMethod(q.fusion or self.settings.fusion)
-        fused = fuse(
-            method,
+        ranked = rank(
+            FusionMethod(q.fusion or self.settings.fusion),
             bm25_hits,
             vector_hits,
             rrf_k=q.rrf_k if q.rrf_k is not None else self.settings.rrf_k,
@@ -187,7 +198,7 @@ class QueryService:
         )
         timings["fusion"] = (time.perf_counter() - started) * 1000
         STAGE_SECONDS.labels("fusion").observe(timings["fusion"] / 1000)
-        return SearchResult(paginate(fused, q.offset, q.limit), timings)
+        return SearchResult(await resolve_page(ranked, q.offset, q.limit, best_chunks), timings)
 
     async def passages(self, q: SearchQuery) -> tuple[list[Passage], SearchResult]:
         result = await self.search(q)

@@ -13,12 +13,12 @@ from ragstream.http.security import Writer
 from ragstream.settings import Settings
 
 
-def get_producer(request: Request) -> CommandProducer:
+async def get_producer(request: Request) -> CommandProducer:
     producer: CommandProducer = request.app.state.producer
     return producer
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -30,7 +30,7 @@ router = APIRouter(
 T = TypeVar("T")
 
 
-def get_admin(request: Request) -> IndexManager:
+async def get_admin(request: Request) -> IndexManager:
     admin: IndexManager = request.app.state.admin
     return admin
 

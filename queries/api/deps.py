@@ -11,27 +11,27 @@ from ragstream.queries.service import QueryService
 from ragstream.settings import Settings
 
 
-def get_service(request: Request) -> QueryService:
+async def get_service(request: Request) -> QueryService:
     service: QueryService = request.app.state.service
     return service
 
 
-def get_registry(request: Request) -> RegistryStore:
+async def get_registry(request: Request) -> RegistryStore:
     registry: RegistryStore = request.app.state.registry
     return registry
 
 
-def get_templates(request: Request) -> TemplateStore:
+async def get_templates(request: Request) -> TemplateStore:
     templates: TemplateStore = request.app.state.templates
     return templates
 
 
-def get_event_slots(request: Request) -> StreamSlots:
+async def get_event_slots(request: Request) -> StreamSlots:
     slots: StreamSlots = request.app.state.event_slots
     return slots
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -43,7 +43,7 @@ class Webhooks:
     settings: NotificationSettings
 
 
-def get_webhooks(request: Request) -> Webhooks:
+async def get_webhooks(request: Request) -> Webhooks:
     webhooks: Webhooks = request.app.state.webhooks
     return webhooks
 

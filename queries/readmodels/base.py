@@ -88,6 +88,17 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class DocumentHit:
+    """A keyword hit before its best chunk is looked up: a document and its BM25 score."""
+
+    tenant: str
+    document_id: str
+    score: float
+    # How many chunks the document has: bounds the search for its best one.
+    chunks: int = 1
+
+
+@dataclass(frozen=True)
 class DocumentChunks:
     """One document's new chunks, for `replace_documents`; `new` when no version of the document
     was ever applied to the index (nothing of it to remove)."""
@@ -134,8 +145,24 @@ class SearchIndex(Protocol):
 
 @runtime_checkable
 class KeywordIndex(SearchIndex, Protocol):
+    """BM25 ranks documents; a hit cites the document's best-matching chunk (`keyword_text`).
+
+    The two steps are separate so that hybrid search looks up chunks only for the documents that
+    reach the page it returns: most of a keyword search's time is loading stored chunks.
+    """
+
     def search(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
-        """BM25 search. User text is parsed leniently: syntax errors never raise."""
+        """BM25 search: the top `limit` documents, each as its best chunk. User text is parsed
+        leniently: syntax errors never raise."""
+        return self.best_chunks(query, flt, self.search_documents(query, flt, limit))
+
+    def search_documents(self, query: str, flt: SearchFilter, limit: int) -> list[DocumentHit]:
+        """The top `limit` documents by BM25, best first; no chunk is loaded."""
+
+    def best_chunks(self, query: str, flt: SearchFilter, documents: Sequence[DocumentHit]) -> list[Hit]:
+        """Each document's best-matching chunk for `query` (its first chunk where none matches, as
+        for a phrase across a chunk boundary), carrying the document's score, in the order given.
+        A document deleted, or no longer passing `flt`, since it was found is left out."""
 
 
 @runtime_checkable

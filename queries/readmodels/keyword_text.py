@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk
+from ragstream.queries.readmodels.base import DocumentHit, Hit, IndexedChunk, SearchFilter
 from ragstream.queries.readmodels.terms import scoped_key
 
 # Lucene's English stop words (OpenSearch's `_english_`), and "s": Tantivy's tokenizer splits
@@ -82,17 +82,27 @@ def document_text(chunks: Sequence[IndexedChunk]) -> str:
 
 
 def rank_by_document(
-    documents: Sequence[tuple[str, float]],
+    documents: Sequence[DocumentHit],
     chunks_best_first: Sequence[IndexedChunk],
     first_chunks: Callable[[list[str]], Mapping[str, IndexedChunk]],
 ) -> list[Hit]:
-    """One hit per ranked document (its scoped key and BM25 score, best first): the document's
-    best-matching chunk, carrying the document's score. A document none of whose chunks matched
-    (a phrase across a chunk boundary) is cited by its first chunk, which `first_chunks` looks up."""
+    """One hit per document found (best first): the document's best-matching chunk, carrying the
+    document's score. A document none of whose chunks matched (a phrase across a chunk boundary) is
+    cited by its first chunk, which `first_chunks` looks up by scoped key; one with no chunk left
+    (deleted since it was found) is dropped."""
     best: dict[str, IndexedChunk] = {}
     for chunk in chunks_best_first:
         best.setdefault(scoped_key(chunk.tenant, chunk.document_id), chunk)
-    missing = [key for key, _ in documents if key not in best]
+    keys = [scoped_key(doc.tenant, doc.document_id) for doc in documents]
+    missing = [key for key in keys if key not in best]
     if missing:
         best.update(first_chunks(missing))
-    return [Hit(best[key], score) for key, score in documents if key in best]
+    return [Hit(best[key], doc.score) for key, doc in zip(keys, documents, strict=True) if key in best]
+
+
+def keyword_query(query: str, flt: SearchFilter, limit: int) -> KeywordQuery | None:
+    """The parsed query, or None when the search cannot find anything (nothing asked for, no word
+    in the text, an empty list of documents to search in)."""
+    if limit <= 0 or (flt.document_ids is not None and not flt.document_ids):
+        return None
+    return parse_keyword_query(query)

@@ -261,7 +261,7 @@ def search_body(
     return {
         "size": limit,
         "track_total_hits": False,
-        "_source": SOURCE_FIELDS if kind == KIND_CHUNK else ["doc_key", "chunks"],
+        "_source": SOURCE_FIELDS if kind == KIND_CHUNK else ["tenant", "document_id", "chunks"],
         "query": {"bool": {"must": [dict(scoring)], "filter": filters}},
     }
 

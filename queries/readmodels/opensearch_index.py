@@ -42,13 +42,20 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk, KeywordIndex, SearchFilter, check_chunk_of
+from ragstream.queries.readmodels.base import (
+    DocumentHit,
+    Hit,
+    IndexedChunk,
+    KeywordIndex,
+    SearchFilter,
+    check_chunk_of,
+)
 from ragstream.queries.readmodels.exceptions import IndexUnavailableError, ReadModelError
 from ragstream.queries.readmodels.generations import generation_name, generation_number, is_generation
 from ragstream.queries.readmodels.keyword_text import (
     KIND_CHUNK,
     KIND_DOCUMENT,
-    parse_keyword_query,
+    keyword_query,
     rank_by_document,
 )
 from ragstream.queries.readmodels.lifecycle import ServerIndexLifecycle
@@ -61,6 +68,7 @@ from ragstream.queries.readmodels.opensearch_bodies import (
     bulk_outcome,
     chunk_from_source,
     document_actions,
+    filter_clauses,
     index_template,
     search_body,
     template_name,
@@ -71,6 +79,7 @@ from ragstream.queries.readmodels.terms import scoped_key
 log = logging.getLogger(__name__)
 # Documents per scroll page and ids per multi-get when reading a whole index back.
 _PAGE = 1000
+_KIND_CHUNK = {"term": {"kind": KIND_CHUNK}}
 
 # -- generations and aliases -------------------------------------------------------------------
 
@@ -265,39 +274,47 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
 
     # -- reads (refreshed data only) -----------------------------------------------------------
 
-    def search(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+    def search_documents(self, query: str, flt: SearchFilter, limit: int) -> list[DocumentHit]:
         self._check_open()
-        if limit <= 0 or not query.strip():
-            return []
-        if flt.document_ids is not None and not flt.document_ids:
-            return []
-        parsed = parse_keyword_query(query)
+        parsed = keyword_query(query, flt, limit)
         if parsed is None:
             return []
-        documents = self._search(
-            search_body(text_query(parsed, DOCUMENT_FIELDS), flt, limit, kind=KIND_DOCUMENT)
-        )
-        if not documents:
+        body = search_body(text_query(parsed, DOCUMENT_FIELDS), flt, limit, kind=KIND_DOCUMENT)
+        return [
+            DocumentHit(
+                str(hit["_source"]["tenant"]),
+                str(hit["_source"]["document_id"]),
+                float(hit["_score"] or 0.0),
+                int(hit["_source"].get("chunks") or 1),
+            )
+            for hit in self._search(body)
+        ]
+
+    def best_chunks(self, query: str, flt: SearchFilter, documents: Sequence[DocumentHit]) -> list[Hit]:
+        self._check_open()
+        parsed = keyword_query(query, flt, len(documents))
+        if parsed is None:
             return []
-        found = [(str(hit["_source"]["doc_key"]), float(hit["_score"] or 0.0)) for hit in documents]
-        # Every chunk of the found documents is a candidate, so each document gets its best one.
-        candidates = sum(int(hit["_source"].get("chunks") or 1) for hit in documents)
+        # Every chunk of the documents is a candidate, so each document gets its best one.
+        keys = [scoped_key(doc.tenant, doc.document_id) for doc in documents]
         body = search_body(
-            text_query(parsed, CHUNK_FIELDS), flt, candidates, doc_keys=[key for key, _ in found]
+            text_query(parsed, CHUNK_FIELDS), flt, sum(doc.chunks for doc in documents), doc_keys=keys
         )
         chunks = [chunk_from_source(hit["_source"]) for hit in self._search(body)]
-        return rank_by_document(found, chunks, self._first_chunks)
+        return rank_by_document(documents, chunks, lambda keys: self._first_chunks(keys, flt))
 
     def _search(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         response = self._call(lambda: self.client.search(index=self.name, body=body))
         return list(response["hits"]["hits"])
 
-    def _first_chunks(self, keys: list[str]) -> dict[str, IndexedChunk]:
+    def _first_chunks(self, keys: list[str], flt: SearchFilter) -> dict[str, IndexedChunk]:
+        """Each document's first chunk that passes `flt` (the filter again: the document passed
+        it when found, but its access may have changed since)."""
+        query = {"bool": {"filter": [_KIND_CHUNK, {"terms": {"doc_key": keys}}, *filter_clauses(flt)]}}
         first: dict[str, IndexedChunk] = {}
-        for key in keys:
-            stored = self._stored_by_key(key)
-            if stored:
-                first[key] = stored[0]
+        for hit in self._scan(query, [{"version": "asc"}, {"chunk_number": "asc"}]):
+            chunk = chunk_from_source(hit["_source"])
+            first.setdefault(scoped_key(chunk.tenant, chunk.document_id), chunk)
         return first
 
     def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
@@ -345,7 +362,7 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
         return self._stored_by_key(scoped_key(tenant, document_id))
 
     def _stored_by_key(self, key: str) -> list[IndexedChunk]:
-        query = {"bool": {"filter": [{"term": {"doc_key": key}}, {"term": {"kind": KIND_CHUNK}}]}}
+        query = {"bool": {"filter": [{"term": {"doc_key": key}}, _KIND_CHUNK]}}
         sort = [{"version": "asc"}, {"chunk_number": "asc"}]
         return [chunk_from_source(hit["_source"]) for hit in self._scan(query, sort)]
 

@@ -20,6 +20,7 @@ from typing import Any
 import tantivy
 
 from ragstream.queries.readmodels.base import (
+    DocumentHit,
     Hit,
     IndexedChunk,
     KeywordIndex,
@@ -34,7 +35,7 @@ from ragstream.queries.readmodels.keyword_text import (
     STOP_WORDS,
     KeywordQuery,
     document_text,
-    parse_keyword_query,
+    keyword_query,
     rank_by_document,
 )
 from ragstream.queries.readmodels.lifecycle import IndexLifecycle
@@ -227,40 +228,59 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
 
     # -- reads (committed data only) ------------------------------------------------------------
 
-    def search(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
-        if limit <= 0 or not query.strip():
-            # tantivy panics on limit 0 rather than returning nothing.
-            return []
-        if flt.document_ids is not None and not flt.document_ids:
-            return []
-        parsed = parse_keyword_query(query)
+    def search_documents(self, query: str, flt: SearchFilter, limit: int) -> list[DocumentHit]:
+        parsed = keyword_query(query, flt, limit)
         if parsed is None:
             return []
-        chunk_searcher, doc_searcher = self._searcher(), self._document_searcher()
-        documents = [
-            (score, doc_searcher.doc(address))
-            for score, address in self._hits(
-                doc_searcher, self._documents, self._doc_schema, parsed, _DOCUMENT_FIELDS, flt, limit
-            )
-        ]
-        if not documents:
+        self._check_open()
+        searcher = self._document_searcher()
+        found = []
+        for score, address in self._hits(
+            searcher, self._documents, self._doc_schema, parsed, _DOCUMENT_FIELDS, flt, limit
+        ):
+            doc = searcher.doc(address)
+            tenant, document_id = str(doc.get_first("tenant")), str(doc.get_first("document_id"))
+            found.append(DocumentHit(tenant, document_id, score, int(doc.get_first("chunks") or 1)))
+        return found
+
+    def best_chunks(self, query: str, flt: SearchFilter, documents: Sequence[DocumentHit]) -> list[Hit]:
+        parsed = keyword_query(query, flt, len(documents))
+        if parsed is None:
             return []
-        found = [(str(doc.get_first("doc_key")), score) for score, doc in documents]
-        # Every chunk of the found documents is a candidate, so each document gets its best one.
-        candidates = sum(int(doc.get_first("chunks") or 1) for _, doc in documents)
-        in_found = tantivy.Query.term_set_query(self._schema, "doc_key", [key for key, _ in found])
+        searcher = self._searcher()
+        wanted = {(doc.tenant, doc.document_id): scoped_key(doc.tenant, doc.document_id) for doc in documents}
+        # Every chunk of the documents is a candidate, so each document gets its best one.
+        in_documents = tantivy.Query.term_set_query(self._schema, "doc_key", list(wanted.values()))
         hits = self._hits(
-            chunk_searcher, self._index, self._schema, parsed, _CHUNK_FIELDS, flt, candidates, in_found
-        )
-        wanted = {
-            (str(doc.get_first("tenant")), str(doc.get_first("document_id"))): key
-            for (key, _), (_, doc) in zip(found, documents, strict=True)
-        }
+            searcher, self._index, self._schema, parsed, _CHUNK_FIELDS, flt,
+            sum(doc.chunks for doc in documents), in_documents,
+        )  # fmt: skip
         return rank_by_document(
-            found,
-            self._best_chunks(chunk_searcher, hits, wanted),
-            lambda keys: {key: c[0] for key in keys if (c := self._chunks_of(chunk_searcher, key))},
+            documents,
+            self._best_chunks(searcher, hits, wanted),
+            lambda keys: self._first_chunks(searcher, keys, flt),
         )
+
+    def _first_chunks(
+        self, searcher: tantivy.Searcher, keys: list[str], flt: SearchFilter
+    ) -> dict[str, IndexedChunk]:
+        """Each document's first chunk that passes `flt` (the filter again: the document passed
+        it when found, but its access may have changed since)."""
+        # An upper bound (it still counts deleted, unmerged copies) that keeps the top-k heap small.
+        bound = sum(searcher.doc_freq("doc_key", key) for key in keys)
+        if bound == 0:
+            return {}
+        in_documents = tantivy.Query.term_set_query(self._schema, "doc_key", keys)
+        clauses = [(tantivy.Occur.Must, q) for q in (in_documents, *self._filter_queries(self._schema, flt))]
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), limit=bound).hits
+        chunks = sorted(
+            (self._to_chunk(searcher.doc(address)) for _score, address in hits),
+            key=lambda chunk: (chunk.version, chunk.chunk_number),
+        )
+        first: dict[str, IndexedChunk] = {}
+        for chunk in chunks:
+            first.setdefault(scoped_key(chunk.tenant, chunk.document_id), chunk)
+        return first
 
     def _best_chunks(
         self, searcher: tantivy.Searcher, hits: list[tuple[float, Any]], wanted: dict[tuple[str, str], str]

@@ -7,6 +7,11 @@ chunk that is, and the document's keyword and vector evidence add up on one entr
 chunk the vector search found closest; a keyword hit whose document the vector list lacks is listed
 with its own chunk. (A second keyword hit of one document, from a keyword list that ranks chunks,
 merges with the same chunk of the vector list, or is listed on its own.)
+
+The keyword list may also hold documents whose best chunk is not looked up yet (`DocumentHit`):
+`rank` then lists such a document, where the vector list lacks it, as a `FusedDocument`, placed
+exactly where its chunk would be (nothing in the ranking depends on which chunk it is), so a caller
+looks up chunks only for the documents on the page it returns (`queries.retrieval.page`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from ragstream.queries.readmodels.base import Hit, IndexedChunk
+from ragstream.queries.readmodels.base import DocumentHit, Hit, IndexedChunk
 from ragstream.queries.retrieval.exceptions import InvalidFusionArgument
 
 T = TypeVar("T")
@@ -35,6 +40,22 @@ class FusedHit:
     @property
     def chunk_id(self) -> str:
         return self.chunk.chunk_id
+
+
+@dataclass(frozen=True)
+class FusedDocument:
+    """A keyword-only entry of the ranking whose best chunk is still to be looked up."""
+
+    document: DocumentHit
+    score: float
+    bm25_score: float
+    bm25_rank: int
+
+    def cited_by(self, chunk: IndexedChunk) -> FusedHit:
+        return FusedHit(chunk, self.score, self.bm25_score, self.bm25_rank, None, None)
+
+
+Ranked = FusedHit | FusedDocument
 
 
 class FusionMethod(StrEnum):
@@ -56,46 +77,69 @@ class Normalization(StrEnum):
 
 @dataclass
 class _Entry:
-    chunk: IndexedChunk
+    # None for a document found by the keyword list alone, its chunk not looked up yet.
+    chunk: IndexedChunk | None
+    document: DocumentHit | None = None
     bm25_score: float | None = None
     bm25_rank: int | None = None
     vector_score: float | None = None
     vector_rank: int | None = None
 
+    @property
+    def order_key(self) -> tuple[str, str]:
+        """The last tie-break: document, then chunk. A document-only entry never ties with
+        another entry of its own document (it has none), so its chunk's id is not needed."""
+        if self.chunk is None:
+            assert self.document is not None
+            return self.document.document_id, ""
+        return self.chunk.document_id, self.chunk.chunk_id
 
-def _ranked(hits: Sequence[Hit]) -> list[tuple[int, Hit]]:
-    """1-based ranks; a repeated chunk keeps its first (best) position and later copies are ignored."""
-    seen: set[str] = set()
-    ranked: list[tuple[int, Hit]] = []
+
+# An entry's key: a chunk's id, or a document-only entry's (tenant, document id).
+_Key = str | tuple[str, str]
+
+
+def _document(item: Hit | DocumentHit) -> tuple[str, str]:
+    if isinstance(item, DocumentHit):
+        return item.tenant, item.document_id
+    return item.chunk.tenant, item.chunk.document_id
+
+
+def _ranked(hits: Sequence[T], key: Callable[[T], _Key]) -> list[tuple[int, T]]:
+    """1-based ranks; a repeated item keeps its first (best) position and later copies are ignored."""
+    seen: set[_Key] = set()
+    ranked: list[tuple[int, T]] = []
     for hit in hits:
-        if hit.chunk.chunk_id not in seen:
-            seen.add(hit.chunk.chunk_id)
+        if key(hit) not in seen:
+            seen.add(key(hit))
             ranked.append((len(ranked) + 1, hit))
     return ranked
 
 
-def _document(chunk: IndexedChunk) -> tuple[str, str]:
-    return chunk.tenant, chunk.document_id
+def _key(item: Hit | DocumentHit) -> _Key:
+    return _document(item) if isinstance(item, DocumentHit) else item.chunk.chunk_id
 
 
-def _merge(bm25: Sequence[Hit], vector: Sequence[Hit]) -> dict[str, _Entry]:
-    entries: dict[str, _Entry] = {}
+def _merge(bm25: Sequence[Hit | DocumentHit], vector: Sequence[Hit]) -> dict[_Key, _Entry]:
+    entries: dict[_Key, _Entry] = {}
     # Each document's best vector hit: where that document's keyword hit lands.
     lead: dict[tuple[str, str], _Entry] = {}
-    for rank, hit in _ranked(vector):
+    for rank, hit in _ranked(vector, _key):
         entry = _Entry(hit.chunk, vector_score=hit.score, vector_rank=rank)
         entries[hit.chunk.chunk_id] = entry
-        lead.setdefault(_document(hit.chunk), entry)
-    for rank, hit in _ranked(bm25):
-        same = entries.get(hit.chunk.chunk_id)
-        document_lead = lead.get(_document(hit.chunk))
+        lead.setdefault(_document(hit), entry)
+    for rank, item in _ranked(bm25, _key):
+        same = entries.get(_key(item))
+        document_lead = lead.get(_document(item))
         if document_lead is not None and document_lead.bm25_rank is None:
             target = document_lead
         elif same is not None and same.bm25_rank is None:
             target = same
+        elif isinstance(item, DocumentHit):
+            target = entries.setdefault(_key(item), _Entry(None, item))
         else:
-            target = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
-        target.bm25_score, target.bm25_rank = hit.score, rank
+            target = entries.setdefault(_key(item), _Entry(item.chunk))
+        target.bm25_score, target.bm25_rank = item.score, rank
     return entries
 
 
@@ -114,13 +158,27 @@ def _rank_tie_break(vector_first: bool) -> Callable[[_Entry], tuple[float, ...]]
 
 
 def _finish(
-    entries: dict[str, _Entry],
-    score: Callable[[_Entry], float],
+    entries: dict[_Key, _Entry],
+    score: Callable[[_Key, _Entry], float],
     tie_break: Callable[[_Entry], tuple[float, ...]],
-) -> list[FusedHit]:
-    scored = [(score(e), e) for e in entries.values()]
-    scored.sort(key=lambda item: (-item[0], tie_break(item[1]), item[1].chunk.chunk_id))
-    return [FusedHit(e.chunk, s, e.bm25_score, e.bm25_rank, e.vector_score, e.vector_rank) for s, e in scored]
+) -> list[Ranked]:
+    scored = [(score(key, e), e) for key, e in entries.items()]
+    scored.sort(key=lambda item: (-item[0], tie_break(item[1]), item[1].order_key))
+    return [_fused(s, e) for s, e in scored]
+
+
+def _fused(score: float, e: _Entry) -> Ranked:
+    if e.chunk is not None:
+        return FusedHit(e.chunk, score, e.bm25_score, e.bm25_rank, e.vector_score, e.vector_rank)
+    assert e.document is not None and e.bm25_score is not None and e.bm25_rank is not None
+    return FusedDocument(e.document, score, e.bm25_score, e.bm25_rank)
+
+
+def _chunks_only(ranked: list[Ranked]) -> list[FusedHit]:
+    """The ranking of two lists of chunk hits, in which every entry has its chunk."""
+    fused = [r for r in ranked if isinstance(r, FusedHit)]
+    assert len(fused) == len(ranked), "a keyword list of chunk hits leaves no document-only entry"
+    return fused
 
 
 def reciprocal_rank_fusion(
@@ -131,8 +189,15 @@ def reciprocal_rank_fusion(
 ) -> list[FusedHit]:
     """score = w_bm25 / (k + bm25_rank) + w_vector / (k + vector_rank); a missing rank contributes 0.
 
-    Equal fused scores are ordered by chunk_id only, as RRF has no notion of a dominant retriever.
+    Equal fused scores are ordered by document and chunk id only, as RRF has no notion of a
+    dominant retriever.
     """
+    return _chunks_only(_rrf(bm25, vector, k, weights))
+
+
+def _rrf(
+    bm25: Sequence[Hit | DocumentHit], vector: Sequence[Hit], k: int, weights: tuple[float, float]
+) -> list[Ranked]:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidFusionArgument(f"rrf k must be a positive integer, got {k!r}")
     if len(weights) != 2 or any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) == 0:
@@ -141,7 +206,7 @@ def reciprocal_rank_fusion(
         )
     w_bm25, w_vector = weights
 
-    def score(e: _Entry) -> float:
+    def score(_key: _Key, e: _Entry) -> float:
         total = 0.0
         if e.bm25_rank is not None:
             total += w_bm25 / (k + e.bm25_rank)
@@ -152,7 +217,7 @@ def reciprocal_rank_fusion(
     return _finish(_merge(bm25, vector), score, _no_tie_break)
 
 
-def _normalised(scores: dict[str, float], how: Normalization) -> tuple[dict[str, float], float]:
+def _normalised(scores: dict[_Key, float], how: Normalization) -> tuple[dict[_Key, float], float]:
     """The list's scores on a common scale, and the value a candidate missing from the list gets."""
     if not scores:
         return {}, 0.0
@@ -184,6 +249,15 @@ def convex_combination(
     BM25 and cosine scores live on unrelated scales, hence the normalisation; a chunk one retriever
     missed gets that retriever's lowest normalised value (0 for min-max).
     """
+    return _chunks_only(_convex(bm25, vector, alpha, normalization))
+
+
+def _convex(
+    bm25: Sequence[Hit | DocumentHit],
+    vector: Sequence[Hit],
+    alpha: float,
+    normalization: Normalization | str,
+) -> list[Ranked]:
     if not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
         raise InvalidFusionArgument(f"convex alpha must be within [0, 1], got {alpha!r}")
     try:
@@ -204,9 +278,8 @@ def convex_combination(
         {c: e.vector_score for c, e in entries.items() if e.vector_score is not None}, how
     )
 
-    def score(e: _Entry) -> float:
-        cid = e.chunk.chunk_id
-        return alpha * norm_vector.get(cid, missing_vector) + (1.0 - alpha) * norm_bm25.get(cid, missing_bm25)
+    def score(key: _Key, e: _Entry) -> float:
+        return alpha * norm_vector.get(key, missing_vector) + (1.0 - alpha) * norm_bm25.get(key, missing_bm25)
 
     return _finish(entries, score, _rank_tie_break(vector_first=alpha >= 0.5))
 
@@ -222,14 +295,39 @@ def fuse(
     normalization: Normalization | str = Normalization.MIN_MAX,
 ) -> list[FusedHit]:
     """Dispatch on `method`; accepts the enum or its string value (as read from settings or a request)."""
+    return _chunks_only(
+        rank(
+            method,
+            bm25,
+            vector,
+            rrf_k=rrf_k,
+            alpha=alpha,
+            rrf_weights=rrf_weights,
+            normalization=normalization,
+        )
+    )
+
+
+def rank(
+    method: FusionMethod | str,
+    bm25: Sequence[Hit | DocumentHit],
+    vector: Sequence[Hit],
+    *,
+    rrf_k: int = 60,
+    alpha: float = 0.5,
+    rrf_weights: tuple[float, float] = (1.0, 1.0),
+    normalization: Normalization | str = Normalization.MIN_MAX,
+) -> list[Ranked]:
+    """`fuse` for a keyword list that may hold documents not yet cited by a chunk: the same
+    ranking, with each keyword-only document listed as a `FusedDocument`."""
     try:
         chosen = FusionMethod(method)
     except ValueError:
         allowed = ", ".join(m.value for m in FusionMethod)
         raise InvalidFusionArgument(f"unknown fusion method {method!r}; expected one of: {allowed}") from None
     if chosen is FusionMethod.RRF:
-        return reciprocal_rank_fusion(bm25, vector, k=rrf_k, weights=rrf_weights)
-    return convex_combination(bm25, vector, alpha=alpha, normalization=normalization)
+        return _rrf(bm25, vector, rrf_k, rrf_weights)
+    return _convex(bm25, vector, alpha, normalization)
 
 
 def paginate(hits: Sequence[T], offset: int, limit: int) -> list[T]:

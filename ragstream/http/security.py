@@ -6,7 +6,7 @@ result and check the scope a route needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Security
@@ -31,7 +31,7 @@ BEARER = HTTPBearer(
 )  # fmt: skip
 
 
-def get_identity(
+async def get_identity(
     request: Request,
     _key: Annotated[str | None, Security(API_KEY)],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
@@ -52,8 +52,8 @@ def get_identity(
 Caller = Annotated[Identity, Depends(get_identity)]
 
 
-def scoped(scope: str) -> Callable[[Identity], Identity]:
-    def require(identity: Caller) -> Identity:
+def scoped(scope: str) -> Callable[[Identity], Awaitable[Identity]]:
+    async def require(identity: Caller) -> Identity:
         identity.require(scope)
         return identity
 
@@ -69,7 +69,7 @@ Admin = Annotated[Identity, Depends(require_admin)]
 Operator = Annotated[Identity, Depends(require_operator)]
 
 
-def throttle(request: Request, identity: Caller) -> None:
+async def throttle(request: Request, identity: Caller) -> None:
     """One token of the caller's tenant and credential buckets (rate-limited: 429)."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:

@@ -54,7 +54,7 @@ class CompatibilityIn(BaseModel):
     compatibility: Compatibility
 
 
-def _store(request: Request) -> SchemaStore:
+async def _store(request: Request) -> SchemaStore:
     store: SchemaStore = request.app.state.store
     return store
 

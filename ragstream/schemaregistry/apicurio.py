@@ -72,7 +72,7 @@ def error_body(exc: RegistryError) -> dict[str, Any]:
     return {"error_code": exc.status, "message": exc.message, "name": _ERROR_NAMES.get(type(exc), "Error")}
 
 
-def _store(request: Request) -> SchemaStore:
+async def _store(request: Request) -> SchemaStore:
     store: SchemaStore = request.app.state.store
     return store
 

@@ -159,6 +159,44 @@ class KeywordIndexContract(SearchIndexContract):
         first, second = self.find(index, "kafka", SearchFilter(TENANT))
         assert first.score == pytest.approx(second.score)
 
+    # -- documents first, chunks for the documents a caller shows -------------------------------
+
+    def test_documents_then_their_best_chunks_are_the_search(self, index: SearchIndex) -> None:
+        assert isinstance(index, KeywordIndex)
+        strong, weak = self.chunk("doc-1", 1, "apples"), self.chunk("doc-1", 0, "apples", weak=True)
+        self.put(
+            index, weak, strong, self.chunk("doc-2", 0, "apples", weak=True), self.chunk("doc-3", 0, "pears")
+        )
+        flt = SearchFilter(TENANT)
+
+        documents = index.search_documents("apples", flt, 10)
+        assert [(d.document_id, d.chunks) for d in documents] == [("doc-1", 2), ("doc-2", 1)]
+        hits = index.search("apples", flt, 10)
+        assert index.best_chunks("apples", flt, documents) == hits
+        assert [hit.score for hit in hits] == [d.score for d in documents]
+        # Any subset, in the order asked for: a caller looks up only the documents it shows.
+        assert index.best_chunks("apples", flt, documents[::-1]) == hits[::-1]
+        assert hit_ids(index.best_chunks("apples", flt, documents[:1])) == [strong.chunk_id]
+
+    def test_a_document_deleted_after_it_was_found_is_left_out(self, index: SearchIndex) -> None:
+        assert isinstance(index, KeywordIndex)
+        self.put(index, self.chunk("doc-1", 0, "apples"), self.chunk("doc-2", 0, "apples", weak=True))
+        documents = index.search_documents("apples", SearchFilter(TENANT), 10)
+        index.delete_document(TENANT, "doc-1")
+        index.flush()
+
+        assert [
+            hit.chunk.document_id for hit in index.best_chunks("apples", SearchFilter(TENANT), documents)
+        ] == ["doc-2"]
+
+    def test_best_chunks_apply_the_filter(self, index: SearchIndex) -> None:
+        assert isinstance(index, KeywordIndex)
+        self.put(index, self.chunk("doc-1", 0, "apples", acl=["group:eng"]))
+        [found] = index.search_documents("apples", SearchFilter(TENANT), 10)
+
+        assert index.best_chunks("apples", SearchFilter(TENANT, principals=["group:sales"]), [found]) == []
+        assert index.best_chunks("apples", SearchFilter(OTHER_TENANT), [found]) == []
+
     def test_query_syntax_is_read_as_words(self, index: SearchIndex) -> None:
         # "-" is a hyphen in a claim such as "IL-6 is not expressed", never a negation.
         both = self.chunk("doc-1", 0, "apples bananas")

@@ -81,8 +81,8 @@ class TestReciprocalRankFusion:
         assert fused[0].score == pytest.approx(1 / 63 + 2 / 61)
         assert fused[1].score == pytest.approx(1 / 61 + 2 / 62)
 
-    def test_ties_are_broken_by_chunk_id(self) -> None:
-        # Both are 1st in exactly one list: equal scores, so chunk_id decides, whatever the input order.
+    def test_ties_are_broken_by_document_then_chunk_id(self) -> None:
+        # Both are 1st in exactly one list: equal scores, so the ids decide, whatever the input order.
         assert names(reciprocal_rank_fusion(hits(("Y", 1.0)), hits(("X", 1.0)))) == ["X", "Y"]
         assert names(reciprocal_rank_fusion(hits(("X", 1.0)), hits(("Y", 1.0)))) == ["X", "Y"]
 
