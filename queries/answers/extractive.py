@@ -43,12 +43,21 @@ def _is_duplicate(candidate: _Candidate, chosen: Sequence[_Candidate]) -> bool:
     return False
 
 
+_BOX_DRAWING = re.compile("[\u2500-\u257f]")
+_VISIBLE = re.compile(r"\S")
+# Letters as str.isalpha counts them: word characters that are neither digits nor "_" (the regex
+# module's \w is isalnum() plus "_", and \d is isdecimal(); the other numerics are caught below).
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def _mostly_symbols(text: str) -> bool:
-    if any("\u2500" <= c <= "\u257f" for c in text):
+    if _BOX_DRAWING.search(text):
         return True  # box-drawing characters: a diagram
-    visible = [c for c in text if not c.isspace()]
-    letters = sum(c.isalpha() for c in visible)
-    return not visible or letters / len(visible) < _MIN_LETTER_SHARE
+    visible = len(_VISIBLE.findall(text))
+    found = _LETTER.findall(text)
+    # Only numerals such as "½" match without being letters; counting one by one is for those.
+    letters = len(found) if "".join(found).isalpha() or not found else sum(c.isalpha() for c in found)
+    return not visible or letters / visible < _MIN_LETTER_SHARE
 
 
 class ExtractiveGenerator:
@@ -61,9 +70,12 @@ class ExtractiveGenerator:
         self.min_overlap = min_overlap
 
     def _candidates(self, question: str, passages: Sequence[Passage]) -> list[_Candidate]:
-        split = [(p, s, terms(s.text)) for p in passages for s in split_sentences(p.text)]
+        sentences = [[(s, terms(s.text)) for s in split_sentences(p.text)] for p in passages]
+        split = [(p, s, t) for p, of_passage in zip(passages, sentences, strict=True) for s, t in of_passage]
         # Document frequency over passages, not sentences: a term every passage mentions says little.
-        weights = idf_weights(terms(p.text) for p in passages)
+        # A passage's terms are its sentences' (sentences hold every word of it), so each word is
+        # stemmed once: stemming is most of an answer's time.
+        weights = idf_weights({t for _, ts in of_passage for t in ts} for of_passage in sentences)
         question_terms = terms(question)
         candidates = []
         for passage, sentence, sentence_terms in split:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ragstream.queries.answers.sse import iter_sse_data
 from ragstream.queries.answers.text import idf_weights, overlap, split_sentences, stem, terms
@@ -60,6 +62,20 @@ def test_stemming_conflates_word_forms(forms: tuple[str, ...]) -> None:
 
 def test_terms_drop_stopwords_and_punctuation() -> None:
     assert terms("What is the retry policy, please?") == ["retry", "policy"]
+
+
+# Pieces of text around every kind of boundary (punctuation, quotes, abbreviations, blank lines,
+# list items, headings), joined in any order.
+_PIECES = list("ab c.!?\"')\n#-*1") + ["e.g", "vs", "Data", "é", "\n\n", "\n- ", "# T\n", " 2) "]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_sentences_hold_every_word_of_their_text(text: str) -> None:
+    # The extractive answer counts a passage's terms as its sentences' terms: no word may fall
+    # between sentences or be cut by a boundary.
+    words = [w for s in split_sentences(text) for w in terms(s.text)]
+    assert sorted(words) == sorted(terms(text))
 
 
 def test_overlap_weights_rare_terms_higher() -> None:
