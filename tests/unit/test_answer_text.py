@@ -66,7 +66,7 @@ def test_terms_drop_stopwords_and_punctuation() -> None:
 
 # Pieces of text around every kind of boundary (punctuation, quotes, abbreviations, blank lines,
 # list items, headings), joined in any order.
-_PIECES = list("ab c.!?\"')\n#-*1") + ["e.g", "vs", "Data", "é", "\n\n", "\n- ", "# T\n", " 2) "]
+_PIECES = [*"ab c.!?\"')\n#-*1", "e.g", "vs", "Data", "é", "\n\n", "\n- ", "# T\n", " 2) "]
 
 
 @settings(max_examples=500, deadline=None)
