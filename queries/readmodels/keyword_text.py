@@ -16,7 +16,7 @@ boosts (a claim such as "IL-6 is not expressed" must not turn into a negation), 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ragstream.queries.readmodels.base import DocumentHit, Hit, IndexedChunk, SearchFilter
@@ -90,9 +90,7 @@ def rank_by_document(
     document's score. A document none of whose chunks matched (a phrase across a chunk boundary) is
     cited by its first chunk, which `first_chunks` looks up by scoped key; one with no chunk left
     (deleted since it was found) is dropped."""
-    best: dict[str, IndexedChunk] = {}
-    for chunk in chunks_best_first:
-        best.setdefault(scoped_key(chunk.tenant, chunk.document_id), chunk)
+    best = first_per_document(chunks_best_first)
     keys = [scoped_key(doc.tenant, doc.document_id) for doc in documents]
     missing = [key for key in keys if key not in best]
     if missing:
@@ -100,9 +98,18 @@ def rank_by_document(
     return [Hit(best[key], doc.score) for key, doc in zip(keys, documents, strict=True) if key in best]
 
 
+def first_per_document(chunks: Iterable[IndexedChunk]) -> dict[str, IndexedChunk]:
+    """Each document's first chunk in the order given, by scoped key."""
+    first: dict[str, IndexedChunk] = {}
+    for chunk in chunks:
+        first.setdefault(scoped_key(chunk.tenant, chunk.document_id), chunk)
+    return first
+
+
 def keyword_query(query: str, flt: SearchFilter, limit: int) -> KeywordQuery | None:
     """The parsed query, or None when the search cannot find anything (nothing asked for, no word
-    in the text, an empty list of documents to search in)."""
+    in the text, an empty list of documents to search in). Checked before any backend is asked:
+    tantivy panics on a limit of 0 rather than returning nothing."""
     if limit <= 0 or (flt.document_ids is not None and not flt.document_ids):
         return None
     return parse_keyword_query(query)

@@ -55,6 +55,7 @@ from ragstream.queries.readmodels.generations import generation_name, generation
 from ragstream.queries.readmodels.keyword_text import (
     KIND_CHUNK,
     KIND_DOCUMENT,
+    first_per_document,
     keyword_query,
     rank_by_document,
 )
@@ -247,7 +248,11 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
         with self._lock:
             self._require_writable()
             key = scoped_key(tenant, document_id)
-            current = self._pending[key][2] if key in self._pending else self._stored(tenant, document_id)
+            current = (
+                self._pending[key][2]
+                if key in self._pending
+                else self._stored([scoped_key(tenant, document_id)])
+            )
             if not current:
                 return
             # Re-indexing the chunks at their own version (external_gte accepts an equal version)
@@ -301,25 +306,15 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
             text_query(parsed, CHUNK_FIELDS), flt, sum(doc.chunks for doc in documents), doc_keys=keys
         )
         chunks = [chunk_from_source(hit["_source"]) for hit in self._search(body)]
-        return rank_by_document(documents, chunks, lambda keys: self._first_chunks(keys, flt))
+        return rank_by_document(documents, chunks, lambda keys: first_per_document(self._stored(keys, flt)))
 
     def _search(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         response = self._call(lambda: self.client.search(index=self.name, body=body))
         return list(response["hits"]["hits"])
 
-    def _first_chunks(self, keys: list[str], flt: SearchFilter) -> dict[str, IndexedChunk]:
-        """Each document's first chunk that passes `flt` (the filter again: the document passed
-        it when found, but its access may have changed since)."""
-        query = {"bool": {"filter": [_KIND_CHUNK, {"terms": {"doc_key": keys}}, *filter_clauses(flt)]}}
-        first: dict[str, IndexedChunk] = {}
-        for hit in self._scan(query, [{"version": "asc"}, {"chunk_number": "asc"}]):
-            chunk = chunk_from_source(hit["_source"])
-            first.setdefault(scoped_key(chunk.tenant, chunk.document_id), chunk)
-        return first
-
     def chunk_ids(self, tenant: str, document_id: str) -> list[str]:
         self._check_open()
-        return [chunk.chunk_id for chunk in self._stored(tenant, document_id)]
+        return [chunk.chunk_id for chunk in self._stored([scoped_key(tenant, document_id)])]
 
     def count(self) -> int:
         self._check_open()
@@ -358,13 +353,13 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
                 return
             after = hits[-1]["sort"]
 
-    def _stored(self, tenant: str, document_id: str) -> list[IndexedChunk]:
-        return self._stored_by_key(scoped_key(tenant, document_id))
-
-    def _stored_by_key(self, key: str) -> list[IndexedChunk]:
-        query = {"bool": {"filter": [{"term": {"doc_key": key}}, _KIND_CHUNK]}}
-        sort = [{"version": "asc"}, {"chunk_number": "asc"}]
-        return [chunk_from_source(hit["_source"]) for hit in self._scan(query, sort)]
+    def _stored(self, keys: Sequence[str], flt: SearchFilter | None = None) -> list[IndexedChunk]:
+        """The stored chunks of the documents `keys`, by document, version and number; only those
+        passing `flt` where one is given (a document that passed it when found may have lost access
+        since). The document key leads the sort: search_after pages need a total order."""
+        filters = [{"terms": {"doc_key": list(keys)}}, _KIND_CHUNK, *(filter_clauses(flt) if flt else [])]
+        sort = [{"doc_key": "asc"}, {"version": "asc"}, {"chunk_number": "asc"}]
+        return [chunk_from_source(hit["_source"]) for hit in self._scan({"bool": {"filter": filters}}, sort)]
 
     def _stored_slots(self, keys: Sequence[str]) -> dict[str, dict[int, int]]:
         """Stored chunk slots (chunk number -> version) of each document key."""

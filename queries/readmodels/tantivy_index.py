@@ -35,6 +35,7 @@ from ragstream.queries.readmodels.keyword_text import (
     STOP_WORDS,
     KeywordQuery,
     document_text,
+    first_per_document,
     keyword_query,
     rank_by_document,
 )
@@ -258,29 +259,8 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         return rank_by_document(
             documents,
             self._best_chunks(searcher, hits, wanted),
-            lambda keys: self._first_chunks(searcher, keys, flt),
+            lambda keys: first_per_document(self._stored_chunks(searcher, keys, flt)),
         )
-
-    def _first_chunks(
-        self, searcher: tantivy.Searcher, keys: list[str], flt: SearchFilter
-    ) -> dict[str, IndexedChunk]:
-        """Each document's first chunk that passes `flt` (the filter again: the document passed
-        it when found, but its access may have changed since)."""
-        # An upper bound (it still counts deleted, unmerged copies) that keeps the top-k heap small.
-        bound = sum(searcher.doc_freq("doc_key", key) for key in keys)
-        if bound == 0:
-            return {}
-        in_documents = tantivy.Query.term_set_query(self._schema, "doc_key", keys)
-        clauses = [(tantivy.Occur.Must, q) for q in (in_documents, *self._filter_queries(self._schema, flt))]
-        hits = searcher.search(tantivy.Query.boolean_query(clauses), limit=bound).hits
-        chunks = sorted(
-            (self._to_chunk(searcher.doc(address)) for _score, address in hits),
-            key=lambda chunk: (chunk.version, chunk.chunk_number),
-        )
-        first: dict[str, IndexedChunk] = {}
-        for chunk in chunks:
-            first.setdefault(scoped_key(chunk.tenant, chunk.document_id), chunk)
-        return first
 
     def _best_chunks(
         self, searcher: tantivy.Searcher, hits: list[tuple[float, Any]], wanted: dict[tuple[str, str], str]
@@ -368,15 +348,25 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         )
 
     def _committed_chunks(self, tenant: str, document_id: str) -> list[IndexedChunk]:
-        return self._chunks_of(self._searcher(), scoped_key(tenant, document_id))
+        return self._stored_chunks(self._searcher(), [scoped_key(tenant, document_id)])
 
-    def _chunks_of(self, searcher: tantivy.Searcher, key: str) -> list[IndexedChunk]:
+    def _stored_chunks(
+        self, searcher: tantivy.Searcher, keys: list[str], flt: SearchFilter | None = None
+    ) -> list[IndexedChunk]:
+        """The stored chunks of the documents `keys`, by version and number; only those passing
+        `flt` where one is given (a document that passed it when found may have lost access since)."""
         # An upper bound (it still counts deleted, unmerged copies) that keeps the top-k heap small.
-        bound = searcher.doc_freq("doc_key", key)
+        bound = sum(searcher.doc_freq("doc_key", key) for key in keys)
         if bound == 0:
             return []
-        hits = searcher.search(tantivy.Query.term_query(self._schema, "doc_key", key), limit=bound).hits
-        chunks = [self._to_chunk(searcher.doc(address)) for _score, address in hits]
+        conditions = [tantivy.Query.term_set_query(self._schema, "doc_key", keys)]
+        if flt is not None:
+            conditions += self._filter_queries(self._schema, flt)
+        query = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in conditions])
+        chunks = [
+            self._to_chunk(searcher.doc(address))
+            for _score, address in searcher.search(query, limit=bound).hits
+        ]
         return sorted(chunks, key=lambda chunk: (chunk.version, chunk.chunk_number))
 
     def _to_document(self, chunk: IndexedChunk) -> tantivy.Document:

@@ -77,9 +77,9 @@ class Normalization(StrEnum):
 
 @dataclass
 class _Entry:
-    # None for a document found by the keyword list alone, its chunk not looked up yet.
-    chunk: IndexedChunk | None
-    document: DocumentHit | None = None
+    # What the entry cites: a chunk, or a document found by the keyword list alone whose chunk is
+    # not looked up yet.
+    cited: IndexedChunk | DocumentHit
     bm25_score: float | None = None
     bm25_rank: int | None = None
     vector_score: float | None = None
@@ -89,10 +89,9 @@ class _Entry:
     def order_key(self) -> tuple[str, str]:
         """The last tie-break: document, then chunk. A document-only entry never ties with
         another entry of its own document (it has none), so its chunk's id is not needed."""
-        if self.chunk is None:
-            assert self.document is not None
-            return self.document.document_id, ""
-        return self.chunk.document_id, self.chunk.chunk_id
+        if isinstance(self.cited, DocumentHit):
+            return self.cited.document_id, ""
+        return self.cited.document_id, self.cited.chunk_id
 
 
 # An entry's key: a chunk's id, or a document-only entry's (tenant, document id).
@@ -135,10 +134,9 @@ def _merge(bm25: Sequence[Hit | DocumentHit], vector: Sequence[Hit]) -> dict[_Ke
             target = document_lead
         elif same is not None and same.bm25_rank is None:
             target = same
-        elif isinstance(item, DocumentHit):
-            target = entries.setdefault(_key(item), _Entry(None, item))
         else:
-            target = entries.setdefault(_key(item), _Entry(item.chunk))
+            cited = item if isinstance(item, DocumentHit) else item.chunk
+            target = entries.setdefault(_key(item), _Entry(cited))
         target.bm25_score, target.bm25_rank = item.score, rank
     return entries
 
@@ -168,10 +166,11 @@ def _finish(
 
 
 def _fused(score: float, e: _Entry) -> Ranked:
-    if e.chunk is not None:
-        return FusedHit(e.chunk, score, e.bm25_score, e.bm25_rank, e.vector_score, e.vector_rank)
-    assert e.document is not None and e.bm25_score is not None and e.bm25_rank is not None
-    return FusedDocument(e.document, score, e.bm25_score, e.bm25_rank)
+    if isinstance(e.cited, IndexedChunk):
+        return FusedHit(e.cited, score, e.bm25_score, e.bm25_rank, e.vector_score, e.vector_rank)
+    # A document-only entry comes from the keyword list alone, so it has its keyword score and rank.
+    assert e.bm25_score is not None and e.bm25_rank is not None
+    return FusedDocument(e.cited, score, e.bm25_score, e.bm25_rank)
 
 
 def _chunks_only(ranked: list[Ranked]) -> list[FusedHit]:
