@@ -107,7 +107,44 @@ class TestQdrantEdgeVectorIndex(VectorIndexContract):
                     # 50: the query service's candidate depth; its best ten are the ones that count.
                     hits = index.search(q.tolist(), flt, 50)[:10]
                     found += len(exact & {h.chunk.document_id for h in hits})
+                    # The graph is walked on int8 vectors; what fusion gets is the exact cosine.
+                    cosine = [float(points[int(h.chunk.document_id[1:])] @ q) for h in hits]
+                    assert [h.score for h in hits] == pytest.approx(cosine, abs=1e-5)
                 assert found / (10 * len(queries)) >= 0.98, (flt, found)
+
+    def test_an_index_built_before_int8_vectors_opens_and_grows(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Indexes written before the graph moved to int8 vectors hold float32 segments only: this
+        # version opens them, searches them, and optimizes them (qdrant converts the segments then),
+        # with exact scores throughout.
+        dimension = 384
+        rng = np.random.default_rng(3)
+        points = rng.standard_normal((8_000, dimension)).astype(np.float32)
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+
+        def put(index: QdrantEdgeVectorIndex, numbers: range) -> None:
+            chunks = [make_chunk(f"d{n}", 0, "t", tenant=TENANT, vector=points[n].tolist()) for n in numbers]
+            index.replace_documents([DocumentChunks(TENANT, c.document_id, [c], new=True) for c in chunks])
+
+        def check(index: QdrantEdgeVectorIndex, count: int) -> None:
+            query = points[1]
+            hits = index.search(query.tolist(), SearchFilter(TENANT), 5)
+            assert hits[0].chunk.document_id == "d1"
+            cosine = [float(points[int(h.chunk.document_id[1:])] @ query) for h in hits]
+            assert [h.score for h in hits] == pytest.approx(cosine, abs=1e-5)
+            assert index.count() == count
+
+        with monkeypatch.context() as old_version:
+            old_version.setattr("ragstream.queries.readmodels.qdrant_edge_index._QUANTIZATION", None)
+            with QdrantEdgeVectorIndex(tmp_path / "vectors", dimension) as index:
+                put(index, range(7_000))
+                assert index.optimize()
+        with QdrantEdgeVectorIndex(tmp_path / "vectors", dimension) as index:
+            check(index, 7_000)
+            put(index, range(7_000, 8_000))
+            assert index.optimize()
+            check(index, 8_000)
 
     def test_second_open_of_the_same_shard_fails_clearly(self, index: SearchIndex, index_path: Path) -> None:
         with pytest.raises(IndexLockedError):
