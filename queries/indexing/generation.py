@@ -138,7 +138,17 @@ def next_generation_name(root: Path) -> str:
 
 
 def disk_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    """What a generation's folder holds now. Its indexes write, rename and remove files while this
+    counts (qdrant's temporary `.atomicwrite*` folders; one vanished between being listed and being
+    read, and the admin listing answered 500), so whatever vanishes meanwhile counts as nothing."""
+    total = 0
+    for folder, _, files in os.walk(path):  # without `onerror`, a folder that vanished is skipped
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
 
 
 def drop_generation(root: Path, name: str) -> None:

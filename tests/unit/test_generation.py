@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from ragstream.queries.indexing.generation import (
     GenerationError,
     Manifest,
     current_generation,
+    disk_bytes,
     drop_generation,
     list_generations,
     next_generation_name,
@@ -126,3 +128,32 @@ def test_current_pointer_swaps_atomically_and_protects_the_live_generation(tmp_p
     assert list_generations(tmp_path) == ["g2"]
     with pytest.raises(GenerationError):
         drop_generation(tmp_path, "g1")
+
+
+def test_disk_bytes_counts_what_stays_while_the_indexes_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The indexes create and remove temporary files and folders while a listing counts them.
+    (tmp_path / "kept").write_bytes(b"x" * 10)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "b").write_bytes(b"x" * 5)
+    (tmp_path / "folder" / "gone").write_bytes(b"x" * 7)
+    (tmp_path / ".atomicwrite1").mkdir()
+    (tmp_path / ".atomicwrite1" / "c").write_bytes(b"x" * 3)
+    assert disk_bytes(tmp_path) == 25
+
+    real_scandir, real_stat = os.scandir, os.stat
+
+    def scandir(path: Any) -> Any:
+        if Path(path).name == ".atomicwrite1":
+            raise FileNotFoundError(path)  # listed by its parent, removed before it was read
+        return real_scandir(path)
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path).name == "gone":
+            raise FileNotFoundError(path)  # listed, removed before its size was read
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "stat", stat)
+    assert disk_bytes(tmp_path) == 15
