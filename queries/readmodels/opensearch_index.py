@@ -248,11 +248,7 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
         with self._lock:
             self._require_writable()
             key = scoped_key(tenant, document_id)
-            current = (
-                self._pending[key][2]
-                if key in self._pending
-                else self._stored([scoped_key(tenant, document_id)])
-            )
+            current = self._pending[key][2] if key in self._pending else self._stored([key])
             if not current:
                 return
             # Re-indexing the chunks at their own version (external_gte accepts an equal version)
