@@ -331,6 +331,9 @@ class StreamsSettings(_Section):
     # changes nothing. faust's "exactly_once" (Kafka transactions) is available, but its table
     # recovery crashed here after a rebalance (ConsistencyError on the changelog), so it is not the default.
     processing_guarantee: str = "at_least_once"
+    # Records the validate and chunk stages handle before they wait for their outputs' acks (a
+    # batch is what has already arrived, up to this many; each output is sent as it is ready).
+    records_per_batch: int = Field(default=64, ge=1, le=1000)
     data_dir: Path = PROJECT_ROOT / ".stack" / "faust"
     # The worker's web server (/health, /ready, /metrics); 0.0.0.0 in a pod, so probes and scrapes reach it.
     web_host: str = "127.0.0.1"

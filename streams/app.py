@@ -26,7 +26,7 @@ from ragstream.projections import Projection
 from ragstream.settings import Settings
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
-from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, owned_events
+from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
 from ragstream.streams.dlq import send_dead_letter
 from ragstream.streams.documents.formats import ExtractionFailed
 from ragstream.streams.documents.stage import ExtractionStage, is_binary
@@ -55,6 +55,10 @@ from ragstream.streams.worker import raw_topic, worker_app
 from ragstream.topics import Lane, catalogue, document_key, header_lane
 
 log = logging.getLogger("ragstream.streams")
+
+
+# What the chunk stage reads: upserts to chunk, and the events it passes on unchanged.
+CHUNKED_INPUTS = frozenset({"DocumentUpserted"}) | PASS_THROUGH
 
 
 class InvalidRecord(Exception):
@@ -122,14 +126,6 @@ def create_app(
             topic=msg.topic, partition=msg.partition, offset=msg.offset,
         )  # fmt: skip
 
-    async def deliver(
-        topic: Any, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
-    ) -> None:
-        # Wait for the broker's ack: the input offset is committed only after its output is durable,
-        # so a worker killed mid-batch leaves its input to be processed again, never lost.
-        pending = await topic.send(key=key, value=value, headers=[*propagated_headers(), *headers])
-        await pending
-
     def decode(event: Any, allowed: frozenset[str]) -> tuple[str, dict[str, Any]]:
         decoded = codec.decode(event.value)
         if decoded.name not in allowed:
@@ -138,76 +134,125 @@ def create_app(
 
     @app.agent(commands_topic)
     async def validate_commands(stream: Any) -> None:
-        sequencer = faust_sequencer(app, "validate_commands", [topics.commands.name])
-        async for event in owned_events(stream, owns=owns, sequencer=sequencer):
-            msg = event.message
+        # Commands are taken in batches of what has already arrived (never waiting for more, so a
+        # lone edit goes at once): each command's event is sent as soon as it is decided, and the
+        # batch waits for the broker's acks once. Waiting for each ack in turn cost ~14 ms per
+        # command on a busy machine, so an edit behind a bulk import's commands waited for all of
+        # them (BENCHMARKS.md, "freshness under a bulk import").
+        batches = event_batches(
+            stream, settings.streams.records_per_batch, is_current=owns,
+            sequencer=faust_sequencer(app, "validate_commands", [topics.commands.name]),
+        )  # fmt: skip
+        async for events in batches:
             started = time.perf_counter()
-            bind_message(msg)
-            try:
-                name, cmd = decode(event, COMMAND_NAMES)
-                key = document_key(cmd["tenant"], cmd["document_id"])
-                if msg.key != key:
-                    raise InvalidRecord(
-                        f"record key {msg.key!r} must be {key!r} so the document stays ordered"
-                    )
-                state_key = key.decode()
-                position = f"{msg.topic}/{msg.partition}/{msg.offset}"
+            # The batch's new document states: a later command of the same document decides on
+            # them, since the table moves only once the batch's events are durable.
+            decided: dict[str, tuple[Any, dict[str, Any]]] = {}
+            sent: list[asyncio.Future[Any]] = []
+            accepted: list[bool] = []
+            for event in events:
                 try:
-                    # Extraction: a binary document becomes text here, before the versioning decision,
-                    # so a file that cannot be read is a rejected command and its partition moves on.
-                    if name == "UpsertDocument" and is_binary(cmd):
-                        cmd = await extraction.extract(cmd)
-                    decision = decide(
-                        name, cmd, document_state.get(state_key), position=position, now=datetime.now(UTC)
-                    )
-                except ExtractionFailed as exc:
-                    decision = rejected(
-                        name, cmd, document_state.get(state_key), f"unreadable: {exc}", position=position,
-                        now=datetime.now(UTC),
-                    )  # fmt: skip
-                lane, route = event_lanes(name, header_lane(msg.headers), document_state.get(state_key))
-                await deliver(
-                    events_topic, key, codec.encode(decision.event_name, decision.event),
-                    lane_headers(lane, route),
-                )  # fmt: skip
-                # The table (and its changelog) moves only once the event is durable. The other order
-                # lost updates: a worker killed between its changelog write and its event left the
-                # new owner a state saying "applied" for a command whose event never reached the log,
-                # so the redelivered command was rejected as a duplicate.
-                if decision.state is not None:
-                    document_state[state_key] = with_content_lane(name, decision.state, route)
-                COMMANDS.labels("accepted" if decision.accepted else "rejected").inc()
+                    outcome = await validate_command(event, decided)
+                except (CodecError, InvalidRecord, KeyError, ValueError, TypeError) as exc:
+                    await dead_letter(event, "validate_commands", exc)
+                    continue
+                sent.append(outcome[0])
+                accepted.append(outcome[1])
+            await asyncio.gather(*sent)
+            # The table (and its changelog) moves only once the events are durable. The other order
+            # lost updates: a worker killed between its changelog write and its event left the
+            # new owner a state saying "applied" for a command whose event never reached the log,
+            # so the redelivered command was rejected as a duplicate.
+            for state_key, (source, state) in decided.items():
+                with written_from(source):  # the changelog partition is the command's
+                    document_state[state_key] = state
+            for ok in accepted:
+                COMMANDS.labels("accepted" if ok else "rejected").inc()
                 PROCESSED.labels("validate_commands").inc()
                 observe_processing("validate_commands", started)
-            except (CodecError, InvalidRecord, KeyError, ValueError, TypeError) as exc:
-                await dead_letter(event, "validate_commands", exc)
+
+    async def validate_command(
+        event: Any, decided: dict[str, tuple[Any, dict[str, Any]]]
+    ) -> tuple[asyncio.Future[Any], bool]:
+        """Decide one command and send its event; returns the broker's pending ack and whether the
+        command was accepted. `decided` holds the batch's states so far (each with the command it
+        came from) and gets this command's."""
+        msg = event.message
+        bind_message(msg)
+        name, cmd = decode(event, COMMAND_NAMES)
+        key = document_key(cmd["tenant"], cmd["document_id"])
+        if msg.key != key:
+            raise InvalidRecord(f"record key {msg.key!r} must be {key!r} so the document stays ordered")
+        state_key = key.decode()
+        current = decided[state_key][1] if state_key in decided else document_state.get(state_key)
+        position = f"{msg.topic}/{msg.partition}/{msg.offset}"
+        try:
+            # Extraction: a binary document becomes text here, before the versioning decision,
+            # so a file that cannot be read is a rejected command and its partition moves on.
+            if name == "UpsertDocument" and is_binary(cmd):
+                cmd = await extraction.extract(cmd)
+            decision = decide(name, cmd, current, position=position, now=datetime.now(UTC))
+        except ExtractionFailed as exc:
+            decision = rejected(
+                name, cmd, current, f"unreadable: {exc}", position=position, now=datetime.now(UTC)
+            )
+        lane, route = event_lanes(name, header_lane(msg.headers), current)
+        state = None if decision.state is None else with_content_lane(name, decision.state, route)
+        pending = await events_topic.send(
+            key=key, value=codec.encode(decision.event_name, decision.event),
+            headers=[*propagated_headers(), *lane_headers(lane, route)],
+        )  # fmt: skip
+        if state is not None:
+            decided[state_key] = (event, state)
+        return pending, decision.accepted
 
     @app.agent(events_topic)
     async def chunk_documents(stream: Any) -> None:
-        allowed = frozenset({"DocumentUpserted"}) | PASS_THROUGH
-        sequencer = faust_sequencer(app, "chunk_documents", [topics.events.name])
-        async for event in owned_events(stream, owns=owns, sequencer=sequencer):
+        # Batched as the commands are (see validate_commands): each event's output is sent when
+        # it is ready, and the batch waits for the acks once.
+        batches = event_batches(
+            stream, settings.streams.records_per_batch, is_current=owns,
+            sequencer=faust_sequencer(app, "chunk_documents", [topics.events.name]),
+        )  # fmt: skip
+        async for events in batches:
             started = time.perf_counter()
-            bind_message(event.message)
-            try:
-                name, record = decode(event, allowed)
-                lane, route = lanes_of(event.message.headers)
-                out, headers = chunks_topics[route], lane_headers(lane, route)
-                if name == "DocumentUpserted":
-                    # Off the event loop: a long document takes tens of milliseconds to chunk, and
-                    # every other agent of this worker (validating commands, the edit lane's model
-                    # turns) would wait that long for each (BENCHMARKS.md, under-bulk freshness).
-                    chunked = await asyncio.to_thread(
-                        chunk_upserted, record, chunking.for_document(record["tenant"], record["metadata"])
-                    )
-                    chunked_value = codec.encode("DocumentChunked", chunked)
-                    await deliver(out, event.message.key, chunked_value, headers)
-                elif name in PASS_THROUGH:
-                    await deliver(out, event.message.key, event.value, headers)
-                PROCESSED.labels("chunk_documents").inc()
-                observe_processing("chunk_documents", started)
-            except Exception as exc:  # one bad document must not stall its partition
-                await dead_letter(event, "chunk_documents", exc)
+            sent: list[tuple[Any, asyncio.Future[Any]]] = []
+            for event in events:
+                bind_message(event.message)
+                try:
+                    sent.append((event, await chunk_event(event)))
+                except Exception as exc:  # one bad document must not stall its partition
+                    await dead_letter(event, "chunk_documents", exc)
+            acks = await asyncio.gather(*(pending for _, pending in sent), return_exceptions=True)
+            for (event, _), ack in zip(sent, acks, strict=True):
+                if isinstance(ack, BaseException) and not isinstance(ack, Exception):
+                    raise ack  # cancelled: the batch stays unacked, to be processed again
+                if isinstance(ack, Exception):  # refused by the broker (too large, say)
+                    bind_message(event.message)
+                    await dead_letter(event, "chunk_documents", ack)
+                else:
+                    PROCESSED.labels("chunk_documents").inc()
+                    observe_processing("chunk_documents", started)
+
+    async def chunk_event(event: Any) -> asyncio.Future[Any]:
+        """Chunk a DocumentUpserted (pass anything else of PASS_THROUGH on) to its lane's chunks
+        topic; returns the broker's pending ack."""
+        name, record = decode(event, CHUNKED_INPUTS)
+        lane, route = lanes_of(event.message.headers)
+        value = event.value
+        if name == "DocumentUpserted":
+            # Off the event loop: a long document takes tens of milliseconds to chunk, and every
+            # other agent of this worker (validating commands, the edit lane's model turns) would
+            # wait that long for each (BENCHMARKS.md, under-bulk freshness).
+            chunked = await asyncio.to_thread(
+                chunk_upserted, record, chunking.for_document(record["tenant"], record["metadata"])
+            )
+            value = codec.encode("DocumentChunked", chunked)
+        headers = [*propagated_headers(), *lane_headers(lane, route)]
+        pending: asyncio.Future[Any] = await chunks_topics[route].send(
+            key=event.message.key, value=value, headers=headers
+        )
+        return pending
 
     turns = ModelTurns()
 

@@ -7,6 +7,7 @@ aiokafka code each workaround replaces.
 from ragstream.streams.delivery.batching import event_batches, owned_by, owned_events
 from ragstream.streams.delivery.patches import install_fixes
 from ragstream.streams.delivery.sequencing import audit_sequencers, faust_sequencer
+from ragstream.streams.delivery.tables import written_from
 
 __all__ = [
     "audit_sequencers",
@@ -15,4 +16,5 @@ __all__ = [
     "install_fixes",
     "owned_by",
     "owned_events",
+    "written_from",
 ]

@@ -4,6 +4,7 @@ message instead of silently losing messages."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from importlib import metadata
 
 from ragstream.exceptions import ConfigurationError
@@ -56,6 +57,10 @@ def problems() -> list[str]:
             found.append(f"faust Consumer.__init__ no longer sets self.{attribute}")
     if not _has_attribute_assigned(Consumer, "_drain_messages", "_read_offset"):
         found.append("faust Consumer._drain_messages no longer reads self._read_offset")
+    from faust import streams
+
+    if not isinstance(getattr(streams, "_current_event", None), ContextVar):
+        found.append("faust.streams._current_event (the stream iteration's event) is gone")
     return found
 
 

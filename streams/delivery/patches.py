@@ -32,7 +32,10 @@ when a patched attribute is gone). Each workaround and the upstream code it repl
    not looked up yet (see `sequencing`).
 4. Batches (`batching`, replaces faust/streams.py `Stream.take_events`): its buffer, shared with a
    background drainer, was seen to lose events around rebalances without acking them.
-5. Skipped messages (`sequencing`, no upstream counterpart): a last line of defence that takes each
+5. Table writes from a batch (`tables.written_from`, sets what faust/streams.py
+   `Stream._set_current_event` sets during iteration): faust's tables take a key's changelog
+   partition from the current event, which a batch handled outside the stream iteration lacks.
+6. Skipped messages (`sequencing`, no upstream counterpart): a last line of defence that takes each
    partition's messages in offset order without holes, seeking back to any it was not given, and
    audits waiting processors for messages their partitions' logs already hold.
 """
