@@ -24,6 +24,7 @@ from ragstream.observability.metrics import observe_processing
 from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.projections import Projection
 from ragstream.settings import Settings
+from ragstream.streams.admission import contract_violation, fits
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
@@ -50,7 +51,7 @@ from ragstream.streams.stages import (
     budget_tokenizer,
     chunk_upserted,
 )
-from ragstream.streams.versioning import COMMAND_NAMES, decide, rejected
+from ragstream.streams.versioning import COMMAND_NAMES, Decision, decide, rejected
 from ragstream.streams.worker import raw_topic, worker_app
 from ragstream.topics import Lane, catalogue, document_key, header_lane
 
@@ -115,6 +116,7 @@ def create_app(
     embeddings_topic = raw_topic(app, topics.embeddings.name)
     dlq_topic = raw_topic(app, topics.dlq.name)
     document_state = app.Table("document_state", default=None, key_type=str)
+    limit = settings.kafka.max_message_bytes
 
     async def dead_letter(event: Any, processor: str, error: BaseException) -> None:
         msg = event.message
@@ -131,6 +133,16 @@ def create_app(
         if decoded.name not in allowed:
             raise InvalidRecord(f"{decoded.name} does not belong on {event.message.topic}")
         return decoded.name, decoded.record
+
+    async def send(
+        topic: Any, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]:
+        """Send one output with the trace of the input it came from (its headers first); returns
+        the broker's pending ack, for the caller to await with the rest of its batch."""
+        pending: asyncio.Future[Any] = await topic.send(
+            key=key, value=value, headers=[*propagated_headers(), *headers]
+        )
+        return pending
 
     @app.agent(commands_topic)
     async def validate_commands(stream: Any) -> None:
@@ -171,6 +183,23 @@ def create_app(
                 PROCESSED.labels("validate_commands").inc()
                 observe_processing("validate_commands", started)
 
+    async def decided_command(
+        name: str, cmd: dict[str, Any], current: dict[str, Any] | None, position: str
+    ) -> Decision:
+        """The versioning decision on a command held to its contract (streams/admission.py)."""
+        now = datetime.now(UTC)
+        violation = contract_violation(name, cmd)
+        if violation is not None:
+            return rejected(name, cmd, current, f"invalid: {violation}", position=position, now=now)
+        try:
+            # Extraction: a binary document becomes text here, before the versioning decision,
+            # so a file that cannot be read is a rejected command and its partition moves on.
+            if name == "UpsertDocument" and is_binary(cmd):
+                cmd = await extraction.extract(cmd)
+            return decide(name, cmd, current, position=position, now=now)
+        except ExtractionFailed as exc:
+            return rejected(name, cmd, current, f"unreadable: {exc}", position=position, now=now)
+
     async def validate_command(
         event: Any, decided: dict[str, tuple[Any, dict[str, Any]]]
     ) -> tuple[asyncio.Future[Any], bool]:
@@ -186,22 +215,22 @@ def create_app(
         state_key = key.decode()
         current = decided[state_key][1] if state_key in decided else document_state.get(state_key)
         position = f"{msg.topic}/{msg.partition}/{msg.offset}"
-        try:
-            # Extraction: a binary document becomes text here, before the versioning decision,
-            # so a file that cannot be read is a rejected command and its partition moves on.
-            if name == "UpsertDocument" and is_binary(cmd):
-                cmd = await extraction.extract(cmd)
-            decision = decide(name, cmd, current, position=position, now=datetime.now(UTC))
-        except ExtractionFailed as exc:
-            decision = rejected(
-                name, cmd, current, f"unreadable: {exc}", position=position, now=datetime.now(UTC)
-            )
+        decision = await decided_command(name, cmd, current, position)
         lane, route = event_lanes(name, header_lane(msg.headers), current)
         state = None if decision.state is None else with_content_lane(name, decision.state, route)
-        pending = await events_topic.send(
-            key=key, value=codec.encode(decision.event_name, decision.event),
-            headers=[*propagated_headers(), *lane_headers(lane, route)],
-        )  # fmt: skip
+        value = codec.encode(decision.event_name, decision.event)
+        if not fits(key, value, limit):
+            # Rejected rather than dead-lettered: the reason lands in the document's history.
+            decision = rejected(
+                name, cmd, current,
+                f"too large: its {decision.event_name} event would be {len(value):,} bytes, over the "
+                f"{limit:,} a record may hold",
+                position=position, now=datetime.now(UTC),
+            )  # fmt: skip
+            state, value = None, codec.encode(decision.event_name, decision.event)
+            if not fits(key, value, limit):  # its own fields are that large: nothing to record
+                raise InvalidRecord(f"even the command's rejection is {len(value):,} bytes")
+        pending = await send(events_topic, key, value, lane_headers(lane, route))
         if state is not None:
             decided[state_key] = (event, state)
         return pending, decision.accepted
@@ -248,11 +277,7 @@ def create_app(
                 chunk_upserted, record, chunking.for_document(record["tenant"], record["metadata"])
             )
             value = codec.encode("DocumentChunked", chunked)
-        headers = [*propagated_headers(), *lane_headers(lane, route)]
-        pending: asyncio.Future[Any] = await chunks_topics[route].send(
-            key=event.message.key, value=value, headers=headers
-        )
-        return pending
+        return await send(chunks_topics[route], event.message.key, value, lane_headers(lane, route))
 
     turns = ModelTurns()
 
@@ -302,9 +327,8 @@ def create_app(
                     if kind == "DocumentChunked"
                     else event.value
                 )
-                headers = [*propagated_headers(), *carried(event.message.headers)]
                 pending.append(
-                    await embeddings_topic.send(key=event.message.key, value=value, headers=headers)
+                    await send(embeddings_topic, event.message.key, value, carried(event.message.headers))
                 )
             # The batch is acked (and its offsets become committable) only once its output is durable.
             await asyncio.gather(*pending)

@@ -1,0 +1,59 @@
+"""What a command must be, beyond its Avro schema, to become an event.
+
+The REST API, the SDK, the ingest CLI and CDC build commands with the models of ragstream.contracts,
+so nothing they write breaks a rule Avro cannot express (identifier patterns, sizes, NUL). Any other
+Avro producer writes straight to the commands topic: the validate stage holds its commands to the
+same models, so a NUL in a metadata value or a 3 MB text is a rejected command with a reason, not a
+projection stalled on PostgreSQL or a document too large for every topic after this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ragstream.contracts import DeleteDocument, UpdateDocumentAccess, UpsertDocument
+
+MODELS: dict[str, type[BaseModel]] = {
+    "UpsertDocument": UpsertDocument,
+    "DeleteDocument": DeleteDocument,
+    "UpdateDocumentAccess": UpdateDocumentAccess,
+}
+# Room left in a record for what is not its key and value: the record batch's framing (61 bytes
+# and a few varints) and the trace and lane headers (~200 bytes).
+RECORD_HEADROOM = 4096
+# A reason is stored in the CommandRejected event and shown in the document's history.
+_SHOWN_ERRORS = 3
+_MESSAGE_CHARS = 160
+
+
+def contract_violation(name: str, record: Mapping[str, Any]) -> str | None:
+    """Why the decoded command breaks its contract model, in a line; None when it keeps it."""
+    model = MODELS.get(name)
+    if model is None:
+        return None  # an unknown type is decided (rejected) by versioning.decide
+    fields = {k: v for k, v in record.items() if k != "schema_version"}
+    try:
+        model.model_validate(fields)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        shown = "; ".join(_described(e) for e in errors[:_SHOWN_ERRORS])
+        more = len(errors) - _SHOWN_ERRORS
+        return shown + (f" (and {more} more)" if more > 0 else "")
+    return None
+
+
+def _described(error: Mapping[str, Any]) -> str:
+    # A location can hold the producer's own text (a metadata key): cut short, and without NUL,
+    # which the reason's way into PostgreSQL (the registry's history) cannot carry.
+    where = ".".join(str(part)[:_MESSAGE_CHARS] for part in error["loc"])
+    described = f"{where}: {error['msg']}" if where else str(error["msg"])
+    return described[: 2 * _MESSAGE_CHARS].replace("\x00", "\\x00")
+
+
+def fits(key: bytes, value: bytes, max_message_bytes: int) -> bool:
+    """Whether a record of this key and value stays within the topics' record limit (the producer
+    refuses a larger one outright, the broker one that only its headers push over)."""
+    return len(key) + len(value) + RECORD_HEADROOM <= max_message_bytes

@@ -1,0 +1,106 @@
+"""Commands an upstream system writes to Kafka itself, past the API's models: the validate stage
+holds them to the same contract and to what the next topics can carry, rejecting the rest with a
+reason in the document's history while the partition keeps flowing (streams/admission.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from ragstream.codec import load_codec
+from ragstream.contracts import UpsertDocument
+from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.settings import Settings
+from ragstream.topics import catalogue, document_key
+from tests.conftest import unique_tag
+from tests.integration.helpers import logs_on_failure, post_documents, search, token_of, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Small records, so a command the commands topic accepts can still make an event too large for
+# the events topic without sending megabytes around.
+RECORD_LIMIT = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
+    tag = unique_tag()
+    env = isolated_env(
+        tag, tmp_path_factory.mktemp(tag), RAGSTREAM_KAFKA__MAX_MESSAGE_BYTES=str(RECORD_LIMIT)
+    )
+    with logs_on_failure(LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")))) as running:
+        running.start()
+        yield running
+
+
+def produce(settings: Settings, commands: list[tuple[bytes, str, dict[str, Any]]]) -> None:
+    """Write Avro commands straight to the topic, as any producer may: no model checks them."""
+    codec = load_codec(settings.codec)
+    topic = catalogue(settings.kafka.topic_prefix).commands.name
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka.bootstrap_servers, max_request_size=RECORD_LIMIT
+        )
+        await producer.start()
+        try:
+            for key, name, record in commands:
+                await producer.send_and_wait(topic, codec.encode(name, record), key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def upsert(document_id: str, content: str, **fields: Any) -> tuple[bytes, str, dict[str, Any]]:
+    record = UpsertDocument(document_id=document_id, content=content).to_avro() | fields
+    return document_key("default", document_id), "UpsertDocument", record
+
+
+def history(pipeline: LocalPipeline, document_id: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{pipeline.query_url}/v1/documents/{document_id}/history", headers={"X-Tenant": "default"}
+    )
+    return list(response.json()["entries"]) if response.status_code == 200 else []
+
+
+def test_commands_that_break_the_contract_or_the_record_limit_are_rejected_with_a_reason(
+    pipeline: LocalPipeline,
+) -> None:
+    produce(
+        pipeline.settings,
+        [
+            upsert("direct/nul", "a healthy wombat text", metadata={"team": "ops\x00x"}),
+            upsert("direct/huge", "gigantic wombat " * ((RECORD_LIMIT - 2048) // 16)),
+        ],
+    )
+    wait_until(lambda: bool(history(pipeline, "direct/nul")) and bool(history(pipeline, "direct/huge")))
+    [nul] = history(pipeline, "direct/nul")
+    assert nul["outcome"] == "rejected" and nul["reason"].startswith("invalid: ")
+    assert "metadata must not contain NUL" in nul["reason"]
+    [huge] = history(pipeline, "direct/huge")
+    assert huge["outcome"] == "rejected" and huge["reason"].startswith("too large: its DocumentUpserted")
+
+    # The partition kept flowing, and the same documents are accepted once they keep the rules.
+    token = token_of(
+        post_documents(
+            pipeline.command_url,
+            [
+                {
+                    "document_id": "direct/nul",
+                    "content": "a healthy wombat text",
+                    "metadata": {"team": "ops"},
+                },
+                {"document_id": "direct/huge", "content": "a modest wombat text"},
+            ],
+        )
+    )
+    hits = search(pipeline.query_url, "wombat", mode="bm25", token=token)
+    assert {h["document_id"] for h in hits} == {"direct/nul", "direct/huge"}
+    assert not any("gigantic" in h["text"] for h in hits)
+    assert [e["outcome"] for e in history(pipeline, "direct/huge")] == ["rejected", "accepted"]

@@ -1,0 +1,74 @@
+"""Commands written by any Avro producer are held to the same contract as the API's, in words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ragstream.codec import load_codec
+from ragstream.contracts import MAX_CONTENT_CHARS, UpdateDocumentAccess, UpsertDocument
+from ragstream.streams.admission import RECORD_HEADROOM, contract_violation, fits
+from tests.unit.codecs import UNIT_CODEC
+
+pytestmark = pytest.mark.unit
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def decoded(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The record as the validate stage sees it: through the Avro codec and back."""
+    codec = load_codec(UNIT_CODEC)
+    got = codec.decode(codec.encode(name, record))
+    assert got.name == name
+    return dict(got.record)
+
+
+def upsert(**fields: Any) -> dict[str, Any]:
+    return decoded(
+        "UpsertDocument", UpsertDocument(document_id="d", content="text", event_time=NOW).to_avro() | fields
+    )
+
+
+def test_what_the_api_would_write_keeps_the_contract() -> None:
+    assert contract_violation("UpsertDocument", upsert()) is None
+    access = UpdateDocumentAccess(document_id="d", acl=["group:x"], event_time=NOW).to_avro()
+    assert contract_violation("UpdateDocumentAccess", decoded("UpdateDocumentAccess", access)) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"metadata": {"team": "a\x00b"}}, "NUL"),
+        ({"document_id": "line\nbreak"}, "document_id"),
+        ({"content": "x" * (MAX_CONTENT_CHARS + 1)}, "content"),
+        ({"content": "   "}, "content must not be empty"),
+        ({"acl": ["everyone"]}, "acl.0"),
+        ({"metadata": {f"k{i}": "v" for i in range(65)}}, "metadata"),
+        ({"content_type": "application/pdf"}, "binary"),
+    ],
+)
+def test_a_direct_producers_broken_command_is_named_in_a_line(fields: dict[str, Any], named: str) -> None:
+    violation = contract_violation("UpsertDocument", upsert(**fields))
+    assert violation is not None and named in violation
+    assert "\n" not in violation and len(violation) < 1200
+
+
+def test_the_reason_never_carries_a_nul_or_the_producers_long_text() -> None:
+    key = "\x00" + "k" * 10_000
+    violation = contract_violation("UpsertDocument", upsert(metadata={key: "v"}))
+    assert violation is not None and "\x00" not in violation and len(violation) < 1200
+    assert "k" * 200 not in violation
+
+
+def test_every_error_is_counted_even_when_only_three_are_shown() -> None:
+    violation = contract_violation(
+        "UpsertDocument", upsert(tenant="a b", actor="", acl=["x"], title="t" * 2000, source={"s" * 65: "v"})
+    )
+    assert violation is not None and violation.count(";") == 2 and "(and 2 more)" in violation
+
+
+def test_a_record_fits_only_with_room_for_its_framing_and_headers() -> None:
+    limit = 1024 * 1024
+    assert fits(b"k", b"v" * (limit - RECORD_HEADROOM - 1), limit)
+    assert not fits(b"k", b"v" * (limit - RECORD_HEADROOM), limit)
