@@ -160,8 +160,9 @@ class EmbeddingSettings(_Section):
     max_passages_per_call: int = Field(default=96, ge=1, le=4096)
     # The same cap for the bulk lane (ragstream.streams.lanes): an edit waits for at most the one
     # bulk call already running, so this bounds the edit lane's wait under a bulk import. Smaller
-    # calls cost the import little on CPU (see BENCHMARKS.md, "freshness under a bulk import").
-    bulk_passages_per_call: int = Field(default=32, ge=1, le=4096)
+    # calls cost the import little on CPU: 16 against 32 left it as fast and halved the edits' p50
+    # (BENCHMARKS.md, "freshness under a bulk import: edits chunked first, bulk calls of 16").
+    bulk_passages_per_call: int = Field(default=16, ge=1, le=4096)
     device: str = "cpu"
     # How passages and queries are encoded: "auto" picks the fastest backend that measured within
     # 0.005 nDCG@10 of fp32 torch on SciFact and that this CPU and installation support (see

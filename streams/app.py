@@ -37,6 +37,7 @@ from ragstream.streams.lanes import (
     ModelTurns,
     carried,
     event_lanes,
+    interactive_first,
     lane_headers,
     lanes_of,
     passages_per_call,
@@ -238,7 +239,10 @@ def create_app(
     @app.agent(events_topic)
     async def chunk_documents(stream: Any) -> None:
         # Batched as the commands are (see validate_commands): each event's output is sent when
-        # it is ready, and the batch waits for the acks once.
+        # it is ready, and the batch waits for the acks once. A batch chunks its edits first: an
+        # edit that arrived behind an import's documents waits for the batch in progress, not also
+        # for the documents ahead of it in its own batch (only a batch, its offsets already
+        # admitted in order, may be reordered; see streams.delivery.sequencing).
         batches = event_batches(
             stream, settings.streams.records_per_batch, is_current=owns,
             sequencer=faust_sequencer(app, "chunk_documents", [topics.events.name]),
@@ -246,7 +250,7 @@ def create_app(
         async for events in batches:
             started = time.perf_counter()
             sent: list[tuple[Any, asyncio.Future[Any]]] = []
-            for event in events:
+            for event in interactive_first(events, lambda event: lanes_of(event.message.headers)[1]):
                 bind_message(event.message)
                 try:
                     sent.append((event, await chunk_event(event)))

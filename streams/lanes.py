@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from ragstream.settings import EmbeddingSettings
 from ragstream.topics import LANE_HEADER, ROUTE_HEADER, Headers, Lane, header_lane
 
 # What the validate stage keeps in a document's state: the lane its current content came through.
 CONTENT_LANE = "content_lane"
+T = TypeVar("T")
 
 
 def passages_per_call(settings: EmbeddingSettings, lane: Lane) -> int:
@@ -66,6 +67,16 @@ def lanes_of(headers: Headers) -> tuple[Lane, Lane]:
     lane = header_lane(pairs)
     routed = any(key == ROUTE_HEADER for key, _ in pairs)
     return lane, header_lane(pairs, ROUTE_HEADER) if routed else lane
+
+
+def interactive_first(events: Iterable[T], route: Callable[[T], Lane]) -> list[T]:
+    """The events routed to the interactive chunks topic first, then the rest, each group in its
+    own order: what goes to one topic keeps its order (a document's changes in one lane stay in
+    sequence), and nothing orders one topic's records against the other's anyway. An edit caught in
+    a batch behind a bulk import's documents is then not chunked after all of them."""
+    items = list(events)
+    first = [e for e in items if route(e) is Lane.INTERACTIVE]
+    return first + [e for e in items if route(e) is not Lane.INTERACTIVE]
 
 
 def carried(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> list[tuple[str, bytes]]:

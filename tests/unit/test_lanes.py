@@ -19,6 +19,7 @@ from ragstream.streams.lanes import (
     ModelTurns,
     carried,
     event_lanes,
+    interactive_first,
     lane_headers,
     lanes_of,
     passages_per_call,
@@ -67,6 +68,14 @@ def test_lane_headers_travel_from_event_to_chunks_to_embeddings() -> None:
         assert lanes_of(headers) == (lane, route)
         assert lanes_of(carried(headers)) == (lane, route)
         assert lanes_of(dict(carried(headers))) == (lane, route)
+
+
+def test_a_chunk_batch_takes_its_edits_first_and_keeps_each_lanes_order() -> None:
+    routes = {"bulk-1": Lane.BULK, "edit-1": Lane.INTERACTIVE, "bulk-2": Lane.BULK,
+              "access-of-bulk-1": Lane.BULK, "edit-2": Lane.INTERACTIVE}  # fmt: skip
+    events = [(name, lane_headers(Lane.INTERACTIVE, route)) for name, route in routes.items()]
+    ordered = interactive_first(events, lambda event: lanes_of(event[1])[1])
+    assert [name for name, _ in ordered] == ["edit-1", "edit-2", "bulk-1", "bulk-2", "access-of-bulk-1"]
 
 
 def test_each_lane_has_a_chunks_topic_of_its_own_in_the_catalogue() -> None:
