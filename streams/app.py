@@ -326,11 +326,19 @@ def create_app(
             pending = []
             for event, kind, _ in decoded:
                 bind_message(event.message)  # each output carries its own input's trace
-                value = (
-                    codec.encode("DocumentEmbedded", next(embedded))
-                    if kind == "DocumentChunked"
-                    else event.value
-                )
+                value = event.value
+                if kind == "DocumentChunked":
+                    value = codec.encode("DocumentEmbedded", next(embedded))
+                    if not fits(event.message.key, value, limit):
+                        # A vector per chunk can take a document that fit as chunks past the
+                        # record limit (~2 Mi characters of Cyrillic text): dead-lettered, where
+                        # sending it would fail the whole batch on every redelivery (a stalled lane).
+                        too_large = InvalidRecord(
+                            f"its DocumentEmbedded would be {len(value):,} bytes, over the {limit:,} "
+                            "a record may hold"
+                        )
+                        await dead_letter(event, name, too_large)
+                        continue
                 pending.append(
                     await send(embeddings_topic, event.message.key, value, carried(event.message.headers))
                 )

@@ -1,6 +1,8 @@
 """Commands an upstream system writes to Kafka itself, past the API's models: the validate stage
 holds them to the same contract and to what the next topics can carry, rejecting the rest with a
-reason in the document's history while the partition keeps flowing (streams/admission.py)."""
+reason in the document's history while the partition keeps flowing (streams/admission.py). And a
+document that fits as chunks but not with a vector per chunk: dead-lettered by the embedding stage,
+which keeps embedding everything else."""
 
 from __future__ import annotations
 
@@ -19,7 +21,14 @@ from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
 from tests.conftest import unique_tag
-from tests.integration.helpers import logs_on_failure, post_documents, search, token_of, wait_until
+from tests.integration.helpers import (
+    logs_on_failure,
+    post_documents,
+    read_topic,
+    search,
+    token_of,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # Small records, so a command the commands topic accepts can still make an event too large for
@@ -104,3 +113,32 @@ def test_commands_that_break_the_contract_or_the_record_limit_are_rejected_with_
     assert {h["document_id"] for h in hits} == {"direct/nul", "direct/huge"}
     assert not any("gigantic" in h["text"] for h in hits)
     assert [e["outcome"] for e in history(pipeline, "direct/huge")] == ["rejected", "accepted"]
+
+
+def test_a_document_too_large_once_embedded_is_dead_lettered_and_the_lane_keeps_flowing(
+    pipeline: LocalPipeline,
+) -> None:
+    settings = pipeline.settings
+    # ~80 kB of text: its command, event and chunks fit in a record; with 384 floats per chunk
+    # (~110 chunks) its DocumentEmbedded does not.
+    sentence = "The narwhal ledger records tusk {n} of the winter survey in the northern bay. "
+    large = "\n\n".join(" ".join(sentence.format(n=p * 10 + i) for i in range(10)) for p in range(100))
+    post_documents(pipeline.command_url, [{"document_id": "limits/large", "content": large}])
+
+    def dead_letters() -> list[dict[str, bytes]]:
+        raw = asyncio.run(read_topic(settings, catalogue(settings.kafka.topic_prefix).dlq.name))
+        return [dict(m.headers) for _, _, _, m in raw if dict(m.headers).get("processor") == b"embed_chunks"]
+
+    wait_until(lambda: bool(dead_letters()), timeout=120)
+    [letter] = dead_letters()
+    assert b"DocumentEmbedded would be" in letter["error"]
+
+    # The lane was not stalled by it: a document written after it is embedded and searchable.
+    small = [{"document_id": "limits/small", "content": "a small narwhal note"}]
+    hits = search(
+        pipeline.query_url,
+        "narwhal",
+        mode="bm25",
+        token=token_of(post_documents(pipeline.command_url, small)),
+    )
+    assert {h["document_id"] for h in hits} == {"limits/small"}
