@@ -10,16 +10,15 @@ projection stalled on PostgreSQL or a document too large for every topic after t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from ragstream.contracts import DeleteDocument, UpdateDocumentAccess, UpsertDocument
+from ragstream.contracts import DocumentCommand
 
+# Each command model by its Avro record name (the `avro_name` every model carries).
 MODELS: dict[str, type[BaseModel]] = {
-    "UpsertDocument": UpsertDocument,
-    "DeleteDocument": DeleteDocument,
-    "UpdateDocumentAccess": UpdateDocumentAccess,
+    model.model_fields["avro_name"].default: model for model in get_args(DocumentCommand)
 }
 # Room left in a record for what is not its key and value: the record batch's framing (61 bytes
 # and a few varints) and the trace and lane headers (~200 bytes).
@@ -53,7 +52,10 @@ def _described(error: Mapping[str, Any]) -> str:
     return described[: 2 * _MESSAGE_CHARS].replace("\x00", "\\x00")
 
 
-def fits(key: bytes, value: bytes, max_message_bytes: int) -> bool:
-    """Whether a record of this key and value stays within the topics' record limit (the producer
-    refuses a larger one outright, the broker one that only its headers push over)."""
-    return len(key) + len(value) + RECORD_HEADROOM <= max_message_bytes
+def oversize(what: str, key: bytes, value: bytes, max_message_bytes: int) -> str | None:
+    """Why a record of this key and value would not fit within the topics' record limit (the
+    producer refuses a larger one outright, the broker one that only its headers push over), in
+    words naming `what` it holds; None when it fits."""
+    if len(key) + len(value) + RECORD_HEADROOM <= max_message_bytes:
+        return None
+    return f"its {what} would be {len(value):,} bytes, over the {max_message_bytes:,} a record may hold"

@@ -24,7 +24,7 @@ from ragstream.observability.metrics import observe_processing
 from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.projections import Projection
 from ragstream.settings import Settings
-from ragstream.streams.admission import contract_violation, fits
+from ragstream.streams.admission import contract_violation, oversize
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
@@ -220,17 +220,14 @@ def create_app(
         lane, route = event_lanes(name, header_lane(msg.headers), current)
         state = None if decision.state is None else with_content_lane(name, decision.state, route)
         value = codec.encode(decision.event_name, decision.event)
-        if not fits(key, value, limit):
+        if excess := oversize(f"{decision.event_name} event", key, value, limit):
             # Rejected rather than dead-lettered: the reason lands in the document's history.
             decision = rejected(
-                name, cmd, current,
-                f"too large: its {decision.event_name} event would be {len(value):,} bytes, over the "
-                f"{limit:,} a record may hold",
-                position=position, now=datetime.now(UTC),
-            )  # fmt: skip
+                name, cmd, current, f"too large: {excess}", position=position, now=datetime.now(UTC)
+            )
             state, value = None, codec.encode(decision.event_name, decision.event)
-            if not fits(key, value, limit):  # its own fields are that large: nothing to record
-                raise InvalidRecord(f"even the command's rejection is {len(value):,} bytes")
+            if excess := oversize("rejection", key, value, limit):  # its own fields are that large
+                raise InvalidRecord(excess)
         pending = await send(events_topic, key, value, lane_headers(lane, route))
         if state is not None:
             decided[state_key] = (event, state)
@@ -329,15 +326,11 @@ def create_app(
                 value = event.value
                 if kind == "DocumentChunked":
                     value = codec.encode("DocumentEmbedded", next(embedded))
-                    if not fits(event.message.key, value, limit):
+                    if excess := oversize("DocumentEmbedded", event.message.key, value, limit):
                         # A vector per chunk can take a document that fit as chunks past the
                         # record limit (~2 Mi characters of Cyrillic text): dead-lettered, where
                         # sending it would fail the whole batch on every redelivery (a stalled lane).
-                        too_large = InvalidRecord(
-                            f"its DocumentEmbedded would be {len(value):,} bytes, over the {limit:,} "
-                            "a record may hold"
-                        )
-                        await dead_letter(event, name, too_large)
+                        await dead_letter(event, name, InvalidRecord(excess))
                         continue
                 pending.append(
                     await send(embeddings_topic, event.message.key, value, carried(event.message.headers))

@@ -7,8 +7,6 @@ which keeps embedding everything else."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,18 +15,10 @@ from aiokafka import AIOKafkaProducer
 
 from ragstream.codec import load_codec
 from ragstream.contracts import UpsertDocument
-from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
-from tests.conftest import unique_tag
-from tests.integration.helpers import (
-    logs_on_failure,
-    post_documents,
-    read_topic,
-    search,
-    token_of,
-    wait_until,
-)
+from tests.integration.helpers import post_documents, read_topic, search, token_of, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # Small records, so a command the commands topic accepts can still make an event too large for
@@ -37,14 +27,9 @@ RECORD_LIMIT = 256 * 1024
 
 
 @pytest.fixture(scope="module")
-def pipeline(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
-    tag = unique_tag()
-    env = isolated_env(
-        tag, tmp_path_factory.mktemp(tag), RAGSTREAM_KAFKA__MAX_MESSAGE_BYTES=str(RECORD_LIMIT)
-    )
-    with logs_on_failure(LocalPipeline(env, Path(tmp_path_factory.mktemp("logs")))) as running:
-        running.start()
-        yield running
+def pipeline_env(pipeline_env: dict[str, str]) -> dict[str, str]:
+    """The shared fixture's environment, with small records (tests/conftest.py's `pipeline` runs it)."""
+    return {**pipeline_env, "RAGSTREAM_KAFKA__MAX_MESSAGE_BYTES": str(RECORD_LIMIT)}
 
 
 def produce(settings: Settings, commands: list[tuple[bytes, str, dict[str, Any]]]) -> None:

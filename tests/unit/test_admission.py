@@ -9,7 +9,8 @@ import pytest
 
 from ragstream.codec import load_codec
 from ragstream.contracts import MAX_CONTENT_CHARS, UpdateDocumentAccess, UpsertDocument
-from ragstream.streams.admission import RECORD_HEADROOM, contract_violation, fits
+from ragstream.streams.admission import MODELS, RECORD_HEADROOM, contract_violation, oversize
+from ragstream.streams.versioning import COMMAND_NAMES
 from tests.unit.codecs import UNIT_CODEC
 
 pytestmark = pytest.mark.unit
@@ -70,5 +71,10 @@ def test_every_error_is_counted_even_when_only_three_are_shown() -> None:
 
 def test_a_record_fits_only_with_room_for_its_framing_and_headers() -> None:
     limit = 1024 * 1024
-    assert fits(b"k", b"v" * (limit - RECORD_HEADROOM - 1), limit)
-    assert not fits(b"k", b"v" * (limit - RECORD_HEADROOM), limit)
+    assert oversize("DocumentEmbedded", b"k", b"v" * (limit - RECORD_HEADROOM - 1), limit) is None
+    too_large = oversize("DocumentEmbedded", b"k", b"v" * (limit - RECORD_HEADROOM), limit)
+    assert too_large == "its DocumentEmbedded would be 1,044,480 bytes, over the 1,048,576 a record may hold"
+
+
+def test_every_command_type_has_its_contract_model() -> None:
+    assert set(MODELS) == COMMAND_NAMES
