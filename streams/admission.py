@@ -23,6 +23,8 @@ MODELS: dict[str, type[BaseModel]] = {
 # Room left in a record for what is not its key and value: the record batch's framing (61 bytes
 # and a few varints) and the trace and lane headers (~200 bytes).
 RECORD_HEADROOM = 4096
+# An embedding is a vector of 4-byte floats (Avro `float`), one per chunk.
+FLOAT_BYTES = 4
 # A reason is stored in the CommandRejected event and shown in the document's history.
 _SHOWN_ERRORS = 3
 _MESSAGE_CHARS = 160
@@ -59,3 +61,20 @@ def oversize(what: str, key: bytes, value: bytes, max_message_bytes: int) -> str
     if len(key) + len(value) + RECORD_HEADROOM <= max_message_bytes:
         return None
     return f"its {what} would be {len(value):,} bytes, over the {max_message_bytes:,} a record may hold"
+
+
+def unembeddable(
+    key: bytes, chunked: bytes, chunks: int, dimension: int, max_message_bytes: int
+) -> str | None:
+    """Why the DocumentEmbedded of this (encoded) DocumentChunked could not fit in a record, known
+    before the model runs: it carries every field of the DocumentChunked plus a vector of
+    `dimension` floats per chunk, so their sum is a floor of its size. Thousands of chunks keep the
+    model busy for minutes, to be dead-lettered after; None when the floor fits (the embedding
+    stage checks the real size)."""
+    floor = len(chunked) + chunks * dimension * FLOAT_BYTES
+    if len(key) + floor + RECORD_HEADROOM <= max_message_bytes:
+        return None
+    return (
+        f"its DocumentEmbedded would be over {floor:,} bytes ({chunks:,} chunks and a vector of "
+        f"{dimension} floats each), over the {max_message_bytes:,} a record may hold"
+    )

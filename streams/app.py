@@ -24,7 +24,7 @@ from ragstream.observability.metrics import observe_processing
 from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.projections import Projection
 from ragstream.settings import Settings
-from ragstream.streams.admission import contract_violation, oversize
+from ragstream.streams.admission import contract_violation, oversize, unembeddable
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
@@ -278,6 +278,9 @@ def create_app(
                 chunk_upserted, record, chunking.for_document(record["tenant"], record["metadata"])
             )
             value = codec.encode("DocumentChunked", chunked)
+            chunks = len(chunked["chunks"])
+            if excess := unembeddable(event.message.key, value, chunks, model.dimension, limit):
+                raise InvalidRecord(excess)  # dead-lettered here, not after minutes of the model
         return await send(chunks_topics[route], event.message.key, value, lane_headers(lane, route))
 
     turns = ModelTurns()
@@ -327,9 +330,9 @@ def create_app(
                 if kind == "DocumentChunked":
                     value = codec.encode("DocumentEmbedded", next(embedded))
                     if excess := oversize("DocumentEmbedded", event.message.key, value, limit):
-                        # A vector per chunk can take a document that fit as chunks past the
-                        # record limit (~2 Mi characters of Cyrillic text): dead-lettered, where
-                        # sending it would fail the whole batch on every redelivery (a stalled lane).
+                        # The chunk stage drops what is surely too large (admission.unembeddable);
+                        # what its floor let through by a few bytes a chunk is dead-lettered here,
+                        # where sending it would fail the whole batch on every redelivery.
                         await dead_letter(event, name, InvalidRecord(excess))
                         continue
                 pending.append(

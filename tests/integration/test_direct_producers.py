@@ -1,8 +1,8 @@
 """Commands an upstream system writes to Kafka itself, past the API's models: the validate stage
 holds them to the same contract and to what the next topics can carry, rejecting the rest with a
 reason in the document's history while the partition keeps flowing (streams/admission.py). And a
-document that fits as chunks but not with a vector per chunk: dead-lettered by the embedding stage,
-which keeps embedding everything else."""
+document that fits as chunks but not with a vector per chunk: dead-lettered by the chunk stage, before
+the model spends any time on it, while the lanes keep embedding everything else."""
 
 from __future__ import annotations
 
@@ -105,18 +105,20 @@ def test_a_document_too_large_once_embedded_is_dead_lettered_and_the_lane_keeps_
 ) -> None:
     settings = pipeline.settings
     # ~80 kB of text: its command, event and chunks fit in a record; with 384 floats per chunk
-    # (~110 chunks) its DocumentEmbedded does not.
+    # (~140 chunks) its DocumentEmbedded does not, which the chunk stage knows before the model runs.
     sentence = "The narwhal ledger records tusk {n} of the winter survey in the northern bay. "
     large = "\n\n".join(" ".join(sentence.format(n=p * 10 + i) for i in range(10)) for p in range(100))
     post_documents(pipeline.command_url, [{"document_id": "limits/large", "content": large}])
 
     def dead_letters() -> list[dict[str, bytes]]:
         raw = asyncio.run(read_topic(settings, catalogue(settings.kafka.topic_prefix).dlq.name))
-        return [dict(m.headers) for _, _, _, m in raw if dict(m.headers).get("processor") == b"embed_chunks"]
+        return [
+            dict(m.headers) for _, _, _, m in raw if dict(m.headers).get("processor") == b"chunk_documents"
+        ]
 
     wait_until(lambda: bool(dead_letters()), timeout=120)
     [letter] = dead_letters()
-    assert b"DocumentEmbedded would be" in letter["error"]
+    assert b"DocumentEmbedded would be over" in letter["error"]
 
     # The lane was not stalled by it: a document written after it is embedded and searchable.
     small = [{"document_id": "limits/small", "content": "a small narwhal note"}]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ragstream.codec import load_codec
 from ragstream.contracts import MAX_CONTENT_CHARS, UpdateDocumentAccess, UpsertDocument
-from ragstream.streams.admission import MODELS, RECORD_HEADROOM, contract_violation, oversize
+from ragstream.settings import ChunkingSettings
+from ragstream.streams.admission import MODELS, RECORD_HEADROOM, contract_violation, oversize, unembeddable
+from ragstream.streams.stages import ChunkingPolicy, EmbeddingStage, chunk_upserted
 from ragstream.streams.versioning import COMMAND_NAMES
 from tests.unit.codecs import UNIT_CODEC
 
@@ -78,3 +82,55 @@ def test_a_record_fits_only_with_room_for_its_framing_and_headers() -> None:
 
 def test_every_command_type_has_its_contract_model() -> None:
     assert set(MODELS) == COMMAND_NAMES
+
+
+class ConstantEmbedder:
+    """Any vector will do: only the size of the record it ends up in is measured."""
+
+    name, version = "constant", "1"
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+
+    def embed_passages(self, texts: Sequence[str]) -> Any:
+        return np.full((len(texts), self.dimension), 0.5, dtype=np.float32)
+
+    def embed_query(self, text: str) -> Any:
+        return self.embed_passages([text])[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "dimension"),
+    [
+        ("\n\n".join(f"Paragraph {i}: " + "tusk ledger " * 60 for i in range(12)), 384),
+        ("\n\n".join("Нарвал " * 150 for _ in range(6)), 384),
+        ("one short line", 8),
+    ],
+)
+async def test_the_embedded_size_known_before_the_model_runs_is_a_floor_of_the_real_one(
+    text: str, dimension: int
+) -> None:
+    codec = load_codec(UNIT_CODEC)
+    config = ChunkingPolicy(ChunkingSettings(max_tokens=64, overlap_tokens=8)).for_document("t", {})
+    chunked = chunk_upserted(upserted_event(text), config)
+    value = codec.encode("DocumentChunked", chunked)
+    [embedded] = await EmbeddingStage(ConstantEmbedder(dimension), None).embed([chunked])
+    real = len(codec.encode("DocumentEmbedded", embedded))
+    chunks = len(chunked["chunks"])
+    floor = len(value) + chunks * dimension * 4
+    assert floor <= real < floor + 16 * chunks + 256  # a floor, and a close one
+    # So a limit the floor passes by a byte is refused before the model, and one it fits is not.
+    key = b"t/d"
+    fitting = len(key) + floor + RECORD_HEADROOM
+    assert unembeddable(key, value, chunks, dimension, fitting) is None
+    refused = unembeddable(key, value, chunks, dimension, fitting - 1)
+    assert refused is not None and f"{chunks:,} chunks" in refused and f"{fitting - 1:,}" in refused
+
+
+def upserted_event(content: str) -> dict[str, Any]:
+    return {
+        "schema_version": 2, "command_id": "c", "tenant": "t", "document_id": "d", "actor": "a",
+        "event_time": NOW, "source": {"api": "v1"}, "event_id": "e", "version": 3, "recorded_time": NOW,
+        "command_position": "x/0/1", "title": "A title", "metadata": {"source": "wiki", "k": "v" * 300},
+        "acl": ["group:a"], "content": content, "content_type": "text/plain", "locations": [],
+    }  # fmt: skip
