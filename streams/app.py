@@ -340,7 +340,7 @@ def create_app(
                 )
             # The batch is acked (and its offsets become committable) only once its output is durable.
             await asyncio.gather(*pending)
-            PROCESSED.labels(name).inc(len(decoded))
+            PROCESSED.labels(name).inc(len(pending))  # a dead letter is counted as one, not as processed
             observe_processing(name, started)
 
     @app.agent(chunks_topics[Lane.INTERACTIVE])
