@@ -25,6 +25,9 @@ MODELS: dict[str, type[BaseModel]] = {
 RECORD_HEADROOM = 4096
 # An embedding is a vector of 4-byte floats (Avro `float`), one per chunk.
 FLOAT_BYTES = 4
+# What a rejection carries of the command it refuses (streams.versioning._base), cut to these sizes.
+_CARRIED_CHARS = 1024
+_CARRIED_SOURCE_ENTRIES = 32
 # A reason is stored in the CommandRejected event and shown in the document's history.
 _SHOWN_ERRORS = 3
 _MESSAGE_CHARS = 160
@@ -44,6 +47,23 @@ def contract_violation(name: str, record: Mapping[str, Any]) -> str | None:
         more = len(errors) - _SHOWN_ERRORS
         return shown + (f" (and {more} more)" if more > 0 else "")
     return None
+
+
+def storable(cmd: Mapping[str, Any]) -> dict[str, Any]:
+    """The command, with what its rejection carries of it (ids, actor, source) made storable: a
+    command that broke its contract can hold NUL there, which the rejection's way into the
+    registry's history (PostgreSQL text) cannot carry, or megabytes, which would not fit in a
+    record; either way the rejection was dead-lettered and the history never told why."""
+    out = dict(cmd)
+    for field in ("command_id", "tenant", "document_id", "actor"):
+        out[field] = _storable(cmd[field])
+    entries = list((cmd.get("source") or {}).items())[:_CARRIED_SOURCE_ENTRIES]
+    out["source"] = {_storable(k): _storable(v) for k, v in entries}
+    return out
+
+
+def _storable(text: str) -> str:
+    return text[:_CARRIED_CHARS].replace("\x00", "\\x00")[:_CARRIED_CHARS]
 
 
 def _described(error: Mapping[str, Any]) -> str:

@@ -24,7 +24,7 @@ from ragstream.observability.metrics import observe_processing
 from ragstream.observability.tracing import bind_message, propagated_headers
 from ragstream.projections import Projection
 from ragstream.settings import Settings
-from ragstream.streams.admission import contract_violation, oversize, unembeddable
+from ragstream.streams.admission import contract_violation, oversize, storable, unembeddable
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
@@ -191,7 +191,8 @@ def create_app(
         now = datetime.now(UTC)
         violation = contract_violation(name, cmd)
         if violation is not None:
-            return rejected(name, cmd, current, f"invalid: {violation}", position=position, now=now)
+            reason = f"invalid: {violation}"
+            return rejected(name, storable(cmd), current, reason, position=position, now=now)
         try:
             # Extraction: a binary document becomes text here, before the versioning decision,
             # so a file that cannot be read is a rejected command and its partition moves on.

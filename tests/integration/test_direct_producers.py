@@ -71,9 +71,16 @@ def test_commands_that_break_the_contract_or_the_record_limit_are_rejected_with_
         [
             upsert("direct/nul", "a healthy wombat text", metadata={"team": "ops\x00x"}),
             upsert("direct/huge", "gigantic wombat " * ((RECORD_LIMIT - 2048) // 16)),
+            # Broken where the rejection carries the command (its actor, its source): the rejection
+            # must still reach the history, which cannot store NUL.
+            upsert("direct/actor", "a wombat text", actor="ops\x00bot", source={"via\x00": "cli"}),
         ],
     )
-    wait_until(lambda: bool(history(pipeline, "direct/nul")) and bool(history(pipeline, "direct/huge")))
+    documents = ("direct/nul", "direct/huge", "direct/actor")
+    wait_until(lambda: all(history(pipeline, d) for d in documents))
+    [actor] = history(pipeline, "direct/actor")
+    assert actor["outcome"] == "rejected" and "actor must not contain NUL" in actor["reason"]
+    assert actor["actor"] == "ops\\x00bot"
     [nul] = history(pipeline, "direct/nul")
     assert nul["outcome"] == "rejected" and nul["reason"].startswith("invalid: ")
     assert "metadata must not contain NUL" in nul["reason"]

@@ -12,7 +12,14 @@ import pytest
 from ragstream.codec import load_codec
 from ragstream.contracts import MAX_CONTENT_CHARS, UpdateDocumentAccess, UpsertDocument
 from ragstream.settings import ChunkingSettings
-from ragstream.streams.admission import MODELS, RECORD_HEADROOM, contract_violation, oversize, unembeddable
+from ragstream.streams.admission import (
+    MODELS,
+    RECORD_HEADROOM,
+    contract_violation,
+    oversize,
+    storable,
+    unembeddable,
+)
 from ragstream.streams.stages import ChunkingPolicy, EmbeddingStage, chunk_upserted
 from ragstream.streams.versioning import COMMAND_NAMES
 from tests.unit.codecs import UNIT_CODEC
@@ -134,3 +141,21 @@ def upserted_event(content: str) -> dict[str, Any]:
         "command_position": "x/0/1", "title": "A title", "metadata": {"source": "wiki", "k": "v" * 300},
         "acl": ["group:a"], "content": content, "content_type": "text/plain", "locations": [],
     }  # fmt: skip
+
+
+def test_a_rejection_carries_the_commands_ids_actor_and_source_in_a_storable_form() -> None:
+    broken = upsert(
+        actor="ops\x00bot" + "x" * 100_000,
+        source={f"k{i}": "v\x00" for i in range(100)},
+        command_id="c\x00" * 5000,
+    )
+    carried = storable(broken)
+    assert carried["actor"].startswith("ops\\x00bot") and "\x00" not in carried["actor"]
+    assert len(carried["actor"]) == len(carried["command_id"]) == 1024
+    assert len(carried["source"]) == 32 and all(v == "v\\x00" for v in carried["source"].values())
+    assert {k: v for k, v in carried.items() if k not in ("actor", "source", "command_id")} == {
+        k: v for k, v in broken.items() if k not in ("actor", "source", "command_id")
+    }
+    # What the API would write is carried unchanged.
+    fine = upsert(actor="key:ingest", source={"api": "v1"})
+    assert storable(fine) == fine
