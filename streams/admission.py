@@ -63,22 +63,26 @@ def storable(cmd: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _storable(text: str) -> str:
-    return text[:_CARRIED_CHARS].replace("\x00", "\\x00")[:_CARRIED_CHARS]
+    return _nul_escaped(text[:_CARRIED_CHARS])[:_CARRIED_CHARS]
+
+
+def _nul_escaped(text: str) -> str:
+    # NUL as the four characters `\x00`: PostgreSQL text (the registry's history) cannot hold it.
+    return text.replace("\x00", "\\x00")
 
 
 def _described(error: Mapping[str, Any]) -> str:
-    # A location can hold the producer's own text (a metadata key): cut short, and without NUL,
-    # which the reason's way into PostgreSQL (the registry's history) cannot carry.
+    # A location can hold the producer's own text (a metadata key): cut short, and without NUL.
     where = ".".join(str(part)[:_MESSAGE_CHARS] for part in error["loc"])
     described = f"{where}: {error['msg']}" if where else str(error["msg"])
-    return described[: 2 * _MESSAGE_CHARS].replace("\x00", "\\x00")
+    return _nul_escaped(described[: 2 * _MESSAGE_CHARS])
 
 
 def oversize(what: str, key: bytes, value: bytes, max_message_bytes: int) -> str | None:
     """Why a record of this key and value would not fit within the topics' record limit (the
     producer refuses a larger one outright, the broker one that only its headers push over), in
     words naming `what` it holds; None when it fits."""
-    if len(key) + len(value) + RECORD_HEADROOM <= max_message_bytes:
+    if _fits(key, len(value), max_message_bytes):
         return None
     return f"its {what} would be {len(value):,} bytes, over the {max_message_bytes:,} a record may hold"
 
@@ -92,9 +96,13 @@ def unembeddable(
     model busy for minutes, to be dead-lettered after; None when the floor fits (the embedding
     stage checks the real size)."""
     floor = len(chunked) + chunks * dimension * FLOAT_BYTES
-    if len(key) + floor + RECORD_HEADROOM <= max_message_bytes:
+    if _fits(key, floor, max_message_bytes):
         return None
     return (
         f"its DocumentEmbedded would be over {floor:,} bytes ({chunks:,} chunks and a vector of "
         f"{dimension} floats each), over the {max_message_bytes:,} a record may hold"
     )
+
+
+def _fits(key: bytes, value_bytes: int, max_message_bytes: int) -> bool:
+    return len(key) + value_bytes + RECORD_HEADROOM <= max_message_bytes

@@ -23,6 +23,7 @@ from ragstream.streams.admission import (
 from ragstream.streams.stages import ChunkingPolicy, EmbeddingStage, chunk_upserted
 from ragstream.streams.versioning import COMMAND_NAMES
 from tests.unit.codecs import UNIT_CODEC
+from tests.unit.test_stages import upserted
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -119,7 +120,11 @@ async def test_the_embedded_size_known_before_the_model_runs_is_a_floor_of_the_r
 ) -> None:
     codec = load_codec(UNIT_CODEC)
     config = ChunkingPolicy(ChunkingSettings(max_tokens=64, overlap_tokens=8)).for_document("t", {})
-    chunked = chunk_upserted(upserted_event(text), config)
+    event = upserted(
+        text, schema_version=2, source={"api": "v1"}, metadata={"source": "wiki", "k": "v" * 300},
+        acl=["group:a"], locations=[],
+    )  # fmt: skip
+    chunked = chunk_upserted(event, config)
     value = codec.encode("DocumentChunked", chunked)
     [embedded] = await EmbeddingStage(ConstantEmbedder(dimension), None).embed([chunked])
     real = len(codec.encode("DocumentEmbedded", embedded))
@@ -132,15 +137,6 @@ async def test_the_embedded_size_known_before_the_model_runs_is_a_floor_of_the_r
     assert unembeddable(key, value, chunks, dimension, fitting) is None
     refused = unembeddable(key, value, chunks, dimension, fitting - 1)
     assert refused is not None and f"{chunks:,} chunks" in refused and f"{fitting - 1:,}" in refused
-
-
-def upserted_event(content: str) -> dict[str, Any]:
-    return {
-        "schema_version": 2, "command_id": "c", "tenant": "t", "document_id": "d", "actor": "a",
-        "event_time": NOW, "source": {"api": "v1"}, "event_id": "e", "version": 3, "recorded_time": NOW,
-        "command_position": "x/0/1", "title": "A title", "metadata": {"source": "wiki", "k": "v" * 300},
-        "acl": ["group:a"], "content": content, "content_type": "text/plain", "locations": [],
-    }  # fmt: skip
 
 
 def test_a_rejection_carries_the_commands_ids_actor_and_source_in_a_storable_form() -> None:
