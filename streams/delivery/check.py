@@ -4,6 +4,7 @@ message instead of silently losing messages."""
 
 from __future__ import annotations
 
+import inspect
 from contextvars import ContextVar
 from importlib import metadata
 
@@ -14,13 +15,16 @@ SUPPORTED = {"faust-streaming": "0.15.", "aiokafka": "0.14.", "mode-streaming": 
 
 
 def _has_attribute_assigned(cls: type, method: str, attribute: str) -> bool:
-    """Whether `cls.method` assigns or reads `self.<attribute>` (its code names it)."""
-    code = getattr(getattr(cls, method, None), "__code__", None)
+    """Whether `cls.method` assigns or reads `self.<attribute>` (its code names it); faust's own
+    method, even once a fix wraps it."""
+    function = getattr(cls, method, None)
+    code = getattr(inspect.unwrap(function) if function is not None else None, "__code__", None)
     return code is not None and attribute in code.co_names
 
 
 def problems() -> list[str]:
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer.subscription_state import TopicPartitionState
     from faust import App
     from faust.transport.consumer import Consumer
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -32,7 +36,11 @@ def problems() -> list[str]:
         if not version.startswith(prefix):
             found.append(f"{package} {version} is installed; the delivery layer supports {prefix}x only")
     # Replaced by the fixes: defined by these very classes (not inherited), or the fix misses them.
-    replaced = [(Consumer, "perform_seek"), (AIOKafkaConsumerThread, "seek_to_committed")]
+    replaced = [
+        (Consumer, "perform_seek"),
+        (AIOKafkaConsumerThread, "seek_to_committed"),
+        (AIOKafkaConsumerThread, "verify_event_path"),
+    ]
     found += [
         f"{cls.__module__}.{cls.__name__}.{name} is missing"
         for cls, name in replaced
@@ -52,6 +60,8 @@ def problems() -> list[str]:
     found += [
         f"{cls.__module__}.{cls.__name__}.{name} is missing" for cls, name in needed if not hasattr(cls, name)
     ]
+    if not isinstance(getattr(TopicPartitionState, "has_valid_position", None), property):
+        found.append("aiokafka TopicPartitionState.has_valid_position is gone")
     for attribute in ("_read_offset", "_committed_offset"):
         if not _has_attribute_assigned(Consumer, "__init__", attribute):
             found.append(f"faust Consumer.__init__ no longer sets self.{attribute}")

@@ -38,18 +38,28 @@ when a patched attribute is gone). Each workaround and the upstream code it repl
 6. Skipped messages (`sequencing`, no upstream counterpart): a last line of defence that takes each
    partition's messages in offset order without holes, seeking back to any it was not given, and
    audits waiting processors for messages their partitions' logs already hold.
+7. The livelock detector (`skip_unpositioned_partitions`, wraps faust/transport/drivers/aiokafka.py
+   `AIOKafkaConsumerThread.verify_event_path`). Every few seconds faust checks each assigned
+   partition's progress and reads aiokafka's `TopicPartitionState.position`, which asserts that the
+   partition has one. Between a seek to its beginning (the rewind of 2, or a new assignment) and the
+   fetcher's reset it has none: the assertion crashed the consumer and with it the whole worker
+   (seen when a second worker joined the group). Such a partition has made no progress to judge
+   yet, so it is skipped until the next round.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from aiokafka.structs import TopicPartition
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 _INSTALLED = "_ragstream_read_offsets_patched"
+_DETECTOR_INSTALLED = "_ragstream_livelock_detector_patched"
 # The consumer generation whose committed offsets faust last sought to and recorded.
 _SOUGHT_GENERATION = "_ragstream_sought_generation"
 # Topics whose read offsets read as unknown, in every consumer of this process.
@@ -115,6 +125,7 @@ def disable_read_offset_tracking(topics: Iterable[str]) -> None:
         return
     original_init = Consumer.__init__
 
+    @functools.wraps(original_init)  # the self-check reads faust's own code through __wrapped__
     def __init__(self: Consumer, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         self._read_offset = _ReadOffsets()
@@ -123,12 +134,32 @@ def disable_read_offset_tracking(topics: Iterable[str]) -> None:
     setattr(Consumer, _INSTALLED, True)
 
 
+def skip_unpositioned_partitions() -> None:
+    """faust's livelock detector looks only at partitions that have a position (patched once)."""
+    if getattr(AIOKafkaConsumerThread, _DETECTOR_INSTALLED, False):
+        return
+    original = AIOKafkaConsumerThread.verify_event_path
+
+    @functools.wraps(original)  # faust's check stays reachable as __wrapped__
+    def verify_event_path(self: AIOKafkaConsumerThread, now: float, tp: TP) -> None:
+        subscription = self._ensure_consumer()._fetcher._subscriptions.subscription
+        assignment = subscription.assignment if subscription is not None else None
+        state = assignment.state_value(TopicPartition(tp.topic, tp.partition)) if assignment else None
+        if state is not None and not state.has_valid_position:
+            return None  # being positioned: no progress to judge yet
+        original(self, now, tp)
+
+    AIOKafkaConsumerThread.verify_event_path = verify_event_path  # type: ignore[method-assign]
+    setattr(AIOKafkaConsumerThread, _DETECTOR_INSTALLED, True)
+
+
 def install_fixes(topics: Iterable[str], *, at_least_once: bool) -> None:
     """Every workaround a worker consuming these (contiguous) topics needs, installed once, after
     checking that the libraries still have what they patch."""
     from ragstream.streams.delivery.check import self_check
 
     self_check()
+    skip_unpositioned_partitions()
     rewind_uncommitted_partitions(topics)
     if at_least_once:
         disable_read_offset_tracking(topics)
