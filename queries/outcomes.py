@@ -1,8 +1,9 @@
 """What became of a write, as this query node sees it: the wait behind `GET /v1/documents/{id}/events`.
 
 A command is *searchable* the moment this node's read models hold its version (the index feed's
-condition wakes the waiter; no polling of the indexes), and *rejected* once the registry's audit
-trail records its rejection. The outcome of a command is told apart by the audit trail, which
+condition wakes the waiter; no polling of the indexes), *rejected* once the registry's audit
+trail records its rejection, and *failed* once it records that a stage dead-lettered it on its way
+to the read models (that version will never be searchable). The outcome of a command is told apart by the audit trail, which
 the stream workers write as soon as the command is validated, well before its chunks are indexed.
 """
 
@@ -20,7 +21,7 @@ from ragstream.queries.registry.store import AuditEntry
 from ragstream.queries.service import QueryService
 from ragstream.topics import Lane, position_key
 
-Outcome = Literal["searchable", "rejected", "timeout"]
+Outcome = Literal["searchable", "rejected", "failed", "timeout"]
 # How often the audit trail is asked while a command has not been recorded yet.
 AUDIT_POLL_S = 0.1
 
@@ -28,7 +29,8 @@ AUDIT_POLL_S = 0.1
 @dataclass(frozen=True)
 class CommandOutcome:
     """searchable: the read models hold `version` (or a later one); rejected: with the `reason`
-    (and the document's version then); timeout: neither within the wait."""
+    (and the document's version then); failed: dead-lettered on the way, with the processor and
+    reason in `reason`; timeout: none of these within the wait."""
 
     outcome: Outcome
     document_id: str
@@ -68,6 +70,8 @@ class OutcomeWaiter:
             return timeout()
         if entry.outcome == "rejected":
             return CommandOutcome("rejected", document_id, command_id, entry.version, entry.reason)
+        if await self._failed(tenant, document_id, entry):
+            return CommandOutcome("failed", document_id, command_id, entry.version, entry.reason)
         version = entry.version or 0
         if not positions:
             position = parse_position(entry.command_position)
@@ -75,12 +79,23 @@ class OutcomeWaiter:
             if position is not None and await self._behind_both_lanes(*position, left()):
                 return timeout()
         # Past the command's position, the version must be there; it is not if the document never
-        # reached the indexes (dead-lettered on the way): then wait on, for a later write or the end.
+        # reached the indexes: dead-lettered on the way (the registry records that a moment later),
+        # or a later write came first; wait on for either, or the end.
         while not await self._service.holds(tenant, document_id, version):
             if left() <= 0:
                 return timeout()
             await asyncio.sleep(min(self._poll_s * 5, left()))
+            latest = await self._registry.command_outcome(tenant, document_id, command_id)
+            if latest is not None and await self._failed(tenant, document_id, latest):
+                return CommandOutcome("failed", document_id, command_id, latest.version, latest.reason)
         return CommandOutcome("searchable", document_id, command_id, entry.version)
+
+    async def _failed(self, tenant: str, document_id: str, entry: AuditEntry) -> bool:
+        """Whether a `failed` entry stands for this node: a version its read models hold anyway is
+        searchable here (a server index's refusal, where this node searches no server index)."""
+        if entry.outcome != "failed":
+            return False
+        return entry.version is None or not await self._service.holds(tenant, document_id, entry.version)
 
     async def _behind(self, positions: Mapping[int, int], timeout_s: float) -> bool:
         """Whether the read models are still behind `positions` when `timeout_s` ends."""

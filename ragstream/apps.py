@@ -25,12 +25,13 @@ def stream_worker(settings: Settings) -> faust.App:
     from ragstream.embedding import load_embedder
     from ragstream.projections import Projection
     from ragstream.queries.notifications.projection import notification_projections
-    from ragstream.queries.projections import RegistryProjection, shared_index_projections
+    from ragstream.queries.projections import FailureProjection, RegistryProjection, shared_index_projections
     from ragstream.streams.app import create_app
 
     embedder = load_embedder(settings.embedding)
     projections: list[Projection] = [
         RegistryProjection(settings),
+        FailureProjection(settings),
         *shared_index_projections(settings, embedder.dimension),
         # Webhooks are about read-side state, so the query side owns them; the workers run them.
         *notification_projections(settings, _connector_states(settings)),

@@ -167,7 +167,7 @@ def _may_see(record: DocumentRecord | None, principals: list[str]) -> bool:
     responses={
         200: {
             "content": {"text/event-stream": {}},
-            "description": "One event: searchable, rejected or timeout",
+            "description": "One event: searchable, rejected, failed or timeout",
         },
         **error_responses(400, 404),
     },
@@ -194,8 +194,9 @@ async def document_events(
     ] = None,
 ) -> StreamingResponse:
     """Waits for one write (command) on the document: an event named `searchable` the moment this
-    node's read models hold its version, `rejected` (with the reason), or `timeout`; then the
-    stream ends. Keep-alive comments are sent while waiting."""
+    node's read models hold its version, `rejected` (with the reason), `failed` (dead-lettered on
+    its way to the read models, with the processor and error), or `timeout`; then the stream ends.
+    Keep-alive comments are sent while waiting."""
     principals = list(reader.principals)
     if not _may_see(await registry.get_document(reader.tenant, document_id), principals):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"document {document_id!r} not found")
@@ -220,10 +221,11 @@ async def document_events(
 )
 async def document_history(document_id: DocumentPath, registry: RegistryDep, reader: Reader) -> HistoryOut:
     if await registry.get_document(reader.tenant, document_id) is None:
-        # Every upsert of it was rejected (an unreadable file, say): it lives only in the tenant's
-        # audit log, and whoever sent it needs the reasons. No ACL was ever set, so none applies.
+        # Every upsert of it was rejected (an unreadable file, say) or dead-lettered before it was
+        # decided: it lives only in the tenant's audit log, and whoever sent it needs the reasons.
+        # No ACL was ever set, so none applies.
         entries = await registry.history(reader.tenant, document_id)
-        if entries and all(e.outcome == "rejected" for e in entries):
+        if entries and all(e.outcome in ("rejected", "failed") for e in entries):
             return HistoryOut(document_id=document_id, entries=entries)
     await _visible_document(registry, reader.tenant, document_id, list(reader.principals))
     return HistoryOut(document_id=document_id, entries=await registry.history(reader.tenant, document_id))

@@ -6,7 +6,6 @@ the same notice, so a redelivered record or a retried delivery never looks like 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from ragstream.identifiers import TENANT_PATTERN
+from ragstream.queries.registry.dead_letters import read_dead_letter
 from ragstream.records import LogRecord
 
 
@@ -36,11 +35,6 @@ class Kind(StrEnum):
 
 SUBSCRIBABLE = tuple(k.value for k in Kind if k is not Kind.PING)
 ALL = "*"
-# Dead letters of these processors mean the version never reaches the read models.
-BLOCKS_INDEXING = frozenset(
-    {"validate_commands", "chunk_documents", "embed_chunks", "embed_bulk_chunks", "project_shared_indexes"}
-)
-_TENANT = re.compile(TENANT_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -106,37 +100,26 @@ def from_event(rec: LogRecord) -> Notice | None:
     return None
 
 
-def _text(headers: Mapping[str, bytes], name: str) -> str:
-    return headers.get(name, b"").decode(errors="replace")
-
-
 def from_dead_letter(rec: LogRecord) -> Notice | None:
     """The notice a dead-letter record makes: for the tenant and document of its key (or of its
     record when the key is unusable); None when neither names a valid tenant."""
-    h = rec.headers
-    r = rec.record
-    tenant, _, document_id = (rec.key or b"").decode(errors="replace").partition("/")
-    if not (_TENANT.match(tenant) and document_id):
-        tenant, document_id = str(r.get("tenant", "")), str(r.get("document_id", ""))
-        if not (_TENANT.match(tenant) and document_id):
-            return None
-    version = r.get("version", r.get("document_version"))
-    source = f"{_text(h, 'source_topic')}/{_text(h, 'source_partition')}/{_text(h, 'source_offset')}"
-    processor = _text(h, "processor")
+    letter = read_dead_letter(rec)
+    if letter is None:
+        return None
     data = {
-        "document_id": document_id,
-        "command_id": r.get("command_id") or _text(h, "command_id") or None,
-        "version": version,
-        "record": rec.name or None,
-        "processor": processor,
-        "error_type": _text(h, "error_type"),
-        "reason": _text(h, "error"),
-        "source": source,
+        "document_id": letter.document_id,
+        "command_id": letter.command_id,
+        "version": letter.version,
+        "record": letter.record or None,
+        "processor": letter.processor,
+        "error_type": letter.error_type,
+        "reason": letter.reason,
+        "source": letter.source,
     }
     return Notice(
-        notice_id(Kind.DEAD_LETTERED, f"{source}:{processor}"), Kind.DEAD_LETTERED, tenant, data,
-        datetime.now(UTC), document_id=document_id, version=int(version) if version is not None else None,
-        ends_wait=processor in BLOCKS_INDEXING,
+        notice_id(Kind.DEAD_LETTERED, f"{letter.source}:{letter.processor}"), Kind.DEAD_LETTERED,
+        letter.tenant, data, datetime.now(UTC), document_id=letter.document_id, version=letter.version,
+        ends_wait=letter.blocks_indexing,
     )  # fmt: skip
 
 

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS {schema}.documents (
     PRIMARY KEY (tenant, document_id)
 );
 
--- Every command and its outcome, in log order: the audit trail.
+-- Every command and its outcome, in log order: the audit trail. 'failed': accepted (or not yet
+-- decided) but dead-lettered on its way to the read models, so that version is never searchable.
 CREATE TABLE IF NOT EXISTS {schema}.audit_log (
     id               bigserial   PRIMARY KEY,
     tenant           text        NOT NULL,
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS {schema}.audit_log (
     command_id       text        NOT NULL,
     event_id         text        NOT NULL UNIQUE,
     event_type       text        NOT NULL,
-    outcome          text        NOT NULL CHECK (outcome IN ('accepted', 'rejected')),
+    outcome          text        NOT NULL CHECK (outcome IN ('accepted', 'rejected', 'failed')),
     reason           text        NOT NULL DEFAULT '',
     version          bigint,
     actor            text        NOT NULL,
@@ -35,6 +36,17 @@ CREATE TABLE IF NOT EXISTS {schema}.audit_log (
     command_position text        NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_log_document ON {schema}.audit_log (tenant, document_id, id);
+-- A table made before 'failed' existed gets the wider check once (looked up first, so a start-up
+-- does not take the table's lock and re-check every row each time).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '{schema}.audit_log'::regclass
+               AND conname = 'audit_log_outcome_check' AND pg_get_constraintdef(oid) NOT LIKE '%failed%') THEN
+        ALTER TABLE {schema}.audit_log DROP CONSTRAINT audit_log_outcome_check;
+        ALTER TABLE {schema}.audit_log ADD CONSTRAINT audit_log_outcome_check
+            CHECK (outcome IN ('accepted', 'rejected', 'failed'));
+    END IF;
+END $$;
 
 -- Which version each read model holds of each document (written by the index projections).
 CREATE TABLE IF NOT EXISTS {schema}.read_model_versions (

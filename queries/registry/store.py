@@ -44,6 +44,21 @@ class DocumentRecord:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A command dead-lettered on its way to the read models, as the audit trail records it."""
+
+    tenant: str
+    document_id: str
+    command_id: str
+    event_id: str  # deterministic: one entry per refusal however often it is dead-lettered
+    event_type: str
+    reason: str
+    version: int | None
+    actor: str
+    time: datetime
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     command_id: str
     event_type: str
@@ -98,25 +113,47 @@ class RegistryStore:
     ) -> bool:
         """Apply one document event exactly once: the offset is stored in the same transaction."""
         async with self._pool.acquire() as conn, conn.transaction():
-            applied = await conn.fetchval(
-                f'SELECT "offset" FROM {self._s}.projection_offsets WHERE projection=$1 AND topic=$2 AND partition=$3'
-                " FOR UPDATE",
-                projection,
-                topic,
-                partition,
-            )
-            if applied is not None and applied >= offset:
+            if not await self._claim(conn, projection, topic, partition, offset):
                 return False
             await self._apply(conn, name, record)
-            await conn.execute(
-                f'INSERT INTO {self._s}.projection_offsets (projection, topic, partition, "offset")'
-                ' VALUES ($1,$2,$3,$4) ON CONFLICT (projection, topic, partition) DO UPDATE SET "offset"=$4',
-                projection,
-                topic,
-                partition,
-                offset,
-            )
             return True
+
+    @retrying
+    async def record_failure(
+        self, failure: Failure, *, projection: str, topic: str, partition: int, offset: int
+    ) -> bool:
+        """A command's `failed` entry, once per dead letter (its offset stored in the same
+        transaction; a second dead letter of the same refusal makes no second entry either)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, projection, topic, partition, offset):
+                return False
+            await conn.execute(
+                f"""INSERT INTO {self._s}.audit_log (tenant, document_id, command_id, event_id, event_type,
+                        outcome, reason, version, actor, source, event_time, recorded_time)
+                    VALUES ($1,$2,$3,$4,$5,'failed',$6,$7,$8,'{{}}'::jsonb,$9,$9) ON CONFLICT (event_id) DO NOTHING""",
+                failure.tenant, failure.document_id, failure.command_id, failure.event_id, failure.event_type,
+                failure.reason, failure.version, failure.actor, failure.time,
+            )  # fmt: skip
+            return True
+
+    async def _claim(
+        self, conn: asyncpg.Connection, projection: str, topic: str, partition: int, offset: int
+    ) -> bool:
+        """Whether this record is new to the projection; if so its offset is stored (in the caller's
+        transaction, which holds the row locked until it commits)."""
+        applied = await conn.fetchval(
+            f'SELECT "offset" FROM {self._s}.projection_offsets WHERE projection=$1 AND topic=$2 AND partition=$3'
+            " FOR UPDATE",
+            projection, topic, partition,
+        )  # fmt: skip
+        if applied is not None and applied >= offset:
+            return False
+        await conn.execute(
+            f'INSERT INTO {self._s}.projection_offsets (projection, topic, partition, "offset")'
+            ' VALUES ($1,$2,$3,$4) ON CONFLICT (projection, topic, partition) DO UPDATE SET "offset"=$4',
+            projection, topic, partition, offset,
+        )  # fmt: skip
+        return True
 
     async def _apply(self, conn: asyncpg.Connection, name: str, r: Mapping[str, Any]) -> None:
         if name == "DocumentUpserted":
@@ -199,10 +236,12 @@ class RegistryStore:
         return [_audit_entry(r) for r in rows]
 
     async def command_outcome(self, tenant: str, document_id: str, command_id: str) -> AuditEntry | None:
-        """What became of one command on the document, once the registry has recorded it."""
+        """What became of one command on the document, once the registry has recorded it; a failure
+        first, since its entry may be written before or after the command's acceptance (another
+        projection writes it)."""
         row = await self._pool.fetchrow(
             f"SELECT * FROM {self._s}.audit_log WHERE tenant=$1 AND document_id=$2 AND command_id=$3"
-            " ORDER BY id DESC LIMIT 1",
+            " ORDER BY outcome = 'failed' DESC, id DESC LIMIT 1",
             tenant,
             document_id,
             command_id,

@@ -88,7 +88,9 @@ def ingest(
     errors.print(f"wrote {total} command(s) in {time.perf_counter() - started:.1f}s", highlight=False)
     outcomes = _wait(session, written, wait_timeout) if wait else None
     # Searchable: every write is (or was unchanged), as the query API's event streams said.
-    searchable = outcomes is not None and not (outcomes["rejected"] or outcomes["timed_out"])
+    searchable = outcomes is not None and not (
+        outcomes["rejected"] or outcomes["failed"] or outcomes["timed_out"]
+    )
     if json_output:
         emit({"tenant": target, "via": "kafka" if kafka else "command-api", "written": total,
               "rejected": rejected, "consistency_token": token, "searchable": searchable, "files": len(files),
@@ -99,7 +101,8 @@ def ingest(
 
 def _wait(session: Session, written: list[CommandAccepted], timeout_s: float) -> dict[str, Any]:
     """Each write's outcome from the query API's event stream: searchable, unchanged (an
-    idempotent re-ingest, fine) or rejected with the reason, or still not searchable at the end."""
+    idempotent re-ingest, fine), rejected with the reason, failed on the way to the indexes
+    (dead-lettered, with the processor and reason), or still not searchable at the end."""
     deadline = time.monotonic() + timeout_s
     outcomes: list[CommandOutcome] = []
     columns = (TextColumn("waiting until searchable"), BarColumn(), MofNCompleteColumn())
@@ -113,19 +116,24 @@ def _wait(session: Session, written: list[CommandAccepted], timeout_s: float) ->
     refused = [
         f"{o.document_id}: {o.reason}" for o in outcomes if o.outcome == "rejected" and o not in unchanged
     ]
+    failed = [f"{o.document_id}: {o.reason}" for o in outcomes if o.outcome == "failed"]
     timed_out = [o.document_id for o in outcomes if o.outcome == "timeout"]
     for line in refused:
         errors.print(f"[red]rejected {line}[/red]", highlight=False)
+    for line in failed:
+        errors.print(f"[red]failed {line}[/red]", highlight=False)
     if timed_out:
         errors.print(f"[red]not searchable within {timeout_s:g}s: {', '.join(timed_out[:10])}[/red]")
     searchable = sum(o.outcome == "searchable" for o in outcomes)
     errors.print(
-        f"searchable: {searchable}, unchanged: {len(unchanged)}, rejected: {len(refused)}", highlight=False
+        f"searchable: {searchable}, unchanged: {len(unchanged)}, rejected: {len(refused)}, failed: {len(failed)}",
+        highlight=False,
     )
     return {
         "searchable": searchable,
         "unchanged": len(unchanged),
         "rejected": refused,
+        "failed": failed,
         "timed_out": timed_out,
     }
 

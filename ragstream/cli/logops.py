@@ -222,7 +222,7 @@ def audit(
     history = session.client.history(document_id)
     try:
         doc: DocumentRecord | None = session.client.get_document(document_id)
-    except NotFound:  # only rejected commands, e.g. an unreadable file: the history says why
+    except NotFound:  # only rejected or failed commands, e.g. an unreadable file: the history says why
         doc = None
     if json_output:
         emit({"document": doc, "history": history.entries})
@@ -234,7 +234,7 @@ def audit(
     ]  # fmt: skip
     rows = [
         [str(i), e.recorded_time.isoformat()[:19], e.event_type,
-         "[green]accepted[/green]" if e.outcome == "accepted" else "[red]rejected[/red]",
+         "[green]accepted[/green]" if e.outcome == "accepted" else f"[red]{e.outcome}[/red]",
          str(e.version or "-"), e.actor, e.source.get("via", ""), e.reason, e.command_position]
         for i, e in enumerate(history.entries, start=1)
     ]  # fmt: skip

@@ -337,7 +337,8 @@ def wait_for(
     timeout_s: float = 60.0,
 ) -> Operation[CommandOutcome]:
     """What became of one write: `searchable` the moment the query node's read models hold it,
-    `rejected` with the reason, or `timeout` after `timeout_s` (`GET /v1/documents/{id}/events`,
+    `rejected` with the reason, `failed` when a stage dead-lettered it on its way to the read models
+    (the processor and the error in `reason`), or `timeout` after `timeout_s` (`GET /v1/documents/{id}/events`,
     asked again while the node's own limit on one wait is shorter). Give the write's
     `CommandAccepted`, or its document id, command id and (optionally) consistency token."""
     if command is not None:

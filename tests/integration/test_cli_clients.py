@@ -118,9 +118,9 @@ def test_ingest_wait_says_what_became_of_each_document(cli: Cli, tmp_path: Path)
     assert again.exit_code == 0, again.output
     summary = json.loads(again.stdout)
     assert summary["searchable"] and summary["outcomes"] == {
-        "searchable": 0, "unchanged": 1, "rejected": [], "timed_out": [],
+        "searchable": 0, "unchanged": 1, "rejected": [], "failed": [], "timed_out": [],
     }  # fmt: skip
-    assert "searchable: 0, unchanged: 1, rejected: 0" in again.stderr
+    assert "searchable: 0, unchanged: 1, rejected: 0, failed: 0" in again.stderr
 
 
 def test_webhooks_commands_manage_the_tenants_subscriptions(cli: Cli) -> None:

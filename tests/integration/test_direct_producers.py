@@ -2,7 +2,8 @@
 holds them to the same contract and to what the next topics can carry, rejecting the rest with a
 reason in the document's history while the partition keeps flowing (streams/admission.py). And a
 document that fits as chunks but not with a vector per chunk: dead-lettered by the chunk stage, before
-the model spends any time on it, while the lanes keep embedding everything else."""
+the model spends any time on it, while the lanes keep embedding everything else; its writer is told
+it failed, and its history says so."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def test_a_document_too_large_once_embedded_is_dead_lettered_and_the_lane_keeps_
     # (~140 chunks) its DocumentEmbedded does not, which the chunk stage knows before the model runs.
     sentence = "The narwhal ledger records tusk {n} of the winter survey in the northern bay. "
     large = "\n\n".join(" ".join(sentence.format(n=p * 10 + i) for i in range(10)) for p in range(100))
-    post_documents(pipeline.command_url, [{"document_id": "limits/large", "content": large}])
+    [written] = post_documents(pipeline.command_url, [{"document_id": "limits/large", "content": large}])
 
     def dead_letters() -> list[dict[str, bytes]]:
         raw = asyncio.run(read_topic(settings, catalogue(settings.kafka.topic_prefix).dlq.name))
@@ -126,6 +127,23 @@ def test_a_document_too_large_once_embedded_is_dead_lettered_and_the_lane_keeps_
     wait_until(lambda: bool(dead_letters()), timeout=120)
     [letter] = dead_letters()
     assert b"DocumentEmbedded would be over" in letter["error"]
+
+    # The writer is told, and the history says so: accepted, then failed by the chunk stage.
+    response = httpx.get(
+        f"{pipeline.query_url}/v1/documents/limits/large/events",
+        params={"command_id": written["command_id"], "timeout_s": 60},
+        headers={"X-Tenant": "default"},
+        timeout=90,
+    )
+    assert response.status_code == 200 and "event: failed" in response.text, response.text
+    assert "dead-lettered by chunk_documents" in response.text
+    entries = history(pipeline, "limits/large")
+    assert [(e["outcome"], e["command_id"]) for e in entries] == [
+        ("accepted", written["command_id"]),
+        ("failed", written["command_id"]),
+    ]
+    assert entries[1]["event_type"] == "DocumentUpserted" and entries[1]["version"] == 1
+    assert "DocumentEmbedded would be over" in entries[1]["reason"]
 
     # The lane was not stalled by it: a document written after it is embedded and searchable.
     small = [{"document_id": "limits/small", "content": "a small narwhal note"}]
