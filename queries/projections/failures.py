@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from ragstream.projections import Unappliable
-from ragstream.queries.registry import RegistryStore
+from ragstream.queries.projections.base import RegistryBacked
 from ragstream.queries.registry.dead_letters import DocumentDeadLetter, read_dead_letter
 from ragstream.queries.registry.store import Failure
 from ragstream.records import LogRecord
@@ -52,7 +52,7 @@ def failure_of(letter: DocumentDeadLetter, now: datetime) -> Failure | None:
     )
 
 
-class FailureProjection:
+class FailureProjection(RegistryBacked):
     name = "record_failures"
     max_batch = 64
     # Dead letters are read as they are, undecodable ones included, and never dead-lettered again:
@@ -60,18 +60,8 @@ class FailureProjection:
     reads_undecodable = True
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        super().__init__(settings)
         self.topic = catalogue(settings.kafka.topic_prefix).dlq.name
-        self._store: RegistryStore | None = None
-
-    async def open(self) -> None:
-        if self._store is None:
-            self._store = await RegistryStore.connect(self._settings.postgres)
-
-    @property
-    def store(self) -> RegistryStore:
-        assert self._store is not None, "open() the projection first"
-        return self._store
 
     async def apply(self, records: Sequence[LogRecord]) -> list[Unappliable]:
         for rec in records:
@@ -90,11 +80,3 @@ class FailureProjection:
             except asyncpg.DataError as exc:  # what the database refuses is logged, never looped back
                 log.warning("no failed entry for dead letter %s: %s", rec.position, exc)
         return []
-
-    async def ready(self) -> bool:
-        return self._store is not None and await self._store.ping()
-
-    async def close(self) -> None:
-        if self._store is not None:
-            await self._store.close()
-            self._store = None

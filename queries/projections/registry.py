@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from ragstream.projections import Unappliable
-from ragstream.queries.registry import RegistryStore
+from ragstream.queries.projections.base import RegistryBacked
 from ragstream.records import LogRecord
 from ragstream.settings import Settings
 from ragstream.topics import catalogue
@@ -24,23 +24,13 @@ class UnexpectedRecord(ValueError):
     """A record type that does not belong on the events topic."""
 
 
-class RegistryProjection:
+class RegistryProjection(RegistryBacked):
     name = "record_registry"
     max_batch = 64
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        super().__init__(settings)
         self.topic = catalogue(settings.kafka.topic_prefix).events.name
-        self._store: RegistryStore | None = None
-
-    async def open(self) -> None:
-        if self._store is None:
-            self._store = await RegistryStore.connect(self._settings.postgres)
-
-    @property
-    def store(self) -> RegistryStore:
-        assert self._store is not None, "open() the projection first"
-        return self._store
 
     async def apply(self, records: Sequence[LogRecord]) -> list[Unappliable]:
         failed = []
@@ -58,11 +48,3 @@ class RegistryProjection:
             except asyncpg.DataError as exc:  # e.g. NUL in a title from a direct producer
                 failed.append(Unappliable(rec, exc))
         return failed
-
-    async def ready(self) -> bool:
-        return self._store is not None and await self._store.ping()
-
-    async def close(self) -> None:
-        if self._store is not None:
-            await self._store.close()
-            self._store = None
