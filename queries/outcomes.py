@@ -1,10 +1,11 @@
 """What became of a write, as this query node sees it: the wait behind `GET /v1/documents/{id}/events`.
 
 A command is *searchable* the moment this node's read models hold its version (the index feed's
-condition wakes the waiter; no polling of the indexes), *rejected* once the registry's audit
-trail records its rejection, and *failed* once it records that a stage dead-lettered it on its way
-to the read models (that version will never be searchable). The outcome of a command is told apart by the audit trail, which
-the stream workers write as soon as the command is validated, well before its chunks are indexed.
+condition wakes the waiter; no polling of the indexes), *rejected* once the registry's audit trail
+records its rejection, and *failed* once it records that a stage dead-lettered it on its way to the
+read models (that version will never be searchable). The outcome of a command is told apart by the
+audit trail, which the stream workers write as soon as the command is validated, well before its
+chunks are indexed (and a failure when its dead letter is written).
 """
 
 from __future__ import annotations
