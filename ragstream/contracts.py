@@ -17,12 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from ragstream.blobs.base import BlobReference
 from ragstream.codec import Codec
-from ragstream.identifiers import DOCUMENT_ID_MAX_LENGTH, DOCUMENT_ID_PATTERN, TENANT_PATTERN
+from ragstream.identifiers import (
+    COMMAND_ID_MAX_LENGTH,
+    DOCUMENT_ID_MAX_LENGTH,
+    DOCUMENT_ID_PATTERN,
+    TENANT_PATTERN,
+)
 from ragstream.topics import Lane, document_key, key_lane, position_key
 
 Tenant = Annotated[str, StringConstraints(pattern=TENANT_PATTERN)]
 DocumentId = Annotated[
     str, StringConstraints(min_length=1, max_length=DOCUMENT_ID_MAX_LENGTH, pattern=DOCUMENT_ID_PATTERN)
+]
+# Bounded like the ids it travels with: a direct producer could otherwise make it near a record's size.
+CommandId = Annotated[
+    str, StringConstraints(min_length=1, max_length=COMMAND_ID_MAX_LENGTH, pattern=DOCUMENT_ID_PATTERN)
 ]
 AclEntry = Annotated[str, StringConstraints(pattern=r"^(user|group):[^\s]{1,256}$")]
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -74,7 +83,7 @@ class _Command(BaseModel):
     source: dict[
         Annotated[str, StringConstraints(max_length=64)], Annotated[str, StringConstraints(max_length=1024)]
     ] = Field(default_factory=dict, max_length=32)
-    command_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    command_id: CommandId = Field(default_factory=lambda: str(uuid.uuid4()))
     event_time: datetime = Field(default_factory=lambda: datetime.now(UTC), validate_default=True)
 
     # Avro record name of the command; subclasses set it.

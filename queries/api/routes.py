@@ -12,7 +12,7 @@ from ragstream.http.jsonbody import StrictJSONRoute
 from ragstream.http.security import Reader, throttle
 from ragstream.http.service import COMMON_ERRORS, error_responses
 from ragstream.http.sse import encode_event
-from ragstream.identifiers import DOCUMENT_ID_PATTERN
+from ragstream.identifiers import COMMAND_ID_MAX_LENGTH, DOCUMENT_ID_PATTERN
 from ragstream.queries.answers.base import Passage
 from ragstream.queries.answers.citations import answer_from_text
 from ragstream.queries.answers.exceptions import GeneratorUnavailable
@@ -178,7 +178,10 @@ async def document_events(
     command_id: Annotated[
         str,
         Query(
-            min_length=1, max_length=256, pattern=DOCUMENT_ID_PATTERN, description="The write's command id"
+            min_length=1,
+            max_length=COMMAND_ID_MAX_LENGTH,
+            pattern=DOCUMENT_ID_PATTERN,
+            description="The write's command id",
         ),
     ],
     service: ServiceDep,

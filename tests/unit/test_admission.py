@@ -59,6 +59,9 @@ def test_what_the_api_would_write_keeps_the_contract() -> None:
         ({"acl": ["everyone"]}, "acl.0"),
         ({"metadata": {f"k{i}": "v" for i in range(65)}}, "metadata"),
         ({"content_type": "application/pdf"}, "binary"),
+        ({"command_id": "c" * 257}, "command_id"),
+        ({"command_id": "tab\tbed"}, "command_id"),
+        ({"command_id": ""}, "command_id"),
     ],
 )
 def test_a_direct_producers_broken_command_is_named_in_a_line(fields: dict[str, Any], named: str) -> None:
