@@ -96,6 +96,9 @@ class DocumentHit:
     score: float
     # How many chunks the document has: bounds the search for its best one.
     chunks: int = 1
+    # The version the whole-document entry was indexed at, where the backend stores it: the
+    # document is cited only by chunks of that version.
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,11 @@ class SearchIndex(Protocol):
         for doc in documents:
             self.replace_document(doc.tenant, doc.document_id, doc.chunks)
 
-    def delete_document(self, tenant: str, document_id: str) -> None:
+    def delete_document(self, tenant: str, document_id: str, version: int | None = None) -> None:
         """Replacing with no chunks: every backend's replace already removes the chunks the new
         version lacks, so this default (inherited by the adapters that subclass the protocol) keeps
-        a delete under the same guards and atomicity as a replace."""
+        a delete under the same guards and atomicity as a replace. `version`, the delete's own, is
+        for a backend that guards its writes by version itself (OpenSearch)."""
         self.replace_document(tenant, document_id, ())
 
     def update_access(

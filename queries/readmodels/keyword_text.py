@@ -16,7 +16,7 @@ boosts (a claim such as "IL-6 is not expressed" must not turn into a negation), 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ragstream.queries.readmodels.base import DocumentHit, Hit, IndexedChunk, SearchFilter
@@ -84,17 +84,25 @@ def document_text(chunks: Sequence[IndexedChunk]) -> str:
 def rank_by_document(
     documents: Sequence[DocumentHit],
     chunks_best_first: Sequence[IndexedChunk],
-    first_chunks: Callable[[list[str]], Mapping[str, IndexedChunk]],
+    stored_chunks: Callable[[list[str]], Iterable[IndexedChunk]],
 ) -> list[Hit]:
     """One hit per document found (best first): the document's best-matching chunk, carrying the
     document's score. A document none of whose chunks matched (a phrase across a chunk boundary) is
-    cited by its first chunk, which `first_chunks` looks up by scoped key; one with no chunk left
-    (deleted since it was found) is dropped."""
-    best = first_per_document(chunks_best_first)
-    keys = [scoped_key(doc.tenant, doc.document_id) for doc in documents]
+    cited by its first chunk among those `stored_chunks` gives for its scoped key (in document and
+    chunk order); one with no chunk left
+    (deleted since it was found) is dropped. Where the document's version is known, only chunks of
+    that version cite it (a stale write may have left chunks of an older one)."""
+    versions = {scoped_key(doc.tenant, doc.document_id): doc.version for doc in documents}
+
+    def current(chunk: IndexedChunk) -> bool:
+        version = versions.get(scoped_key(chunk.tenant, chunk.document_id))
+        return version is None or chunk.version == version
+
+    best = first_per_document(filter(current, chunks_best_first))
+    keys = list(versions)
     missing = [key for key in keys if key not in best]
     if missing:
-        best.update(first_chunks(missing))
+        best.update(first_per_document(filter(current, stored_chunks(missing))))
     return [Hit(best[key], doc.score) for key, doc in zip(keys, documents, strict=True) if key in best]
 
 

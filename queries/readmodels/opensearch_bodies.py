@@ -261,7 +261,7 @@ def search_body(
     return {
         "size": limit,
         "track_total_hits": False,
-        "_source": SOURCE_FIELDS if kind == KIND_CHUNK else ["tenant", "document_id", "chunks"],
+        "_source": SOURCE_FIELDS if kind == KIND_CHUNK else ["tenant", "document_id", "chunks", "version"],
         "query": {"bool": {"must": [dict(scoring)], "filter": filters}},
     }
 
@@ -272,9 +272,11 @@ def document_actions(
     document_id: str,
     chunks: Sequence[IndexedChunk],
     stored: Mapping[int, int],
+    deleted_at: int | None = None,
 ) -> list[dict[str, Any]]:
     """Bulk lines that make `chunks` the only chunks of a document whose stored chunk slots are
-    `stored` (chunk number -> version). Empty `chunks` deletes the document."""
+    `stored` (chunk number -> version). Empty `chunks` deletes the document, at `deleted_at` (the
+    delete's version) where it is known."""
     lines: list[dict[str, Any]] = []
     new_slots = {chunk.chunk_number for chunk in chunks}
     for chunk in chunks:
@@ -295,14 +297,21 @@ def document_actions(
         lines += [{"index": meta}, document_source(chunks)]
         new_slots.add(DOCUMENT_ENTRY)
     new_version = max((chunk.version for chunk in chunks), default=None)
-    for number, version in sorted(stored.items()):
-        if number in new_slots:
-            continue
-        # A replace drops the slots its version no longer has, at that version: when the stored
-        # chunk is newer, the delete conflicts like the stale replace's index operations do. A
-        # delete (no version in the interface) writes a tombstone one above what it removes, so a
-        # late redelivery of that version cannot revive the chunk.
-        tombstone = new_version if new_version is not None else version + 1
+    # A replace drops the slots its version no longer has, at that version, and a delete at its own:
+    # when the stored chunk is newer, the delete conflicts like a stale replace's index operations
+    # do. A delete of unknown version writes its tombstone one above what it removes. Either way a
+    # late write of an older version cannot revive the chunk.
+    removed_at = new_version if new_version is not None else deleted_at
+    tombstones = {
+        number: removed_at if removed_at is not None else version + 1
+        for number, version in stored.items()
+        if number not in new_slots
+    }
+    if not chunks and deleted_at is not None:
+        # The document entry is what a search finds: its tombstone keeps an older version written
+        # later (a rebuild's catch-up) from being found, even where this index never held it.
+        tombstones.setdefault(DOCUMENT_ENTRY, deleted_at)
+    for number, tombstone in sorted(tombstones.items()):
         meta = {
             "_index": index,
             "_id": slot_id(tenant, document_id, number),

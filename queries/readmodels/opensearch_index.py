@@ -12,10 +12,15 @@ index's `refresh_interval` is -1, so nothing becomes searchable between flushes 
 document never shows half-written. Each chunk is stored under a tenant-scoped id of its *slot*
 (document id and chunk number, without the version) with external versioning (`external_gte`,
 version = document version): a stale write loses to the newer version it would overwrite instead of
-replacing it, and redelivering the same version is idempotent. Deletes write tombstones one version
-above what they remove; OpenSearch keeps tombstones for `index.gc_deletes`, so the guard against a
-late stale write after a delete lasts that long. The projection's own version guard stays the
-first line of defence: this one is for concurrent or zombie writers.
+replacing it, and redelivering the same version is idempotent. Deletes write tombstones at the
+delete's version (one above what they remove where no version is given), the document entry's
+among them even where the index never held it; OpenSearch keeps tombstones for `index.gc_deletes`,
+so the guard against a late stale write after a delete lasts that long. A stale write can still
+add chunk slots the index never held (a rebuild's catch-up replaying an older version after a
+worker's delete or shrink): its document entry loses to the newer one or to the tombstone, so no
+search finds the document by it, a found document is cited only by chunks of its entry's version,
+and the document's next write removes them. The projection's own version guard stays the first
+line of defence: this one is for concurrent or zombie writers.
 
 Searches rank documents, as the Tantivy backend does (`keyword_text`): each document has one more
 entry (slot DOCUMENT_ENTRY, `kind` "document") holding its title and text in `body`; a search ranks
@@ -55,7 +60,6 @@ from ragstream.queries.readmodels.generations import generation_name, generation
 from ragstream.queries.readmodels.keyword_text import (
     KIND_CHUNK,
     KIND_DOCUMENT,
-    first_per_document,
     keyword_query,
     rank_by_document,
 )
@@ -80,6 +84,8 @@ from ragstream.queries.readmodels.terms import scoped_key
 log = logging.getLogger(__name__)
 # Documents per scroll page and ids per multi-get when reading a whole index back.
 _PAGE = 1000
+# A document's pending write: tenant, document id, its chunks (none: deleted), a delete's version.
+_Pending = tuple[str, str, tuple[IndexedChunk, ...], int | None]
 _KIND_CHUNK = {"term": {"kind": KIND_CHUNK}}
 
 # -- generations and aliases -------------------------------------------------------------------
@@ -186,8 +192,9 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
         owns_client: bool = False,
     ) -> None:
         super().__init__(client, name, f"keyword index {name!r}", readonly=readonly, owns_client=owns_client)
-        # Chunks written since the last flush, per scoped document key (empty tuple: deleted).
-        self._pending: dict[str, tuple[str, str, tuple[IndexedChunk, ...]]] = {}
+        # Chunks written since the last flush, per scoped document key (empty tuple: deleted), and
+        # the version of a delete where it was given.
+        self._pending: dict[str, _Pending] = {}
         self._open_owning(lambda: self._open(options or IndexOptions()))
 
     @classmethod
@@ -240,7 +247,12 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
             check_chunk_of(chunk, tenant, document_id)
         with self._lock:
             self._require_writable()
-            self._pending[scoped_key(tenant, document_id)] = (tenant, document_id, tuple(chunks))
+            self._pending[scoped_key(tenant, document_id)] = (tenant, document_id, tuple(chunks), None)
+
+    def delete_document(self, tenant: str, document_id: str, version: int | None = None) -> None:
+        with self._lock:
+            self._require_writable()
+            self._pending[scoped_key(tenant, document_id)] = (tenant, document_id, (), version)
 
     def update_access(
         self, tenant: str, document_id: str, metadata: Mapping[str, str], acl: Sequence[str]
@@ -251,10 +263,13 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
             current = self._pending[key][2] if key in self._pending else self._stored([key])
             if not current:
                 return
+            # The document's own version only: a stale write may have left chunks of an older one.
+            latest = max(chunk.version for chunk in current)
+            current = tuple(chunk for chunk in current if chunk.version == latest)
             # Re-indexing the chunks at their own version (external_gte accepts an equal version)
             # keeps "stored version = document version"; a partial _update would bump it.
             updated = [replace(chunk, metadata=dict(metadata), acl=tuple(acl)) for chunk in current]
-            self._pending[key] = (tenant, document_id, tuple(updated))
+            self._pending[key] = (tenant, document_id, tuple(updated), None)
 
     def flush(self) -> None:
         with self._lock:
@@ -287,6 +302,7 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
                 str(hit["_source"]["document_id"]),
                 float(hit["_score"] or 0.0),
                 int(hit["_source"].get("chunks") or 1),
+                int(hit["_source"]["version"]),
             )
             for hit in self._search(body)
         ]
@@ -302,7 +318,7 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
             text_query(parsed, CHUNK_FIELDS), flt, sum(doc.chunks for doc in documents), doc_keys=keys
         )
         chunks = [chunk_from_source(hit["_source"]) for hit in self._search(body)]
-        return rank_by_document(documents, chunks, lambda keys: first_per_document(self._stored(keys, flt)))
+        return rank_by_document(documents, chunks, lambda keys: self._stored(keys, flt))
 
     def _search(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         response = self._call(lambda: self.client.search(index=self.name, body=body))
@@ -371,11 +387,11 @@ class OpenSearchKeywordIndex(ServerIndexLifecycle[OpenSearch], KeywordIndex):
                 slots[key][number] = max(version, slots[key].get(number, version))
         return slots
 
-    def _send(self, pending: Mapping[str, tuple[str, str, tuple[IndexedChunk, ...]]]) -> None:
+    def _send(self, pending: Mapping[str, _Pending]) -> None:
         stored = self._stored_slots(list(pending))
         lines: list[dict[str, Any]] = []
-        for key, (tenant, document_id, chunks) in pending.items():
-            lines += document_actions(self.name, tenant, document_id, chunks, stored[key])
+        for key, (tenant, document_id, chunks, deleted_at) in pending.items():
+            lines += document_actions(self.name, tenant, document_id, chunks, stored[key], deleted_at)
         if not lines:
             return
         # Bulk lines must name a concrete index or an alias with a write index; ours has one.

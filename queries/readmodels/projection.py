@@ -124,7 +124,7 @@ def apply_records(
         write_run()
         for index in indexes:
             if rec.name == "DocumentDeleted":
-                index.delete_document(tenant, document_id)
+                index.delete_document(tenant, document_id, int(r["version"]))
             elif rec.name == "DocumentAccessUpdated":
                 index.update_access(tenant, document_id, dict(r["metadata"]), list(r["acl"]))
     write_run()

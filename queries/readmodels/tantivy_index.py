@@ -35,7 +35,6 @@ from ragstream.queries.readmodels.keyword_text import (
     STOP_WORDS,
     KeywordQuery,
     document_text,
-    first_per_document,
     keyword_query,
     rank_by_document,
 )
@@ -259,7 +258,7 @@ class TantivyKeywordIndex(IndexLifecycle, KeywordIndex):
         return rank_by_document(
             documents,
             self._best_chunks(searcher, hits, wanted),
-            lambda keys: first_per_document(self._stored_chunks(searcher, keys, flt)),
+            lambda keys: self._stored_chunks(searcher, keys, flt),
         )
 
     def _best_chunks(

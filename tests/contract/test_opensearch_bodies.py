@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 
 from ragstream.queries.readmodels.base import SearchFilter
 from ragstream.queries.readmodels.exceptions import IndexUnavailableError
 from ragstream.queries.readmodels.generations import generation_name, generation_number
-from ragstream.queries.readmodels.keyword_text import STOP_WORDS, parse_keyword_query
+from ragstream.queries.readmodels.keyword_text import DOCUMENT_ENTRY, STOP_WORDS, parse_keyword_query
 from ragstream.queries.readmodels.opensearch_bodies import (
     ANALYZER,
     CHUNK_ANALYZER,
@@ -86,6 +87,25 @@ def test_delete_writes_tombstones_above_the_stored_versions() -> None:
         },
     ]
     assert document_actions("idx", "acme", "unknown", [], stored={}) == []
+
+
+def test_a_delete_of_known_version_tombstones_at_it_and_always_the_document_entry() -> None:
+    def tombstones(lines: list[dict[str, Any]]) -> dict[str, int]:
+        return {line["delete"]["_id"]: line["delete"]["version"] for line in lines}
+
+    # Stored at 3 (a rebuild's new generation), deleted at 5: a later write of version 4 (its
+    # catch-up replaying what a worker wrote into the old generation) must lose everywhere.
+    lines = document_actions("idx", "acme", "doc", [], stored={0: 3, 1: 3, DOCUMENT_ENTRY: 3}, deleted_at=5)
+    assert tombstones(lines) == {slot_id("acme", "doc", n): 5 for n in (0, 1, DOCUMENT_ENTRY)}
+    # Never held here: the document entry's tombstone still keeps an older version from being found.
+    assert tombstones(document_actions("idx", "acme", "doc", [], stored={}, deleted_at=5)) == {
+        slot_id("acme", "doc", DOCUMENT_ENTRY): 5
+    }
+    # A stale delete (a newer version is stored) conflicts instead of removing it.
+    assert tombstones(document_actions("idx", "acme", "doc", [], stored={0: 6}, deleted_at=5)) == {
+        slot_id("acme", "doc", 0): 5,
+        slot_id("acme", "doc", DOCUMENT_ENTRY): 5,
+    }
 
 
 def test_bulk_outcome_treats_version_conflicts_as_stale_not_as_errors() -> None:

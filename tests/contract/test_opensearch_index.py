@@ -123,6 +123,42 @@ class TestOpenSearchKeywordIndex(KeywordIndexContract):
         self.put(index, recreated)
         assert index.chunk_ids(TENANT, "doc-1") == [recreated.chunk_id]
 
+    def test_an_older_version_written_after_a_versioned_delete_is_never_found(
+        self, index: SearchIndex
+    ) -> None:
+        # A blue/green rebuild: the new generation holds version 3 when the alias swaps; a worker
+        # deletes the document (version 5) there; the catch-up then replays version 4, which a
+        # worker had written into the old generation just before the swap, with one chunk more.
+        self.put(index, *(self.chunk("doc-1", n, "apples", version=3) for n in range(2)))
+        index.delete_document(TENANT, "doc-1", version=5)
+        index.flush()
+        self.put(index, *(self.chunk("doc-1", n, "apples", version=4) for n in range(3)))
+        assert self.find(index, "apples", SearchFilter(TENANT)) == []
+        # A document this generation never held: created and deleted around the swap.
+        index.delete_document(TENANT, "doc-2", version=2)
+        index.flush()
+        self.put(index, self.chunk("doc-2", 0, "plums", version=1))
+        assert self.find(index, "plums", SearchFilter(TENANT)) == []
+        # A genuinely newer version (the re-created document) is found again.
+        self.put(index, self.chunk("doc-1", 0, "apples", version=6))
+        assert [h.chunk.chunk_id for h in self.find(index, "apples", SearchFilter(TENANT))] == ["doc-1#v6#c0"]
+
+    def test_an_older_version_written_after_a_shrink_never_cites_its_chunks(self, index: SearchIndex) -> None:
+        # As above, but the worker's version 5 keeps one chunk: version 4's third chunk is a slot
+        # the new generation never held, so no tombstone guards it.
+        self.put(index, *(self.chunk("doc-1", n, "apples", version=3) for n in range(2)))
+        kept = self.chunk("doc-1", 0, "bananas", version=5)
+        self.put(index, kept)
+        # Its text matches better than the kept chunk's: without the version check it would be cited.
+        self.put(index, *(self.chunk("doc-1", n, "bananas bananas", version=4) for n in range(3)))
+        found = self.find(index, "bananas", SearchFilter(TENANT))
+        assert [h.chunk.chunk_id for h in found] == [kept.chunk_id]
+        # An access change re-indexes the document's own version, not the stale chunk beside it.
+        index.update_access(TENANT, "doc-1", {"team": "fruit"}, [])
+        index.flush()
+        found = self.find(index, "bananas", SearchFilter(TENANT, metadata={"team": "fruit"}))
+        assert [h.chunk.chunk_id for h in found] == [kept.chunk_id]
+
     def test_newer_version_with_fewer_chunks_replaces_all(self, index: SearchIndex) -> None:
         self.put(index, *(self.chunk("doc-1", n, "apples", version=1) for n in range(4)))
         kept = self.chunk("doc-1", 0, "bananas", version=2)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from ragstream.queries.readmodels.base import IndexedChunk
-from ragstream.queries.readmodels.keyword_text import KeywordQuery, document_text, parse_keyword_query
+from ragstream.queries.readmodels.base import DocumentHit, IndexedChunk
+from ragstream.queries.readmodels.keyword_text import (
+    KeywordQuery,
+    document_text,
+    parse_keyword_query,
+    rank_by_document,
+)
+from ragstream.queries.readmodels.terms import scoped_key
+from tests.contract.factory import make_chunk
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +48,19 @@ def test_chunks_whose_spans_disagree_with_their_text_are_joined_whole() -> None:
 )
 def test_queries_are_words_and_quoted_phrases(text: str, expected: KeywordQuery | None) -> None:
     assert parse_keyword_query(text) == expected
+
+
+def test_a_found_document_is_cited_only_by_chunks_of_its_entrys_version() -> None:
+    # A stale write left chunk 2 of version 4 beside the document's version 5 (one chunk).
+    stale, current = make_chunk("d", 2, "old text", version=4), make_chunk("d", 0, "new text", version=5)
+    other = make_chunk("e", 0, "text", version=1)
+    found = [DocumentHit("acme", "d", 2.0, 1, version=5), DocumentHit("acme", "e", 1.0)]
+    looked_up: list[list[str]] = []
+
+    def stored_chunks(keys: list[str]) -> list[Any]:
+        looked_up.append(keys)
+        return [stale, current]  # by version, then number, as a backend may order them
+
+    hits = rank_by_document(found, [stale, other], stored_chunks)
+    assert [(h.chunk.chunk_id, h.score) for h in hits] == [(current.chunk_id, 2.0), (other.chunk_id, 1.0)]
+    assert looked_up == [[scoped_key("acme", "d")]]  # the stale best match did not count
