@@ -88,18 +88,18 @@ def rank_by_document(
 ) -> list[Hit]:
     """One hit per document found (best first): the document's best-matching chunk, carrying the
     document's score. A document none of whose chunks matched (a phrase across a chunk boundary) is
-    cited by its first chunk among those `stored_chunks` gives for its scoped key (in document and
-    chunk order); one with no chunk left
-    (deleted since it was found) is dropped. Where the document's version is known, only chunks of
-    that version cite it (a stale write may have left chunks of an older one)."""
-    versions = {scoped_key(doc.tenant, doc.document_id): doc.version for doc in documents}
+    cited by its first chunk among those `stored_chunks` gives for its scoped key (in version and
+    chunk order); one with no chunk left (deleted since it was found) is dropped. Where the
+    document's version is known, only chunks of that version cite it (a stale write may have left
+    chunks of an older one)."""
+    keys = [scoped_key(doc.tenant, doc.document_id) for doc in documents]
+    versions = {key: doc.version for key, doc in zip(keys, documents, strict=True)}
 
     def current(chunk: IndexedChunk) -> bool:
         version = versions.get(scoped_key(chunk.tenant, chunk.document_id))
         return version is None or chunk.version == version
 
     best = first_per_document(filter(current, chunks_best_first))
-    keys = list(versions)
     missing = [key for key in keys if key not in best]
     if missing:
         best.update(first_per_document(filter(current, stored_chunks(missing))))

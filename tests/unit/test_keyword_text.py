@@ -64,3 +64,10 @@ def test_a_found_document_is_cited_only_by_chunks_of_its_entrys_version() -> Non
     hits = rank_by_document(found, [stale, other], stored_chunks)
     assert [(h.chunk.chunk_id, h.score) for h in hits] == [(current.chunk_id, 2.0), (other.chunk_id, 1.0)]
     assert looked_up == [[scoped_key("acme", "d")]]  # the stale best match did not count
+
+
+def test_a_document_listed_twice_is_cited_twice_not_refused() -> None:
+    chunk = make_chunk("d", 0, "text", version=2)
+    found = [DocumentHit("acme", "d", 2.0, 1, version=2), DocumentHit("acme", "d", 1.0, 1, version=2)]
+    hits = rank_by_document(found, [chunk], lambda keys: [])
+    assert [(h.chunk.chunk_id, h.score) for h in hits] == [(chunk.chunk_id, 2.0), (chunk.chunk_id, 1.0)]
