@@ -46,7 +46,8 @@ def failure_of(letter: DocumentDeadLetter, now: datetime) -> Failure | None:
         event_id=_stored(f"dead-letter:{letter.source}:{letter.processor}"),
         event_type=_stored(letter.record or "undecodable record"),
         reason=_stored(f"dead-lettered by {letter.processor}: {what}"),
-        version=letter.version,
+        # A dead-lettered command never got a version of its own (the one it expected is not it).
+        version=letter.version if letter.own_version else None,
         actor=_stored(letter.actor),
         time=now,
     )

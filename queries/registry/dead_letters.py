@@ -23,7 +23,10 @@ class DocumentDeadLetter:
     tenant: str
     document_id: str
     command_id: str | None
+    # The record's own version (an event's), else the version a command expected to replace.
     version: int | None
+    # True when `version` is the record's own: a command carries only the one it expected.
+    own_version: bool
     record: str  # the dead-lettered record's type; "" for bytes that did not decode
     actor: str
     processor: str
@@ -58,6 +61,7 @@ def read_dead_letter(rec: LogRecord) -> DocumentDeadLetter | None:
         document_id=document_id,
         command_id=str(r.get("command_id") or _text(h, "command_id")) or None,
         version=_version(r.get("version", r.get("document_version"))),
+        own_version=_version(r.get("version")) is not None,
         record=rec.name,
         actor=str(r.get("actor") or ""),
         processor=_text(h, "processor"),

@@ -84,7 +84,8 @@ def test_a_dead_letter_becomes_a_failed_entry_only_when_it_blocks_indexing() -> 
 
     now = datetime.now(UTC)
     letter = DocumentDeadLetter(
-        tenant="acme", document_id="big\x00", command_id="c-1", version=3, record="DocumentChunked",
+        tenant="acme", document_id="big\x00", command_id="c-1", version=3, own_version=True,
+        record="DocumentChunked",
         actor="bob", processor="embed_bulk_chunks", error_type="RecordTooLarge", reason="x" * 5000,
         source="t.document-chunks-bulk/1/40",
     )  # fmt: skip
@@ -95,3 +96,19 @@ def test_a_dead_letter_becomes_a_failed_entry_only_when_it_blocks_indexing() -> 
     assert failure.reason.startswith("dead-lettered by embed_bulk_chunks: RecordTooLarge: xxx")
     assert len(failure.reason) == MAX_TEXT
     assert failure_of(DocumentDeadLetter(**{**vars(letter), "processor": "notify_events"}), now) is None
+
+
+def test_a_dead_lettered_command_fails_without_the_version_it_expected() -> None:
+    from ragstream.queries.projections.failures import failure_of
+    from ragstream.queries.registry.dead_letters import read_dead_letter
+    from ragstream.records import LogRecord
+
+    # An upsert that expected to replace version 3, dead-lettered by the validate stage: version 3
+    # is held (it is the current one), yet this command was never applied.
+    headers = {"processor": b"validate_commands", "error": b"boom", "source_topic": b"t.document-commands",
+               "source_partition": b"0", "source_offset": b"4"}  # fmt: skip
+    record = {"tenant": "acme", "document_id": "d", "command_id": "c-9", "document_version": 3}
+    letter = read_dead_letter(LogRecord("UpsertDocument", record, "t.dead-letters", 0, 1, headers=headers))
+    assert letter is not None and letter.version == 3  # what the webhook notice reports, as before
+    failure = failure_of(letter, datetime.now(UTC))
+    assert failure is not None and failure.version is None
