@@ -35,8 +35,9 @@ def _stored(text: str) -> str:
 
 def failure_of(letter: DocumentDeadLetter, now: datetime) -> Failure | None:
     """The audit entry a dead letter makes: only for processors whose refusal keeps the version out
-    of the read models (a notification that failed is no failure of the command)."""
-    if not letter.blocks_indexing:
+    of the read models (a notification that failed is no failure of the command), and not for a
+    rejection passed along the pipeline (the command's outcome is decided: rejected)."""
+    if not letter.blocks_indexing or letter.record == "CommandRejected":
         return None
     what = f"{letter.error_type}: {letter.reason}" if letter.error_type else letter.reason
     return Failure(

@@ -96,6 +96,7 @@ def test_a_dead_letter_becomes_a_failed_entry_only_when_it_blocks_indexing() -> 
     assert failure.reason.startswith("dead-lettered by embed_bulk_chunks: RecordTooLarge: xxx")
     assert len(failure.reason) == MAX_TEXT
     assert failure_of(DocumentDeadLetter(**{**vars(letter), "processor": "notify_events"}), now) is None
+    assert failure_of(DocumentDeadLetter(**{**vars(letter), "record": "CommandRejected"}), now) is None
 
 
 def test_a_dead_lettered_command_fails_without_the_version_it_expected() -> None:
