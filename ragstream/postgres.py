@@ -108,3 +108,10 @@ async def ping(pool: asyncpg.Pool) -> bool:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
     return True
+
+
+def storable_text(text: str, limit: int) -> str:
+    """`text` as a PostgreSQL text column can hold it: NUL (which text cannot store) written as the
+    four characters `\\x00`, and at most `limit` characters, escapes included (text from a record can
+    be anything, and a row should not carry megabytes of it)."""
+    return text[:limit].replace("\x00", "\\x00")[:limit]

@@ -15,6 +15,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from ragstream.contracts import DocumentCommand
+from ragstream.postgres import storable_text
 
 # Each command model by its Avro record name (the `avro_name` every model carries).
 MODELS: dict[str, type[BaseModel]] = {
@@ -63,19 +64,14 @@ def storable(cmd: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _storable(text: str) -> str:
-    return _nul_escaped(text[:_CARRIED_CHARS])[:_CARRIED_CHARS]
-
-
-def _nul_escaped(text: str) -> str:
-    # NUL as the four characters `\x00`: PostgreSQL text (the registry's history) cannot hold it.
-    return text.replace("\x00", "\\x00")
+    return storable_text(text, _CARRIED_CHARS)
 
 
 def _described(error: Mapping[str, Any]) -> str:
     # A location can hold the producer's own text (a metadata key): cut short, and without NUL.
     where = ".".join(str(part)[:_MESSAGE_CHARS] for part in error["loc"])
     described = f"{where}: {error['msg']}" if where else str(error["msg"])
-    return _nul_escaped(described[: 2 * _MESSAGE_CHARS])
+    return storable_text(described, 2 * _MESSAGE_CHARS)
 
 
 def oversize(what: str, key: bytes, value: bytes, max_message_bytes: int) -> str | None:

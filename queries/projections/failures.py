@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from ragstream.postgres import storable_text
 from ragstream.projections import Unappliable
 from ragstream.queries.projections.base import RegistryBacked
 from ragstream.queries.registry.dead_letters import DocumentDeadLetter, read_dead_letter
@@ -30,7 +31,7 @@ MAX_TEXT = 2000
 
 
 def _stored(text: str) -> str:
-    return text[:MAX_TEXT].replace("\x00", "\\x00")  # PostgreSQL text holds no NUL
+    return storable_text(text, MAX_TEXT)
 
 
 def failure_of(letter: DocumentDeadLetter, now: datetime) -> Failure | None:

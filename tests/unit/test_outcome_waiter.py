@@ -95,6 +95,9 @@ def test_a_dead_letter_becomes_a_failed_entry_only_when_it_blocks_indexing() -> 
     assert failure.event_id == "dead-letter:t.document-chunks-bulk/1/40:embed_bulk_chunks"
     assert failure.reason.startswith("dead-lettered by embed_bulk_chunks: RecordTooLarge: xxx")
     assert len(failure.reason) == MAX_TEXT
+    # Escaping a NUL lengthens the text; the entry still keeps to the bound.
+    nuls = failure_of(DocumentDeadLetter(**{**vars(letter), "actor": "\x00" * 5000}), now)
+    assert nuls is not None and nuls.actor.startswith("\\x00") and len(nuls.actor) == MAX_TEXT
     assert failure_of(DocumentDeadLetter(**{**vars(letter), "processor": "notify_events"}), now) is None
     assert failure_of(DocumentDeadLetter(**{**vars(letter), "record": "CommandRejected"}), now) is None
 
