@@ -163,13 +163,25 @@ def _by_mode(ax: Axes, results: Mapping[str, Mapping[str, float]]) -> None:
 def _sweep(axes: Sequence[Axes], sweep: Sequence[Mapping[str, Any]]) -> None:
     points = [p for p in sweep if "fusion" in p]
     convex_ax, rrf_ax = axes
-    normalizations = sorted({p.get("normalization", "min-max") for p in points if p["fusion"] == "convex"})
-    for candidates in sorted({int(p["candidates"]) for p in points}):
-        for how in normalizations:
+    # One curve per normalisation and sibling weight (reports from before either have neither).
+    curves = sorted(
+        {
+            (p.get("normalization", "min-max"), p.get("sibling_weight", 0.0))
+            for p in points
+            if p["fusion"] == "convex"
+        }
+    )
+    depths = sorted({int(p["candidates"]) for p in points})
+    for candidates in depths:
+        # Many curves at each depth would hide each other: then only the fewest candidates (what an
+        # ordinary page fuses) are drawn for convex fusion.
+        for how, siblings in curves if len(curves) == 1 or candidates == depths[0] else ():
             convex = sorted((p["alpha"], p["ndcg@10"]) for p in points
                             if p["fusion"] == "convex" and p["candidates"] == candidates
-                            and p.get("normalization", "min-max") == how)  # fmt: skip
-            label = f"{candidates} candidates" + ("" if len(normalizations) == 1 else f", {how}")
+                            and p.get("normalization", "min-max") == how
+                            and p.get("sibling_weight", 0.0) == siblings)  # fmt: skip
+            label = f"{candidates} candidates" + ("" if len(curves) == 1 else f", {how}")
+            label += f", siblings {siblings:g}" if siblings else ""
             if convex:
                 convex_ax.plot(*zip(*convex, strict=True), marker="o", label=label)
         rrf = sorted((p["rrf_k"], p["ndcg@10"]) for p in points
@@ -182,7 +194,8 @@ def _sweep(axes: Sequence[Axes], sweep: Sequence[Mapping[str, Any]]) -> None:
     rrf_ax.set_xlabel("RRF k")
     for ax in axes:
         ax.grid(True, color="0.92")
-        ax.legend(fontsize="small")
+        if ax.get_legend_handles_labels()[0]:  # a report may lack RRF or convex points
+            ax.legend(fontsize="x-small" if len(curves) > 4 else "small")
 
 
 def plot_eval(report: Mapping[str, Any], out: Path) -> list[Path]:

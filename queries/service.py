@@ -47,6 +47,7 @@ class SearchQuery:
     rrf_k: int | None = None
     alpha: float | None = None
     normalization: str | None = None
+    sibling_weight: float | None = None
     consistency_token: str | None = None
     # Who asked (the credential's subject), for the query log.
     subject: str = ""
@@ -188,6 +189,9 @@ class QueryService:
 
         bm25_hits, vector_hits = await asyncio.gather(lexical(), dense())
         started = time.perf_counter()
+        # A single-retriever mode keeps its retriever's own order: the other chunks' support, which
+        # lifts hybrid rankings, costs the vector order alone ~0.01 nDCG@10 on SciFact (BENCHMARKS.md).
+        siblings = q.sibling_weight if q.sibling_weight is not None else self.settings.sibling_weight
         ranked = rank(
             FusionMethod(q.fusion or self.settings.fusion),
             bm25_hits,
@@ -195,6 +199,7 @@ class QueryService:
             rrf_k=q.rrf_k if q.rrf_k is not None else self.settings.rrf_k,
             alpha=q.alpha if q.alpha is not None else self.settings.convex_alpha,
             normalization=q.normalization or self.settings.normalization,
+            sibling_weight=siblings if q.mode == Mode.HYBRID else 0.0,
         )
         timings["fusion"] = (time.perf_counter() - started) * 1000
         STAGE_SECONDS.labels("fusion").observe(timings["fusion"] / 1000)

@@ -59,7 +59,8 @@ def print_sweep(rows: list[dict[str, Any]], console: Console) -> None:
             how = row.get("normalization", "min-max")
             label = (
                 f"rrf k={row['rrf_k']}" if row["fusion"] == "rrf"
-                else f"convex alpha={row['alpha']:.1f}" + ("" if how == "min-max" else f" ({how})")
+                else f"convex alpha={row['alpha']:.2f}" + ("" if how == "min-max" else f" ({how})")
+                + (f" siblings={row['sibling_weight']:.1f}" if row.get("sibling_weight") else "")
             )  # fmt: skip
             delta = f"{row['ndcg@10_vs_served']:+.4f} ± {row['ndcg@10_vs_served_se']:.4f}"
             style = "bold green" if row is best else None

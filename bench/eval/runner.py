@@ -30,6 +30,7 @@ class EvalOptions:
     rrf_k: int | None = None
     alpha: float | None = None
     normalization: str | None = None
+    sibling_weight: float | None = None
     limit_queries: int | None = None
     limit_docs: int | None = None
     sweep: bool = False
@@ -131,13 +132,14 @@ def _served(options: EvalOptions, retrieval: RetrievalSettings) -> FusionSetting
         options.rrf_k or retrieval.rrf_k,
         options.alpha if options.alpha is not None else retrieval.convex_alpha,
         options.normalization or retrieval.normalization,
+        options.sibling_weight if options.sibling_weight is not None else retrieval.sibling_weight,
     )
 
 
 def _fusion_overrides(options: EvalOptions) -> dict[str, Any]:
     return {
         "fusion": options.fusion, "rrf_k": options.rrf_k, "alpha": options.alpha,
-        "normalization": options.normalization,
+        "normalization": options.normalization, "sibling_weight": options.sibling_weight,
     }  # fmt: skip
 
 
@@ -202,7 +204,8 @@ def _sweep(
             delta, se = paired_difference({q: s["ndcg@10"] for q, s in scores.items()}, base_ndcg)
             rows.append({
                 "fusion": setting.fusion, "rrf_k": setting.rrf_k, "alpha": setting.alpha,
-                "normalization": setting.normalization, "candidates": depth,
+                "normalization": setting.normalization, "sibling_weight": setting.sibling_weight,
+                "candidates": depth,
                 **mean_scores(scores), "ndcg@10_vs_served": delta, "ndcg@10_vs_served_se": se,
             })  # fmt: skip
         if depth == retrieval.candidates and options.cv_folds >= 2:

@@ -17,7 +17,9 @@ from ragstream.bench.eval.retrieve import DEPTH, ModeRun
 from ragstream.queries.retrieval.fusion import FusionMethod, Normalization, fuse, paginate
 
 RRF_KS = (1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 200)
-ALPHAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# Finer where the optimum has been (0.4-0.6 on both development sets).
+ALPHAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0)
+SIBLING_WEIGHTS = (0.0, 0.1, 0.2, 0.3)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class FusionSetting:
     rrf_k: int = 60
     alpha: float = 0.5
     normalization: str = Normalization.MIN_MAX.value
+    sibling_weight: float = 0.0
 
     def as_settings(self) -> dict[str, Any]:
         """The fields as an eval report's settings name them."""
@@ -34,6 +37,7 @@ class FusionSetting:
             "rrf_k": self.rrf_k,
             "alpha": self.alpha,
             "normalization": self.normalization,
+            "sibling_weight": self.sibling_weight,
         }
 
     @property
@@ -42,12 +46,16 @@ class FusionSetting:
             return f"rrf k={self.rrf_k}"
         # min-max was the only normalisation once; its label stays as earlier reports print it.
         how = "" if self.normalization == Normalization.MIN_MAX else f" {self.normalization}"
-        return f"convex{how} alpha={self.alpha:.2f}"
+        siblings = f" siblings={self.sibling_weight:.2f}" if self.sibling_weight else ""
+        return f"convex{how} alpha={self.alpha:.2f}{siblings}"
 
 
 def default_grid() -> list[FusionSetting]:
     return [FusionSetting("rrf", rrf_k=k) for k in RRF_KS] + [
-        FusionSetting("convex", alpha=a, normalization=n.value) for n in Normalization for a in ALPHAS
+        FusionSetting("convex", alpha=a, normalization=n.value, sibling_weight=w)
+        for n in Normalization
+        for w in SIBLING_WEIGHTS
+        for a in ALPHAS
     ]
 
 
@@ -61,7 +69,7 @@ def fused_rankings(
         vector = [h.as_hit() for h in dense.hits.get(query, [])[:depth]]
         fused = fuse(
             setting.fusion, lexical, vector, rrf_k=setting.rrf_k, alpha=setting.alpha,
-            normalization=setting.normalization,
+            normalization=setting.normalization, sibling_weight=setting.sibling_weight,
         )  # fmt: skip
         rankings[query] = [h.chunk.document_id for h in paginate(fused, 0, DEPTH)]
     return rankings
@@ -114,7 +122,7 @@ def refusion_check(
         vector = [h.as_hit() for h in dense.hits.get(query, [])]
         fused = fuse(
             served.fusion, lexical, vector, rrf_k=served.rrf_k, alpha=served.alpha,
-            normalization=served.normalization,
+            normalization=served.normalization, sibling_weight=served.sibling_weight,
         )  # fmt: skip
         local = _documents_with_scores([(h.chunk.document_id, h.score) for h in paginate(fused, 0, DEPTH)])
         remote = _documents_with_scores([(h.document_id, h.score) for h in served_hits])

@@ -61,7 +61,8 @@ async def search(body: SearchIn, service: ServiceDep, reader: Reader) -> SearchO
     query = SearchQuery(
         **_query(reader, body.query), metadata=body.filters.metadata, document_ids=body.filters.document_ids,
         limit=body.limit, offset=body.offset, mode=body.mode, fusion=body.fusion, rrf_k=body.rrf_k,
-        alpha=body.alpha, normalization=body.normalization, consistency_token=body.consistency_token,
+        alpha=body.alpha, normalization=body.normalization, sibling_weight=body.sibling_weight,
+        consistency_token=body.consistency_token,
     )  # fmt: skip
     result = await service.search(query)
     hits = [

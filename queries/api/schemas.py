@@ -41,6 +41,10 @@ class SearchIn(_Body):
     rrf_k: int | None = Field(default=None, ge=1, le=1000)
     alpha: float | None = Field(default=None, ge=0.0, le=1.0)
     normalization: Literal["min-max", "z-score"] | None = None
+    sibling_weight: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Convex fusion: weight of a document's further vector hits, added to its best one's",
+    )  # fmt: skip
     consistency_token: str | None = Field(default=None, max_length=512)
 
 

@@ -12,6 +12,11 @@ The keyword list may also hold documents whose best chunk is not looked up yet (
 `rank` then lists such a document, where the vector list lacks it, as a `FusedDocument`, placed
 exactly where its chunk would be (nothing in the ranking depends on which chunk it is), so a caller
 looks up chunks only for the documents on the page it returns (`queries.retrieval.page`).
+
+Convex fusion can also add up a document's vector evidence (`sibling_weight`): each further chunk of
+a document in the vector list adds that weight times its own normalised score to the document's best
+chunk. A document that several passages match is likelier to be about the query than one that a
+single passage grazes; its other chunks stay in the ranking as entries of their own.
 """
 
 from __future__ import annotations
@@ -242,13 +247,37 @@ def convex_combination(
     vector: Sequence[Hit],
     alpha: float = 0.5,
     normalization: Normalization | str = Normalization.MIN_MAX,
+    sibling_weight: float = 0.0,
 ) -> list[FusedHit]:
-    """score = alpha * norm(vector) + (1 - alpha) * norm(bm25), normalised per query (`Normalization`).
+    """score = alpha * (norm(vector) + sibling_weight * support) + (1 - alpha) * norm(bm25), normalised
+    per query (`Normalization`); support, on a document's best vector hit only, is the sum of its
+    other vector hits' normalised scores above the list's floor.
 
     BM25 and cosine scores live on unrelated scales, hence the normalisation; a chunk one retriever
     missed gets that retriever's lowest normalised value (0 for min-max).
     """
-    return _chunks_only(_convex(bm25, vector, alpha, normalization))
+    return _chunks_only(_convex(bm25, vector, alpha, normalization, sibling_weight))
+
+
+def _sibling_support(
+    entries: dict[_Key, _Entry], norm_vector: dict[_Key, float], floor: float, weight: float
+) -> dict[_Key, float]:
+    """What each document's other vector hits add to its best one: weight times how far each scores
+    above the floor a missing chunk gets (0 for min-max, the lowest z-score for z-score)."""
+    support: dict[_Key, float] = {}
+    if weight == 0.0:
+        return support
+    lead: dict[tuple[str, str], _Key] = {}
+    by_rank = sorted(
+        ((e.vector_rank, key, e) for key, e in entries.items() if e.vector_rank is not None),
+        key=lambda item: item[0],
+    )
+    for _rank, key, e in by_rank:
+        document = (e.cited.tenant, e.cited.document_id)
+        best = lead.setdefault(document, key)
+        if best != key:
+            support[best] = support.get(best, 0.0) + weight * (norm_vector[key] - floor)
+    return support
 
 
 def _convex(
@@ -256,9 +285,12 @@ def _convex(
     vector: Sequence[Hit],
     alpha: float,
     normalization: Normalization | str,
+    sibling_weight: float = 0.0,
 ) -> list[Ranked]:
     if not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
         raise InvalidFusionArgument(f"convex alpha must be within [0, 1], got {alpha!r}")
+    if not math.isfinite(sibling_weight) or not 0.0 <= sibling_weight <= 1.0:
+        raise InvalidFusionArgument(f"sibling weight must be within [0, 1], got {sibling_weight!r}")
     try:
         how = Normalization(normalization)
     except ValueError:
@@ -277,8 +309,11 @@ def _convex(
         {c: e.vector_score for c, e in entries.items() if e.vector_score is not None}, how
     )
 
+    support = _sibling_support(entries, norm_vector, missing_vector, sibling_weight)
+
     def score(key: _Key, e: _Entry) -> float:
-        return alpha * norm_vector.get(key, missing_vector) + (1.0 - alpha) * norm_bm25.get(key, missing_bm25)
+        dense = norm_vector.get(key, missing_vector) + support.get(key, 0.0)
+        return alpha * dense + (1.0 - alpha) * norm_bm25.get(key, missing_bm25)
 
     return _finish(entries, score, _rank_tie_break(vector_first=alpha >= 0.5))
 
@@ -292,6 +327,7 @@ def fuse(
     alpha: float = 0.5,
     rrf_weights: tuple[float, float] = (1.0, 1.0),
     normalization: Normalization | str = Normalization.MIN_MAX,
+    sibling_weight: float = 0.0,
 ) -> list[FusedHit]:
     """Dispatch on `method`; accepts the enum or its string value (as read from settings or a request)."""
     return _chunks_only(
@@ -303,6 +339,7 @@ def fuse(
             alpha=alpha,
             rrf_weights=rrf_weights,
             normalization=normalization,
+            sibling_weight=sibling_weight,
         )
     )
 
@@ -316,6 +353,7 @@ def rank(
     alpha: float = 0.5,
     rrf_weights: tuple[float, float] = (1.0, 1.0),
     normalization: Normalization | str = Normalization.MIN_MAX,
+    sibling_weight: float = 0.0,
 ) -> list[Ranked]:
     """`fuse` for a keyword list that may hold documents not yet cited by a chunk: the same
     ranking, with each keyword-only document listed as a `FusedDocument`."""
@@ -326,7 +364,7 @@ def rank(
         raise InvalidFusionArgument(f"unknown fusion method {method!r}; expected one of: {allowed}") from None
     if chosen is FusionMethod.RRF:
         return _rrf(bm25, vector, rrf_k, rrf_weights)
-    return _convex(bm25, vector, alpha, normalization)
+    return _convex(bm25, vector, alpha, normalization, sibling_weight)
 
 
 def paginate(hits: Sequence[T], offset: int, limit: int) -> list[T]:

@@ -46,6 +46,13 @@ def eval_command(
     normalization: str | None = typer.Option(
         None, "--normalization", help="Convex score normalisation: min-max or z-score."
     ),
+    sibling_weight: float | None = typer.Option(
+        None,
+        "--sibling-weight",
+        min=0.0,
+        max=1.0,
+        help="Convex weight of a document's further vector hits, added to its best one's.",
+    ),
     hits: Path | None = typer.Option(
         None,
         "--hits",
@@ -110,6 +117,7 @@ def eval_command(
         rrf_k=rrf_k,
         alpha=alpha,
         normalization=normalization,
+        sibling_weight=sibling_weight,
         limit_queries=limit_queries,
         limit_docs=limit_docs,
         sweep=sweep,

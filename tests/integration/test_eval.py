@@ -81,7 +81,7 @@ def test_eval_reports_every_mode_and_reuses_the_ingest(local_stack: Settings, tm
     assert report["results"]["bm25"] == {"ndcg@10": 1.0, "recall@100": 1.0, "mrr@10": 1.0}
     settings = report["settings"]
     assert settings["documents"] == 8 and settings["chunks"] >= 8
-    assert {"chunking", "fusion", "rrf_k", "alpha", "model"} <= set(settings)
+    assert {"chunking", "fusion", "rrf_k", "alpha", "sibling_weight", "model"} <= set(settings)
     assert settings["reused_ingest"] is False
 
     # One TREC run file per mode, which trec_eval (through ir-measures) scores as the eval does.

@@ -135,6 +135,7 @@ def test_streamed_answer_sends_deltas_then_citations(indexed: LocalPipeline) -> 
     ("body", "status"),
     [({"query": ""}, 422), ({"query": "x", "limit": 0}, 422), ({"query": "x", "mode": "magic"}, 422),
      ({"query": "x", "alpha": 2}, 422), ({"query": "x", "normalization": "l2"}, 422), ({"nope": 1}, 422),
+     ({"query": "x", "sibling_weight": 1.5}, 422), ({"query": "x", "sibling_weight": -0.1}, 422),
      # A token that is malformed or names positions the topic does not have: 400 at once.
      ({"query": "x", "consistency_token": "garbage"}, 400), ({"query": "x", "consistency_token": "-1:4"}, 400),
      ({"query": "x", "consistency_token": "999:1"}, 400), ({"query": "x", "consistency_token": "0:99999999"}, 400)],

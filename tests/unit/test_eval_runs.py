@@ -156,6 +156,7 @@ def test_saved_hits_are_rescored_and_swept_without_a_pipeline(tmp_path: Path) ->
     assert report.results["bm25"]["ndcg@10"] == pytest.approx(1 / math.log2(3))
     rows = [r for r in report.sweep if "fusion" in r]
     assert {r["normalization"] for r in rows if r["fusion"] == "convex"} == {"min-max", "z-score"}
+    assert {r["sibling_weight"] for r in rows if r["fusion"] == "convex"} == {0.0, 0.1, 0.2, 0.3}
     pure_dense = [r for r in rows if r["fusion"] == "convex" and r["alpha"] == 1.0]
     assert all(r["ndcg@10"] == pytest.approx(1.0) for r in pure_dense)
     assert any("cross_validation" in r for r in report.sweep)

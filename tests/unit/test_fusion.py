@@ -274,3 +274,73 @@ class TestDocumentsAcrossChunks:
             (0, 1, 1),
             (1, None, 2),
         ]
+
+
+class TestSiblingSupport:
+    """Convex fusion with a sibling weight: a document's further vector hits add to its best one."""
+
+    @staticmethod
+    def part(document: str, number: int, tenant: str = "t") -> IndexedChunk:
+        return IndexedChunk(tenant, document, 1, number, f"{document} part {number}")
+
+    def vector(self) -> list[Hit]:
+        # A's best chunk is below B's, but two more of A's chunks match the query too.
+        return [
+            Hit(self.part("B", 0), 1.0),
+            Hit(self.part("A", 0), 0.9),
+            Hit(self.part("A", 1), 0.8),
+            Hit(self.part("A", 2), 0.6),
+            Hit(self.part("C", 0), 0.5),
+        ]
+
+    def test_scores_by_hand(self) -> None:
+        fused = convex_combination([], self.vector(), alpha=1.0, sibling_weight=0.5)
+        by_chunk = {(h.chunk.document_id, h.chunk.chunk_number): h.score for h in fused}
+        # min-max over the list: B 1.0, A#0 0.8, A#1 0.6, A#2 0.2, C 0.0; A#0 gains 0.5 * (0.6 + 0.2).
+        assert by_chunk[("A", 0)] == pytest.approx(0.8 + 0.5 * 0.8)
+        assert by_chunk[("B", 0)] == pytest.approx(1.0)
+        # The further chunks keep their own scores: they are cited by nobody else.
+        assert by_chunk[("A", 1)] == pytest.approx(0.6) and by_chunk[("A", 2)] == pytest.approx(0.2)
+        assert names(fused)[:2] == ["A", "B"]
+
+    def test_zero_weight_is_the_plain_combination(self) -> None:
+        plain = convex_combination(BM25, self.vector(), alpha=0.4)
+        assert convex_combination(BM25, self.vector(), alpha=0.4, sibling_weight=0.0) == plain
+        assert [h.score for h in plain] != [
+            h.score for h in convex_combination(BM25, self.vector(), alpha=0.4, sibling_weight=0.2)
+        ]
+
+    def test_z_score_support_counts_from_the_lists_floor(self) -> None:
+        # Every further chunk adds, however low: it is still above a chunk the list did not hold.
+        low = [
+            Hit(self.part("B", 0), 1.0),
+            Hit(self.part("A", 0), 0.99),
+            Hit(self.part("A", 1), 0.5),
+            Hit(self.part("C", 0), 0.0),
+        ]
+        plain = convex_combination([], low, alpha=1.0, normalization="z-score")
+        supported = convex_combination([], low, alpha=1.0, normalization="z-score", sibling_weight=0.1)
+        assert names(plain)[0] == "B" and names(supported)[0] == "A"
+
+    def test_documents_of_two_tenants_are_never_siblings(self) -> None:
+        vector = [
+            Hit(self.part("B", 0), 1.0),
+            Hit(self.part("A", 0, "t1"), 0.9),
+            Hit(self.part("A", 1, "t2"), 0.8),
+        ]
+        fused = convex_combination([], vector, alpha=1.0, sibling_weight=1.0)
+        assert [h.score for h in fused] == pytest.approx([1.0, 0.5, 0.0])
+
+    def test_keyword_evidence_and_support_land_on_the_same_entry(self) -> None:
+        fused = fuse("convex", [Hit(self.part("A", 2), 5.0)], self.vector(), alpha=0.5, sibling_weight=0.5)
+        top = fused[0]
+        assert (top.chunk.document_id, top.chunk.chunk_number, top.bm25_rank) == ("A", 0, 1)
+        assert top.score == pytest.approx(0.5 * (0.8 + 0.5 * 0.8) + 0.5 * 1.0)
+
+    def test_rrf_ignores_it(self) -> None:
+        assert fuse("rrf", BM25, self.vector(), sibling_weight=0.7) == fuse("rrf", BM25, self.vector())
+
+    @pytest.mark.parametrize("weight", [-0.1, 1.5, math.nan, math.inf])
+    def test_rejects_a_weight_outside_the_unit_interval(self, weight: float) -> None:
+        with pytest.raises(InvalidFusionArgument, match="sibling weight"):
+            convex_combination(BM25, self.vector(), alpha=0.5, sibling_weight=weight)

@@ -173,6 +173,31 @@ async def test_the_query_chooses_z_score_normalisation_over_the_settings(feed: I
     assert len(lexical) >= 3 and [h.score for h in result.hits] == pytest.approx(expected)
 
 
+async def test_the_sibling_weight_comes_from_the_settings_unless_the_query_sets_it(feed: IndexFeed) -> None:
+    text = "consumers commit offsets kafka records"
+    dense_only = {"fusion": "convex", "convex_alpha": 1.0}
+    plain = await service(feed, **dense_only, sibling_weight=0.0).search(query(text, limit=50))
+    supported = await service(feed, **dense_only, sibling_weight=1.0).search(query(text, limit=50))
+    overridden = await service(feed, **dense_only, sibling_weight=1.0).search(
+        query(text, sibling_weight=0.0, limit=50)
+    )
+    # Per document, only the best chunk gains: by the normalised scores of the document's other chunks.
+    gains = {
+        h.chunk_id: s.score - h.score for h in plain.hits for s in supported.hits if s.chunk_id == h.chunk_id
+    }
+    assert any(g > 0 for g in gains.values()) and all(g >= 0 for g in gains.values())
+    assert [(h.chunk_id, h.score) for h in overridden.hits] == [(h.chunk_id, h.score) for h in plain.hits]
+    # The vector mode alone keeps the vector order and scores, whatever the weight.
+    alone = [
+        [(h.chunk_id, h.score) for h in r.hits]
+        for r in [
+            await service(feed, sibling_weight=w).search(query(text, mode=Mode.DENSE, limit=50))
+            for w in (0.0, 1.0)
+        ]
+    ]
+    assert len(alone[0]) >= 3 and alone[0] == alone[1]
+
+
 async def test_pages_tile_the_full_ranking_even_beyond_the_candidate_depth(feed: IndexFeed) -> None:
     # candidates=1: each retriever must still fetch offset+limit, or later pages would come back empty.
     svc = service(feed, candidates=1)

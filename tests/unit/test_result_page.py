@@ -61,6 +61,7 @@ vector_strategy = st.lists(st.tuples(_names, st.integers(0, 2), _scores), max_si
     method=st.sampled_from(["rrf", "convex"]),
     alpha=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
     normalization=st.sampled_from(["min-max", "z-score"]),
+    sibling_weight=st.sampled_from([0.0, 0.2]),
     offset=st.integers(0, 4),
     limit=st.integers(1, 6),
     cited=st.integers(0, 7),
@@ -71,6 +72,7 @@ def test_pages_from_documents_equal_pages_from_chunks(
     method: str,
     alpha: float,
     normalization: str,
+    sibling_weight: float,
     offset: int,
     limit: int,
     cited: int,
@@ -79,7 +81,7 @@ def test_pages_from_documents_equal_pages_from_chunks(
     them up while the vector search runs), the rest as documents."""
     documents, chunk_hits, store = keyword_lists(keyword)
     vector_hits = [Hit(part(name, number), score) for name, number, score in vector]
-    params = {"alpha": alpha, "normalization": normalization, "rrf_k": 2}
+    params = {"alpha": alpha, "normalization": normalization, "rrf_k": 2, "sibling_weight": sibling_weight}
 
     expected = fuse(method, chunk_hits, vector_hits, **params)[offset : offset + limit]  # type: ignore[arg-type]
     mixed: list[Hit | DocumentHit] = [*chunk_hits[:cited], *documents[cited:]]

@@ -204,6 +204,7 @@ function searchBody(form) {
   if (data.get("rrf_k")) body.rrf_k = Number(data.get("rrf_k"));
   if (data.get("alpha")) body.alpha = Number(data.get("alpha"));
   if (data.get("normalization")) body.normalization = data.get("normalization");
+  if (data.get("sibling_weight")) body.sibling_weight = Number(data.get("sibling_weight"));
   const filters = {};
   const ids = String(data.get("documents") || "").split(",").map((s) => s.trim()).filter(Boolean);
   if (ids.length) filters.document_ids = ids;
