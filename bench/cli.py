@@ -190,3 +190,26 @@ def encoder(
     if unknown := [b for b in chosen if b not in BACKENDS]:
         raise typer.BadParameter(f"unknown backends {unknown}; one of {', '.join(BACKENDS)}")
     emit(bench.run(chosen, texts, rounds, queries), json_output)
+
+
+@bench_app.command("plot")
+def plot_saved(
+    result: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Output of `eval --json` (its last line)."
+    ),
+    out: Path = typer.Argument(..., file_okay=False, help="Folder for the PNG files."),
+) -> None:
+    """Draw a saved eval report again (nDCG@10 per mode, the fusion sweep, latency)."""
+    import json
+
+    from ragstream.bench.plots import plot_eval
+
+    lines = [line for line in result.read_text().splitlines() if line.startswith("{")]
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or "results" not in report:
+        raise typer.BadParameter("no eval report (a JSON line of `ragstream eval --json`) in the file")
+    for path in plot_eval(report, out):
+        typer.echo(f"plot: {path}")

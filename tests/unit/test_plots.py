@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,17 @@ def test_benchmarks_and_eval_reports_become_png_files(tmp_path: Path) -> None:
     sweep = [
         {"fusion": f, "rrf_k": k, "alpha": a, "candidates": 50, "ndcg@10": 0.7 + a / 10}
         for f, k, a in (("rrf", 10, 0.5), ("rrf", 60, 0.5), ("convex", 60, 0.3), ("convex", 60, 0.5))
+    ]
+    sweep += [  # a curve per sibling weight
+        {
+            "fusion": "convex",
+            "rrf_k": 60,
+            "alpha": a,
+            "sibling_weight": 0.2,
+            "candidates": 50,
+            "ndcg@10": 0.71,
+        }
+        for a in (0.3, 0.5)
     ] + [{"cross_validation": 5}]
     report = {
         "dataset": "SciFact", "split": "train", "queries": 2,
@@ -55,3 +67,26 @@ def test_benchmarks_and_eval_reports_become_png_files(tmp_path: Path) -> None:
         "ingest-throughput-torch-fp32.png", "query-search-latency-cdf.png",
     ]  # fmt: skip
     assert all(p.read_bytes().startswith(PNG) and p.stat().st_size > 5000 for p in paths)
+
+
+def test_bench_plot_draws_a_saved_eval_report_again(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ragstream.cli.main import app
+
+    report = {
+        "dataset": "SciFact", "split": "train", "queries": 2,
+        "results": {m: {"ndcg@10": 0.7, "recall@100": 0.9, "mrr@10": 0.6} for m in ("bm25", "dense", "hybrid")},
+        "sweep": [{"fusion": "convex", "rrf_k": 60, "alpha": a, "candidates": 50, "ndcg@10": 0.7} for a in (0.3, 0.5)],
+    }  # fmt: skip
+    saved = tmp_path / "eval.log"
+    saved.write_text("progress lines\n" + json.dumps(report) + "\n")
+    runner = CliRunner()
+    drawn = runner.invoke(app, ["bench", "plot", str(saved), str(tmp_path / "plots")])
+    assert drawn.exit_code == 0, drawn.output
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "eval-scifact-train-by-mode.png", "eval-scifact-train-fusion-sweep.png"
+    ]  # fmt: skip
+    saved.write_text('{"bench": "query"}\n')
+    refused = runner.invoke(app, ["bench", "plot", str(saved), str(tmp_path / "more")])
+    assert refused.exit_code == 2 and "no eval report" in refused.output
