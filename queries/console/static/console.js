@@ -162,9 +162,13 @@ async function route() {
     return;
   }
   const target = name === "signin" ? "search" : name;
+  const shown = !$(`view-${target}`).hidden;
   show(target);
   // Focus moves to the new view's heading (screen readers announce it), or where a shortcut asked.
-  (focusNext || $(`${target}-title`)).focus();
+  // A view already shown keeps it: a route that runs late for it (a click's hashchange handled
+  // after "/" had already moved to the search box) must not pull focus away from a box in use.
+  if (focusNext) focusNext.focus();
+  else if (!shown) $(`${target}-title`).focus();
   focusNext = null;
   if (target === "documents" && params.get("id")) await openDocument(params.get("id"), params.get("chunk"));
   if (target === "pipeline") await loadPipeline();
