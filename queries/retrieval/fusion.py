@@ -89,6 +89,8 @@ class _Entry:
     bm25_rank: int | None = None
     vector_score: float | None = None
     vector_rank: int | None = None
+    # For a further vector hit of a document: the key of that document's best vector hit.
+    sibling_of: _Key | None = None
 
     @property
     def order_key(self) -> tuple[str, str]:
@@ -126,15 +128,19 @@ def _key(item: Hit | DocumentHit) -> _Key:
 
 def _merge(bm25: Sequence[Hit | DocumentHit], vector: Sequence[Hit]) -> dict[_Key, _Entry]:
     entries: dict[_Key, _Entry] = {}
-    # Each document's best vector hit: where that document's keyword hit lands.
-    lead: dict[tuple[str, str], _Entry] = {}
+    # Each document's best vector hit (its key): where that document's keyword hit lands, and what
+    # its further vector hits support.
+    lead: dict[tuple[str, str], _Key] = {}
     for rank, hit in _ranked(vector, _key):
-        entry = _Entry(hit.chunk, vector_score=hit.score, vector_rank=rank)
-        entries[hit.chunk.chunk_id] = entry
-        lead.setdefault(_document(hit), entry)
+        key = hit.chunk.chunk_id
+        entries[key] = _Entry(hit.chunk, vector_score=hit.score, vector_rank=rank)
+        best = lead.setdefault(_document(hit), key)
+        if best != key:
+            entries[key].sibling_of = best
     for rank, item in _ranked(bm25, _key):
         same = entries.get(_key(item))
-        document_lead = lead.get(_document(item))
+        lead_key = lead.get(_document(item))
+        document_lead = None if lead_key is None else entries[lead_key]
         if document_lead is not None and document_lead.bm25_rank is None:
             target = document_lead
         elif same is not None and same.bm25_rank is None:
@@ -265,18 +271,9 @@ def _sibling_support(
     """What each document's other vector hits add to its best one: weight times how far each scores
     above the floor a missing chunk gets (0 for min-max, the lowest z-score for z-score)."""
     support: dict[_Key, float] = {}
-    if weight == 0.0:
-        return support
-    lead: dict[tuple[str, str], _Key] = {}
-    by_rank = sorted(
-        ((e.vector_rank, key, e) for key, e in entries.items() if e.vector_rank is not None),
-        key=lambda item: item[0],
-    )
-    for _rank, key, e in by_rank:
-        document = (e.cited.tenant, e.cited.document_id)
-        best = lead.setdefault(document, key)
-        if best != key:
-            support[best] = support.get(best, 0.0) + weight * (norm_vector[key] - floor)
+    for key, e in entries.items():
+        if e.sibling_of is not None:
+            support[e.sibling_of] = support.get(e.sibling_of, 0.0) + weight * (norm_vector[key] - floor)
     return support
 
 
