@@ -28,6 +28,7 @@ from ragstream.streams.admission import contract_violation, oversize, storable, 
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
+from ragstream.streams.delivery.settling import RECORD_REFUSALS, DocumentSends, Sent
 from ragstream.streams.dlq import send_dead_letter
 from ragstream.streams.documents.formats import ExtractionFailed
 from ragstream.streams.documents.stage import ExtractionStage, is_binary
@@ -161,17 +162,16 @@ def create_app(
             # The batch's new document states: a later command of the same document decides on
             # them, since the table moves only once the batch's events are durable.
             decided: dict[str, tuple[Any, dict[str, Any]]] = {}
-            sent: list[asyncio.Future[Any]] = []
-            accepted: list[bool] = []
+            sends = DocumentSends()
             for event in events:
+                # The document's previous event in this batch is durable (or refused, and its state
+                # put back) before this command is decided on it (streams.delivery.settling).
+                await sends.settle(event.message.key)
                 try:
-                    outcome = await validate_command(event, decided)
+                    sends.track(event.message.key, await validate_command(event, decided))
                 except (CodecError, InvalidRecord, KeyError, ValueError, TypeError) as exc:
                     await dead_letter(event, "validate_commands", exc)
-                    continue
-                sent.append(outcome[0])
-                accepted.append(outcome[1])
-            await asyncio.gather(*sent)
+            await sends.settle_all()
             # The table (and its changelog) moves only once the events are durable. The other order
             # lost updates: a worker killed between its changelog write and its event left the
             # new owner a state saying "applied" for a command whose event never reached the log,
@@ -179,7 +179,7 @@ def create_app(
             for state_key, (source, state) in decided.items():
                 with written_from(source):  # the changelog partition is the command's
                     document_state[state_key] = state
-            for ok in accepted:
+            for ok in sends.outcomes:
                 COMMANDS.labels("accepted" if ok else "rejected").inc()
                 PROCESSED.labels("validate_commands").inc()
                 observe_processing("validate_commands", started)
@@ -202,12 +202,9 @@ def create_app(
         except ExtractionFailed as exc:
             return rejected(name, cmd, current, f"unreadable: {exc}", position=position, now=now)
 
-    async def validate_command(
-        event: Any, decided: dict[str, tuple[Any, dict[str, Any]]]
-    ) -> tuple[asyncio.Future[Any], bool]:
-        """Decide one command and send its event; returns the broker's pending ack and whether the
-        command was accepted. `decided` holds the batch's states so far (each with the command it
-        came from) and gets this command's."""
+    async def validate_command(event: Any, decided: dict[str, tuple[Any, dict[str, Any]]]) -> Sent:
+        """Decide one command and send its event; returns the send, to be settled. `decided` holds
+        the batch's states so far (each with the command it came from) and gets this command's."""
         msg = event.message
         bind_message(msg)
         name, cmd = decode(event, COMMAND_NAMES)
@@ -229,10 +226,33 @@ def create_app(
             state, value = None, codec.encode(decision.event_name, decision.event)
             if excess := oversize("rejection", key, value, limit):  # its own fields are that large
                 raise InvalidRecord(excess)
-        pending = await send(events_topic, key, value, lane_headers(lane, route))
+        headers = lane_headers(lane, route)
+        pending = await send(events_topic, key, value, headers)
+        prior = decided.get(state_key)
         if state is not None:
             decided[state_key] = (event, state)
-        return pending, decision.accepted
+
+        async def refused(error: BaseException) -> bool:
+            # The event is not in the log, so the document is as it was before this command, and
+            # the command is rejected with the broker's reason (its history says why).
+            if prior is None:
+                decided.pop(state_key, None)
+            else:
+                decided[state_key] = prior
+            reason = f"refused by the broker: {type(error).__name__}"
+            refusal = rejected(name, cmd, current, reason, position=position, now=datetime.now(UTC))
+            try:
+                await (
+                    await send(events_topic, key, codec.encode(refusal.event_name, refusal.event), headers)
+                )
+            except RECORD_REFUSALS as exc:
+                await dead_letter(event, "validate_commands", exc)
+            return False
+
+        return Sent(
+            ack=pending, resend=lambda: send(events_topic, key, value, headers), refused=refused,
+            accepted=decision.accepted,
+        )  # fmt: skip
 
     @app.agent(events_topic)
     async def chunk_documents(stream: Any) -> None:

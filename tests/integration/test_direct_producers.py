@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from ragstream.codec import load_codec
-from ragstream.contracts import UpsertDocument
+from ragstream.contracts import UpdateDocumentAccess, UpsertDocument
+from ragstream.kafka import make_admin
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
@@ -154,3 +156,61 @@ def test_a_document_too_large_once_embedded_is_dead_lettered_and_the_lane_keeps_
         token=token_of(post_documents(pipeline.command_url, small)),
     )
     assert {h["document_id"] for h in hits} == {"limits/small"}
+
+
+def set_topic_limit(settings: Settings, topic: str, max_message_bytes: int) -> None:
+    async def alter() -> None:
+        admin = make_admin(settings.kafka)
+        await admin.start()
+        try:
+            resource = ConfigResource(
+                ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(max_message_bytes)}
+            )
+            await admin.alter_configs([resource])
+        finally:
+            await admin.close()
+
+    asyncio.run(alter())
+
+
+def test_an_event_the_broker_refuses_rejects_its_command_and_the_document_goes_on_without_it(
+    pipeline: LocalPipeline,
+) -> None:
+    """An operator lowered the events topic's own limit below the worker's: the validate stage's
+    size check passes, the broker refuses the event. The command is rejected with the broker's
+    reason (not redelivered forever), and the document's next command, in the same batch, is
+    decided as if the refused one had never been: there is no document to change."""
+    settings = pipeline.settings
+    events = catalogue(settings.kafka.topic_prefix).events.name
+    set_topic_limit(settings, events, 48 * 1024)
+    try:
+        access = UpdateDocumentAccess(document_id="refused/big", acl=["group:ops"]).to_avro()
+        produce(
+            settings,
+            [
+                upsert("refused/big", "bulky walrus " * (96 * 1024 // 13)),
+                (document_key("default", "refused/big"), "UpdateDocumentAccess", access),
+                upsert("refused/small", "a small walrus note"),
+            ],
+        )
+        documents = ("refused/big", "refused/small")
+        wait_until(
+            lambda: (
+                all(history(pipeline, d) for d in documents) and len(history(pipeline, "refused/big")) == 2
+            )
+        )
+    finally:
+        set_topic_limit(settings, events, RECORD_LIMIT)
+    big = history(pipeline, "refused/big")
+    assert [e["outcome"] for e in big] == ["rejected", "rejected"]
+    assert big[0]["reason"] == "refused by the broker: MessageSizeTooLargeError"
+    assert big[1]["reason"].startswith("not found")
+    assert [e["outcome"] for e in history(pipeline, "refused/small")] == ["accepted"]
+
+    # The worker kept going, and the document is written once it fits the topic again.
+    token = token_of(
+        post_documents(pipeline.command_url, [{"document_id": "refused/big", "content": "a walrus again"}])
+    )
+    hits = search(pipeline.query_url, "walrus", mode="bm25", token=token)
+    assert {h["document_id"] for h in hits} == {"refused/big", "refused/small"}
+    assert not any("bulky" in h["text"] for h in hits)
