@@ -10,6 +10,7 @@ from rich.table import Table
 from ragstream.bench.eval.compare import METRICS as COMPARED
 from ragstream.bench.eval.compare import RunComparison
 from ragstream.bench.eval.runner import EvalReport
+from ragstream.bench.eval.sweep import FusionSetting
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 
@@ -56,12 +57,7 @@ def print_sweep(rows: list[dict[str, Any]], console: Console) -> None:
         at_depth = [r for r in scored if r["candidates"] == depth]
         best = max(at_depth, key=lambda r: r["ndcg@10"])
         for row in at_depth:
-            how = row.get("normalization", "min-max")
-            label = (
-                f"rrf k={row['rrf_k']}" if row["fusion"] == "rrf"
-                else f"convex alpha={row['alpha']:.2f}" + ("" if how == "min-max" else f" ({how})")
-                + (f" siblings={row['sibling_weight']:.1f}" if row.get("sibling_weight") else "")
-            )  # fmt: skip
+            label = FusionSetting.of(row).label
             delta = f"{row['ndcg@10_vs_served']:+.4f} ± {row['ndcg@10_vs_served_se']:.4f}"
             style = "bold green" if row is best else None
             table.add_row(label, *(f"{row[m]:.4f}" for m in METRICS), delta, style=style)

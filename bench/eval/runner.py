@@ -203,9 +203,7 @@ def _sweep(
         for setting, scores in scored:
             delta, se = paired_difference({q: s["ndcg@10"] for q, s in scores.items()}, base_ndcg)
             rows.append({
-                "fusion": setting.fusion, "rrf_k": setting.rrf_k, "alpha": setting.alpha,
-                "normalization": setting.normalization, "sibling_weight": setting.sibling_weight,
-                "candidates": depth,
+                **setting.as_settings(), "candidates": depth,
                 **mean_scores(scores), "ndcg@10_vs_served": delta, "ndcg@10_vs_served_se": se,
             })  # fmt: skip
         if depth == retrieval.candidates and options.cv_folds >= 2:

@@ -9,7 +9,7 @@ most `candidates`) fuses: convex min-max normalisation in particular depends on 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ragstream.bench.eval.metrics import Qrels, per_query
@@ -39,6 +39,11 @@ class FusionSetting:
             "normalization": self.normalization,
             "sibling_weight": self.sibling_weight,
         }
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> FusionSetting:
+        """The setting an eval report's row names; a report saved before a field existed lacks it."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
     @property
     def label(self) -> str:

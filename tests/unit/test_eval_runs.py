@@ -10,14 +10,17 @@ from pathlib import Path
 
 import ir_measures
 import pytest
+from rich.console import Console
 
 from ragstream.bench.eval.beir import DatasetError, default_split
 from ragstream.bench.eval.compare import compare_runs
 from ragstream.bench.eval.crossval import cross_validate, folds_of
 from ragstream.bench.eval.metrics import evaluate, per_query
+from ragstream.bench.eval.report import print_sweep
 from ragstream.bench.eval.retrieve import ChunkHit, ModeRun
 from ragstream.bench.eval.runner import EvalOptions, rescore_saved
 from ragstream.bench.eval.runs import RunFileError, read_hits, read_run, trec_lines, write_hits, write_trec
+from ragstream.bench.eval.sweep import FusionSetting
 from ragstream.settings import RetrievalSettings
 
 pytestmark = pytest.mark.unit
@@ -160,6 +163,14 @@ def test_saved_hits_are_rescored_and_swept_without_a_pipeline(tmp_path: Path) ->
     pure_dense = [r for r in rows if r["fusion"] == "convex" and r["alpha"] == 1.0]
     assert all(r["ndcg@10"] == pytest.approx(1.0) for r in pure_dense)
     assert any("cross_validation" in r for r in report.sweep)
+
+    # The printed table names each setting as the cross-validation table and the plots do.
+    console = Console(record=True, width=240)
+    print_sweep(report.sweep, console)
+    printed = console.export_text()
+    assert "convex z-score alpha=0.45 siblings=0.20" in printed and "rrf k=60" in printed
+    # A report saved before normalisations and sibling weights existed still reads.
+    assert FusionSetting.of({"fusion": "convex", "alpha": 0.3, "candidates": 50}).label == "convex alpha=0.30"
 
 
 def test_a_hits_file_of_another_shape_is_a_clear_error(tmp_path: Path) -> None:
