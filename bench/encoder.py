@@ -23,7 +23,13 @@ from ragstream.bench.corpus import chunk_texts, documents
 from ragstream.bench.query import QUESTIONS
 from ragstream.bench.stats import percentile
 from ragstream.embedding import Embedder, load_embedder
-from ragstream.embedding.backends import BACKENDS, candidate_backends, cpu_flags, unsupported_reason
+from ragstream.embedding.backends import (
+    AUTO_PREFERENCE,
+    BACKENDS,
+    candidate_backends,
+    cpu_flags,
+    unsupported_reason,
+)
 from ragstream.settings import EmbeddingSettings, get_settings
 
 REFERENCE = "torch-fp32"
@@ -82,7 +88,7 @@ def run(backends: Sequence[str], texts_count: int, rounds: int, queries: int) ->
         "model": settings.embedding.model,
         "backends": results,
         "skipped": skipped,
-        "auto": candidate_backends("auto")[0].name,
+        "auto": {role: candidate_backends("auto", role=role)[0].name for role in AUTO_PREFERENCE},
     }
 
 

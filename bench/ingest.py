@@ -143,7 +143,7 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
 def _embed_only(texts: list[str], backend: str) -> tuple[Embedder, float, float]:
     settings = get_settings().embedding.model_copy(update={"backend": backend})
     started = time.perf_counter()
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings, "passages")
     embedder.embed_passages(texts[:8])  # first call pays for lazy initialisation
     loaded = time.perf_counter() - started
     started = time.perf_counter()

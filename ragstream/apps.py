@@ -28,7 +28,7 @@ def stream_worker(settings: Settings) -> faust.App:
     from ragstream.queries.projections import FailureProjection, RegistryProjection, shared_index_projections
     from ragstream.streams.app import create_app
 
-    embedder = load_embedder(settings.embedding)
+    embedder = load_embedder(settings.embedding, "passages")
     projections: list[Projection] = [
         RegistryProjection(settings),
         FailureProjection(settings),

@@ -83,7 +83,7 @@ def create_app(
     consumed = [topics.commands.name, topics.events.name, topics.chunks.name, topics.bulk_chunks.name]
     consumed += sorted({p.topic for p in projections} - set(consumed))
     # Loaded before the worker starts, so no agent blocks on it mid-rebalance.
-    model: Embedder = embedder if embedder is not None else load_embedder(settings.embedding)
+    model: Embedder = embedder if embedder is not None else load_embedder(settings.embedding, "passages")
     resources: dict[str, Any] = {}
     lock = asyncio.Lock()
     scopes = CacheScopes(settings.embedding.cache_shared_tenants)
@@ -268,10 +268,11 @@ def create_app(
         async for events in batches:
             started = time.perf_counter()
             sent: list[tuple[Any, asyncio.Future[Any]]] = []
-            for event in interactive_first(events, lambda event: lanes_of(event.message.headers)[1]):
+            laned = [(event, lanes_of(event.message.headers)) for event in events]
+            for event, (lane, route) in interactive_first(laned, lambda item: item[1][1]):
                 bind_message(event.message)
                 try:
-                    sent.append((event, await chunk_event(event)))
+                    sent.append((event, await chunk_event(event, lane, route)))
                 except Exception as exc:  # one bad document must not stall its partition
                     await dead_letter(event, "chunk_documents", exc)
             acks = await asyncio.gather(*(pending for _, pending in sent), return_exceptions=True)
@@ -285,11 +286,10 @@ def create_app(
                     PROCESSED.labels("chunk_documents").inc()
                     observe_processing("chunk_documents", started)
 
-    async def chunk_event(event: Any) -> asyncio.Future[Any]:
-        """Chunk a DocumentUpserted (pass anything else of PASS_THROUGH on) to its lane's chunks
-        topic; returns the broker's pending ack."""
+    async def chunk_event(event: Any, lane: Lane, route: Lane) -> asyncio.Future[Any]:
+        """Chunk a DocumentUpserted (pass anything else of PASS_THROUGH on) to its route's chunks
+        topic, with its lane headers; returns the broker's pending ack."""
         name, record = decode(event, CHUNKED_INPUTS)
-        lane, route = lanes_of(event.message.headers)
         value = event.value
         if name == "DocumentUpserted":
             # Off the event loop: a long document takes tens of milliseconds to chunk, and every

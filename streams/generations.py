@@ -77,7 +77,7 @@ class GenerationBuilder:
     async def run(self) -> None:
         try:
             embedding = self.generation.embedding_settings(self._settings.embedding)
-            embedder = await asyncio.to_thread(load_embedder, embedding)
+            embedder = await asyncio.to_thread(load_embedder, embedding, "passages")
             # Budgets in the generation's own model's tokens (or its estimate), whatever this
             # worker's own setting, as the live workers count theirs.
             tokenizer = budget_tokenizer(

@@ -6,6 +6,11 @@ sends them: the text, or the title when there is none), every chunk is embedded 
 stage embeds it (title, heading path and text: ragstream.embedding.passage) and every query with
 each backend in this process, and documents are ranked by their best chunk's cosine, as the dense mode of
 the query API ranks them. nDCG@10 of each backend is compared per query with fp32 torch's.
+
+A pair `PASSAGES/QUERIES` (`torch-bf16/onnx-fp32`) ranks one backend's chunk vectors by another's
+query vectors: what a query node on one backend serves from an index the workers embedded with
+another (ragstream.embedding.backends, roles). Each backend still embeds the chunks only once, and
+only when it is on the passage side of something asked for.
 """
 
 from __future__ import annotations
@@ -44,20 +49,30 @@ def compare_backends(
             texts.append(passage_input(doc.title, span.heading or "", span.text))
     query_ids = list(dataset.queries)
     names = [REFERENCE, *(b for b in backends if b != REFERENCE)]
+    pairs = {name: split_pair(name) for name in names}
+    passage_side = {p for p, _ in pairs.values()}
+    passages: dict[str, np.ndarray[Any, Any]] = {}
+    queries: dict[str, np.ndarray[Any, Any]] = {}
+    speed: dict[str, float] = {}
+    versions: dict[str, str] = {}
+    for backend in dict.fromkeys(b for pair in pairs.values() for b in pair):
+        embedder = load_embedder(embedding.model_copy(update={"backend": backend}))
+        versions[backend] = embedder.version
+        if backend in passage_side:
+            started = time.perf_counter()
+            passages[backend] = embedder.embed_passages(texts)
+            speed[backend] = round(len(texts) / (time.perf_counter() - started), 2)
+        queries[backend] = np.stack([embedder.embed_query(dataset.queries[q]) for q in query_ids])
     scores: dict[str, dict[str, dict[str, float]]] = {}
     results: dict[str, dict[str, Any]] = {}
-    for name in names:
-        embedder = load_embedder(embedding.model_copy(update={"backend": name}))
-        started = time.perf_counter()
-        passages = embedder.embed_passages(texts)
-        passage_s = time.perf_counter() - started
-        queries = np.stack([embedder.embed_query(dataset.queries[q]) for q in query_ids])
-        rankings = _rankings(queries @ passages.T, query_ids, owners)
+    for name, (passage_backend, query_backend) in pairs.items():
+        rankings = _rankings(queries[query_backend] @ passages[passage_backend].T, query_ids, owners)
         scores[name] = per_query(rankings, dataset.qrels)
         results[name] = {
-            "version": embedder.version,
+            "version": versions[passage_backend],
+            **({} if query_backend == passage_backend else {"query_version": versions[query_backend]}),
             **{k: round(v, 4) for k, v in mean_scores(scores[name]).items()},
-            "passages_per_s": round(len(texts) / passage_s, 2),
+            "passages_per_s": speed[passage_backend],
         }
     reference = {q: s["ndcg@10"] for q, s in scores[REFERENCE].items()}
     for name in names:
@@ -76,6 +91,12 @@ def compare_backends(
         "within_tolerance": [n for n in names if abs(results[n]["ndcg@10_delta_vs_fp32"]) <= TOLERANCE],
         "tolerance": TOLERANCE,
     }
+
+
+def split_pair(name: str) -> tuple[str, str]:
+    """`PASSAGES/QUERIES` as its two backends; a backend alone embeds both."""
+    passage_backend, _, query_backend = name.partition("/")
+    return passage_backend, query_backend or passage_backend
 
 
 def _rankings(

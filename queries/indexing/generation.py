@@ -47,8 +47,10 @@ class Manifest:
     # The chunk budget of that embedding generation, where it is not the workers' own.
     chunking: dict[str, int] | None = None
     embedding_generation: str | None = None
-    # The embedder's version (model files and passage format) the generation was built with; None
-    # in manifests written before it was recorded.
+    # The version (model files, backend, passage format) of the embedder this node embeds the
+    # generation's queries with; None in manifests written before it was recorded. The vectors' own
+    # version is in each DocumentEmbedded record: under backend "auto", workers may embed passages
+    # with another backend of the same model (ragstream.embedding.backends, roles).
     embedding_model_version: str | None = None
     # That embedding generation's budget tokenizer and encoder backend (see
     # ragstream.embedding.generation); None where they are the workers' own, as in older manifests.

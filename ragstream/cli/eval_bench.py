@@ -87,7 +87,8 @@ def eval_command(
         None,
         "--backends",
         help="Compare encoder backends instead (dense, in-process, same chunks): e.g. "
-        "torch-fp32,torch-bf16,onnx-fp32,onnx-int8.",
+        "torch-fp32,torch-bf16,onnx-fp32,onnx-int8; PASSAGES/QUERIES (torch-bf16/onnx-fp32) ranks one"
+        " backend's chunk vectors with another's query vectors.",
     ),
 ) -> None:
     """Retrieval quality (nDCG@10, Recall@100, MRR@10) of a BEIR dataset ingested through the pipeline."""
@@ -161,11 +162,11 @@ def _compare_backends(
     limit_docs: int | None,
     json_output: bool,
 ) -> None:
-    from ragstream.bench.eval.backends import compare_backends
+    from ragstream.bench.eval.backends import compare_backends, split_pair
     from ragstream.embedding.backends import BACKENDS
 
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
-    if unknown := [b for b in chosen if b not in BACKENDS]:
+    if unknown := [b for b in chosen if not set(split_pair(b)) <= set(BACKENDS)]:
         raise typer.BadParameter(f"unknown backends {unknown}; one of {', '.join(BACKENDS)}")
     console = Console(stderr=json_output)
     settings = get_settings()
@@ -177,7 +178,7 @@ def _compare_backends(
     report = compare_backends(data, chosen, settings.chunking, settings.embedding)
     for name, row in report["backends"].items():
         console.print(
-            f"{name:12} nDCG@10 {row['ndcg@10']:.4f}  delta {row['ndcg@10_delta_vs_fp32']:+.4f}"
+            f"{name:22} nDCG@10 {row['ndcg@10']:.4f}  delta {row['ndcg@10_delta_vs_fp32']:+.4f}"
             f" ± {row['ndcg@10_delta_se']:.4f}  {row['passages_per_s']:.1f} passages/s"
         )
     if json_output:

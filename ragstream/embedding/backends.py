@@ -1,10 +1,13 @@
 """Which encoder backend runs the model: fp32 torch, torch under bf16 autocast, or ONNX Runtime
 (fp32, or int8 with dynamic quantisation).
 
-"auto" resolves to the first backend of `AUTO_PREFERENCE` that this CPU and installation support.
-The order is a measurement, not a guess: `ragstream bench encoder` (passages/s, query latency,
-agreement with fp32) and `ragstream eval --backends` (nDCG@10 on SciFact) ranked them, and only
-backends within 0.005 nDCG@10 of fp32 torch qualify (BENCHMARKS.md, "Encoder backends").
+"auto" resolves to the first backend of `AUTO_PREFERENCE` that this CPU and installation support,
+for what the process embeds: the stream workers embed passages in batches, where throughput counts;
+a query node embeds one query at a time, where latency counts (and ONNX keeps torch out of it). The
+orders are measurements, not guesses: `ragstream bench encoder` (passages/s, query latency,
+agreement with fp32) and `ragstream eval --backends` (nDCG@10 on SciFact, also of one backend's
+passages ranked with another's queries) ranked them, and only backends within 0.005 nDCG@10 of
+fp32 torch qualify (BENCHMARKS.md, "Encoder backends" and "AMX").
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from ragstream.exceptions import ConfigurationError
 
@@ -31,16 +35,25 @@ BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("torch-fp32", "torch", "fp32"),
-        Backend("torch-bf16", "torch", "bf16", frozenset({"avx512_bf16", "amx_bf16"})),
+        # bf16 pays only on AMX: 2.5x fp32 torch there, 0.6x with AVX512-BF16 alone (measured).
+        Backend("torch-bf16", "torch", "bf16", frozenset({"amx_bf16"})),
         Backend("onnx-fp32", "onnx", "fp32"),
         Backend("onnx-int8", "onnx", "int8", frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})),
     )
 }
 
-# Fastest first among the backends that kept SciFact nDCG@10 within 0.005 of fp32 torch (measured,
-# see BENCHMARKS.md). onnx-int8 is left out: it fell outside the bound. torch-fp32 is always last,
-# so "auto" always resolves.
-AUTO_PREFERENCE = ("onnx-fp32", "torch-fp32")
+Role = Literal["passages", "queries"]
+
+# Fastest first, per role, among the backends that kept SciFact nDCG@10 within 0.005 of fp32 torch
+# (measured, see BENCHMARKS.md); a backend the CPU cannot run fast is skipped. onnx-int8 is left
+# out: it fell outside the bound. torch-fp32 is always last, so "auto" always resolves. A query
+# node may then embed with another backend than the workers: qualifying backends agree to a cosine
+# of 0.9999 and better, and the mixed pair was evaluated as such.
+AUTO_PREFERENCE: dict[Role, tuple[str, ...]] = {
+    "passages": ("torch-bf16", "onnx-fp32", "torch-fp32"),
+    # One query costs 8 ms on ONNX fp32, 18-22 ms on torch (either precision) on the AMX machine.
+    "queries": ("onnx-fp32", "torch-fp32"),
+}
 
 
 @cache
@@ -76,14 +89,16 @@ def unsupported_reason(
 def candidate_backends(
     requested: str,
     *,
+    role: Role = "queries",
     flags: frozenset[str] | None = None,
     installed: Callable[[str], bool] = runtime_installed,
-    preference: Iterable[str] = AUTO_PREFERENCE,
+    preference: Iterable[str] | None = None,
 ) -> list[Backend]:
     """The backends to try, in order: the requested one alone (an error if it cannot run here), or
-    for "auto" every one of `preference` that can, so a backend that fails to load for a model falls
-    back to the next."""
+    for "auto" every one of the role's preference that can, so a backend that fails to load for a
+    model falls back to the next."""
     flags = cpu_flags() if flags is None else flags
+    preference = AUTO_PREFERENCE[role] if preference is None else preference
     if requested != "auto":
         if requested not in BACKENDS:
             raise ConfigurationError(f"unknown embedding backend {requested!r}; one of {', '.join(BACKENDS)}")

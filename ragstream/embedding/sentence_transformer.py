@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragstream.embedding.backends import Backend, candidate_backends
+from ragstream.embedding.backends import Backend, Role, candidate_backends
 from ragstream.embedding.base import Embedder, Vectors
 from ragstream.embedding.version import embedder_version
 from ragstream.exceptions import ConfigurationError
@@ -111,7 +111,9 @@ def _build(backend: Backend, path: Path, model_version: str, settings: Embedding
 
 
 @lru_cache(maxsize=4)
-def load_embedder(settings: EmbeddingSettings) -> Embedder:
+def load_embedder(settings: EmbeddingSettings, role: Role = "queries") -> Embedder:
+    """The embedder for `settings`; under backend "auto", the fastest for the role: a stream worker
+    embeds `passages`, a query node `queries` (ragstream.embedding.backends)."""
     if settings.model_path is not None:
         path, model_version = settings.model_path, f"path:{settings.model_path}"
     elif settings.model == DEFAULT_MODEL:
@@ -124,7 +126,7 @@ def load_embedder(settings: EmbeddingSettings) -> Embedder:
         raise ConfigurationError(f"embedding model folder {path} does not exist")
     # The ONNX path here runs on the CPU only; another device means torch.
     requested = settings.backend if settings.device == "cpu" else "torch-fp32"
-    candidates = candidate_backends(requested)
+    candidates = candidate_backends(requested, role=role)
     for candidate in candidates:
         try:
             return _build(candidate, path, model_version, settings)

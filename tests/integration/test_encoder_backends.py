@@ -86,3 +86,21 @@ def test_auto_falls_back_to_torch_for_a_model_onnx_cannot_reproduce(tmp_path: Pa
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert embedder.version == embedder_version(f"path:{model}", BACKENDS["torch-fp32"])
     assert embedder.embed_query("hello").shape == (384,)
+
+
+def test_eval_ranks_one_backends_chunks_with_another_backends_queries(cache_dir: Path) -> None:
+    from ragstream.bench.eval.backends import compare_backends
+    from ragstream.bench.eval.beir import CorpusDocument, Dataset
+    from ragstream.settings import ChunkingSettings
+
+    corpus = [CorpusDocument(f"d{i}", "", text) for i, text in enumerate(TEXTS)]
+    queries = {"q0": "context managers and the with statement", "q1": "ordered records in Kafka partitions"}
+    dataset = Dataset("tiny", "test", corpus, queries, {"q0": {"d0": 1}, "q1": {"d1": 1}})
+    report = compare_backends(
+        dataset, ["onnx-fp32/torch-fp32"], ChunkingSettings(), EmbeddingSettings(cache_dir=cache_dir)
+    )
+    pair = report["backends"]["onnx-fp32/torch-fp32"]
+    assert "+onnx-fp32+" in pair["version"]
+    assert "+torch-fp32+" in pair["query_version"]
+    assert pair["ndcg@10"] == report["backends"]["torch-fp32"]["ndcg@10"] == 1.0
+    assert report["within_tolerance"] == ["torch-fp32", "onnx-fp32/torch-fp32"]

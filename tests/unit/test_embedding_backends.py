@@ -18,6 +18,8 @@ from ragstream.settings import EmbeddingSettings
 pytestmark = pytest.mark.unit
 
 XEON = frozenset({"avx512f", "avx512_vnni", "avx512_bf16"})
+# Sapphire Rapids and later: AMX tiles, where torch's bf16 autocast is 2.5x its fp32.
+AMX_XEON = XEON | {"amx_tile", "amx_bf16", "amx_int8"}
 OLD_CPU = frozenset({"sse4_2", "avx2"})
 
 
@@ -29,13 +31,23 @@ def torch_only(runtime: str) -> bool:
     return runtime == "torch"
 
 
-def names(requested: str, flags: frozenset[str], installed=everything) -> list[str]:  # type: ignore[no-untyped-def]
-    return [b.name for b in candidate_backends(requested, flags=flags, installed=installed)]
+def names(requested: str, flags: frozenset[str], installed=everything, role="queries") -> list[str]:  # type: ignore[no-untyped-def]
+    return [b.name for b in candidate_backends(requested, role=role, flags=flags, installed=installed)]
 
 
 def test_auto_prefers_the_measured_order_and_ends_with_fp32_torch() -> None:
-    assert names("auto", XEON) == list(AUTO_PREFERENCE)
-    assert names("auto", XEON)[-1] == "torch-fp32"
+    assert names("auto", AMX_XEON) == list(AUTO_PREFERENCE["queries"])
+    assert names("auto", AMX_XEON, role="passages") == list(AUTO_PREFERENCE["passages"])
+    for role in AUTO_PREFERENCE:
+        assert names("auto", XEON, role=role)[-1] == "torch-fp32"
+
+
+def test_workers_embed_passages_in_bf16_on_amx_and_query_nodes_stay_on_onnx() -> None:
+    assert names("auto", AMX_XEON, role="passages")[0] == "torch-bf16"
+    assert names("auto", AMX_XEON, role="queries")[0] == "onnx-fp32"  # no torch in a query node
+    # AVX512-BF16 without AMX runs bf16 slower than fp32: not chosen there.
+    assert names("auto", XEON, role="passages") == ["onnx-fp32", "torch-fp32"]
+    assert names("auto", OLD_CPU, role="passages", installed=torch_only) == ["torch-fp32"]
 
 
 def test_auto_falls_back_to_torch_when_onnx_runtime_is_missing() -> None:
@@ -48,7 +60,7 @@ def test_auto_leaves_out_backends_this_cpu_cannot_run_fast() -> None:
         b.name for b in candidate_backends("auto", flags=OLD_CPU, installed=everything, preference=preference)
     ]
     assert got == ["onnx-fp32", "torch-fp32"]
-    on_xeon = candidate_backends("auto", flags=XEON, installed=everything, preference=preference)
+    on_xeon = candidate_backends("auto", flags=AMX_XEON, installed=everything, preference=preference)
     assert [b.name for b in on_xeon] == list(preference)
 
 
@@ -59,7 +71,7 @@ def test_an_explicit_backend_is_the_only_candidate() -> None:
 @pytest.mark.parametrize(
     ("requested", "flags", "installed", "reason"),
     [
-        ("torch-bf16", OLD_CPU, everything, "avx512_bf16"),
+        ("torch-bf16", XEON, everything, "amx_bf16"),
         ("onnx-int8", OLD_CPU, everything, "vnni"),
         ("onnx-fp32", XEON, torch_only, "onnx runtime is not installed"),
         ("tpu-magic", XEON, everything, "unknown embedding backend"),
