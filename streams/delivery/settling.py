@@ -26,10 +26,6 @@ from aiokafka.errors import CorruptRecordException, MessageSizeTooLargeError, Re
 RECORD_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, CorruptRecordException)
 
 
-def is_refusal(error: BaseException) -> bool:
-    return isinstance(error, RECORD_REFUSALS)
-
-
 @dataclass
 class Sent:
     """One record on its way: its pending ack, how to send it again, and what to do if the broker

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, TopicAuthorizationFailedError
 
-from ragstream.streams.delivery.settling import DocumentSends, Sent, is_refusal
+from ragstream.streams.delivery.settling import RECORD_REFUSALS, DocumentSends, Sent
 
 pytestmark = pytest.mark.unit
 
@@ -49,11 +49,11 @@ def future(result: Any = None, error: BaseException | None = None) -> asyncio.Fu
 
 
 def test_only_refusals_of_the_record_itself_count() -> None:
-    assert is_refusal(MessageSizeTooLargeError())
+    assert isinstance(MessageSizeTooLargeError(), RECORD_REFUSALS)
     # Not the record's fault: retried by processing the batch again, never a rejected command.
-    assert not is_refusal(KafkaTimeoutError())
-    assert not is_refusal(TopicAuthorizationFailedError())
-    assert not is_refusal(asyncio.CancelledError())
+    assert not isinstance(KafkaTimeoutError(), RECORD_REFUSALS)
+    assert not isinstance(TopicAuthorizationFailedError(), RECORD_REFUSALS)
+    assert not isinstance(asyncio.CancelledError(), RECORD_REFUSALS)
 
 
 async def test_a_durable_send_settles_with_its_own_outcome() -> None:
