@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -28,7 +29,7 @@ from ragstream.streams.admission import contract_violation, oversize, storable, 
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
-from ragstream.streams.delivery.settling import RECORD_REFUSALS, DocumentSends, Sent
+from ragstream.streams.delivery.settling import RECORD_REFUSALS, DocumentSends, Sent, delivered
 from ragstream.streams.dlq import send_dead_letter
 from ragstream.streams.documents.formats import ExtractionFailed
 from ragstream.streams.documents.stage import ExtractionStage, is_binary
@@ -267,24 +268,26 @@ def create_app(
         )  # fmt: skip
         async for events in batches:
             started = time.perf_counter()
-            sent: list[tuple[Any, asyncio.Future[Any]]] = []
+            sent: list[tuple[Any, Awaitable[Any], Callable[[], Awaitable[Awaitable[Any]]]]] = []
             laned = [(event, lanes_of(event.message.headers)) for event in events]
             for event, (lane, route) in interactive_first(laned, lambda item: item[1][1]):
                 bind_message(event.message)
                 try:
-                    sent.append((event, await chunk_event(event, lane, route)))
+                    rechunk = partial(chunk_event, event, lane, route)
+                    sent.append((event, await rechunk(), rechunk))
                 except Exception as exc:  # one bad document must not stall its partition
                     await dead_letter(event, "chunk_documents", exc)
-            acks = await asyncio.gather(*(pending for _, pending in sent), return_exceptions=True)
-            for (event, _), ack in zip(sent, acks, strict=True):
-                if isinstance(ack, BaseException) and not isinstance(ack, Exception):
-                    raise ack  # cancelled: the batch stays unacked, to be processed again
-                if isinstance(ack, Exception):  # refused by the broker (too large, say)
+            for event, ack, resend in sent:
+                try:
+                    await delivered(ack, resend)
+                except RECORD_REFUSALS as refusal:  # the record's own fault: it can never be written
                     bind_message(event.message)
-                    await dead_letter(event, "chunk_documents", ack)
+                    await dead_letter(event, "chunk_documents", refusal)
                 else:
                     PROCESSED.labels("chunk_documents").inc()
                     observe_processing("chunk_documents", started)
+                # Any other error (a timeout, a lost leader) raises: the batch stays unacked and is
+                # chunked again, rather than dead-lettering documents the broker would have taken.
 
     async def chunk_event(event: Any, lane: Lane, route: Lane) -> asyncio.Future[Any]:
         """Chunk a DocumentUpserted (pass anything else of PASS_THROUGH on) to its route's chunks
@@ -344,7 +347,7 @@ def create_app(
                 )
             embedded = iter(embedded_records)
             # Output keeps input order, so per-document ordering survives batching.
-            pending = []
+            pending: list[tuple[Any, Awaitable[Any], Callable[[], Awaitable[Awaitable[Any]]]]] = []
             for event, kind, _ in decoded:
                 bind_message(event.message)  # each output carries its own input's trace
                 value = event.value
@@ -356,12 +359,22 @@ def create_app(
                         # where sending it would fail the whole batch on every redelivery.
                         await dead_letter(event, name, InvalidRecord(excess))
                         continue
-                pending.append(
-                    await send(embeddings_topic, event.message.key, value, carried(event.message.headers))
+                again = partial(
+                    send, embeddings_topic, event.message.key, value, carried(event.message.headers)
                 )
-            # The batch is acked (and its offsets become committable) only once its output is durable.
-            await asyncio.gather(*pending)
-            PROCESSED.labels(name).inc(len(pending))  # a dead letter is counted as one, not as processed
+                pending.append((event, await again(), again))
+            # The batch is acked (and its offsets become committable) only once its output is
+            # durable. A record the broker refuses for good (over the topic's own limit, which an
+            # operator may set below the worker's) is dead-lettered, not redelivered forever.
+            durable = 0
+            for event, ack, resend in pending:
+                try:
+                    await delivered(ack, resend)
+                    durable += 1
+                except RECORD_REFUSALS as refusal:
+                    bind_message(event.message)
+                    await dead_letter(event, name, refusal)
+            PROCESSED.labels(name).inc(durable)  # a dead letter is counted as one, not as processed
             observe_processing(name, started)
 
     @app.agent(chunks_topics[Lane.INTERACTIVE])

@@ -56,7 +56,7 @@ class DocumentSends:
             return
         accepted = sent.accepted
         try:
-            await _durable(sent)
+            await delivered(sent.ack, sent.resend)
         except RECORD_REFUSALS as error:
             accepted = await sent.refused(error)
         self.outcomes.append(accepted)
@@ -67,10 +67,13 @@ class DocumentSends:
             await self.settle(document)
 
 
-async def _durable(sent: Sent) -> None:
+async def delivered(ack: Awaitable[Any], resend: Callable[[], Awaitable[Awaitable[Any]]]) -> None:
+    """Wait until a record is durable. A refusal is answered by sending the record once more,
+    alone; a refusal of that (the record's own fault) raises, as does any other error (not its fault:
+    the caller's batch is processed again)."""
     try:
-        await sent.ack
+        await ack
     except RECORD_REFUSALS:
         # The broker answers for a whole produce batch: a record that shared one with a refused
         # record is refused with it. Alone, a record that is fine goes through.
-        await (await sent.resend())
+        await (await resend())

@@ -214,3 +214,50 @@ def test_an_event_the_broker_refuses_rejects_its_command_and_the_document_goes_o
     hits = search(pipeline.query_url, "walrus", mode="bm25", token=token)
     assert {h["document_id"] for h in hits} == {"refused/big", "refused/small"}
     assert not any("bulky" in h["text"] for h in hits)
+
+
+def test_embeddings_the_broker_refuses_are_dead_lettered_and_the_lane_keeps_flowing(
+    pipeline: LocalPipeline,
+) -> None:
+    """The embeddings topic's own limit set below the worker's: the embed stage's size check
+    passes and the broker refuses the document's vectors. They are dead-lettered (the writer and
+    the history are told), not redelivered forever; documents that fit, sent next to the refused
+    one, are embedded and searchable (the writer is told through the history, as for the chunk
+    stage's dead letters above)."""
+    settings = pipeline.settings
+    embeddings = catalogue(settings.kafka.topic_prefix).embeddings.name
+    # ~20 kB of text, ~20 chunks: ~50 kB once each chunk carries its 384 floats.
+    sentence = "The ocelot census notes sighting {n} along the eastern ridge trail at dusk. "
+    long = "\n\n".join(" ".join(sentence.format(n=p * 10 + i) for i in range(10)) for p in range(25))
+    set_topic_limit(settings, embeddings, 24 * 1024)
+    try:
+        written = post_documents(
+            pipeline.command_url,
+            [
+                {"document_id": "refused-vectors/long", "content": long},
+                {"document_id": "refused-vectors/short", "content": "a short ocelot note"},
+            ],
+        )
+
+        def failures() -> list[dict[str, Any]]:
+            return [e for e in history(pipeline, "refused-vectors/long") if e["outcome"] == "failed"]
+
+        # A document of this size goes to the bulk lane, which a loaded machine may take a while on.
+        wait_until(lambda: bool(failures()), timeout=240)
+    finally:
+        set_topic_limit(settings, embeddings, RECORD_LIMIT)
+    [failed] = failures()
+    assert failed["command_id"] == written[0]["command_id"]
+    assert failed["reason"].startswith("dead-lettered by embed_"), failed
+    assert "MessageSizeTooLargeError" in failed["reason"]
+
+    # (The token names the short document's write only: the refused one never becomes searchable.)
+    hits = search(pipeline.query_url, "ocelot", mode="bm25", token=token_of(written[1:]))
+    assert {h["document_id"] for h in hits} == {"refused-vectors/short"}
+
+    # The stage kept going: the long document goes in once the topic takes it. (Edited: the same
+    # content again is an unchanged write, which changes nothing downstream.)
+    again = [{"document_id": "refused-vectors/long", "content": long + "\n\nRecounted."}]
+    token = token_of(post_documents(pipeline.command_url, again))
+    hits = search(pipeline.query_url, "ocelot sighting eastern ridge", mode="bm25", token=token)
+    assert "refused-vectors/long" in {h["document_id"] for h in hits}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, TopicAuthorizationFailedError
 
-from ragstream.streams.delivery.settling import RECORD_REFUSALS, DocumentSends, Sent
+from ragstream.streams.delivery.settling import RECORD_REFUSALS, DocumentSends, Sent, delivered
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +112,21 @@ async def test_a_document_cannot_have_two_unsettled_sends() -> None:
     sends.track(b"t/a", broker.sent("a", future("ok")))
     with pytest.raises(RuntimeError, match="before its last send was settled"):
         sends.track(b"t/a", broker.sent("a2", future("ok")))
+
+
+async def test_the_chunk_and_embed_stages_see_a_refusal_only_after_a_resend_alone() -> None:
+    """`delivered`, as the chunk and embed stages use it: they dead-letter what it raises of
+    RECORD_REFUSALS and let anything else fail the batch."""
+    broker = Broker(resend_error=MessageSizeTooLargeError())
+    refused_twice = broker.sent("a", future(error=MessageSizeTooLargeError()))
+    with pytest.raises(MessageSizeTooLargeError):
+        await delivered(refused_twice.ack, refused_twice.resend)
+    assert broker.resent == ["a"]
+
+    through_alone = Broker().sent("b", future(error=MessageSizeTooLargeError()))
+    await delivered(through_alone.ack, through_alone.resend)
+
+    timed_out = broker.sent("c", future(error=KafkaTimeoutError()))
+    with pytest.raises(KafkaTimeoutError):
+        await delivered(timed_out.ack, timed_out.resend)
+    assert broker.resent == ["a"]  # not sent again: the whole batch is processed again instead
