@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ragstream.bench.eval.beir import Dataset
 from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_token, wait_until_settled
 from ragstream.contracts import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
+from ragstream.embedding.backends import candidate_backends
 from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import PROJECT_ROOT, ChunkingSettings
@@ -61,11 +62,16 @@ def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str, backend: 
             PASSAGE_FORMAT,
             # How budgets are counted changes every chunk boundary.
             *(() if chunking.tokenizer == "estimate" else (f"tokenizer={chunking.tokenizer}",)),
-            # "auto" is left out, so the ingests made before the backend was named are reused.
-            *(() if backend == "auto" else (f"backend={backend}",)),
+            # "auto" is named as what the workers resolve it to here: the CPU decides (bf16 on AMX,
+            # ONNX elsewhere), and an ingest of "auto" holds the same vectors as one naming it.
+            f"backend={passage_backend(backend)}",
         )
     )
     return f"eval-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def passage_backend(backend: str) -> str:
+    return candidate_backends("auto", role="passages")[0].name if backend == "auto" else backend
 
 
 def corpus_commands(dataset: Dataset) -> list[DocumentCommand]:
