@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragstream.embedding.backends import Backend, Role, candidate_backends
+from ragstream.embedding.backends import ANY_CPU, Backend, Role, candidate_backends
 from ragstream.embedding.base import Embedder, Vectors
 from ragstream.embedding.version import embedder_version
 from ragstream.exceptions import ConfigurationError
@@ -111,9 +111,10 @@ def _build(backend: Backend, path: Path, model_version: str, settings: Embedding
 
 
 @lru_cache(maxsize=4)
-def load_embedder(settings: EmbeddingSettings, role: Role = "queries") -> Embedder:
+def load_embedder(settings: EmbeddingSettings, role: Role = "queries", *, any_cpu: bool = False) -> Embedder:
     """The embedder for `settings`; under backend "auto", the fastest for the role: a stream worker
-    embeds `passages`, a query node `queries` (ragstream.embedding.backends)."""
+    embeds `passages`, a query node `queries` (ragstream.embedding.backends). `any_cpu` loads a
+    backend this CPU runs slowly, for a measurement of its quality only."""
     if settings.model_path is not None:
         path, model_version = settings.model_path, f"path:{settings.model_path}"
     elif settings.model == DEFAULT_MODEL:
@@ -126,7 +127,7 @@ def load_embedder(settings: EmbeddingSettings, role: Role = "queries") -> Embedd
         raise ConfigurationError(f"embedding model folder {path} does not exist")
     # The ONNX path here runs on the CPU only; another device means torch.
     requested = settings.backend if settings.device == "cpu" else "torch-fp32"
-    candidates = candidate_backends(requested, role=role)
+    candidates = candidate_backends(requested, role=role, flags=ANY_CPU if any_cpu else None)
     for candidate in candidates:
         try:
             return _build(candidate, path, model_version, settings)

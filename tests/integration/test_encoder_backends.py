@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ragstream.embedding import SentenceTransformerEmbedder, load_embedder
-from ragstream.embedding.backends import BACKENDS
+from ragstream.embedding.backends import BACKENDS, cpu_flags, unsupported_reason
 from ragstream.embedding.sentence_transformer import _bundled_model
 from ragstream.embedding.version import embedder_version
 from ragstream.settings import EmbeddingSettings
@@ -49,6 +49,21 @@ def test_onnx_vectors_agree_with_fp32_torch_and_the_export_is_cached(cache_dir: 
     exports = list(cache_dir.glob("onnx-fp32-*/model.onnx"))
     assert len(exports) == 1  # a second load reuses it
     assert not (Path(__file__).parents[2] / "model.onnx").exists()
+
+
+@pytest.mark.skipif(
+    unsupported_reason(BACKENDS["onnx-int8"], cpu_flags()) is not None, reason="int8 needs a CPU with VNNI"
+)
+def test_int8_vectors_stay_close_to_fp32_torch_and_rank_alike(cache_dir: Path) -> None:
+    # What "auto" gives workers and query nodes on a VNNI CPU (its nDCG@10 is BENCHMARKS.md's).
+    torch_fp32 = load_embedder(EmbeddingSettings(backend="torch-fp32", cache_dir=cache_dir))
+    int8 = load_embedder(EmbeddingSettings(backend="onnx-int8", cache_dir=cache_dir))
+    assert int8.version == embedder_version(_bundled_model()[1], BACKENDS["onnx-int8"])
+    reference, got = torch_fp32.embed_passages(TEXTS), int8.embed_passages(TEXTS)
+    assert 0.98 < np.min(np.sum(reference * got, axis=1)) < 0.99999  # quantised: close, not equal
+    query = int8.embed_query("how does a context manager work")
+    assert int(np.argmax(got @ query)) == int(np.argmax(reference @ query)) == 0
+    assert len(list(cache_dir.glob("onnx-int8-*/model.onnx"))) == 1
 
 
 def test_a_query_process_on_onnx_never_imports_torch(cache_dir: Path) -> None:

@@ -104,7 +104,7 @@ def test_replaying_twice_equals_replaying_once(pipeline: LocalPipeline) -> None:
     [
         [],
         # Another budget, counted by the estimate, embedded by the workers with another backend
-        # than the node's "auto" (onnx-fp32 where onnxruntime is installed).
+        # than the node's "auto" (ONNX int8 or fp32 where onnxruntime is installed).
         [
             "--chunk-max-tokens",
             "48",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from ragstream.embedding.backends import AUTO_PREFERENCE, BACKENDS, candidate_backends
+from ragstream.embedding.backends import ANY_CPU, AUTO_PREFERENCE, BACKENDS, candidate_backends
 from ragstream.embedding.base import Vectors
 from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.embedding.query_cache import QueryVectorCache
@@ -44,10 +44,20 @@ def test_auto_prefers_the_measured_order_and_ends_with_fp32_torch() -> None:
 
 def test_workers_embed_passages_in_bf16_on_amx_and_query_nodes_stay_on_onnx() -> None:
     assert names("auto", AMX_XEON, role="passages")[0] == "torch-bf16"
-    assert names("auto", AMX_XEON, role="queries")[0] == "onnx-fp32"  # no torch in a query node
-    # AVX512-BF16 without AMX runs bf16 slower than fp32: not chosen there.
-    assert names("auto", XEON, role="passages") == ["onnx-fp32", "torch-fp32"]
+    assert names("auto", AMX_XEON, role="queries")[0] == "onnx-int8"  # no torch in a query node
+    # AVX512-BF16 without AMX runs bf16 slower than fp32: not chosen there; VNNI runs int8.
+    assert names("auto", XEON, role="passages") == ["onnx-int8", "onnx-fp32", "torch-fp32"]
+    assert names("auto", XEON, role="queries") == ["onnx-int8", "onnx-fp32", "torch-fp32"]
+    # Without VNNI int8 is slow (and AVX2's int8 products can saturate): ONNX fp32 there.
+    assert names("auto", OLD_CPU, role="passages") == ["onnx-fp32", "torch-fp32"]
+    assert names("auto", OLD_CPU, role="queries") == ["onnx-fp32", "torch-fp32"]
     assert names("auto", OLD_CPU, role="passages", installed=torch_only) == ["torch-fp32"]
+
+
+def test_a_quality_measurement_may_load_a_backend_this_cpu_runs_slowly() -> None:
+    for backend in BACKENDS:
+        assert names(backend, ANY_CPU) == [backend]
+    assert names("auto", ANY_CPU, role="passages") == list(AUTO_PREFERENCE["passages"])
 
 
 def test_auto_falls_back_to_torch_when_onnx_runtime_is_missing() -> None:
