@@ -63,6 +63,8 @@ log = logging.getLogger("ragstream.streams")
 
 # What the chunk stage reads: upserts to chunk, and the events it passes on unchanged.
 CHUNKED_INPUTS = frozenset({"DocumentUpserted"}) | PASS_THROUGH
+# An input, the broker's pending ack of its output, and how to send that output again.
+Output = tuple[Any, Awaitable[Any], Callable[[], Awaitable[Awaitable[Any]]]]
 
 
 class InvalidRecord(Exception):
@@ -130,6 +132,22 @@ def create_app(
             dlq_topic, key=msg.key, value=msg.value, processor=processor, error=error,
             topic=msg.topic, partition=msg.partition, offset=msg.offset,
         )  # fmt: skip
+
+    async def settle_outputs(outputs: list[Output], processor: str) -> int:
+        """Wait until each input's output is durable; an output the broker refuses for good (over
+        its topic's own limit, which an operator may set below the worker's) dead-letters its input
+        rather than failing the batch on every redelivery. Any other error (a timeout, a lost
+        leader) raises: the batch stays unacked and is processed again. Returns how many went."""
+        durable = 0
+        for event, ack, resend in outputs:
+            try:
+                await delivered(ack, resend)
+            except RECORD_REFUSALS as refusal:
+                bind_message(event.message)
+                await dead_letter(event, processor, refusal)
+            else:
+                durable += 1
+        return durable
 
     def decode(event: Any, allowed: frozenset[str]) -> tuple[str, dict[str, Any]]:
         decoded = codec.decode(event.value)
@@ -268,7 +286,7 @@ def create_app(
         )  # fmt: skip
         async for events in batches:
             started = time.perf_counter()
-            sent: list[tuple[Any, Awaitable[Any], Callable[[], Awaitable[Awaitable[Any]]]]] = []
+            sent: list[Output] = []
             laned = [(event, lanes_of(event.message.headers)) for event in events]
             for event, (lane, route) in interactive_first(laned, lambda item: item[1][1]):
                 bind_message(event.message)
@@ -277,17 +295,10 @@ def create_app(
                     sent.append((event, await rechunk(), rechunk))
                 except Exception as exc:  # one bad document must not stall its partition
                     await dead_letter(event, "chunk_documents", exc)
-            for event, ack, resend in sent:
-                try:
-                    await delivered(ack, resend)
-                except RECORD_REFUSALS as refusal:  # the record's own fault: it can never be written
-                    bind_message(event.message)
-                    await dead_letter(event, "chunk_documents", refusal)
-                else:
-                    PROCESSED.labels("chunk_documents").inc()
-                    observe_processing("chunk_documents", started)
-                # Any other error (a timeout, a lost leader) raises: the batch stays unacked and is
-                # chunked again, rather than dead-lettering documents the broker would have taken.
+            durable = await settle_outputs(sent, "chunk_documents")
+            PROCESSED.labels("chunk_documents").inc(durable)
+            for _ in range(durable):
+                observe_processing("chunk_documents", started)
 
     async def chunk_event(event: Any, lane: Lane, route: Lane) -> asyncio.Future[Any]:
         """Chunk a DocumentUpserted (pass anything else of PASS_THROUGH on) to its route's chunks
@@ -347,7 +358,7 @@ def create_app(
                 )
             embedded = iter(embedded_records)
             # Output keeps input order, so per-document ordering survives batching.
-            pending: list[tuple[Any, Awaitable[Any], Callable[[], Awaitable[Awaitable[Any]]]]] = []
+            pending: list[Output] = []
             for event, kind, _ in decoded:
                 bind_message(event.message)  # each output carries its own input's trace
                 value = event.value
@@ -363,17 +374,8 @@ def create_app(
                     send, embeddings_topic, event.message.key, value, carried(event.message.headers)
                 )
                 pending.append((event, await again(), again))
-            # The batch is acked (and its offsets become committable) only once its output is
-            # durable. A record the broker refuses for good (over the topic's own limit, which an
-            # operator may set below the worker's) is dead-lettered, not redelivered forever.
-            durable = 0
-            for event, ack, resend in pending:
-                try:
-                    await delivered(ack, resend)
-                    durable += 1
-                except RECORD_REFUSALS as refusal:
-                    bind_message(event.message)
-                    await dead_letter(event, name, refusal)
+            # The batch is acked (and its offsets become committable) only once its output is durable.
+            durable = await settle_outputs(pending, name)
             PROCESSED.labels(name).inc(durable)  # a dead letter is counted as one, not as processed
             observe_processing(name, started)
 
