@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,8 +64,12 @@ class OutcomeWaiter:
         def timeout() -> CommandOutcome:
             return CommandOutcome("timeout", document_id, command_id)
 
-        if positions and await self._behind(positions, left()):
-            return timeout()
+        if positions:
+            ended = await self._until_applied(
+                lambda t: self._behind(positions, t), tenant, document_id, command_id, deadline
+            )
+            if ended is not None:
+                return ended
         entry = await self._recorded(tenant, document_id, command_id, deadline)
         if entry is None:
             return timeout()
@@ -77,8 +81,12 @@ class OutcomeWaiter:
         if not positions:
             position = parse_position(entry.command_position)
             # Only older records lack their position; the version check below still decides.
-            if position is not None and await self._behind_both_lanes(*position, left()):
-                return timeout()
+            if position is not None:
+                ended = await self._until_applied(
+                    lambda t: self._behind_both_lanes(*position, t), tenant, document_id, command_id, deadline
+                )
+                if ended is not None:
+                    return ended
         # Past the command's position, the version must be there; it is not if the document never
         # reached the indexes: dead-lettered on the way (the registry records that a moment later),
         # or a later write came first; wait on for either, or the end.
@@ -90,6 +98,28 @@ class OutcomeWaiter:
             if latest is not None and await self._failed(tenant, document_id, latest):
                 return CommandOutcome("failed", document_id, command_id, latest.version, latest.reason)
         return CommandOutcome("searchable", document_id, command_id, entry.version)
+
+    async def _until_applied(
+        self,
+        behind: Callable[[float], Awaitable[bool]],
+        tenant: str,
+        document_id: str,
+        command_id: str,
+        deadline: float,
+    ) -> CommandOutcome | None:
+        """Wait until the read models have reached the command's position (None), looking at the
+        audit trail in between: a command dead-lettered on its way never reaches them, and with no
+        later write in its partition their position never passes it either, so without a look its
+        writer would wait for the whole timeout to be told nothing."""
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            if not await behind(min(self._poll_s * 5, left)):
+                return None
+            latest = await self._registry.command_outcome(tenant, document_id, command_id)
+            if latest is not None and await self._failed(tenant, document_id, latest):
+                return CommandOutcome("failed", document_id, command_id, latest.version, latest.reason)
+            if time.monotonic() >= deadline:
+                return CommandOutcome("timeout", document_id, command_id)
 
     async def _failed(self, tenant: str, document_id: str, entry: AuditEntry) -> bool:
         """Whether a `failed` entry stands for this node: a version its read models hold anyway is

@@ -3,6 +3,8 @@ service's read-model checks and the registry's audit trail."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,9 +42,17 @@ class Service:
         return {}
 
 
-async def wait(service: Service, registry: Registry, timeout_s: float = 2.0) -> Any:
+class StuckService(Service):
+    """Read models that never reach the command's position: nothing after it in its partition."""
+
+    async def wait_applied(self, positions: Any, timeout: float) -> dict[int, Any]:
+        await asyncio.sleep(timeout)
+        return {p: (o - 1, o) for p, o in positions.items()}
+
+
+async def wait(service: Service, registry: Registry, timeout_s: float = 2.0, positions: Any = None) -> Any:
     waiter = OutcomeWaiter(service, registry, poll_s=0.01)  # type: ignore[arg-type]
-    return await waiter.wait("acme", "big", "c-1", None, timeout_s)
+    return await waiter.wait("acme", "big", "c-1", positions, timeout_s)
 
 
 async def test_a_command_dead_lettered_on_the_way_is_told_as_failed_with_the_reason() -> None:
@@ -57,6 +67,18 @@ async def test_a_failure_recorded_while_waiting_ends_the_wait() -> None:
         Service(held=2), Registry(entry("accepted", 3), entry("accepted", 3), entry("failed", 3))
     )
     assert told.outcome == "failed"
+
+
+@pytest.mark.parametrize("positions", [None, {3: 7}], ids=["position-from-the-audit-trail", "token"])
+async def test_a_failure_ends_the_wait_for_a_position_the_read_models_will_never_reach(
+    positions: Any,
+) -> None:
+    # Dead-lettered on its way and alone in its partition: no later record moves the read models
+    # past its position. The failure, recorded a moment after the writer asked, still answers it.
+    accepted = AuditEntry(**{**vars(entry("accepted", 3)), "command_position": "t.document-commands/3/7"})
+    started = time.monotonic()
+    told = await wait(StuckService(held=2), Registry(accepted, accepted, entry("failed", 3)), 5.0, positions)
+    assert told.outcome == "failed" and time.monotonic() - started < 2.0
 
 
 async def test_a_failure_that_left_this_nodes_read_models_holding_the_version_is_searchable() -> None:
