@@ -94,9 +94,8 @@ class OutcomeWaiter:
             if left() <= 0:
                 return timeout()
             await asyncio.sleep(min(self._poll_s * 5, left()))
-            latest = await self._registry.command_outcome(tenant, document_id, command_id)
-            if latest is not None and await self._failed(tenant, document_id, latest):
-                return CommandOutcome("failed", document_id, command_id, latest.version, latest.reason)
+            if failed := await self._recorded_failure(tenant, document_id, command_id):
+                return failed
         return CommandOutcome("searchable", document_id, command_id, entry.version)
 
     async def _until_applied(
@@ -115,11 +114,19 @@ class OutcomeWaiter:
             left = max(0.0, deadline - time.monotonic())
             if not await behind(min(self._poll_s * 5, left)):
                 return None
-            latest = await self._registry.command_outcome(tenant, document_id, command_id)
-            if latest is not None and await self._failed(tenant, document_id, latest):
-                return CommandOutcome("failed", document_id, command_id, latest.version, latest.reason)
+            if failed := await self._recorded_failure(tenant, document_id, command_id):
+                return failed
             if time.monotonic() >= deadline:
                 return CommandOutcome("timeout", document_id, command_id)
+
+    async def _recorded_failure(
+        self, tenant: str, document_id: str, command_id: str
+    ) -> CommandOutcome | None:
+        """The failed outcome, if the audit trail now records one that stands for this node."""
+        latest = await self._registry.command_outcome(tenant, document_id, command_id)
+        if latest is not None and await self._failed(tenant, document_id, latest):
+            return CommandOutcome("failed", document_id, command_id, latest.version, latest.reason)
+        return None
 
     async def _failed(self, tenant: str, document_id: str, entry: AuditEntry) -> bool:
         """Whether a `failed` entry stands for this node: a version its read models hold anyway is
