@@ -27,7 +27,7 @@ from ragstream.embedding.backends import (
     ANY_CPU,
     AUTO_PREFERENCE,
     BACKENDS,
-    candidate_backends,
+    auto_backend,
     cpu_flags,
     unsupported_reason,
 )
@@ -94,7 +94,7 @@ def run(backends: Sequence[str], texts_count: int, rounds: int, queries: int) ->
         "skipped": skipped,
         # Measured, but never picked by "auto" on this CPU, and why.
         "not_auto_here": unpicked,
-        "auto": {role: candidate_backends("auto", role=role)[0].name for role in AUTO_PREFERENCE},
+        "auto": {role: auto_backend(role) for role in AUTO_PREFERENCE},
     }
 
 

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ragstream.bench.eval.beir import Dataset
 from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_token, wait_until_settled
 from ragstream.contracts import MAX_CONTENT_CHARS, ContentType, DocumentCommand, UpsertDocument
-from ragstream.embedding.backends import candidate_backends
+from ragstream.embedding.backends import auto_backend
 from ragstream.embedding.passage import PASSAGE_FORMAT
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import PROJECT_ROOT, ChunkingSettings
@@ -71,7 +71,7 @@ def eval_tag(dataset: Dataset, chunking: ChunkingSettings, model: str, backend: 
 
 
 def passage_backend(backend: str) -> str:
-    return candidate_backends("auto", role="passages")[0].name if backend == "auto" else backend
+    return auto_backend("passages") if backend == "auto" else backend
 
 
 def corpus_commands(dataset: Dataset) -> list[DocumentCommand]:

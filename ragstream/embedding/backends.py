@@ -120,3 +120,9 @@ def candidate_backends(
             "no embedding backend can run here (neither torch nor onnxruntime installed)"
         )
     return usable
+
+
+def auto_backend(role: Role) -> str:
+    """The backend "auto" resolves to here for the role (the first candidate; load_embedder falls
+    back to the next only if that one fails to load)."""
+    return candidate_backends("auto", role=role)[0].name

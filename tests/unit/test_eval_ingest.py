@@ -6,7 +6,7 @@ import pytest
 
 from ragstream.bench.eval.beir import CorpusDocument, Dataset
 from ragstream.bench.eval.ingest import eval_tag
-from ragstream.embedding.backends import candidate_backends
+from ragstream.embedding.backends import auto_backend, candidate_backends
 from ragstream.settings import ChunkingSettings
 
 pytestmark = pytest.mark.unit
@@ -29,6 +29,7 @@ def test_another_encoder_backend_is_another_ingest() -> None:
 def test_auto_is_the_ingest_of_the_backend_the_workers_resolve_it_to_on_this_cpu() -> None:
     # On an AMX CPU "auto" embeds with bf16, elsewhere with ONNX: one name, two kinds of vectors.
     resolved = candidate_backends("auto", role="passages")[0].name
+    assert auto_backend("passages") == resolved
     assert eval_tag(DATASET, CHUNKING, "m") == eval_tag(DATASET, CHUNKING, "m", resolved)
 
 
