@@ -71,13 +71,20 @@ def checked_vector(vector: Sequence[float] | None, dimension: int, what: str) ->
         raise ValueError(f"{what} is missing: the vector index needs an embedding for every chunk")
     # One numpy pass instead of a Python loop per value: this runs for every chunk of a rebuild.
     try:
-        values = np.asarray(vector, dtype=np.float64)
+        values = np.asarray(vector)
+        floats = values.dtype.kind == "f"
+        if not floats:
+            values = np.asarray(vector, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} is not a sequence of numbers: {exc}") from exc
     if values.ndim != 1 or values.shape[0] != dimension:
         raise DimensionMismatchError(f"{what} has dimension {values.size}, expected {dimension}")
     if not np.isfinite(values).all():
         raise ValueError(f"{what} contains NaN or infinite values")
+    # A list of floats (what the log decodes to) is passed on as it is: a copy of every value of
+    # every chunk was a tenth of a rebuild's replay.
+    if floats and isinstance(vector, list):
+        return vector
     return values.tolist()  # type: ignore[no-any-return]
 
 

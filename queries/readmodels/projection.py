@@ -106,20 +106,23 @@ def apply_records(
     """Apply records in order. Consecutive DocumentEmbedded records of distinct documents go to each
     index as one `replace_documents` call (one bulk write where the backend has one)."""
     run: list[DocumentChunks] = []
+    # The run's documents, so a repeat is found in constant time (a rebuild's runs are thousands).
+    in_run: set[tuple[str, str]] = set()
 
     def write_run() -> None:
         for index in indexes:
             index.replace_documents(run)
         run.clear()
+        in_run.clear()
 
     for rec in records:
         r = rec.record
-        tenant, document_id = r["tenant"], r["document_id"]
+        key = tenant, document_id = r["tenant"], r["document_id"]
         if rec.name == "DocumentEmbedded":
-            if any(d.tenant == tenant and d.document_id == document_id for d in run):
+            if key in in_run:
                 write_run()  # the same document twice: the later write must follow the earlier
-            new = (tenant, document_id) in new_documents
-            run.append(DocumentChunks(tenant, document_id, to_chunks(r), new))
+            in_run.add(key)
+            run.append(DocumentChunks(tenant, document_id, to_chunks(r), key in new_documents))
             continue
         write_run()
         for index in indexes:
