@@ -53,26 +53,33 @@ async def next_offsets(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]
     return {tp.partition: int(await consumer.position(tp)) for tp in tps}
 
 
-def decode_batches(
-    codec: Codec, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
-) -> tuple[list[LogRecord], int]:
+Batches = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+
+
+def decode_batches(codec: Codec, batches: Batches) -> tuple[list[LogRecord], int]:
     """Decoded records in partition order, and how many could not be decoded."""
+    records, skipped = decode_quietly(codec, batches)
+    for why in skipped:
+        # The stream workers dead-letter bad records; here one is only skipped.
+        log.warning("skipping undecodable record %s", why)
+    return records, len(skipped)
+
+
+def decode_quietly(codec: Codec, batches: Batches) -> tuple[list[LogRecord], list[str]]:
+    """Decoded records in partition order, and why each record that did not decode did not
+    ('topic/partition/offset: error'), for the caller to log."""
     records: list[LogRecord] = []
-    errors = 0
+    skipped: list[str] = []
     for tp, messages in batches.items():
         for msg in messages:
             try:
                 decoded = codec.decode(msg.value or b"")
             except CodecError as exc:
-                # The stream workers dead-letter bad records; here one is only skipped.
-                errors += 1
-                log.warning(
-                    "skipping undecodable record %s/%s/%s: %s", tp.topic, tp.partition, msg.offset, exc
-                )
+                skipped.append(f"{tp.topic}/{tp.partition}/{msg.offset}: {exc}")
                 continue
             # Headers kept: the lane header decides which read-your-writes position a record advances.
             headers = {key: bytes(value) for key, value in msg.headers or ()}
             records.append(
                 LogRecord(decoded.name, decoded.record, tp.topic, tp.partition, msg.offset, msg.key, headers)
             )
-    return records, errors
+    return records, skipped

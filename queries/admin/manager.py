@@ -156,7 +156,7 @@ class IndexManager:
         plan = RebuildPlan(
             self.root, self._settings.kafka, self._codec, lambda: self.feed, embedder,
             generation.embedding_model_path, generation, self.embedding_generations, requested_by,
-            local_read_models(self._settings),
+            local_read_models(self._settings), decode_with=self._settings.codec,
         )  # fmt: skip
         return self.jobs.start(
             Job("rebuild", read_model, owner=owner), lambda j: rebuild(j, plan, self._swap)

@@ -24,12 +24,13 @@ from ragstream.codec import Codec
 from ragstream.embedding import Embedder, load_embedder
 from ragstream.embedding.generation import EmbeddingGeneration
 from ragstream.exceptions import ConfigurationError
+from ragstream.logdecode import DecoderProcess
 from ragstream.queries.admin.generations import EmbeddingGenerations
 from ragstream.queries.admin.jobs import AdminInvalid, Job
 from ragstream.queries.indexing.feed import IndexFeed
 from ragstream.queries.indexing.generation import Generation, Manifest, next_generation_name, write_manifest
 from ragstream.queries.readmodels.projection import READ_MODELS
-from ragstream.settings import ChunkingProfile, KafkaSettings, Settings
+from ragstream.settings import ChunkingProfile, CodecSettings, KafkaSettings, Settings
 
 # How long the live feed may stay paused while the new one passes it; the new feed is within a
 # batch or two of the live one when the pause starts, so this is a safety net, not a wait.
@@ -55,6 +56,9 @@ class RebuildPlan:
     requested_by: str
     # The read models this node holds embedded (the others are on servers, fed by the workers).
     read_models: Sequence[str] = READ_MODELS
+    # Where given, the catch-up decodes the log in a child process with this codec (see
+    # ragstream.logdecode); None decodes on the event loop.
+    decode_with: CodecSettings | None = None
 
 
 class RebuildFailed(Exception):
@@ -88,9 +92,11 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
         job.phase = "requesting"
         requested_at = await plan.generations.request(generation, plan.requested_by)
     opened = await asyncio.to_thread(Generation.open, root, name, model.dimension, plan.read_models)
+    decoder = DecoderProcess(plan.decode_with) if plan.decode_with is not None else None
     feed = IndexFeed(
-        plan.kafka, topic, plan.codec, opened, observe_freshness=False, batch_records=REBUILD_BATCH_RECORDS
-    )
+        plan.kafka, topic, plan.codec, opened,
+        observe_freshness=False, batch_records=REBUILD_BATCH_RECORDS, decoder=decoder,
+    )  # fmt: skip
     swapped = False
     try:
         await feed.start()
@@ -127,6 +133,9 @@ async def rebuild(job: Job, plan: RebuildPlan, swap: Swap) -> None:
             # The half-built folder stays (listed as incomplete) for inspection; drop removes it.
             await feed.stop()
             await asyncio.to_thread(opened.close)
+        if decoder is not None:
+            # After a swap the live feed has taken over this feed's consumer, and decodes itself.
+            decoder.close()
 
 
 async def catch_up_paused(feed: IndexFeed, live: IndexFeed) -> None:

@@ -13,11 +13,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from enum import Enum
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Histogram
 
 from ragstream.codec import Codec
+from ragstream.logdecode import BatchDecoder
 from ragstream.logread import decode_batches, open_log_consumer
 from ragstream.observability.metrics import ERRORS
 from ragstream.queries.indexing.generation import Generation
@@ -28,6 +30,20 @@ from ragstream.settings import KafkaSettings
 
 # New points after which the embedded vector index is rebuilt once the feed is idle.
 OPTIMIZE_AFTER_POINTS = 1000
+# With a decoder process: records per fetch, small so that it starts decoding the next records
+# while the feed applies the previous ones, and fetches decoded ahead at most (memory).
+DECODE_AHEAD_RECORDS = 250
+DECODE_AHEAD_FETCHES = 8
+_Decoding = asyncio.Future[tuple[list[LogRecord], int]]
+
+
+class _Mark(Enum):
+    """Besides decodings, in the queue of fetches decoded ahead."""
+
+    CAUGHT_UP = "an empty fetch"
+    STOPPED = "the fetcher stopped"
+
+
 log = logging.getLogger("ragstream.queries.feed")
 FRESHNESS = Histogram(
     "ragstream_freshness_seconds",
@@ -48,6 +64,7 @@ class IndexFeed:
         on_applied: Callable[[list[tuple[str, str, int, bool]]], object] | None = None,
         observe_freshness: bool = True,
         batch_records: int = 500,
+        decoder: BatchDecoder | None = None,
     ) -> None:
         self._kafka = kafka
         self.topic = topic
@@ -59,6 +76,8 @@ class IndexFeed:
         # Records per read and apply: every batch ends in a commit of each index, so a rebuild's
         # catch-up reads larger ones (a live feed's batches are small anyway: what arrived).
         self._batch_records = batch_records
+        # A rebuild's catch-up decodes in a child process, the next batch while this one is applied.
+        self._decoder = decoder
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._pausing = False
@@ -149,18 +168,62 @@ class IndexFeed:
 
     async def _run(self) -> None:
         assert self._consumer is not None
+        if self._decoder is not None:
+            await self._run_decoding_ahead(self._consumer, self._decoder)
+            return
         while not self._pausing:
             batches = await self._consumer.getmany(timeout_ms=250, max_records=self._batch_records)
-            records, errors = decode_batches(self._codec, batches)
-            self.errors += errors
-            if errors:
-                ERRORS.labels("index-feed", "UndecodableRecord").inc(errors)
-            if records:
-                self._idle_since = time.monotonic()
-                self._unoptimized += sum(len(r.record.get("chunks", ())) for r in records)
-                await self.apply(records)
-            else:
-                await self._maybe_optimize()
+            await self._take(*decode_batches(self._codec, batches))
+
+    async def _run_decoding_ahead(self, consumer: AIOKafkaConsumer, decoder: BatchDecoder) -> None:
+        """Fetch small batches and decode them in the decoder process, in order, while the records
+        decoded before are applied, in batches of about `batch_records` (at most one fetch more).
+        Everything fetched is applied before this returns, so a paused feed sits at a known position."""
+        ready: asyncio.Queue[_Decoding | _Mark] = asyncio.Queue(DECODE_AHEAD_FETCHES)
+
+        async def fetch() -> None:
+            while not self._pausing:
+                batches = await consumer.getmany(timeout_ms=250, max_records=DECODE_AHEAD_RECORDS)
+                await ready.put(
+                    asyncio.ensure_future(decoder.decode(batches)) if batches else _Mark.CAUGHT_UP
+                )
+            await ready.put(_Mark.STOPPED)
+
+        fetcher = asyncio.create_task(fetch())
+        try:
+            item: _Decoding | _Mark | None = None
+            while item is not _Mark.STOPPED:
+                records: list[LogRecord] = []
+                errors = 0
+                item = await ready.get()
+                # What is already fetched joins the batch, up to its size.
+                while not isinstance(item, _Mark):
+                    decoded, failed = await item
+                    records += decoded
+                    errors += failed
+                    if len(records) >= self._batch_records or ready.empty():
+                        break
+                    item = ready.get_nowait()
+                if records or errors or item is _Mark.CAUGHT_UP:
+                    await self._take(records, errors)
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
+            while not ready.empty():
+                if not isinstance(left := ready.get_nowait(), _Mark):
+                    left.cancel()
+
+    async def _take(self, records: list[LogRecord], errors: int) -> None:
+        self.errors += errors
+        if errors:
+            ERRORS.labels("index-feed", "UndecodableRecord").inc(errors)
+        if records:
+            self._idle_since = time.monotonic()
+            self._unoptimized += sum(len(r.record.get("chunks", ())) for r in records)
+            await self.apply(records)
+        else:
+            await self._maybe_optimize()
 
     async def apply(self, records: list[LogRecord]) -> None:
         """Apply a batch read from the log, then wake the read-your-writes waiters it satisfies."""

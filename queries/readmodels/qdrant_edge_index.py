@@ -41,6 +41,8 @@ from ragstream.queries.readmodels.terms import filter_conditions, scoped_key
 POINT_NAMESPACE = uuid.UUID("6f1c1f0e-2b7a-5d3e-9a43-1c2f5b8e7d10")
 _CONFIG_FILE = "edge_config.json"
 _SCROLL_PAGE = 256
+# Points per update call of a bulk write (see replace_documents).
+UPSERT_SLICE = 1000
 ACORN_MAX_SELECTIVITY = 0.8
 RESCORE_OVERSAMPLING = 2.0
 _INDEXED_FIELDS: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
@@ -190,8 +192,10 @@ class QdrantEdgeVectorIndex(IndexLifecycle, VectorIndex):
                 prunes.append(_prune_filter(doc.tenant, doc.document_id, set(ids)))
         with self._lock:
             shard = self._require_open()
-            if points:
-                shard.update(qe.UpdateOperation.upsert_points(points))
+            # In slices: an update holds the GIL throughout, and one of a rebuild's 27,000 points
+            # held the query API's event loop for half a second.
+            for first in range(0, len(points), UPSERT_SLICE):
+                shard.update(qe.UpdateOperation.upsert_points(points[first : first + UPSERT_SLICE]))
             for prune in prunes:
                 shard.update(qe.UpdateOperation.delete_points_by_filter(prune))
 
