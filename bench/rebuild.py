@@ -1,7 +1,8 @@
 """`bench rebuild`: replaying stored embeddings from the embeddings topic into a fresh index generation,
 the work a blue/green rebuild does (no model involved: the vectors are in the log), HNSW build
 included: once directly through the query node's projector, once end to end through the admin
-rebuild of a running query API (`POST /v1/admin/rebuild`, followed to the swap).
+rebuild of a running query API (`POST /v1/admin/rebuild`, followed to the swap), with the latency of
+the searches that API answers from its live generation meanwhile.
 
 Without --prefix the topic is filled first with synthetic DocumentEmbedded records (not timed); with
 --prefix an existing pipeline's topic is replayed (for example an `eval-...` one).
@@ -19,8 +20,11 @@ from typing import Any
 
 import httpx
 
+from ragstream.bench.corpus import TENANT
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import get_json, query_api_on
+from ragstream.bench.query import QUESTIONS
+from ragstream.bench.stats import latency_summary
 from ragstream.bench.synthetic import DIMENSION
 from ragstream.bench.topic import fill_synthetic, read_batches
 from ragstream.codec import load_codec
@@ -77,17 +81,28 @@ def _projector_summary(result: dict[str, Any]) -> dict[str, Any]:
 def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, Any]:
     """`POST /v1/admin/rebuild` on a query API whose live generation holds the topic (caught up and
     indexed), followed to the swap as an operator would."""
-    with query_api_on(prefix, "admin") as (pipeline, chunks):
+    with (
+        query_api_on(prefix, "admin") as (pipeline, chunks),
+        httpx.Client(base_url=pipeline.query_url, headers={"X-Tenant": TENANT}, timeout=60) as client,
+    ):
         holder["p"] = pipeline
         url = pipeline.query_url
         deadline = time.monotonic() + WAIT_S
         job = httpx.post(f"{url}/v1/admin/rebuild", json={"read_model": "all"}, timeout=60).json()
         phases: dict[str, float] = {}
+        # Searches of the live generation while the new one is built, one per look at the job:
+        # blue/green means they go on being answered, and this is how fast.
+        searches: list[float] = []
+        wall = time.monotonic()
         last, since = job["phase"], time.monotonic()
         while job["state"] == "running":
             if time.monotonic() > deadline:
                 raise TimeoutError("gave up waiting for the rebuild")
             time.sleep(0.1)
+            sent = time.perf_counter()
+            query = QUESTIONS[len(searches) % len(QUESTIONS)]
+            client.post("/v1/search", json={"query": query, "limit": 10}).raise_for_status()
+            searches.append(time.perf_counter() - sent)
             job = get_json(f"{url}/v1/admin/jobs/{job['id']}", deadline)
             if job["phase"] != last:
                 phases[last] = phases.get(last, 0.0) + time.monotonic() - since
@@ -102,6 +117,11 @@ def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, A
             "chunks_per_s": round(chunks / wall_s, 1),
             "phase_s": {k: round(v, 2) for k, v in phases.items()},
             "generation": job["generation"],
+            "search_during": {
+                **latency_summary(searches, time.monotonic() - wall),
+                "max_ms": round(max(searches, default=0.0) * 1000, 3),
+                "searches": len(searches),
+            },
         }
 
 
