@@ -182,11 +182,19 @@ class IndexFeed:
         ready: asyncio.Queue[_Decoding | _Mark] = asyncio.Queue(DECODE_AHEAD_FETCHES)
 
         async def fetch() -> None:
-            while not self._pausing:
-                batches = await consumer.getmany(timeout_ms=250, max_records=DECODE_AHEAD_RECORDS)
-                await ready.put(
-                    asyncio.ensure_future(decoder.decode(batches)) if batches else _Mark.CAUGHT_UP
-                )
+            try:
+                while not self._pausing:
+                    batches = await consumer.getmany(timeout_ms=250, max_records=DECODE_AHEAD_RECORDS)
+                    await ready.put(
+                        asyncio.ensure_future(decoder.decode(batches)) if batches else _Mark.CAUGHT_UP
+                    )
+            except Exception as exc:
+                # Handed to the applier, which raises it: the feed stops with the error (failure()),
+                # as one fetching for itself does, instead of waiting for fetches that never come.
+                failed: _Decoding = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                await ready.put(failed)
+                return
             await ready.put(_Mark.STOPPED)
 
         fetcher = asyncio.create_task(fetch())
@@ -198,7 +206,12 @@ class IndexFeed:
                 item = await ready.get()
                 # What is already fetched joins the batch, up to its size.
                 while not isinstance(item, _Mark):
-                    decoded, failed = await item
+                    try:
+                        decoded, failed = await item
+                    except Exception:
+                        if records or errors:
+                            await self._take(records, errors)  # what came before the error
+                        raise
                     records += decoded
                     errors += failed
                     if len(records) >= self._batch_records or ready.empty():

@@ -69,7 +69,8 @@ async def test_the_decoder_process_decodes_as_the_feed_does_with_vectors_as_floa
     decoder: DecoderProcess,
 ) -> None:
     batch = messages(range(3))
-    broken = ConsumerRecord(TOPIC, 0, 3, 0, 0, None, b"\x00garbage", None, 0, 8, [])
+    # Not the Confluent wire format, so the codec refuses it without asking a registry.
+    broken = ConsumerRecord(TOPIC, 0, 3, 0, 0, None, b"not avro", None, 0, 8, [])
     batches: Batches = {TopicPartition(TOPIC, 0): [*batch, broken], TopicPartition(TOPIC, 1): []}
     inline, inline_errors = decode_batches(CODEC, batches)
     apart, apart_errors = await decoder.decode(batches)
@@ -96,8 +97,9 @@ async def test_the_decoder_process_decodes_as_the_feed_does_with_vectors_as_floa
 class ScriptedConsumer:
     """Hands out the given fetches (each at most `max_records` long, as Kafka's), then nothing."""
 
-    def __init__(self, fetched: list[ConsumerRecord[bytes, bytes]]) -> None:
+    def __init__(self, fetched: list[ConsumerRecord[bytes, bytes]], error: Exception | None = None) -> None:
         self.left = list(fetched)
+        self.error = error
         self.asked: list[int] = []
         self.fetched = asyncio.Event()
 
@@ -106,6 +108,8 @@ class ScriptedConsumer:
         self.asked.append(max_records)
         taken, self.left = self.left[:max_records], self.left[max_records:]
         self.fetched.set()
+        if not taken and self.error is not None:
+            raise self.error
         if not taken:
             await asyncio.sleep(0.01)
             return {}
@@ -113,6 +117,13 @@ class ScriptedConsumer:
 
     async def stop(self) -> None:
         pass
+
+
+async def stopped(feed: IndexFeed) -> None:
+    async with asyncio.timeout(30):
+        while feed.failure() is None:
+            await asyncio.sleep(0.02)
+            assert feed._task is not None and not feed._task.cancelled()
 
 
 async def applied_up_to(feed: IndexFeed, offset: int) -> None:
@@ -184,3 +195,16 @@ async def test_a_paused_feed_decoding_ahead_has_applied_all_it_fetched(
         await feed.pause()
     vector = generation.projector.vector
     assert vector is not None and vector.count() == 2 * 3 * DECODE_AHEAD_RECORDS
+
+
+async def test_a_feed_decoding_ahead_whose_fetch_fails_stops_with_the_error_after_applying_the_rest(
+    decoder: DecoderProcess, generation: Generation
+) -> None:
+    consumer = ScriptedConsumer(messages(range(10)), error=ConnectionError("broker gone"))
+    feed = IndexFeed(KafkaSettings(), TOPIC, CODEC, generation, decoder=decoder)
+    feed._consumer = consumer  # type: ignore[assignment]
+    feed.resume()
+    await stopped(feed)
+    assert isinstance(feed.failure(), ConnectionError)
+    # What was fetched before the error was applied: the feed stopped at a known position.
+    assert feed.next_offsets() == {0: 10}
