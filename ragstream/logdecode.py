@@ -13,18 +13,16 @@ hundreds of float objects, and costs the garbage collector nothing afterwards.
 from __future__ import annotations
 
 import asyncio
-import logging
 import multiprocessing
 from array import array
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
 from ragstream.codec import Codec, load_codec
-from ragstream.logread import Batches, decode_quietly
+from ragstream.logread import Batches, decode_quietly, log_skipped
 from ragstream.records import LogRecord
 from ragstream.settings import CodecSettings
 
-log = logging.getLogger("ragstream.logdecode")
 _codec: Codec | None = None
 
 
@@ -53,9 +51,7 @@ class DecoderProcess(BatchDecoder):
         """Decoded records in partition order, and how many could not be decoded (logged here)."""
         loop = asyncio.get_running_loop()
         records, skipped = await loop.run_in_executor(self._pool, _decode, dict(batches))
-        for why in skipped:
-            log.warning("skipping undecodable record %s", why)
-        return records, len(skipped)
+        return records, log_skipped(skipped)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -59,10 +59,15 @@ Batches = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
 def decode_batches(codec: Codec, batches: Batches) -> tuple[list[LogRecord], int]:
     """Decoded records in partition order, and how many could not be decoded."""
     records, skipped = decode_quietly(codec, batches)
+    return records, log_skipped(skipped)
+
+
+def log_skipped(skipped: Sequence[str]) -> int:
+    """Logs why each record of `decode_quietly`'s was skipped; how many were."""
     for why in skipped:
         # The stream workers dead-letter bad records; here one is only skipped.
         log.warning("skipping undecodable record %s", why)
-    return records, len(skipped)
+    return len(skipped)
 
 
 def decode_quietly(codec: Codec, batches: Batches) -> tuple[list[LogRecord], list[str]]:

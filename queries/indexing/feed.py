@@ -76,7 +76,7 @@ class IndexFeed:
         # Records per read and apply: every batch ends in a commit of each index, so a rebuild's
         # catch-up reads larger ones (a live feed's batches are small anyway: what arrived).
         self._batch_records = batch_records
-        # A rebuild's catch-up decodes in a child process, the next batch while this one is applied.
+        # A rebuild's catch-up decodes in a child process, ahead of what it applies.
         self._decoder = decoder
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
