@@ -11,6 +11,7 @@ Without --prefix the topic is filled first with synthetic DocumentEmbedded recor
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 
 from ragstream.bench.corpus import TENANT
+from ragstream.bench.cpu import tree_cpu_s
 from ragstream.bench.memory import PeakMemory
 from ragstream.bench.pipeline import get_json, query_api_on
 from ragstream.bench.query import QUESTIONS
@@ -88,8 +90,11 @@ def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, A
         holder["p"] = pipeline
         url = pipeline.query_url
         deadline = time.monotonic() + WAIT_S
+        pid = pipeline.processes["query-api"].pid
+        cpu_at = tree_cpu_s(pid)
         job = httpx.post(f"{url}/v1/admin/rebuild", json={"read_model": "all"}, timeout=60).json()
         phases: dict[str, float] = {}
+        phase_cpu: dict[str, float] = {}
         # Searches of the live generation while the new one is built, one per look at the job:
         # blue/green means they go on being answered, and this is how fast.
         searches: list[float] = []
@@ -106,16 +111,28 @@ def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, A
             job = get_json(f"{url}/v1/admin/jobs/{job['id']}", deadline)
             if job["phase"] != last:
                 phases[last] = phases.get(last, 0.0) + time.monotonic() - since
-                last, since = job["phase"], time.monotonic()
+                cpu_now = tree_cpu_s(pid)
+                phase_cpu[last] = phase_cpu.get(last, 0.0) + cpu_now - cpu_at
+                last, since, cpu_at = job["phase"], time.monotonic(), cpu_now
         phases[last] = phases.get(last, 0.0) + time.monotonic() - since
+        phase_cpu[last] = phase_cpu.get(last, 0.0) + tree_cpu_s(pid) - cpu_at
         if job["state"] != "done":
             raise RuntimeError(f"rebuild failed: {job.get('error')}")
         wall_s = float(job["finished_at"]) - float(job["started_at"])
+        cpu_s = sum(phase_cpu.values())
+        cores = os.cpu_count() or 1
         return {
             "chunks": chunks,
             "wall_s": round(wall_s, 2),
             "chunks_per_s": round(chunks / wall_s, 1),
             "phase_s": {k: round(v, 2) for k, v in phases.items()},
+            # CPU seconds of the query API and its children (the log decoder, the HNSW build), the
+            # searches below included: the rate every core busy throughout would give is the most
+            # that more parallelism alone could reach on this machine.
+            "cpu_s": round(cpu_s, 2),
+            "phase_cpu_s": {k: round(v, 2) for k, v in phase_cpu.items()},
+            "cores_busy": round(cpu_s / wall_s, 2),
+            "chunks_per_s_all_cores_busy": round(chunks * cores / cpu_s, 1) if cpu_s else None,
             "generation": job["generation"],
             "search_during": {
                 **latency_summary(searches, time.monotonic() - wall),
