@@ -100,6 +100,15 @@ def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, A
         searches: list[float] = []
         wall = time.monotonic()
         last, since = job["phase"], time.monotonic()
+
+        def close_phase() -> None:
+            """Add the wall and CPU seconds since the last phase change to phase `last`."""
+            nonlocal since, cpu_at
+            now, cpu_now = time.monotonic(), tree_cpu_s(pid)
+            phases[last] = phases.get(last, 0.0) + now - since
+            phase_cpu[last] = phase_cpu.get(last, 0.0) + cpu_now - cpu_at
+            since, cpu_at = now, cpu_now
+
         while job["state"] == "running":
             if time.monotonic() > deadline:
                 raise TimeoutError("gave up waiting for the rebuild")
@@ -110,12 +119,9 @@ def _through_admin(prefix: str, holder: dict[str, LocalPipeline]) -> dict[str, A
             searches.append(time.perf_counter() - sent)
             job = get_json(f"{url}/v1/admin/jobs/{job['id']}", deadline)
             if job["phase"] != last:
-                phases[last] = phases.get(last, 0.0) + time.monotonic() - since
-                cpu_now = tree_cpu_s(pid)
-                phase_cpu[last] = phase_cpu.get(last, 0.0) + cpu_now - cpu_at
-                last, since, cpu_at = job["phase"], time.monotonic(), cpu_now
-        phases[last] = phases.get(last, 0.0) + time.monotonic() - since
-        phase_cpu[last] = phase_cpu.get(last, 0.0) + tree_cpu_s(pid) - cpu_at
+                close_phase()
+                last = job["phase"]
+        close_phase()
         if job["state"] != "done":
             raise RuntimeError(f"rebuild failed: {job.get('error')}")
         wall_s = float(job["finished_at"]) - float(job["started_at"])
