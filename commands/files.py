@@ -85,6 +85,7 @@ async def binary_upsert(
     acl: Sequence[str] = (),
     source: Mapping[str, str] | None = None,
     document_version: int | None = None,
+    reindex: bool = False,
 ) -> UpsertDocument:
     """The upsert command of a file. Bytes above `inline_max_bytes` are stored first (content-addressed,
     so storing the same file twice is one blob) and the command carries their reference."""
@@ -101,6 +102,7 @@ async def binary_upsert(
             tenant=tenant, document_id=document_id, actor=actor, title=title,
             content_type=content_type, metadata=dict(metadata or {}), acl=list(acl),
             source=dict(source or {}), document_version=document_version, content_bytes=inline, blob=blob,
+            reindex=reindex,
         )  # fmt: skip
     except ValidationError as exc:
         raise InvalidCommand(_reason(exc)) from exc

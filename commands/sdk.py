@@ -83,6 +83,7 @@ class CommandProducer:
         self, *, document_id: str, data: bytes, content_type: ContentType, tenant: str = "default",
         actor: str = "sdk", title: str = "", metadata: Mapping[str, str] | None = None,
         acl: Sequence[str] = (), source: Mapping[str, str] | None = None, document_version: int | None = None,
+        reindex: bool = False,
     ) -> UpsertDocument:  # fmt: skip
         """The upsert of a binary document (PDF, Office, e-mail): its bytes inline when small, else
         stored in the blob store (which the stream workers must share) and referenced by digest."""
@@ -91,7 +92,7 @@ class CommandProducer:
         return await binary_upsert(
             self._blobs, self._settings.blobs.inline_max_bytes, data=data, content_type=content_type,
             tenant=tenant, document_id=document_id, actor=actor, title=title, metadata=metadata, acl=acl,
-            source=source or {"via": "sdk"}, document_version=document_version,
+            source=source or {"via": "sdk"}, document_version=document_version, reindex=reindex,
         )  # fmt: skip
 
     async def file_commands(self, **fields: Any) -> list[UpsertDocument]:

@@ -125,6 +125,9 @@ class UpsertDocument(_Command):
     # A binary document: its bytes (small) or a reference into the blob store (large), never both.
     content_bytes: Annotated[bytes, Field(max_length=MAX_INLINE_BYTES)] | None = None
     blob: BlobReference | None = None
+    # Apply it even if nothing changed: how a writer has a version that failed downstream (a
+    # dead-lettered embedding, say) processed again once the cause is fixed.
+    reindex: bool = False
 
     @model_validator(mode="after")
     def _one_body(self) -> UpsertDocument:
@@ -149,7 +152,7 @@ class UpsertDocument(_Command):
 
     def to_avro(self) -> dict[str, Any]:
         record = super().to_avro()
-        record["schema_version"] = 2
+        record["schema_version"] = 3
         record["content_type"] = self.content_type.value
         return record
 

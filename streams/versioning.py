@@ -94,11 +94,17 @@ def decide(
         metadata, acl = dict(cmd["metadata"]), list(cmd["acl"])
         if (
             alive
+            and not cmd.get("reindex", False)
             and state.get("content_hash") == digest
             and state.get("metadata") == metadata
             and state.get("acl") == acl
         ):
-            return reject("unchanged: content, metadata and ACL equal the current version")
+            # The state cannot tell a version that failed downstream from one that is searchable,
+            # so the writer is told how to have it processed again.
+            return reject(
+                "unchanged: content, metadata and ACL equal the current version "
+                "(send it with reindex to process it again)"
+            )
         event = dict(base, schema_version=2, version=version, previous_version=current or None,
                      title=cmd["title"], content=cmd["content"], content_type=cmd["content_type"],
                      content_hash=digest, metadata=metadata, acl=acl,

@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ragstream.commands.api.deps import BudgetDep, ProducerDep
 from ragstream.commands.api.routes import accepted
-from ragstream.commands.api.schemas import CommandsAccepted
+from ragstream.commands.api.schemas import REINDEX, CommandsAccepted
 from ragstream.commands.exceptions import InvalidCommand
 from ragstream.commands.files import binary_content_type, message_attachments
 from ragstream.contracts import Acl, ContentType, Metadata
@@ -48,7 +48,8 @@ def _acl(entries: list[str]) -> list[str]:
 
 async def _upload(
     *, data: bytes, media_type: str | None, filename: str, document_id: str, title: str, metadata: str,
-    acl: list[str], document_version: int | None, writer: Writer, producer: ProducerDep, budget: BudgetDep,
+    acl: list[str], document_version: int | None, reindex: bool, writer: Writer, producer: ProducerDep,
+    budget: BudgetDep,
 ) -> CommandsAccepted:  # fmt: skip
     try:
         content_type = binary_content_type(media_type, filename)
@@ -62,6 +63,7 @@ async def _upload(
         data=data, content_type=content_type, tenant=writer.tenant, document_id=document_id, actor=writer.subject,
         title=title or filename.rsplit("/", 1)[-1], metadata=_metadata(metadata), acl=_acl(acl),
         source={"via": "command-api", "upload": filename[:1024]}, document_version=document_version,
+        reindex=reindex,
     )  # fmt: skip
     return accepted(await producer.send_many(commands))
 
@@ -78,12 +80,13 @@ async def put_file(
     metadata: Annotated[str, Query(description="A JSON object of strings.")] = "",
     acl: Annotated[list[str] | None, Query()] = None,
     document_version: Annotated[int | None, Query(ge=1)] = None,
+    reindex: Annotated[bool, Query(description=REINDEX)] = False,
 ) -> CommandsAccepted:
     """Create or replace a document from the raw bytes of a file; its Content-Type says what it is."""
     return await _upload(
         data=await request.body(), media_type=content_type, filename=document_id, document_id=document_id,
-        title=title, metadata=metadata, acl=acl or [], document_version=document_version, writer=writer,
-        producer=producer, budget=budget,
+        title=title, metadata=metadata, acl=acl or [], document_version=document_version, reindex=reindex,
+        writer=writer, producer=producer, budget=budget,
     )  # fmt: skip
 
 
@@ -98,6 +101,7 @@ async def post_file(
     metadata: Annotated[str, Form(description="A JSON object of strings.")] = "",
     acl: Annotated[list[str] | None, Form()] = None,
     document_version: Annotated[int | None, Form(ge=1)] = None,
+    reindex: Annotated[bool, Form(description=REINDEX)] = False,
 ) -> CommandsAccepted:
     """Create or replace a document from a multipart upload; the id defaults to the file name."""
     filename = file.filename or ""
@@ -106,6 +110,6 @@ async def post_file(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give document_id or a file name")
     return await _upload(
         data=await file.read(), media_type=file.content_type, filename=filename, document_id=doc_id,
-        title=title, metadata=metadata, acl=acl or [], document_version=document_version, writer=writer,
-        producer=producer, budget=budget,
+        title=title, metadata=metadata, acl=acl or [], document_version=document_version, reindex=reindex,
+        writer=writer, producer=producer, budget=budget,
     )  # fmt: skip

@@ -11,6 +11,13 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+REINDEX = (
+    "Apply it even if its content, metadata and ACL equal the current version's: a new version, "
+    "extracted, chunked and embedded again (for a version that failed downstream). Without it, "
+    "such a write is rejected as unchanged."
+)
+
+
 class DocumentIn(_Body):
     document_id: DocumentId
     title: str = Field(default="", max_length=1024)
@@ -19,6 +26,7 @@ class DocumentIn(_Body):
     metadata: Metadata = Field(default_factory=dict)
     acl: Acl = Field(default_factory=list)
     document_version: int | None = Field(default=None, ge=1)
+    reindex: bool = Field(default=False, description=REINDEX)
 
 
 class DocumentBatchIn(_Body):

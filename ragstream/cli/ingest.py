@@ -52,6 +52,12 @@ def ingest(
         " API's event stream of each write; needs the `read` scope).",
     ),
     wait_timeout: float = typer.Option(600.0, min=1, help="Seconds --wait waits at most, in all."),
+    reindex: bool = typer.Option(
+        False,
+        "--reindex",
+        help="Process every document again, unchanged ones too (a version that failed downstream"
+        " is otherwise rejected as unchanged when sent again).",
+    ),
     url: str | None = typer.Option(
         None, help="Command API base URL (default: RAGSTREAM_COMMAND_URL, the profile, the local port)."
     ),
@@ -74,6 +80,8 @@ def ingest(
             f"the command API at {session.connection.command_url} as {me.subject}",
         )
     commands, files, rejected = _commands(paths or [], target, actor or "ingest-cli", pydoc_topics)
+    if reindex:
+        commands = [command.model_copy(update={"reindex": True}) for command in commands]
     total = len(commands) + len(files)
     if not total:
         errors.print("[red]nothing to ingest[/red]")
@@ -81,9 +89,9 @@ def ingest(
     errors.print(f"writing {total} document(s) to tenant {target!r} through {route}", highlight=False)
     started = time.perf_counter()
     if kafka:
-        written = asyncio.run(_produce(commands, files, batch, target, actor or "ingest-cli"))
+        written = asyncio.run(_produce(commands, files, batch, target, actor or "ingest-cli", reindex))
     else:
-        written = _post(session, commands, batch) + _upload(session, files)
+        written = _post(session, commands, batch) + _upload(session, files, reindex)
     token = consistency_token(w.position for w in written)
     errors.print(f"wrote {total} command(s) in {time.perf_counter() - started:.1f}s", highlight=False)
     outcomes = _wait(session, written, wait_timeout) if wait else None
@@ -178,7 +186,7 @@ def _post(session: Session, commands: list[UpsertDocument], batch: int) -> list[
     return accepted
 
 
-def _upload(session: Session, files: list[BinaryFile]) -> list[CommandAccepted]:
+def _upload(session: Session, files: list[BinaryFile], reindex: bool) -> list[CommandAccepted]:
     """One request per file (raw bytes, its content type); the API decides inline or blob store."""
     accepted: list[CommandAccepted] = []
     with Progress(*COLUMNS, console=errors) as progress:
@@ -186,7 +194,7 @@ def _upload(session: Session, files: list[BinaryFile]) -> list[CommandAccepted]:
         for file in files:
             written = session.client.upload(
                 file.document_id, file.path.read_bytes(), file.content_type.value, title=file.path.stem,
-                metadata={"source": "file", "path": file.document_id[:1024]},
+                metadata={"source": "file", "path": file.document_id[:1024]}, reindex=reindex,
             )  # fmt: skip
             accepted.extend(written.commands)
             progress.advance(task)
@@ -194,7 +202,12 @@ def _upload(session: Session, files: list[BinaryFile]) -> list[CommandAccepted]:
 
 
 async def _produce(
-    commands: list[UpsertDocument], files: list[BinaryFile], batch: int, tenant: str, actor: str
+    commands: list[UpsertDocument],
+    files: list[BinaryFile],
+    batch: int,
+    tenant: str,
+    actor: str,
+    reindex: bool,
 ) -> list[CommandAccepted]:
     """The commands written to Kafka, described as the command API would have answered."""
     accepted: list[CommandAccepted] = []
@@ -205,7 +218,7 @@ async def _produce(
                 document_id=file.document_id, data=file.path.read_bytes(), content_type=file.content_type,
                 tenant=tenant, actor=actor, title=file.path.stem,
                 metadata={"source": "file", "path": file.document_id[:1024]},
-                source={"via": "ingest-cli", "path": str(file.path)[:1024]},
+                source={"via": "ingest-cli", "path": str(file.path)[:1024]}, reindex=reindex,
             )  # fmt: skip
             commands.extend(expanded)
         with Progress(*COLUMNS, console=errors) as progress:

@@ -161,6 +161,7 @@ def upload(
     metadata: Mapping[str, str] | None = None,
     acl: Sequence[str] = (),
     document_version: int | None = None,
+    reindex: bool = False,
 ) -> Operation[Written]:
     """Create or replace a document from a file's bytes (`PUT /v1/files/{id}`): PDF, DOCX, PPTX,
     XLSX or an e-mail, named by `content_type`. The workers extract its text; a file they cannot
@@ -172,6 +173,8 @@ def upload(
         params["acl"] = list(acl)
     if document_version is not None:
         params["document_version"] = document_version
+    if reindex:
+        params["reindex"] = "true"
     path = "/v1/files/" + quote(document_id, safe="/")
     response = yield Call(
         "commands", "PUT", path, params=params, content=data, headers={"Content-Type": content_type}

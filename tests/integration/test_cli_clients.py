@@ -121,6 +121,14 @@ def test_ingest_wait_says_what_became_of_each_document(cli: Cli, tmp_path: Path)
         "searchable": 0, "unchanged": 1, "rejected": [], "failed": [], "timed_out": [],
     }  # fmt: skip
     assert "searchable: 0, unchanged: 1, rejected: 0, failed: 0" in again.stderr
+    # --reindex: the same file processed again, as a new version (after a failure downstream, say).
+    forced = cli.json("ingest", str(tmp_path), "--reindex", "--wait")
+    assert forced["searchable"] and (forced["outcomes"]["searchable"], forced["outcomes"]["unchanged"]) == (
+        1,
+        0,
+    )
+    hits = cli.json("search", "granite", "--mode", "bm25")["hits"]
+    assert [(h["document_id"], h["version"]) for h in hits] == [("granite.txt", 2)]
 
 
 def test_webhooks_commands_manage_the_tenants_subscriptions(cli: Cli) -> None:

@@ -255,9 +255,19 @@ def test_embeddings_the_broker_refuses_are_dead_lettered_and_the_lane_keeps_flow
     hits = search(pipeline.query_url, "ocelot", mode="bm25", token=token_of(written[1:]))
     assert {h["document_id"] for h in hits} == {"refused-vectors/short"}
 
-    # The stage kept going: the long document goes in once the topic takes it. (Edited: the same
-    # content again is an unchanged write, which changes nothing downstream.)
-    again = [{"document_id": "refused-vectors/long", "content": long + "\n\nRecounted."}]
-    token = token_of(post_documents(pipeline.command_url, again))
+    # The stage kept going, and the topic takes the document now. Sent again as it was, it is
+    # unchanged to the validate stage (which cannot know the version failed), and the reason says
+    # what to do; with reindex it is a new version of the same content, and searchable.
+    same = {"document_id": "refused-vectors/long", "content": long}
+    [resent] = post_documents(pipeline.command_url, [same])
+    wait_until(
+        lambda: resent["command_id"] in {e["command_id"] for e in history(pipeline, same["document_id"])}
+    )
+    [unchanged] = [
+        e for e in history(pipeline, same["document_id"]) if e["command_id"] == resent["command_id"]
+    ]
+    assert unchanged["outcome"] == "rejected" and unchanged["reason"].startswith("unchanged"), unchanged
+    assert "reindex" in unchanged["reason"]
+    token = token_of(post_documents(pipeline.command_url, [{**same, "reindex": True}]))
     hits = search(pipeline.query_url, "ocelot sighting eastern ridge", mode="bm25", token=token)
-    assert "refused-vectors/long" in {h["document_id"] for h in hits}
+    assert [h["version"] for h in hits if h["document_id"] == same["document_id"]][:1] == [2], hits

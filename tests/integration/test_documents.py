@@ -77,6 +77,12 @@ def test_a_pdf_is_found_by_its_page_and_the_answer_cites_that_page(client: Clien
     # The document's record says what it was made from.
     assert client.get_document("handbook.pdf").content_type == "text/markdown"
 
+    # The same file again is unchanged; with reindex it is extracted and indexed again, a new version.
+    [same] = client.upload("handbook.pdf", pdf_bytes(PAGES), PDF, title="Handbook").outcomes(240)
+    assert same.outcome == "rejected" and same.reason.startswith("unchanged"), same
+    client.upload("handbook.pdf", pdf_bytes(PAGES), PDF, title="Handbook", reindex=True).wait_searchable(240)
+    assert client.get_document("handbook.pdf").version == 2
+
 
 def test_a_large_docx_goes_through_the_blob_store_as_a_multipart_upload(
     running: tuple[LocalPipeline, str, Path], client: Client

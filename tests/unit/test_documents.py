@@ -199,9 +199,12 @@ def test_version_1_commands_still_decode_as_text_documents() -> None:
         document_id="d", content="old text", event_time=datetime(2026, 1, 1, tzinfo=UTC)
     ).to_avro()
     record["schema_version"] = 1
-    old = v1.encode("UpsertDocument", {k: v for k, v in record.items() if k not in ("content_bytes", "blob")})
+    old = v1.encode(
+        "UpsertDocument", {k: v for k, v in record.items() if k not in ("content_bytes", "blob", "reindex")}
+    )
     decoded = codec.decode(old).record
     assert decoded["content"] == "old text" and decoded["content_bytes"] is None and decoded["blob"] is None
+    assert decoded["reindex"] is False  # v3's field: an old command is never a forced one
 
 
 def test_the_extraction_stage_reads_claim_checked_bytes_and_names_a_missing_blob(

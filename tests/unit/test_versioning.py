@@ -61,6 +61,23 @@ def test_unchanged_content_is_rejected_so_nothing_is_re_embedded() -> None:
     assert same.event_name == "CommandRejected" and same.event["reason"].startswith("unchanged")
 
 
+def test_reindex_makes_an_unchanged_upsert_a_new_version_but_never_a_duplicate_or_stale_one() -> None:
+    """A version that failed downstream left the state as if it had succeeded; reindex is how the
+    writer has the same content processed again."""
+    decisions = run([
+        ("UpsertDocument", upsert("c1", "one")),
+        ("UpsertDocument", upsert("c2", "one", reindex=True)),
+        ("UpsertDocument", upsert("c2", "one", reindex=True)),
+        ("UpsertDocument", upsert("c3", "one", reindex=True, document_version=2)),
+        ("UpsertDocument", upsert("c4", "one", reindex=False)),
+    ])  # fmt: skip
+    assert [d.accepted for d in decisions] == [True, True, False, False, False]
+    assert decisions[1].event["version"] == 2 and decisions[1].event["previous_version"] == 1
+    assert decisions[1].event["content_hash"] == decisions[0].event["content_hash"]
+    assert [d.event["reason"].split(":")[0] for d in decisions[2:]] == ["duplicate", "stale", "unchanged"]
+    assert "reindex" in decisions[4].event["reason"]
+
+
 def test_stale_source_version_is_rejected_and_newer_one_becomes_the_version() -> None:
     decisions = run([
         ("UpsertDocument", upsert("c1", "v10", document_version=10)),
