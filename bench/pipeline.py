@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,9 +60,13 @@ def fresh_pipeline(
 
 
 @contextmanager
-def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
+def query_api_on(
+    prefix: str, name: str, *, probe: Callable[[LocalPipeline], None] | None = None
+) -> Iterator[tuple[LocalPipeline, int]]:
     """A query API (no stream worker) on pipeline `prefix`'s embeddings topic, once its live
-    generation holds the whole topic and has built its HNSW graph; yields it and the chunk count."""
+    generation holds the whole topic and has built its HNSW graph; yields it and the chunk count.
+    `probe` is called with it every half second from the moment it holds the whole topic until the
+    graph is built (the build starts once the feed has been idle a few seconds)."""
     state_dir = STATE_ROOT / f"{prefix}-{name}"
     with _cleaned_up(
         LocalPipeline(isolated_env(prefix, state_dir), state_dir / "logs"), state_dir
@@ -78,8 +82,11 @@ def query_api_on(prefix: str, name: str) -> Iterator[tuple[LocalPipeline, int]]:
         while True:
             # {} while the node does not answer (an HNSW build holds the GIL) or is not ready yet.
             status = pipeline.node_status()
-            if status.get("chunks", 0) >= chunks and status.get("vector_index_optimizing") is False:
-                break
+            if status.get("chunks", 0) >= chunks:
+                if status.get("vector_index_optimizing") is False:
+                    break
+                if probe is not None:
+                    probe(pipeline)
             _before(deadline, "the live generation to catch up and build its HNSW graph")
             time.sleep(0.5)
         yield pipeline, chunks
