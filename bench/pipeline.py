@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -65,8 +66,9 @@ def query_api_on(
 ) -> Iterator[tuple[LocalPipeline, int]]:
     """A query API (no stream worker) on pipeline `prefix`'s embeddings topic, once its live
     generation holds the whole topic and has built its HNSW graph; yields it and the chunk count.
-    `probe` is called with it every half second from the moment it holds the whole topic until the
-    graph is built (the build starts once the feed has been idle a few seconds)."""
+    `probe` is called with it every half second, from another thread, from the moment it holds the
+    whole topic until the graph is built (the build starts once the feed has been idle a few
+    seconds): a build that holds the node holds a probe too, for as long as it does."""
     state_dir = STATE_ROOT / f"{prefix}-{name}"
     with _cleaned_up(
         LocalPipeline(isolated_env(prefix, state_dir), state_dir / "logs"), state_dir
@@ -77,24 +79,39 @@ def query_api_on(
         topic = catalogue(prefix).embeddings.name
         chunks = asyncio.run(chunks_in_topic(settings.kafka, topic, load_codec(settings.codec)))
         deadline = time.monotonic() + WAIT_TIMEOUT_S
-        # The feed builds the HNSW graph once idle (for 1,000 points or more); wait for it too, so it
-        # neither shares the cores with what is measured next nor leaves searches scanning.
-        while True:
-            # {} while the node does not answer (an HNSW build holds the GIL) or is not ready yet.
-            status = pipeline.node_status()
-            if status.get("chunks", 0) >= chunks:
-                if status.get("vector_index_optimizing") is False:
-                    break
-                if probe is not None:
-                    probe(pipeline)
-            _before(deadline, "the live generation to catch up and build its HNSW graph")
-            time.sleep(0.5)
+        built = threading.Event()
+        prober: threading.Thread | None = None
+        try:
+            # The feed builds the HNSW graph once idle (for 1,000 points or more); wait for it too, so
+            # it neither shares the cores with what is measured next nor leaves searches scanning.
+            while True:
+                # {} while the node does not answer (see get_json) or is not ready yet.
+                status = pipeline.node_status()
+                if status.get("chunks", 0) >= chunks:
+                    if status.get("vector_index_optimizing") is False:
+                        break
+                    if probe is not None and prober is None:
+                        prober = threading.Thread(target=_probing, args=(probe, pipeline, built))
+                        prober.start()
+                _before(deadline, "the live generation to catch up and build its HNSW graph")
+                time.sleep(0.5)
+        finally:
+            built.set()
+            if prober is not None:
+                prober.join()
         yield pipeline, chunks
 
 
+def _probing(probe: Callable[[LocalPipeline], None], pipeline: LocalPipeline, done: threading.Event) -> None:
+    while not done.is_set():
+        probe(pipeline)
+        done.wait(0.5)
+
+
 def get_json(url: str, deadline: float) -> dict[str, Any]:
-    """GET a JSON body, waiting out a process that does not answer: qdrant-edge holds the GIL for a
-    whole HNSW build, so a query API answers nothing while it builds (BENCHMARKS.md)."""
+    """GET a JSON body, waiting out a process that does not answer: qdrant-edge holds the GIL while
+    it builds an HNSW graph or opens a vector index, and a query API answered nothing for the whole
+    of a build before the live feed built its graphs in a child process (BENCHMARKS.md)."""
     while True:
         try:
             body: dict[str, Any] = httpx.get(url, timeout=60).json()
