@@ -23,6 +23,10 @@ from ragstream.queries.readmodels.tantivy_index import TantivyKeywordIndex
 
 MANIFEST = "generation.json"
 _NAME = re.compile(r"^g(\d+)$")
+# Names the folder of a generation's vector index ("vector" where it is missing): the live index's
+# HNSW graph is built on a copy in a new folder (`vector.N`), which then takes its place.
+VECTOR_POINTER = "VECTOR"
+_VECTOR_FOLDER = re.compile(r"^vector(\.(\d+))?$")
 
 
 class GenerationError(Exception):
@@ -97,7 +101,12 @@ class Generation:
         path = generation_path(root, name)
         path.mkdir(parents=True, exist_ok=True)
         keyword = TantivyKeywordIndex(path / "lexical") if "lexical" in read_models else None
-        vector = QdrantEdgeVectorIndex(path / "vector", dimension) if "vector" in read_models else None
+        vector = None
+        if "vector" in read_models:
+            vector = QdrantEdgeVectorIndex(vector_folder(path), dimension)
+            # Only once it is open: its lock says that no other process holds the generation (and
+            # builds a copy of it).
+            remove_stale_vector_folders(path)
         state = ProjectionState(path / "state.sqlite")
         return cls(name, path, IndexProjector(keyword, vector, state))
 
@@ -170,14 +179,43 @@ def current_generation(root: Path) -> str | None:
 
 def set_current_generation(root: Path, name: str) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / "CURRENT.tmp"
+    _point(root, "CURRENT", name)
+
+
+def vector_folder(path: Path) -> Path:
+    """The folder of the vector index of the generation at `path`."""
+    pointer = path / VECTOR_POINTER
+    return path / (pointer.read_text().strip() if pointer.exists() else "vector")
+
+
+def next_vector_folder(path: Path) -> Path:
+    match = _VECTOR_FOLDER.match(vector_folder(path).name)
+    number = int(match.group(2)) + 1 if match and match.group(2) else 1
+    return path / f"vector.{number}"
+
+
+def set_vector_folder(path: Path, folder: Path) -> None:
+    _point(path, VECTOR_POINTER, folder.name)
+
+
+def remove_stale_vector_folders(path: Path) -> None:
+    """The vector folders the pointer does not name: a copy whose build a crash cut short, or an
+    index replaced just before one. Only while this process holds the generation's vector index."""
+    current = vector_folder(path).name
+    for folder in path.iterdir():
+        if folder.is_dir() and _VECTOR_FOLDER.match(folder.name) and folder.name != current:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _point(folder: Path, pointer: str, name: str) -> None:
+    tmp = folder / (pointer + ".tmp")
     with tmp.open("w") as f:
         f.write(name + "\n")
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, root / "CURRENT")  # atomic on POSIX: readers see the old or the new name
-    # The rename itself must survive a power cut, or a restart could reopen the old generation.
-    fd = os.open(root, os.O_RDONLY)
+    os.replace(tmp, folder / pointer)  # atomic on POSIX: readers see the old or the new name
+    # The rename itself must survive a power cut, or a restart could reopen what it replaced.
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

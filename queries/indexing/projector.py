@@ -42,6 +42,9 @@ class IndexProjector:
         self.state = state
         # Searches run in threads; index writers must not interleave with each other.
         self.write_lock = threading.Lock()
+        # Batches written so far, under the write lock: a copy of an index taken at one count holds
+        # everything written, as long as the count has not moved.
+        self.writes = 0
 
     @property
     def read_models(self) -> tuple[str, ...]:
@@ -51,6 +54,7 @@ class IndexProjector:
 
     def apply_batch(self, records: Sequence[LogRecord]) -> BatchResult:
         with self.write_lock:
+            self.writes += 1
             plan = plan_batch(records, self.state.version)
             indexes = self.indexes(self.read_models)
             apply_records(plan.to_apply, indexes, plan.new_documents)
@@ -71,6 +75,7 @@ class IndexProjector:
         """
         result = BatchResult()
         with self.write_lock:
+            self.writes += 1
             current = []
             for rec in records:
                 if rec.name == "CommandRejected":

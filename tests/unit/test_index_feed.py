@@ -4,6 +4,7 @@ progress comparison, adopt), driven through `apply` on real embedded indexes."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -13,9 +14,12 @@ from typing import Any
 import pytest
 
 from ragstream.codec import load_codec
+from ragstream.queries.indexing import optimize
 from ragstream.queries.indexing.feed import OPTIMIZE_AFTER_POINTS, IndexFeed
-from ragstream.queries.indexing.generation import Generation
+from ragstream.queries.indexing.generation import Generation, vector_folder
 from ragstream.queries.readmodels.base import SearchFilter
+from ragstream.queries.readmodels.exceptions import IndexClosedError
+from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
 from tests.unit.codecs import UNIT_CODEC
@@ -82,6 +86,21 @@ def running(feed: IndexFeed, consumer: IdleConsumer) -> IndexFeed:
     feed._consumer = consumer  # type: ignore[assignment]  # what start() would open against a broker
     feed.resume()
     return feed
+
+
+async def three_points(open_feed: Callable[..., IndexFeed]) -> tuple[IndexFeed, QdrantEdgeVectorIndex]:
+    """A feed whose vector index holds d0-d2, and that index."""
+    feed = open_feed()
+    await feed.apply([embedded(f"d{i}", 1, f"cmds/0/{i}", i) for i in range(3)])
+    vector = feed.generation.projector.vector
+    assert isinstance(vector, QdrantEdgeVectorIndex)
+    return feed, vector
+
+
+async def build_due(feed: IndexFeed) -> None:
+    """Build the HNSW graph as the running feed would once it counts enough new points and is idle."""
+    feed._unoptimized = OPTIMIZE_AFTER_POINTS
+    await feed._maybe_optimize(idle_s=0.0)
 
 
 async def test_apply_keeps_the_highest_command_position_per_partition(
@@ -236,4 +255,82 @@ async def test_an_hnsw_build_is_reported_due_until_it_has_run(open_feed: Callabl
     assert feed.optimization_due
 
     await feed._maybe_optimize(idle_s=0.0)
+    assert not feed.optimization_due
+
+
+async def test_the_live_graph_is_built_on_a_copy_that_takes_the_index_place_for_good(
+    open_feed: Callable[..., IndexFeed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(optimize, "RETIRE_GRACE_S", 0.0)
+    # Never in this process: qdrant-edge holds the GIL for a whole build, which froze the query API.
+    monkeypatch.setattr(QdrantEdgeVectorIndex, "optimize", lambda self: pytest.fail("built in-process"))
+    feed, before = await three_points(open_feed)
+    generation = feed.generation
+    await build_due(feed)
+
+    after = generation.projector.vector
+    assert isinstance(after, QdrantEdgeVectorIndex) and after is not before and not feed.optimization_due
+    assert after.path == vector_folder(generation.path) == generation.path / "vector.1"
+    assert after.count() == 3
+    assert sorted(h.chunk.document_id for h in after.search([1.0, 0, 0, 0], SearchFilter("t"), 5)) == [
+        "d0", "d1", "d2",
+    ]  # fmt: skip
+    # The replaced index finished what picked it up (closed after the grace) and its folder went.
+    await asyncio.wait_for(asyncio.gather(*optimize._retiring), 10)
+    assert not before.path.exists()
+    with pytest.raises(IndexClosedError):
+        before.count()
+
+    # A restart opens the built copy; a copy a crash left half-built is removed then.
+    await feed.apply([embedded("d3", 1, "cmds/0/3", 3)])
+    generation.close()
+    (generation.path / "vector.2").mkdir()
+    reopened = Generation.open(tmp_path, "g1", DIM)
+    try:
+        assert reopened.projector.vector is not None and reopened.projector.vector.count() == 4
+        assert sorted(p.name for p in generation.path.glob("vector*")) == ["vector.1"]
+    finally:
+        reopened.close()
+
+
+async def test_a_failed_build_of_the_copy_leaves_the_index_serving(
+    open_feed: Callable[..., IndexFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed, before = await three_points(open_feed)
+    generation = feed.generation
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a child that fails at once
+
+    await build_due(feed)
+
+    assert generation.projector.vector is before and before.count() == 3
+    assert vector_folder(generation.path).name == "vector"
+    assert sorted(p.name for p in generation.path.glob("vector*")) == ["vector"]  # the copy removed
+    assert not feed.optimization_due  # not retried before as many new points again
+
+
+async def test_a_copy_that_misses_a_write_made_during_its_build_is_dropped_and_built_again(
+    open_feed: Callable[..., IndexFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replay job writes to the live index while the feed builds a copy of it: the copy does not
+    # hold that write, so putting it in place would lose it.
+    feed, before = await three_points(open_feed)
+    generation = feed.generation
+    build = optimize._build_in_child
+
+    async def build_while_another_writer_writes(path: Path, dimension: int) -> str | None:
+        failure = await build(path, dimension)
+        await asyncio.to_thread(generation.projector.apply_batch, [embedded("d3", 1, "cmds/0/3", 3)])
+        return failure
+
+    monkeypatch.setattr(optimize, "_build_in_child", build_while_another_writer_writes)
+    await build_due(feed)
+
+    assert generation.projector.vector is before and before.count() == 4
+    assert sorted(p.name for p in generation.path.glob("vector*")) == ["vector"]  # the copy removed
+    assert feed.optimization_due  # built again after the next batch
+
+    monkeypatch.setattr(optimize, "_build_in_child", build)
+    await feed._maybe_optimize(idle_s=0.0)
+    after = generation.projector.vector
+    assert after is not before and after is not None and after.count() == 4
     assert not feed.optimization_due
