@@ -29,6 +29,7 @@ from ragstream.streams.admission import contract_violation, oversize, storable, 
 from ragstream.streams.cdc import load_mappings
 from ragstream.streams.cdc.processor import cdc_topics, register_cdc
 from ragstream.streams.delivery import event_batches, faust_sequencer, owned_by, written_from
+from ragstream.streams.delivery.publish import publish
 from ragstream.streams.delivery.settling import RECORD_REFUSALS, DocumentSends, Sent, delivered
 from ragstream.streams.dlq import send_dead_letter
 from ragstream.streams.documents.formats import ExtractionFailed
@@ -160,10 +161,7 @@ def create_app(
     ) -> asyncio.Future[Any]:
         """Send one output with the trace of the input it came from (its headers first); returns
         the broker's pending ack, for the caller to await with the rest of its batch."""
-        pending: asyncio.Future[Any] = await topic.send(
-            key=key, value=value, headers=[*propagated_headers(), *headers]
-        )
-        return pending
+        return await publish(topic, key=key, value=value, headers=[*propagated_headers(), *headers])
 
     @app.agent(commands_topic)
     async def validate_commands(stream: Any) -> None:

@@ -8,6 +8,7 @@ from prometheus_client import Counter
 
 from ragstream.observability.metrics import record_error
 from ragstream.observability.tracing import propagated_headers
+from ragstream.streams.delivery.publish import publish
 
 DEAD_LETTERS = Counter("ragstream_dead_letters_total", "Records sent to the dead-letter topic", ["processor"])
 
@@ -37,5 +38,5 @@ async def send_dead_letter(
         processor=processor, error=error, topic=topic, partition=partition, offset=offset
     )
     # Awaited to the broker's ack: the bad record's offset commits only once its dead letter is durable.
-    pending = await dlq_topic.send(key=key, value=value or b"", headers=headers)
+    pending = await publish(dlq_topic, key=key, value=value or b"", headers=headers)
     await pending

@@ -24,6 +24,7 @@ from ragstream.streams.cdc.exceptions import UnconvertibleEvent
 from ragstream.streams.cdc.mapping import CdcMapping, to_commands
 from ragstream.streams.delivery import owned_by, owned_events
 from ragstream.streams.delivery.patches import rewind_uncommitted_partitions
+from ragstream.streams.delivery.publish import publish
 from ragstream.streams.dlq import send_dead_letter
 from ragstream.streams.worker import raw_topic, worker_app
 from ragstream.topics import catalogue
@@ -70,7 +71,8 @@ def register_cdc(
                 commands = to_commands(change, mapping, position=f"{msg.topic}/{msg.partition}/{msg.offset}")
                 encoded = [encode_command(codec, c) for c in commands]  # all or nothing
                 pending = [
-                    await commands_topic.send(key=e.key, value=e.value, headers=e.headers) for e in encoded
+                    await publish(commands_topic, key=e.key, value=e.value, headers=e.headers)
+                    for e in encoded
                 ]
                 # Acked (committable) only once its commands are durable on the broker.
                 await asyncio.gather(*pending)

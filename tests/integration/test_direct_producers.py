@@ -59,6 +59,15 @@ def upsert(document_id: str, content: str, **fields: Any) -> tuple[bytes, str, d
     return document_key("default", document_id), "UpsertDocument", record
 
 
+def assert_refusals_reported_once(pipeline: LocalPipeline) -> None:
+    """A refused record is reported as a rejection or a dead letter, not also by asyncio as the
+    "exception was never retrieved" of a future faust resolves and nobody awaits (an ERROR with a
+    traceback for each refusal; ragstream.streams.delivery.publish)."""
+    logs = "".join(p.read_text(errors="replace") for p in pipeline.log_dir.glob("worker*.log"))
+    assert "MessageSizeTooLargeError" in logs  # the refusals were logged, as warnings
+    assert "exception was never retrieved" not in logs
+
+
 def history(pipeline: LocalPipeline, document_id: str) -> list[dict[str, Any]]:
     response = httpx.get(
         f"{pipeline.query_url}/v1/documents/{document_id}/history", headers={"X-Tenant": "default"}
@@ -214,6 +223,7 @@ def test_an_event_the_broker_refuses_rejects_its_command_and_the_document_goes_o
     hits = search(pipeline.query_url, "walrus", mode="bm25", token=token)
     assert {h["document_id"] for h in hits} == {"refused/big", "refused/small"}
     assert not any("bulky" in h["text"] for h in hits)
+    assert_refusals_reported_once(pipeline)
 
 
 def test_embeddings_the_broker_refuses_are_dead_lettered_and_the_lane_keeps_flowing(
@@ -271,3 +281,4 @@ def test_embeddings_the_broker_refuses_are_dead_lettered_and_the_lane_keeps_flow
     token = token_of(post_documents(pipeline.command_url, [{**same, "reindex": True}]))
     hits = search(pipeline.query_url, "ocelot sighting eastern ridge", mode="bm25", token=token)
     assert [h["version"] for h in hits if h["document_id"] == same["document_id"]][:1] == [2], hits
+    assert_refusals_reported_once(pipeline)
