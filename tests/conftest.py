@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -13,11 +14,22 @@ import pytest
 from ragstream.local import stack
 from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env
 from ragstream.settings import Settings, get_settings
-from tests.integration.helpers import logs_on_failure
+from tests.integration.helpers import delete_topics, logs_on_failure
+
+# The tags handed out this session, whose topics are deleted at its end (`_topics_deleted`).
+_TAGS: list[str] = []
+_STACK_USED: list[Settings] = []
 
 
 def unique_tag(prefix: str = "t") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
+    tag = f"{prefix}{uuid.uuid4().hex[:10]}"
+    _TAGS.append(tag)
+    return tag
+
+
+def topic_prefixes(tag: str) -> tuple[str, ...]:
+    """The names a tag's topics start with: its own, its faust app's, a CDC source's heartbeats."""
+    return f"{tag}.", f"{tag}-", f"__debezium-heartbeat.{tag}"
 
 
 # What a developer's shell may hold for the CLI and the SDK (ragstream.client.profiles): never the tests'.
@@ -41,13 +53,32 @@ def local_stack() -> Settings:
     settings = get_settings()
     if os.environ.get("RAGSTREAM_TEST_SKIP_STACK_UP") != "1":
         stack.up(settings)
+    _STACK_USED.append(settings)
     return settings
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _topics_deleted() -> Iterator[None]:
+    """Every test tag's topics gone from the shared broker at the end of the session: left there, a
+    long-lived local stack gathered thousands of partitions, which slowed each later start of it."""
+    yield
+    if _STACK_USED and _TAGS:
+        _delete_topics_of(_STACK_USED[0], _TAGS)
+
+
+def _delete_topics_of(settings: Settings, tags: list[str]) -> None:
+    try:
+        delete_topics(settings, *(p for tag in tags for p in topic_prefixes(tag)))
+    except Exception as exc:  # a broker a test stopped on purpose: nothing to clean, nothing failed
+        warnings.warn(f"could not delete the topics of {', '.join(tags)}: {exc}", stacklevel=1)
+
+
 @pytest.fixture(scope="module")
-def pipeline_env(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def pipeline_env(local_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     tag = unique_tag()
-    return isolated_env(tag, tmp_path_factory.mktemp(tag))
+    yield isolated_env(tag, tmp_path_factory.mktemp(tag))
+    # At once, not at the end of the session: the broker of a whole run holds fewer partitions.
+    _delete_topics_of(local_stack, [tag])
 
 
 @pytest.fixture(scope="module")

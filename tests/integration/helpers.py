@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ragstream.auth.keys import create_key
 from ragstream.codec import Decoded, load_codec
 from ragstream.contracts import WritePosition, consistency_token
+from ragstream.kafka import make_admin
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import Settings
 
@@ -150,3 +151,19 @@ def secured_pipeline(
     with logs_on_failure(LocalPipeline(settings, work / "logs", workers=workers)) as pipeline:
         pipeline.start()
         yield pipeline, keys
+
+
+def delete_topics(settings: Settings, *prefixes: str) -> None:
+    """Delete the broker's topics whose names start with any of `prefixes`."""
+
+    async def run() -> None:
+        admin = make_admin(settings.kafka)
+        await admin.start()
+        try:
+            names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+    asyncio.run(run())

@@ -24,7 +24,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 
 from ragstream.codec import registry_client
@@ -35,7 +34,7 @@ from ragstream.streams.cdc.connector import cdc_topic
 from ragstream.streams.cdc.mapping import load_mapping
 from ragstream.topics import catalogue, document_key
 from tests.conftest import unique_tag
-from tests.integration.helpers import decoded_records, read_topic, search, wait_until
+from tests.integration.helpers import decoded_records, delete_topics, read_topic, search, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -91,21 +90,6 @@ def start_cdc_worker(source: Source) -> ManagedProcess:
     process = ManagedProcess("cdc-worker", popen, log_path)
     wait_ready(process, f"http://127.0.0.1:{port}/health", timeout=120)
     return process
-
-
-def delete_topics(settings: Settings, prefix: str) -> None:
-    async def run() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-        await admin.start()
-        try:
-            prefixes = (prefix, f"__debezium-heartbeat.{prefix}")
-            names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-            if names:
-                await admin.delete_topics(names)
-        finally:
-            await admin.close()
-
-    asyncio.run(run())
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +155,7 @@ def table_source(tmp_path_factory: pytest.TempPathFactory, prefix: str, **extra_
         deleted = src.cli("delete", tag)
         slots = src.sql(f"SELECT 1 FROM pg_replication_slots WHERE slot_name = 'ragstream_{tag}'")[0]
         src.sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        delete_topics(src.settings, tag)
+        delete_topics(src.settings, tag, f"__debezium-heartbeat.{tag}")
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
         assert not slots, "the replication slot survived the connector"
 

@@ -8,19 +8,18 @@ not resolve shows up as a role that does not exist.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from ragstream.local.processes import free_port
 from ragstream.settings import PROJECT_ROOT, Settings
 from ragstream.streams.cdc.connect import ConnectClient
 from tests.conftest import unique_tag
+from tests.integration.helpers import delete_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 PLUGIN = "io.debezium.connector.postgresql.PostgresConnector"
@@ -56,18 +55,7 @@ def worker(
         )
     finally:
         connect_sh("stop", env)
-
-        async def drop_topics() -> None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=local_stack.kafka.bootstrap_servers)
-            await admin.start()
-            try:
-                names = [t for t in await admin.list_topics() if t.startswith(f"{tag}-connect")]
-                if names:
-                    await admin.delete_topics(names)
-            finally:
-                await admin.close()
-
-        asyncio.run(drop_topics())
+        delete_topics(local_stack, f"{tag}-connect")
 
 
 def errors_for(url: str, settings: Settings, user: str) -> list[str]:
