@@ -30,6 +30,7 @@ from ragstream.queries.indexing.optimize import (
     optimize_apart,
     retire_replaced,
 )
+from ragstream.queries.readmodels.projection import apply_records
 from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
 from ragstream.records import LogRecord
 from ragstream.settings import KafkaSettings
@@ -93,6 +94,8 @@ class IndexFeed:
         # HNSW builds block for tens of seconds per 100k points: only run them when the feed is idle.
         self._unoptimized = 0
         self._idle_since = time.monotonic()
+        # The HNSW build running beside the feed (on a copy of the index), if one is.
+        self._building: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._consumer, tps = await open_log_consumer(self._kafka, self.topic, "index-feed")
@@ -129,6 +132,9 @@ class IndexFeed:
 
     async def pause(self) -> None:
         """Stop between batches (never mid-batch), so the generation sits at a known position."""
+        # A build on a copy would put the copy in the index's place behind the caller's back (a
+        # rebuild's swap, a build apart): it stops here, and starts again once the feed is idle.
+        await self._stop_building()
         if self._task is None:
             return
         self._pausing = True
@@ -163,6 +169,7 @@ class IndexFeed:
             self._progress.notify_all()
 
     async def stop(self) -> None:
+        await self._stop_building()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -267,48 +274,91 @@ class IndexFeed:
         """True from the point the embedded vector index has enough new points to be rebuilt (HNSW,
         once the feed is idle) until that build is done. Searches in between may find other
         neighbours than after it, so a measurement waits for it (`ragstream eval`)."""
-        return self._unoptimized >= OPTIMIZE_AFTER_POINTS and isinstance(
-            self.generation.projector.vector, QdrantEdgeVectorIndex
+        return self._building is not None or (
+            self._unoptimized >= OPTIMIZE_AFTER_POINTS
+            and isinstance(self.generation.projector.vector, QdrantEdgeVectorIndex)
         )
 
     async def _maybe_optimize(self, idle_s: float = 5.0) -> None:
-        if not self.optimization_due or time.monotonic() - self._idle_since < idle_s:
+        """Start an HNSW build beside the feed, once enough new points wait and the feed is idle."""
+        if self._building is not None or not self.optimization_due:
             return
-        await self.optimize()
+        if time.monotonic() - self._idle_since < idle_s:
+            return
+        self._building = asyncio.create_task(self.optimize(), name=f"hnsw-{self.generation.name}")
+        self._building.add_done_callback(self._built)
+
+    def _built(self, task: asyncio.Task[None]) -> None:
+        if self._building is task:
+            self._building = None
+        if not task.cancelled() and (error := task.exception()) is not None:
+            ERRORS.labels("index-feed", "OptimizeFailed").inc()
+            log.error("the HNSW build of %s failed: %s", self.generation.name, error, exc_info=error)
+
+    async def built(self) -> None:
+        """Wait for the HNSW build running beside the feed, if one is."""
+        if self._building is not None:
+            await asyncio.wait([self._building])
+
+    async def _stop_building(self) -> None:
+        if self._building is not None:
+            self._building.cancel()
+            await asyncio.wait([self._building])
 
     async def optimize(self) -> None:
         """Build the vector index's HNSW graph over what the generation holds, on a copy in a child
-        process, while searches go on against the index as it is; the copy then takes its place.
-        Built in this process, the graph held the GIL and froze every request for the whole build
-        (8-10 s per 10,000 new points at 100k here). Runs in the feed's own task, between batches,
-        so the feed writes nothing meanwhile (what arrives waits in the log); a replay job may, and
-        then the copy, which misses those writes, is dropped and built again after the next batch."""
-        generation, started = self.generation, time.monotonic()
+        process, while the index as it is goes on serving searches and taking the feed's writes;
+        the writes made after the copy are then made to the copy too, and it takes the index's
+        place. Built in this process, the graph held the GIL and froze every request for the whole
+        build (8-10 s per 10,000 new points at 100k here), and the feed's writes waited for it."""
+        generation = self.generation
         projector, old = generation.projector, generation.projector.vector
         assert isinstance(old, QdrantEdgeVectorIndex)  # a server vector index optimizes itself
-        writes = projector.writes
-        built, failure = await build_beside(old, next_vector_folder(generation.path), projector.write_lock)
-        if built is None:
-            # Not retried before as many new points again: a build that fails would fail again at once.
-            self._unoptimized = 0
-            ERRORS.labels("index-feed", "OptimizeFailed").inc()
-            log.error("%s; searches scan the new points until the next build", failure)
-            return
+        started, counted = time.monotonic(), self._unoptimized
+        wanted = [True]  # until this build ends: a copy finished after a cancel starts no recording
 
-        def swap() -> bool:
+        def copied() -> None:  # under the write lock, with the copy
+            if wanted[0]:
+                projector.vector_writes_since_copy = []
+
+        def forget() -> None:
             with projector.write_lock:
-                if projector.writes != writes:
-                    return False
-                set_vector_folder(generation.path, built.path)
-                projector.vector = built
-                return True
+                wanted[0] = False
+                projector.vector_writes_since_copy = None
 
-        if not await asyncio.to_thread(swap):
-            await asyncio.to_thread(discard, built)
-            log.info("dropped the HNSW graph built on a copy: the index was written to meanwhile")
-            return
-        points, self._unoptimized = self._unoptimized, 0
-        log.info("built the HNSW graph (%d new points) in %.1fs", points, time.monotonic() - started)
+        try:
+            built, failure = await build_beside(
+                old, next_vector_folder(generation.path), projector.write_lock, copied
+            )
+            if built is None:
+                # Not retried before as many new points again: a build that fails would fail again at once.
+                self._unoptimized = max(0, self._unoptimized - counted)
+                ERRORS.labels("index-feed", "OptimizeFailed").inc()
+                log.error("%s; searches scan the new points until the next build", failure)
+                return
+            swapping = asyncio.ensure_future(asyncio.to_thread(_swap_in, generation, built))
+            try:
+                caught_up = await asyncio.shield(swapping)
+            except asyncio.CancelledError:
+                # A swap is never cut in half: it ends, and the index it replaced is retired, first.
+                await asyncio.wait([swapping])
+                if not swapping.cancelled() and swapping.exception() is None:
+                    retire_replaced(old)
+                raise
+            except Exception as exc:
+                self._unoptimized = max(0, self._unoptimized - counted)
+                ERRORS.labels("index-feed", "OptimizeFailed").inc()
+                log.error(
+                    "the built copy could not take the writes made meanwhile (%s); the index stays", exc
+                )
+                return
+        finally:
+            await asyncio.to_thread(forget)
+        self._unoptimized = max(0, self._unoptimized - counted)
+        log.info(
+            "built the HNSW graph (%d new points) in %.1fs; %d records written meanwhile made to it too",
+            counted, time.monotonic() - started, caught_up,
+        )  # fmt: skip
         retire_replaced(old)
 
     async def optimize_apart(self) -> None:
@@ -354,3 +404,23 @@ class IndexFeed:
             mine = self.next_offsets()
             return all(mine.get(p, 0) >= o for p, o in other.next_offsets().items())
         return self.is_caught_up_to(dict(other.command_positions))
+
+
+def _swap_in(generation: Generation, built: QdrantEdgeVectorIndex) -> int:
+    """Make the writes recorded since the copy to the built copy, then put it in the index's place,
+    all under the write lock (no write in between); how many records were made again."""
+    projector = generation.projector
+    with projector.write_lock:
+        since, projector.vector_writes_since_copy = projector.vector_writes_since_copy, None
+        try:
+            if since is None:
+                raise RuntimeError("the writes made since the copy were not recorded")
+            for records, new_documents in since:
+                apply_records(records, [built], new_documents)
+            built.flush()
+        except BaseException:
+            discard(built)  # the index as it is holds every write
+            raise
+        set_vector_folder(generation.path, built.path)
+        projector.vector = built
+        return sum(len(records) for records, _ in since)

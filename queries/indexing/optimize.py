@@ -14,6 +14,7 @@ import asyncio
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from ragstream.queries.readmodels.qdrant_edge_index import QdrantEdgeVectorIndex
@@ -38,12 +39,12 @@ async def optimize_apart(index: QdrantEdgeVectorIndex) -> tuple[QdrantEdgeVector
 
 
 async def build_beside(
-    index: QdrantEdgeVectorIndex, target: Path, write_lock: threading.Lock
+    index: QdrantEdgeVectorIndex, target: Path, write_lock: threading.Lock, copied: Callable[[], None]
 ) -> tuple[QdrantEdgeVectorIndex | None, str | None]:
-    """Copy `index` to `target` (under `write_lock`, which its writers hold), build the copy's HNSW
-    graph in a child process and open it, while `index` goes on serving searches: the built copy,
-    or None and why not (`target` is removed then). What is written to `index` after the copy is
-    not in it: the caller checks that nothing was before it puts the copy in its place."""
+    """Copy `index` to `target` (under `write_lock`, which its writers hold, calling `copied` before
+    the lock is let go), build the copy's HNSW graph in a child process and open it, while `index`
+    goes on serving searches and taking writes: the built copy, or None and why not (`target` is
+    removed then). The writes made after the copy are not in it: the caller makes them again."""
 
     def copy() -> None:
         with write_lock:
@@ -51,6 +52,7 @@ async def build_beside(
             shutil.rmtree(target, ignore_errors=True)  # what a crash mid-build left
             # The shard's write-ahead-log lock is a lock on the open file, which a copy does not take along.
             shutil.copytree(index.path, target)
+            copied()
 
     try:
         await asyncio.to_thread(copy)

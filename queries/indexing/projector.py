@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -42,9 +42,9 @@ class IndexProjector:
         self.state = state
         # Searches run in threads; index writers must not interleave with each other.
         self.write_lock = threading.Lock()
-        # Batches written so far, under the write lock: a copy of an index taken at one count holds
-        # everything written, as long as the count has not moved.
-        self.writes = 0
+        # While a copy of the vector index is built (IndexFeed.optimize): the vector writes made
+        # since the copy, in order, to be made to the copy too before it takes the index's place.
+        self.vector_writes_since_copy: list[tuple[list[LogRecord], frozenset[tuple[str, str]]]] | None = None
 
     @property
     def read_models(self) -> tuple[str, ...]:
@@ -54,10 +54,10 @@ class IndexProjector:
 
     def apply_batch(self, records: Sequence[LogRecord]) -> BatchResult:
         with self.write_lock:
-            self.writes += 1
             plan = plan_batch(records, self.state.version)
             indexes = self.indexes(self.read_models)
             apply_records(plan.to_apply, indexes, plan.new_documents)
+            self._record_vector_writes(self.read_models, plan.to_apply, plan.new_documents)
             result = BatchResult(applied=plan.applied, skipped=plan.skipped)
             APPLIED.labels("applied").inc(len(plan.applied))
             APPLIED.labels("stale").inc(plan.skipped)
@@ -75,7 +75,6 @@ class IndexProjector:
         """
         result = BatchResult()
         with self.write_lock:
-            self.writes += 1
             current = []
             for rec in records:
                 if rec.name == "CommandRejected":
@@ -88,8 +87,15 @@ class IndexProjector:
                 current.append(rec)
                 result.applied.append((*key, version, rec.name == "DocumentDeleted"))
             apply_records(current, self.indexes(read_models))
+            self._record_vector_writes(read_models, current, frozenset())
             self._flush(read_models, result)
         return result
+
+    def _record_vector_writes(
+        self, read_models: Sequence[str], records: Sequence[LogRecord], new: Set[tuple[str, str]]
+    ) -> None:
+        if self.vector_writes_since_copy is not None and "vector" in read_models and records:
+            self.vector_writes_since_copy.append((list(records), frozenset(new)))
 
     def indexes(self, read_models: Sequence[str]) -> list[SearchIndex]:
         chosen: list[SearchIndex] = []

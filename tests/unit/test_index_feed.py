@@ -97,10 +97,15 @@ async def three_points(open_feed: Callable[..., IndexFeed]) -> tuple[IndexFeed, 
     return feed, vector
 
 
+def vector_docs(index: QdrantEdgeVectorIndex) -> list[str]:
+    return sorted(h.chunk.document_id for h in index.search([1.0, 0, 0, 0], SearchFilter("t"), 10))
+
+
 async def build_due(feed: IndexFeed) -> None:
     """Build the HNSW graph as the running feed would once it counts enough new points and is idle."""
     feed._unoptimized = OPTIMIZE_AFTER_POINTS
     await feed._maybe_optimize(idle_s=0.0)
+    await feed.built()
 
 
 async def test_apply_keeps_the_highest_command_position_per_partition(
@@ -255,6 +260,8 @@ async def test_an_hnsw_build_is_reported_due_until_it_has_run(open_feed: Callabl
     assert feed.optimization_due
 
     await feed._maybe_optimize(idle_s=0.0)
+    assert feed.optimization_due  # building
+    await feed.built()
     assert not feed.optimization_due
 
 
@@ -308,29 +315,62 @@ async def test_a_failed_build_of_the_copy_leaves_the_index_serving(
     assert not feed.optimization_due  # not retried before as many new points again
 
 
-async def test_a_copy_that_misses_a_write_made_during_its_build_is_dropped_and_built_again(
+async def test_the_feed_goes_on_applying_during_a_build_and_the_copy_takes_those_writes_too(
     open_feed: Callable[..., IndexFeed], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A replay job writes to the live index while the feed builds a copy of it: the copy does not
-    # hold that write, so putting it in place would lose it.
+    # The build runs for minutes at 100k points: an edit made meanwhile is searchable at once
+    # (in the index as it is), and still there once the built copy has taken the index's place.
     feed, before = await three_points(open_feed)
     generation = feed.generation
-    build = optimize._build_in_child
+    build, building, release = optimize._build_in_child, asyncio.Event(), asyncio.Event()
 
-    async def build_while_another_writer_writes(path: Path, dimension: int) -> str | None:
-        failure = await build(path, dimension)
-        await asyncio.to_thread(generation.projector.apply_batch, [embedded("d3", 1, "cmds/0/3", 3)])
-        return failure
+    async def held_build(path: Path, dimension: int) -> str | None:
+        building.set()  # copied: the child builds from here
+        await release.wait()
+        return await build(path, dimension)
 
-    monkeypatch.setattr(optimize, "_build_in_child", build_while_another_writer_writes)
-    await build_due(feed)
-
-    assert generation.projector.vector is before and before.count() == 4
-    assert sorted(p.name for p in generation.path.glob("vector*")) == ["vector"]  # the copy removed
-    assert feed.optimization_due  # built again after the next batch
-
-    monkeypatch.setattr(optimize, "_build_in_child", build)
+    monkeypatch.setattr(optimize, "_build_in_child", held_build)
+    feed._unoptimized = OPTIMIZE_AFTER_POINTS
     await feed._maybe_optimize(idle_s=0.0)
+    await asyncio.wait_for(building.wait(), 10)
+
+    await asyncio.wait_for(feed.apply([embedded("d3", 1, "cmds/0/3", 3), deleted("d0", 2, "cmds/0/4", 4)]), 5)
+    assert generation.projector.vector is before and feed.optimization_due
+    assert vector_docs(before) == ["d1", "d2", "d3"]
+
+    release.set()
+    await feed.built()
     after = generation.projector.vector
-    assert after is not before and after is not None and after.count() == 4
-    assert not feed.optimization_due
+    assert isinstance(after, QdrantEdgeVectorIndex) and after is not before
+    assert after.path == vector_folder(generation.path) == generation.path / "vector.1"
+    assert vector_docs(after) == ["d1", "d2", "d3"]
+    assert generation.projector.vector_writes_since_copy is None  # no longer recorded
+
+
+async def test_a_pause_stops_a_build_and_leaves_the_index_as_it_was(
+    open_feed: Callable[..., IndexFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rebuild's swap and a build apart pause the feed: a copy must not take the index's place
+    # behind them.
+    feed, before = await three_points(open_feed)
+    generation = feed.generation
+
+    building = asyncio.Event()
+
+    async def endless_build(path: Path, dimension: int) -> str | None:
+        building.set()
+        await asyncio.Event().wait()
+        return None
+
+    monkeypatch.setattr(optimize, "_build_in_child", endless_build)
+    feed._unoptimized = OPTIMIZE_AFTER_POINTS
+    await feed._maybe_optimize(idle_s=0.0)
+    await asyncio.wait_for(building.wait(), 10)
+    assert generation.projector.vector_writes_since_copy == []  # recording the writes since the copy
+
+    await asyncio.wait_for(feed.pause(), 5)
+    assert generation.projector.vector is before and vector_folder(generation.path).name == "vector"
+    assert generation.projector.vector_writes_since_copy is None
+    await feed.apply([embedded("d3", 1, "cmds/0/3", 3)])
+    assert vector_docs(before) == ["d0", "d1", "d2", "d3"]
+    assert feed.optimization_due  # built once the feed is idle again
