@@ -21,7 +21,7 @@ from ragstream.bench.memory import PeakMemory, rss_mb
 from ragstream.bench.pipeline import query_api_on
 from ragstream.bench.query import QUESTIONS
 from ragstream.bench.stats import latency_summary, percentile, stage_p50
-from ragstream.bench.topic import fill_synthetic
+from ragstream.bench.topic import fill_synthetic, write_one
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import get_settings
 
@@ -42,7 +42,8 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
             fill_s = asyncio.run(fill_synthetic(settings, prefix, size))
             started = time.perf_counter()
             probes: list[float] = []
-            with query_api_on(prefix, "query", probe=_prober(probes)) as (pipeline, chunks):
+            visible: list[float] = []
+            with query_api_on(prefix, "query", probe=_prober(probes, visible, prefix)) as (pipeline, chunks):
                 holder["p"] = pipeline
                 ready_s = time.perf_counter() - started
                 results[str(size)] = {
@@ -52,6 +53,9 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
                     # Searches while the node waits to build its graph, then builds it: where a build
                     # holds the query API, one of them waits for all of it (max_ms).
                     "search_before_graph": _probed(probes),
+                    # Documents written meanwhile, seconds from the broker's ack until a search finds
+                    # them: where the build holds the feed's writes, one waits for all of it (max_s).
+                    "written_before_graph": _seen(visible),
                     **_measure(pipeline.query_url, queries),
                     # Resident memory once the graph is built and the queries are done: the peak
                     # (peak_rss_mb) is the HNSW build's, while the old and new segments coexist.
@@ -100,7 +104,15 @@ def _measure(url: str, count: int) -> dict[str, Any]:
     return out
 
 
-def _prober(latencies: list[float]) -> Callable[[LocalPipeline], None]:
+def _prober(
+    latencies: list[float], visible: list[float], prefix: str, write_every_s: float = 6.0
+) -> Callable[[LocalPipeline], None]:
+    """A search each call and, every `write_every_s` (longer than the feed's idle wait before it
+    builds, or it would never build), a new document written to the embeddings topic: the seconds
+    from its ack to a search finding it go to `visible`."""
+    settings = get_settings()
+    last_write = [0.0]
+
     def probe(pipeline: LocalPipeline) -> None:
         started = time.perf_counter()
         body = {"query": QUESTIONS[0], "limit": 10}
@@ -108,6 +120,19 @@ def _prober(latencies: list[float]) -> Callable[[LocalPipeline], None]:
             f"{pipeline.query_url}/v1/search", json=body, headers=HEADERS, timeout=600
         ).raise_for_status()
         latencies.append(time.perf_counter() - started)
+        if time.monotonic() - last_write[0] < write_every_s:
+            return
+        last_write[0] = time.monotonic()
+        word = f"probe{uuid.uuid4().hex[:12]}"
+        asyncio.run(write_one(settings, prefix, f"probe/{word}", f"A freshness probe {word}."))
+        written = time.perf_counter()
+        while True:
+            body = {"query": word, "limit": 1, "mode": "bm25"}
+            response = httpx.post(f"{pipeline.query_url}/v1/search", json=body, headers=HEADERS, timeout=600)
+            if response.raise_for_status().json()["hits"]:
+                break
+            time.sleep(0.02)
+        visible.append(time.perf_counter() - written)
 
     return probe
 
@@ -117,6 +142,16 @@ def _probed(seconds: list[float]) -> dict[str, float]:
         return {"searches": 0}
     return {"searches": len(seconds), "p50_ms": round(percentile(seconds, 50) * 1000, 3),
             "max_ms": round(max(seconds) * 1000, 3)}  # fmt: skip
+
+
+def _seen(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {"writes": 0}
+    return {
+        "writes": len(seconds),
+        "p50_s": round(percentile(seconds, 50), 3),
+        "max_s": round(max(seconds), 3),
+    }
 
 
 def _timed(call: Callable[[int], dict[str, float]], numbers: range) -> dict[str, Any]:

@@ -147,6 +147,24 @@ async def fill_synthetic(settings: Settings, prefix: str, chunks: int) -> float:
     return time.perf_counter() - started
 
 
+async def write_one(settings: Settings, prefix: str, document_id: str, text: str) -> None:
+    """One synthetic DocumentEmbedded record (one chunk of `text`) on pipeline `prefix`'s embeddings
+    topic, acknowledged by the broker."""
+    record = next(embedded_records(1, seed=hash(document_id) % 2**32, topic=f"{prefix}.document-commands"))
+    record["document_id"] = document_id
+    record["chunks"][0].update(text=text, end=len(text))
+    codec = load_codec(settings.codec)
+    producer = make_producer(settings.kafka, client_suffix="bench")
+    await producer.start()
+    try:
+        key = document_key(record["tenant"], document_id)
+        await producer.send_and_wait(
+            catalogue(prefix).embeddings.name, codec.encode("DocumentEmbedded", record), key=key
+        )
+    finally:
+        await producer.stop()
+
+
 async def chunks_in_topic(kafka: KafkaSettings, topic: str, codec: Codec) -> int:
     """Chunks of the DocumentEmbedded records on an embeddings topic."""
     chunks = 0
