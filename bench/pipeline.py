@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -20,9 +21,9 @@ from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_t
 from ragstream.bench.topic import chunks_in_topic
 from ragstream.codec import load_codec
 from ragstream.contracts import UpsertDocument
-from ragstream.local.pipeline import LocalPipeline, isolated_env
+from ragstream.local.pipeline import LocalPipeline, discard_isolated, isolated_env
 from ragstream.local.processes import free_port
-from ragstream.settings import PROJECT_ROOT
+from ragstream.settings import PROJECT_ROOT, get_settings
 from ragstream.topics import catalogue
 
 STATE_ROOT = PROJECT_ROOT / ".stack" / "bench"
@@ -30,9 +31,11 @@ WAIT_TIMEOUT_S = 3600.0
 
 
 @contextmanager
-def _cleaned_up(pipeline: LocalPipeline, state_dir: Path, *, keep: bool = False) -> Iterator[LocalPipeline]:
+def _cleaned_up(
+    pipeline: LocalPipeline, state_dir: Path, *, keep: bool = False, tag: str | None = None
+) -> Iterator[LocalPipeline]:
     """Stops the pipeline's processes at the end (their logs printed if anything failed) and removes
-    its state unless `keep`."""
+    its state unless `keep`: its folders, and its topics and schema where it is pipeline `tag`."""
     try:
         yield pipeline
     except Exception:
@@ -43,6 +46,24 @@ def _cleaned_up(pipeline: LocalPipeline, state_dir: Path, *, keep: bool = False)
         pipeline.stop()
         if not keep:
             shutil.rmtree(state_dir, ignore_errors=True)
+            if tag is not None:
+                _discard(tag)
+
+
+@contextmanager
+def discarded_after(tag: str) -> Iterator[None]:
+    """Removes the topics and schema of pipeline `tag`, which the caller created, at the end."""
+    try:
+        yield
+    finally:
+        _discard(tag)
+
+
+def _discard(tag: str) -> None:
+    try:
+        asyncio.run(discard_isolated(get_settings(), tag))
+    except Exception as exc:  # a result is still a result; the stack is only left fuller
+        print(f"could not remove the topics and schema of {tag}: {exc}", file=sys.stderr)
 
 
 @contextmanager
@@ -54,7 +75,7 @@ def fresh_pipeline(
     tag = f"bench-{name}-{uuid.uuid4().hex[:8]}"
     state_dir = STATE_ROOT / tag
     pipeline = LocalPipeline(isolated_env(tag, state_dir, **(env or {})), state_dir / "logs")
-    with _cleaned_up(pipeline, state_dir, keep=keep):
+    with _cleaned_up(pipeline, state_dir, keep=keep, tag=tag):
         running = BenchPipeline(pipeline)
         running.start(workers)
         yield running

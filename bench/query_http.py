@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from ragstream.bench.memory import PeakMemory, rss_mb
-from ragstream.bench.pipeline import query_api_on
+from ragstream.bench.pipeline import discarded_after, query_api_on
 from ragstream.bench.query import QUESTIONS
 from ragstream.bench.stats import latency_summary, percentile, stage_p50
 from ragstream.bench.topic import fill_synthetic, write_one
@@ -39,29 +39,33 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
     with PeakMemory(names) as memory:
         for size in sizes:
             prefix = f"bench-qhttp-{uuid.uuid4().hex[:8]}"
-            fill_s = asyncio.run(fill_synthetic(settings, prefix, size))
-            started = time.perf_counter()
-            probes: list[float] = []
-            visible: list[float] = []
-            with query_api_on(prefix, "query", probe=_prober(probes, visible, prefix)) as (pipeline, chunks):
-                holder["p"] = pipeline
-                ready_s = time.perf_counter() - started
-                results[str(size)] = {
-                    "chunks": chunks,
-                    "fill_s": round(fill_s, 2),
-                    "index_ready_s": round(ready_s, 2),
-                    # Searches while the node waits to build its graph, then builds it: where a build
-                    # holds the query API, one of them waits for all of it (max_ms).
-                    "search_before_graph": _probed(probes),
-                    # Documents written meanwhile, seconds from the broker's ack until a search finds
-                    # them: where the build holds the feed's writes, one waits for all of it (max_s).
-                    "written_before_graph": _seen(visible),
-                    **_measure(pipeline.query_url, queries),
-                    # Resident memory once the graph is built and the queries are done: the peak
-                    # (peak_rss_mb) is the HNSW build's, while the old and new segments coexist.
-                    "query_api_rss_mb": rss_mb(pipeline.processes["query-api"].pid),
-                }
-            del holder["p"]
+            with discarded_after(prefix):
+                fill_s = asyncio.run(fill_synthetic(settings, prefix, size))
+                started = time.perf_counter()
+                probes: list[float] = []
+                visible: list[float] = []
+                with query_api_on(prefix, "query", probe=_prober(probes, visible, prefix)) as (
+                    pipeline,
+                    chunks,
+                ):
+                    holder["p"] = pipeline
+                    ready_s = time.perf_counter() - started
+                    results[str(size)] = {
+                        "chunks": chunks,
+                        "fill_s": round(fill_s, 2),
+                        "index_ready_s": round(ready_s, 2),
+                        # Searches while the node waits to build its graph, then builds it: where a build
+                        # holds the query API, one of them waits for all of it (max_ms).
+                        "search_before_graph": _probed(probes),
+                        # Documents written meanwhile, seconds from the broker's ack until a search finds
+                        # them: where the build holds the feed's writes, one waits for all of it (max_s).
+                        "written_before_graph": _seen(visible),
+                        **_measure(pipeline.query_url, queries),
+                        # Resident memory once the graph is built and the queries are done: the peak
+                        # (peak_rss_mb) is the HNSW build's, while the old and new segments coexist.
+                        "query_api_rss_mb": rss_mb(pipeline.processes["query-api"].pid),
+                    }
+                del holder["p"]
         peaks = memory.peaks_mb()
     return {
         "bench": "query",

@@ -11,6 +11,7 @@ Without --prefix the topic is filled first with synthetic DocumentEmbedded recor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ import httpx
 from ragstream.bench.corpus import TENANT
 from ragstream.bench.cpu import tree_cpu_s
 from ragstream.bench.memory import PeakMemory
-from ragstream.bench.pipeline import get_json, query_api_on
+from ragstream.bench.pipeline import discarded_after, get_json, query_api_on
 from ragstream.bench.query import QUESTIONS
 from ragstream.bench.stats import latency_summary
 from ragstream.bench.synthetic import DIMENSION
@@ -44,9 +45,10 @@ def run(chunks: int, prefix: str | None, path: str = "both") -> dict[str, Any]:
     settings = get_settings()
     holder: dict[str, LocalPipeline] = {}
     names = lambda: {p.pid: n for n, p in holder["p"].processes.items()} if "p" in holder else {}  # noqa: E731
-    with PeakMemory(names) as memory:
+    with PeakMemory(names) as memory, contextlib.ExitStack() as created:
         if prefix is None:
             prefix = f"bench-rebuild-{uuid.uuid4().hex[:8]}"
+            created.enter_context(discarded_after(prefix))  # a topic of the caller's stays
             fill_s = asyncio.run(fill_synthetic(settings, prefix, chunks))
             source = "synthetic DocumentEmbedded records (random unit vectors, real-ish text)"
         else:

@@ -106,6 +106,19 @@ async def create_topics(settings: KafkaSettings, specs: list[TopicSpec]) -> list
         await admin.close()
 
 
+async def delete_topics(settings: KafkaSettings, *prefixes: str) -> list[str]:
+    """Delete the broker's topics whose names start with any of `prefixes`; returns their names."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        names = sorted(t for t in await admin.list_topics() if t.startswith(prefixes))
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
 def has_lz4() -> bool:
     """Whether aiokafka can (de)compress lz4 (its `lz4` extra, cramjam): every consumer here is
     aiokafka's, so a producer compresses with lz4 only when they can read it."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ragstream.local import stack
-from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env
+from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env, topic_prefixes
 from ragstream.settings import Settings, get_settings
 from tests.integration.helpers import delete_topics, logs_on_failure
 
@@ -25,11 +25,6 @@ def unique_tag(prefix: str = "t") -> str:
     tag = f"{prefix}{uuid.uuid4().hex[:10]}"
     _TAGS.append(tag)
     return tag
-
-
-def topic_prefixes(tag: str) -> tuple[str, ...]:
-    """The names a tag's topics start with: its own, its faust app's, a CDC source's heartbeats."""
-    return f"{tag}.", f"{tag}-", f"__debezium-heartbeat.{tag}"
 
 
 # What a developer's shell may hold for the CLI and the SDK (ragstream.client.profiles): never the tests'.

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
-from ragstream.kafka import create_topics
+from ragstream.kafka import create_topics, delete_topics
 from ragstream.local.processes import ManagedProcess, free_port, spawn, wait_ready
 from ragstream.settings import Settings
 from ragstream.topics import catalogue
@@ -18,7 +19,7 @@ from ragstream.topics import catalogue
 
 def isolated_env(tag: str, base_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for processes that share the local stack but nothing else."""
-    safe = tag.replace("-", "_")
+    safe = schema_of(tag)
     env = {
         "RAGSTREAM_KAFKA__TOPIC_PREFIX": tag,
         "RAGSTREAM_STREAMS__APP_ID": tag,
@@ -36,6 +37,28 @@ def isolated_env(tag: str, base_dir: Path, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def schema_of(tag: str) -> str:
+    """The PostgreSQL schema of an isolated pipeline."""
+    return tag.replace("-", "_")
+
+
+def topic_prefixes(tag: str) -> tuple[str, ...]:
+    """What the names of an isolated pipeline's topics start with: its own, its faust app's (the app
+    id is the tag), a CDC source's heartbeats."""
+    return f"{tag}.", f"{tag}-", f"__debezium-heartbeat.{tag}"
+
+
+async def discard_isolated(settings: Settings, tag: str) -> None:
+    """Remove what an isolated pipeline left on the shared stack: its topics and its schema (its
+    folders are the caller's). Left there, each run's topics stayed on the broker for good."""
+    await delete_topics(settings.kafka, *topic_prefixes(tag))
+    connection = await asyncpg.connect(settings.postgres.dsn(), timeout=30)
+    try:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema_of(tag)}" CASCADE')
+    finally:
+        await connection.close()
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:

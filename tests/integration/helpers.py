@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ragstream import kafka
 from ragstream.auth.keys import create_key
 from ragstream.codec import Decoded, load_codec
 from ragstream.contracts import WritePosition, consistency_token
-from ragstream.kafka import make_admin
 from ragstream.local.pipeline import LocalPipeline, isolated_env
 from ragstream.settings import Settings
 
@@ -155,15 +155,4 @@ def secured_pipeline(
 
 def delete_topics(settings: Settings, *prefixes: str) -> None:
     """Delete the broker's topics whose names start with any of `prefixes`."""
-
-    async def run() -> None:
-        admin = make_admin(settings.kafka)
-        await admin.start()
-        try:
-            names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-            if names:
-                await admin.delete_topics(names)
-        finally:
-            await admin.close()
-
-    asyncio.run(run())
+    asyncio.run(kafka.delete_topics(settings.kafka, *prefixes))
