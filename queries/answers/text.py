@@ -93,8 +93,16 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
+# The suffixes a word can end with, by its last character, in _SUFFIXES' order: a word is checked
+# against those alone (most words end in a character no suffix ends in), as stemming is most of
+# an extractive answer's time.
+_SUFFIXES_BY_LAST = {
+    last: tuple(pair for pair in _SUFFIXES if pair[0][-1] == last) for last in {s[-1] for s, _ in _SUFFIXES}
+}
+
+
 def stem(word: str) -> str:
-    for suffix, replacement in _SUFFIXES:
+    for suffix, replacement in _SUFFIXES_BY_LAST.get(word[-1:], ()):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)] + replacement
             break

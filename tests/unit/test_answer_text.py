@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragstream.queries.answers.sse import iter_sse_data
-from ragstream.queries.answers.text import idf_weights, overlap, split_sentences, stem, terms
+from ragstream.queries.answers.text import _SUFFIXES, idf_weights, overlap, split_sentences, stem, terms
 
 pytestmark = pytest.mark.unit
 
@@ -58,6 +58,22 @@ def test_blank_text_has_no_sentences(text: str) -> None:
 )
 def test_stemming_conflates_word_forms(forms: tuple[str, ...]) -> None:
     assert len({stem(f) for f in forms}) == 1
+
+
+def _stem_by_the_rule(word: str) -> str:
+    # The rule as written: the first suffix of the list that leaves three characters, then a final e.
+    for suffix, replacement in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)] + replacement
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="abcdeghilmnorstxy", max_size=12))
+def test_stemming_by_last_letter_stems_as_the_ordered_rule(word: str) -> None:
+    # Only the suffixes that end in the word's last letter are tried, for speed; nothing else changes.
+    assert stem(word) == _stem_by_the_rule(word)
 
 
 def test_terms_drop_stopwords_and_punctuation() -> None:
