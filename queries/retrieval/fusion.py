@@ -111,14 +111,15 @@ def _document(item: Hit | DocumentHit) -> tuple[str, str]:
     return item.chunk.tenant, item.chunk.document_id
 
 
-def _ranked(hits: Sequence[T], key: Callable[[T], _Key]) -> list[tuple[int, T]]:
-    """1-based ranks; a repeated item keeps its first (best) position and later copies are ignored."""
+def _ranked(hits: Sequence[T], key: Callable[[T], _Key]) -> list[tuple[int, _Key, T]]:
+    """1-based ranks and keys; a repeated item keeps its first (best) position and later copies are
+    ignored."""
     seen: set[_Key] = set()
-    ranked: list[tuple[int, T]] = []
+    ranked: list[tuple[int, _Key, T]] = []
     for hit in hits:
-        if key(hit) not in seen:
-            seen.add(key(hit))
-            ranked.append((len(ranked) + 1, hit))
+        if (k := key(hit)) not in seen:
+            seen.add(k)
+            ranked.append((len(ranked) + 1, k, hit))
     return ranked
 
 
@@ -131,14 +132,13 @@ def _merge(bm25: Sequence[Hit | DocumentHit], vector: Sequence[Hit]) -> dict[_Ke
     # Each document's best vector hit (its key): where that document's keyword hit lands, and what
     # its further vector hits support.
     lead: dict[tuple[str, str], _Key] = {}
-    for rank, hit in _ranked(vector, _key):
-        key = hit.chunk.chunk_id
-        entries[key] = _Entry(hit.chunk, vector_score=hit.score, vector_rank=rank)
+    for rank, key, hit in _ranked(vector, _key):
+        entries[key] = entry = _Entry(hit.chunk, vector_score=hit.score, vector_rank=rank)
         best = lead.setdefault(_document(hit), key)
         if best != key:
-            entries[key].sibling_of = best
-    for rank, item in _ranked(bm25, _key):
-        same = entries.get(_key(item))
+            entry.sibling_of = best
+    for rank, key, item in _ranked(bm25, _key):
+        same = entries.get(key)
         lead_key = lead.get(_document(item))
         document_lead = None if lead_key is None else entries[lead_key]
         if document_lead is not None and document_lead.bm25_rank is None:
@@ -147,7 +147,7 @@ def _merge(bm25: Sequence[Hit | DocumentHit], vector: Sequence[Hit]) -> dict[_Ke
             target = same
         else:
             cited = item if isinstance(item, DocumentHit) else item.chunk
-            target = entries.setdefault(_key(item), _Entry(cited))
+            target = entries.setdefault(key, _Entry(cited))
         target.bm25_score, target.bm25_rank = item.score, rank
     return entries
 
