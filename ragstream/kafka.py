@@ -106,17 +106,27 @@ async def create_topics(settings: KafkaSettings, specs: list[TopicSpec]) -> list
         await admin.close()
 
 
-async def delete_topics(settings: KafkaSettings, *prefixes: str) -> list[str]:
-    """Delete the broker's topics whose names start with any of `prefixes`; returns their names."""
+async def topic_names(settings: KafkaSettings) -> set[str]:
+    """The names of the broker's topics."""
     admin = make_admin(settings)
     await admin.start()
     try:
-        names = sorted(t for t in await admin.list_topics() if t.startswith(prefixes))
-        if names:
-            await admin.delete_topics(names)
-        return names
+        return set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def delete_topics(settings: KafkaSettings, *prefixes: str) -> list[str]:
+    """Delete the broker's topics whose names start with any of `prefixes`; returns their names."""
+    names = sorted(t for t in await topic_names(settings) if t.startswith(prefixes))
+    if names:
+        admin = make_admin(settings)
+        await admin.start()
+        try:
+            await admin.delete_topics(names)
+        finally:
+            await admin.close()
+    return names
 
 
 def has_lz4() -> bool:

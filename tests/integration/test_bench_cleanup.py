@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ragstream.bench.topic import fill_synthetic
 from ragstream.cli.main import app
-from ragstream.kafka import make_admin
+from ragstream.kafka import topic_names
 from ragstream.settings import Settings
 from ragstream.topics import catalogue
 from tests.conftest import unique_tag
@@ -23,15 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def topics(settings: Settings) -> set[str]:
-    async def run() -> set[str]:
-        admin = make_admin(settings.kafka)
-        await admin.start()
-        try:
-            return set(await admin.list_topics())
-        finally:
-            await admin.close()
-
-    return asyncio.run(run())
+    return asyncio.run(topic_names(settings.kafka))
 
 
 def schemas(settings: Settings) -> set[str]:

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from ragstream.kafka import make_admin
+from ragstream.kafka import topic_names
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.local.processes import ManagedProcess, free_port, spawn, wait_ready
 from ragstream.queries.consistency import CommandLogBounds
@@ -178,7 +178,7 @@ def test_a_token_for_a_commands_topic_that_does_not_exist_is_refused_and_creates
     settings = limited.pipeline.settings
     missing = f"{unique_tag('gone')}.document-commands"
 
-    async def run() -> list[str]:
+    async def run() -> set[str]:
         bounds = CommandLogBounds(settings.kafka, missing, ttl_s=60)
         await bounds.start()
         try:
@@ -188,12 +188,7 @@ def test_a_token_for_a_commands_topic_that_does_not_exist_is_refused_and_creates
             await bounds.stop()
         # Auto-creation is asynchronous on the broker: give it time to show.
         await asyncio.sleep(2)
-        admin = make_admin(settings.kafka)
-        await admin.start()
-        try:
-            return list(await admin.list_topics())
-        finally:
-            await admin.close()
+        return await topic_names(settings.kafka)
 
     assert missing not in asyncio.run(run())
 
