@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 from ragstream.bench.stats import latency_summary
 from ragstream.commands.sdk import CommandProducer
 from ragstream.contracts import UpsertDocument
-from ragstream.kafka import create_topics, make_admin
+from ragstream.kafka import admin_client, create_topics
 from ragstream.settings import KafkaSettings, Settings, get_settings
 from ragstream.topics import catalogue
 
@@ -85,9 +85,5 @@ async def _measure(settings: Settings, commands: int, batch: int, acks: int) -> 
 
 
 async def _delete(kafka: KafkaSettings, name: str) -> None:
-    admin = make_admin(kafka)
-    await admin.start()
-    try:
+    async with admin_client(kafka) as admin:
         await admin.delete_topics([name])
-    finally:
-        await admin.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -84,11 +85,20 @@ def make_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
     )
 
 
-async def create_topics(settings: KafkaSettings, specs: list[TopicSpec]) -> list[str]:
-    """Create missing topics; returns the names that were created. Existing topics are left as they are."""
+@contextlib.asynccontextmanager
+async def admin_client(settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed at the end."""
     admin = make_admin(settings)
     await admin.start()
     try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def create_topics(settings: KafkaSettings, specs: list[TopicSpec]) -> list[str]:
+    """Create missing topics; returns the names that were created. Existing topics are left as they are."""
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         if missing:
@@ -102,31 +112,21 @@ async def create_topics(settings: KafkaSettings, specs: list[TopicSpec]) -> list
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
         return [s.name for s in missing]
-    finally:
-        await admin.close()
 
 
 async def topic_names(settings: KafkaSettings) -> set[str]:
     """The names of the broker's topics."""
-    admin = make_admin(settings)
-    await admin.start()
-    try:
+    async with admin_client(settings) as admin:
         return set(await admin.list_topics())
-    finally:
-        await admin.close()
 
 
 async def delete_topics(settings: KafkaSettings, *prefixes: str) -> list[str]:
     """Delete the broker's topics whose names start with any of `prefixes`; returns their names."""
-    names = sorted(t for t in await topic_names(settings) if t.startswith(prefixes))
-    if names:
-        admin = make_admin(settings)
-        await admin.start()
-        try:
+    async with admin_client(settings) as admin:
+        names = sorted(t for t in await admin.list_topics() if t.startswith(prefixes))
+        if names:
             await admin.delete_topics(names)
-        finally:
-            await admin.close()
-    return names
+        return names
 
 
 def has_lz4() -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ragstream.kafka import make_admin, security_options, topic_partitions
+from ragstream.kafka import admin_client, security_options, topic_partitions
 from ragstream.observability.metrics import CONSUMER_LAG, GROUP_MEMBERS, record_error
 from ragstream.settings import KafkaSettings
 
@@ -142,13 +142,9 @@ async def group_lag(
     kafka: KafkaSettings, group: str, topics: Sequence[str] = (), *, exact_s: float = 3.0
 ) -> GroupLag:
     """Lag of every partition of `topics` plus every topic the group has committed offsets for."""
-    admin = make_admin(kafka)
-    await admin.start()
-    try:
+    async with admin_client(kafka) as admin:
         committed = await admin.list_consumer_group_offsets(group)
         (described,) = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
     state, members = _describe(described)
     wanted = {*topics, *(tp.topic for tp in committed)}
     offsets = await topic_offsets(kafka, sorted(wanted))
