@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from ragstream.bench.cpu import tree_cpu_s
 from ragstream.bench.memory import PeakMemory, rss_mb
 from ragstream.bench.pipeline import discarded_after, query_api_on
 from ragstream.bench.query import QUESTIONS
@@ -60,7 +61,7 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
                         # Documents written meanwhile, seconds from the broker's ack until a search finds
                         # them: where the build holds the feed's writes, one waits for all of it (max_s).
                         "written_before_graph": _seen(visible),
-                        **_measure(pipeline.query_url, queries),
+                        **_measure(pipeline.query_url, queries, pipeline.processes["query-api"].pid),
                         # Resident memory once the graph is built and the queries are done: the peak
                         # (peak_rss_mb) is the HNSW build's, while the old and new segments coexist.
                         "query_api_rss_mb": rss_mb(pipeline.processes["query-api"].pid),
@@ -79,7 +80,7 @@ def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
     }
 
 
-def _measure(url: str, count: int) -> dict[str, Any]:
+def _measure(url: str, count: int, server_pid: int) -> dict[str, Any]:
     def text(i: int) -> str:
         # A new text each time: the query-embedding cache must not serve the timed queries.
         return f"{QUESTIONS[i % len(QUESTIONS)]} {i}"
@@ -100,10 +101,10 @@ def _measure(url: str, count: int) -> dict[str, Any]:
             client.post("/v1/search", json={"query": QUESTIONS[i]}).raise_for_status()
         offset = len(QUESTIONS)
         out = {
-            "search": _timed(search, range(offset, offset + count)),
-            "answer": _timed(answer, range(offset + count, offset + 2 * count)),
+            "search": _timed(search, range(offset, offset + count), server_pid),
+            "answer": _timed(answer, range(offset + count, offset + 2 * count), server_pid),
             # The same search texts again: now served by the query-embedding cache.
-            "search_repeated": _timed(search, range(offset, offset + count)),
+            "search_repeated": _timed(search, range(offset, offset + count), server_pid),
         }
     return out
 
@@ -158,16 +159,20 @@ def _seen(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def _timed(call: Callable[[int], dict[str, float]], numbers: range) -> dict[str, Any]:
-    """The client's latencies, and the p50 of each stage the server timed (`timings_ms`): the part
-    of a request that no stage accounts for is the web stack's and the thread hand-offs'."""
+def _timed(call: Callable[[int], dict[str, float]], numbers: range, server_pid: int) -> dict[str, Any]:
+    """The client's latencies, the p50 of each stage the server timed (`timings_ms`: the part of a
+    request that no stage accounts for is the web stack's and the thread hand-offs'), and the query
+    API's CPU time per request (every thread of it: a figure the neighbours of a shared machine move
+    far less than latencies, for comparing two versions of the server's code)."""
     latencies = []
     timings = []
+    cpu_before = tree_cpu_s(server_pid)
     began = time.perf_counter()
     for i in numbers:
         started = time.perf_counter()
         timings.append(call(i))
         latencies.append(time.perf_counter() - started)
     summary: dict[str, Any] = dict(latency_summary(latencies, time.perf_counter() - began))
+    summary["server_cpu_ms"] = round((tree_cpu_s(server_pid) - cpu_before) * 1000 / len(numbers), 3)
     summary["stage_p50_ms"] = stage_p50(timings)
     return summary

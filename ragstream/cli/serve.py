@@ -26,8 +26,11 @@ def _serve(factory: Callable[[Settings], FastAPI], host: str, port: int) -> None
             fg=typer.colors.RED, bold=True, err=True,
         )  # fmt: skip
     # Long-lived responses (streamed answers, a write's event stream) must not hold up a stop: they
-    # are cut after this grace, and clients ask again.
-    uvicorn.run(factory(get_settings()), host=host, port=port, log_level="warning",
+    # are cut after this grace, and clients ask again. The loop is uvloop (a dependency; "auto"
+    # falls back to asyncio's where it is not installed). The HTTP parser stays h11, whose limit on
+    # the size of a request's head (16 KiB unless uvicorn is told otherwise) is part of what keeps an
+    # unauthenticated caller from making the service hold memory.
+    uvicorn.run(factory(get_settings()), host=host, port=port, log_level="warning", loop="auto", http="h11",
                 log_config=logging_config("WARNING"), timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)  # fmt: skip
 
 

@@ -5,6 +5,7 @@ limits and the daily write quota (shared by command API replicas through Postgre
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -121,6 +122,46 @@ def test_a_huge_chunked_body_is_cut_off_without_growing_the_service(
     assert got == status
     assert sent < 50 * MB  # the server answered long before 200 MB were through
     assert rss_mb(process) - before < 40  # and never held the body: 200 MB grew it by ~200 MB before
+
+
+def endless_head(url: str, total: int) -> tuple[int, int]:
+    """Sends a request line, then header lines, 8 KiB at a time, until `total` bytes or until the
+    server answers or closes; returns (status, bytes sent)."""
+    host, port = url.removeprefix("http://").split(":")
+    lines = (b"X-Filler: " + b"y" * 1014 + b"\r\n") * 8
+    sent = 0
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"GET /v1/documents/a HTTP/1.1\r\nHost: {host}\r\n".encode())
+        while sent < total and not answer:
+            try:
+                sock.sendall(lines)
+                sent += len(lines)
+                if select.select([sock], [], [], 0.005)[0]:
+                    answer = sock.recv(65536)
+            except OSError:
+                break  # closed by the server
+        try:
+            while b"\r\n" not in answer and (data := sock.recv(65536)):
+                answer += data
+        except OSError:
+            pass
+    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1") else 0
+    return status, sent
+
+
+@pytest.mark.parametrize("api", ["query-api", "command-api"])
+def test_an_endless_request_head_is_refused_without_growing_the_service(limited: Limited, api: str) -> None:
+    # Headers are read before authentication can say anything: the HTTP parser's own limit on a
+    # request's head is what stops them (ragstream.cli.serve keeps uvicorn on h11 for it).
+    process = limited.pipeline.processes[api]
+    url = limited.pipeline.query_url if api == "query-api" else limited.pipeline.command_url
+    before = rss_mb(process)
+    got, sent = endless_head(url, total=16 * MB)
+    assert got in (400, 431)
+    assert sent < MB
+    assert rss_mb(process) - before < 20
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200
 
 
 def test_a_content_length_over_the_limit_is_refused_before_authentication(limited: Limited) -> None:
