@@ -21,7 +21,7 @@ from ragstream.bench.eval.driver import send_commands_sync, token_of, wait_for_t
 from ragstream.bench.topic import chunks_in_topic
 from ragstream.codec import load_codec
 from ragstream.contracts import UpsertDocument
-from ragstream.local.pipeline import LocalPipeline, discard_isolated, isolated_env
+from ragstream.local.pipeline import LocalPipeline, discard_isolated, drop_schemas, isolated_env, schema_of
 from ragstream.local.processes import free_port
 from ragstream.settings import PROJECT_ROOT, get_settings
 from ragstream.topics import catalogue
@@ -32,10 +32,16 @@ WAIT_TIMEOUT_S = 3600.0
 
 @contextmanager
 def _cleaned_up(
-    pipeline: LocalPipeline, state_dir: Path, *, keep: bool = False, tag: str | None = None
+    pipeline: LocalPipeline,
+    state_dir: Path,
+    *,
+    keep: bool = False,
+    tag: str | None = None,
+    schema: str | None = None,
 ) -> Iterator[LocalPipeline]:
     """Stops the pipeline's processes at the end (their logs printed if anything failed) and removes
-    its state unless `keep`: its folders, and its topics and schema where it is pipeline `tag`."""
+    its state unless `keep`: its folders, its topics and schema where it is pipeline `tag`, and
+    `schema`, a schema of its own on another pipeline's topics."""
     try:
         yield pipeline
     except Exception:
@@ -48,6 +54,8 @@ def _cleaned_up(
             shutil.rmtree(state_dir, ignore_errors=True)
             if tag is not None:
                 _discard(tag)
+            if schema is not None:
+                _drop(schema)
 
 
 @contextmanager
@@ -64,6 +72,13 @@ def _discard(tag: str) -> None:
         asyncio.run(discard_isolated(get_settings(), tag))
     except Exception as exc:  # a result is still a result; the stack is only left fuller
         print(f"could not remove the topics and schema of {tag}: {exc}", file=sys.stderr)
+
+
+def _drop(schema: str) -> None:
+    try:
+        asyncio.run(drop_schemas(get_settings(), schema))
+    except Exception as exc:  # as in _discard
+        print(f"could not remove schema {schema}: {exc}", file=sys.stderr)
 
 
 @contextmanager
@@ -91,9 +106,11 @@ def query_api_on(
     whole topic until the graph is built (the build starts once the feed has been idle a few
     seconds): a build that holds the node holds a probe too, for as long as it does."""
     state_dir = STATE_ROOT / f"{prefix}-{name}"
-    with _cleaned_up(
-        LocalPipeline(isolated_env(prefix, state_dir), state_dir / "logs"), state_dir
-    ) as pipeline:
+    # Its own PostgreSQL schema (registry, query log), never pipeline `prefix`'s: that pipeline
+    # may be the caller's (`bench rebuild --prefix`), whose tables a bench must not write into.
+    schema = schema_of(f"{prefix}-{name}")
+    env = isolated_env(prefix, state_dir, RAGSTREAM_POSTGRES__SCHEMA_NAME=schema)
+    with _cleaned_up(LocalPipeline(env, state_dir / "logs"), state_dir, schema=schema) as pipeline:
         pipeline.create_topics()  # idempotent: the embeddings topic is there already
         pipeline.start_query_api()
         settings = pipeline.settings

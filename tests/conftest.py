@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 import warnings
@@ -12,11 +13,18 @@ from pathlib import Path
 import pytest
 
 from ragstream.local import stack
-from ragstream.local.pipeline import LocalPipeline, isolated_env, settings_from_env, topic_prefixes
+from ragstream.local.pipeline import (
+    LocalPipeline,
+    drop_schemas,
+    isolated_env,
+    schema_of,
+    settings_from_env,
+    topic_prefixes,
+)
 from ragstream.settings import Settings, get_settings
 from tests.integration.helpers import delete_topics, logs_on_failure
 
-# The tags handed out this session, whose topics are deleted at its end (`_topics_deleted`).
+# The tags handed out this session, whose topics and schemas are removed at its end (`_tags_discarded`).
 _TAGS: list[str] = []
 _STACK_USED: list[Settings] = []
 
@@ -53,12 +61,17 @@ def local_stack() -> Settings:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _topics_deleted() -> Iterator[None]:
-    """Every test tag's topics gone from the shared broker at the end of the session: left there, a
-    long-lived local stack gathered thousands of partitions, which slowed each later start of it."""
+def _tags_discarded() -> Iterator[None]:
+    """Every test tag's topics gone from the shared broker at the end of the session, and its
+    PostgreSQL schema from the shared database: left there, a long-lived local stack gathered
+    thousands of partitions, which slowed each later start of it, and a schema per test module."""
     yield
     if _STACK_USED and _TAGS:
         _delete_topics_of(_STACK_USED[0], _TAGS)
+        try:
+            asyncio.run(drop_schemas(_STACK_USED[0], *(schema_of(tag) for tag in _TAGS)))
+        except Exception as exc:  # as for the topics: a database a test stopped on purpose
+            warnings.warn(f"could not drop the schemas of {', '.join(_TAGS)}: {exc}", stacklevel=1)
 
 
 def _delete_topics_of(settings: Settings, tags: list[str]) -> None:

@@ -54,9 +54,14 @@ async def discard_isolated(settings: Settings, tag: str) -> None:
     """Remove what an isolated pipeline left on the shared stack: its topics and its schema (its
     folders are the caller's). Left there, each run's topics stayed on the broker for good."""
     await delete_topics(settings.kafka, *topic_prefixes(tag))
+    await drop_schemas(settings, schema_of(tag))
+
+
+async def drop_schemas(settings: Settings, *schemas: str) -> None:
     connection = await asyncpg.connect(settings.postgres.dsn(), timeout=30)
     try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema_of(tag)}" CASCADE')
+        for schema in schemas:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await connection.close()
 
