@@ -17,7 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from ragstream.codec import load_codec
 from ragstream.contracts import UpdateDocumentAccess, UpsertDocument
-from ragstream.kafka import make_admin
+from ragstream.kafka import admin_client
 from ragstream.local.pipeline import LocalPipeline
 from ragstream.settings import Settings
 from ragstream.topics import catalogue, document_key
@@ -169,15 +169,11 @@ def test_a_document_too_large_once_embedded_is_dead_lettered_and_the_lane_keeps_
 
 def set_topic_limit(settings: Settings, topic: str, max_message_bytes: int) -> None:
     async def alter() -> None:
-        admin = make_admin(settings.kafka)
-        await admin.start()
-        try:
-            resource = ConfigResource(
-                ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(max_message_bytes)}
-            )
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(max_message_bytes)}
+        )
+        async with admin_client(settings.kafka) as admin:
             await admin.alter_configs([resource])
-        finally:
-            await admin.close()
 
     asyncio.run(alter())
 

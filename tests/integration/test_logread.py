@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
+from ragstream.kafka import admin_client
 from ragstream.logread import next_offsets, open_log_consumer
 from ragstream.settings import Settings
 from tests.conftest import unique_tag
@@ -17,12 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 async def _write_in_transactions(settings: Settings, topic: str, batches: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    await admin.start()
-    try:
+    async with admin_client(settings.kafka) as admin:
         await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap_servers, transactional_id=f"{topic}-tx", acks="all"
     )
