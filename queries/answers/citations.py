@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from ragstream.queries.answers.base import Answer, Citation, Passage, citation_for, index_passages
-from ragstream.queries.answers.text import idf_weights, overlap, split_sentences, terms
+from ragstream.queries.answers.text import idf_weights, overlap_with, split_sentences, terms
 
 # A run of markers such as "[1]", "[1, 2]" or "[1] [3][4]", handled as one unit so that dropping some of
 # them leaves neither a gap nor a glued marker; the leading whitespace is captured for the same reason.
@@ -47,10 +47,10 @@ def best_supporting_citation(passage: Passage, claim: str) -> Citation:
     sentences = split_sentences(passage.text)
     sentence_terms = [terms(s.text) for s in sentences]
     weights = idf_weights(sentence_terms)
-    claim_terms = terms(claim)
+    score_of = overlap_with(terms(claim), weights)
     best_score, best_index = 0.0, -1
     for index, candidate in enumerate(sentence_terms):
-        score = overlap(claim_terms, candidate, weights)
+        score = score_of(candidate)
         if score > best_score:
             best_score, best_index = score, index
     if best_index < 0:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ragstream.queries.answers.base import Answer, Citation, Passage, citation_for, index_passages
 from ragstream.queries.answers.exceptions import InvalidGeneratorArgument
 from ragstream.queries.answers.templates import PromptTemplate
-from ragstream.queries.answers.text import Sentence, idf_weights, overlap, split_sentences, terms
+from ragstream.queries.answers.text import Sentence, idf_weights, overlap_with, split_sentences, terms
 
 # Keeps sentences only weakly related to the question out of an answer that has a strong match.
 _RELATIVE_CUTOFF = 0.5
@@ -76,16 +76,18 @@ class ExtractiveGenerator:
         # A passage's terms are its sentences' (sentences hold every word of it), so each word is
         # stemmed once: stemming is most of an answer's time.
         weights = idf_weights({t for _, ts in of_passage for t in ts} for of_passage in sentences)
-        question_terms = terms(question)
+        score_of = overlap_with(terms(question), weights)
         candidates = []
         for passage, sentence, sentence_terms in split:
+            # The score first: most sentences miss the question, and the checks below scan the text.
+            score = score_of(sentence_terms)
+            if score < self.min_overlap:
+                continue
             if sentence.text.lstrip().startswith("#") or len(re.findall(r"\w+", sentence.text)) < _MIN_WORDS:
                 continue  # headings and fragments read badly as an answer
             if _mostly_symbols(sentence.text):
                 continue  # diagrams, tables and heading underlines are not prose
-            score = overlap(question_terms, sentence_terms, weights)
-            if score >= self.min_overlap:
-                candidates.append(_Candidate(passage, sentence, frozenset(sentence_terms), score))
+            candidates.append(_Candidate(passage, sentence, frozenset(sentence_terms), score))
         return candidates
 
     def _select(self, candidates: list[_Candidate]) -> list[_Candidate]:

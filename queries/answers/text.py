@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 # A boundary is terminal punctuation (plus closing quotes/brackets, not after "e.g"/"i.e"/"vs") followed
@@ -133,10 +133,20 @@ def overlap(query_terms: Sequence[str], candidate_terms: Iterable[str], weights:
 
     A query term absent from `weights` gets the highest weight seen, as it is rarer than anything indexed.
     """
+    return overlap_with(query_terms, weights)(candidate_terms)
+
+
+def overlap_with(query_terms: Sequence[str], weights: dict[str, float]) -> Callable[[Iterable[str]], float]:
+    """`overlap` of one query against many candidates: the query's side (its weights, their total)
+    is worked out once, not once per sentence of the passages."""
     unique = set(query_terms)
     if not unique:
-        return 0.0
+        return lambda candidate_terms: 0.0
     default = max(weights.values(), default=1.0)
     total = sum(weights.get(t, default) for t in unique)
-    present = unique.intersection(candidate_terms)
-    return sum(weights.get(t, default) for t in present) / total
+
+    def score(candidate_terms: Iterable[str]) -> float:
+        present = unique.intersection(candidate_terms)
+        return sum(weights.get(t, default) for t in present) / total
+
+    return score
