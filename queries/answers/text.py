@@ -128,17 +128,13 @@ def idf_weights(documents: Iterable[Iterable[str]]) -> dict[str, float]:
     return {term: 1.0 + math.log((n + 1) / (count + 1)) for term, count in df.items()}
 
 
-def overlap(query_terms: Sequence[str], candidate_terms: Iterable[str], weights: dict[str, float]) -> float:
-    """Share of the query's (IDF-weighted) content terms that the candidate contains, in [0, 1].
+def overlap_with(query_terms: Sequence[str], weights: dict[str, float]) -> Callable[[Iterable[str]], float]:
+    """Scores a candidate by the share of the query's (IDF-weighted) content terms it contains, in
+    [0, 1]. The query's side (its weights, their total) is worked out once, for scoring every
+    sentence of the passages against it.
 
     A query term absent from `weights` gets the highest weight seen, as it is rarer than anything indexed.
     """
-    return overlap_with(query_terms, weights)(candidate_terms)
-
-
-def overlap_with(query_terms: Sequence[str], weights: dict[str, float]) -> Callable[[Iterable[str]], float]:
-    """`overlap` of one query against many candidates: the query's side (its weights, their total)
-    is worked out once, not once per sentence of the passages."""
     unique = set(query_terms)
     if not unique:
         return lambda candidate_terms: 0.0

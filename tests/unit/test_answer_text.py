@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragstream.queries.answers.sse import iter_sse_data
-from ragstream.queries.answers.text import _SUFFIXES, idf_weights, overlap, split_sentences, stem, terms
+from ragstream.queries.answers.text import _SUFFIXES, idf_weights, overlap_with, split_sentences, stem, terms
 
 pytestmark = pytest.mark.unit
 
@@ -96,10 +96,10 @@ def test_sentences_hold_every_word_of_their_text(text: str) -> None:
 
 def test_overlap_weights_rare_terms_higher() -> None:
     weights = idf_weights([["kafka", "retry"], ["kafka"], ["kafka", "theme"]])
-    query = ["kafka", "retry"]
-    assert overlap(query, ["retry"], weights) > overlap(query, ["kafka"], weights)
-    assert overlap(query, ["kafka", "retry"], weights) == pytest.approx(1.0)
-    assert overlap([], ["kafka"], weights) == 0.0
+    overlap = overlap_with(["kafka", "retry"], weights)
+    assert overlap(["retry"]) > overlap(["kafka"])
+    assert overlap(["kafka", "retry"]) == pytest.approx(1.0)
+    assert overlap_with([], weights)(["kafka"]) == 0.0
 
 
 async def test_sse_decoding_handles_comments_multiline_and_missing_final_blank_line() -> None:
