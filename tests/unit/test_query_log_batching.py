@@ -26,6 +26,9 @@ class RecordingPool:
         assert sql.startswith("INSERT INTO ragstream.query_log")
         self.batches.append((time.monotonic(), [row[4] for row in rows]))  # the queries' text
 
+    async def close(self) -> None:
+        pass
+
 
 def entry(query: str) -> QueryLogEntry:
     return QueryLogEntry(
@@ -34,37 +37,34 @@ def entry(query: str) -> QueryLogEntry:
     )  # fmt: skip
 
 
-async def writing(gather_s: float) -> tuple[QueryLog, RecordingPool, asyncio.Task[None]]:
+async def writing(gather_s: float) -> tuple[QueryLog, RecordingPool]:
+    """A query log whose writer runs, as `QueryLog.open` starts it; `close` drains it."""
     pool = RecordingPool()
     query_log = QueryLog(cast(asyncpg.Pool, pool), "ragstream", retention_days=30, gather_s=gather_s)
-    return query_log, pool, asyncio.create_task(query_log._writer())
-
-
-async def drained(query_log: QueryLog, task: asyncio.Task[None]) -> None:
-    await asyncio.wait_for(query_log._queue.join(), 5)
-    task.cancel()
+    query_log._tasks = [asyncio.create_task(query_log._writer())]
+    return query_log, pool
 
 
 async def test_entries_recorded_within_the_gather_window_land_in_one_insert() -> None:
-    query_log, pool, task = await writing(gather_s=0.3)
+    query_log, pool = await writing(gather_s=0.3)
     for i in range(5):  # a node answering searches one after another
         query_log.record(entry(f"q{i}"))
         await asyncio.sleep(0.01)
-    await drained(query_log, task)
+    await query_log.close()
     assert [queries for _, queries in pool.batches] == [["q0", "q1", "q2", "q3", "q4"]]
 
 
 async def test_a_lone_entry_is_written_after_the_window_not_held_for_more() -> None:
-    query_log, pool, task = await writing(gather_s=0.2)
+    query_log, pool = await writing(gather_s=0.2)
     recorded = time.monotonic()
     query_log.record(entry("alone"))
-    await drained(query_log, task)
+    await query_log.close()
     assert [queries for _, queries in pool.batches] == [["alone"]]
     assert 0.2 <= pool.batches[0][0] - recorded < 2.0
 
 
 async def test_a_full_batch_waiting_is_written_without_waiting_for_the_window() -> None:
-    query_log, pool, task = await writing(gather_s=30.0)
+    query_log, pool = await writing(gather_s=30.0)
     for i in range(450):  # more than two batches' worth, queued before the writer runs
         query_log.record(entry(f"q{i}"))
     started = time.monotonic()
@@ -73,4 +73,4 @@ async def test_a_full_batch_waiting_is_written_without_waiting_for_the_window() 
     assert [len(queries) for _, queries in pool.batches] == [200, 200]
     assert pool.batches[1][0] - started < 0.5
     assert [q for _, queries in pool.batches for q in queries] == [f"q{i}" for i in range(400)]
-    task.cancel()
+    await query_log.close(drain_s=0)
